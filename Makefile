@@ -1,0 +1,53 @@
+# The whole developer workflow. Everything runs inside .venv, made by `make setup`.
+PY      := .venv/bin/python
+VENV    := .venv/.installed
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench clean
+
+$(VENV): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
+	$(PY) -m pip install --quiet "redis>=5.0.1" "psutil>=5.9" "setproctitle>=1.3" \
+		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6"
+	touch $(VENV)
+
+setup: $(VENV) build          ## venv, dependencies, and a debug build of the extension
+
+build: $(VENV)                ## debug build of jobpool._native into the venv (fast to compile)
+	maturin develop --quiet --extras test
+
+build-release: $(VENV)        ## optimised build, for benchmarks
+	maturin develop --quiet --release --extras test
+
+test: setup test-rust stubtest test-python   ## everything CI runs
+
+test-rust:
+	cargo test --quiet
+
+stubtest:                     ## the hand-written _native.pyi against the built module
+	$(PY) -m mypy.stubtest jobpool._native --ignore-missing-stub
+
+test-python:
+	$(PY) -m pytest -q
+
+lint: $(VENV)
+	cargo fmt --check
+	cargo clippy --all-targets --features python -- -D warnings
+	ruff check python tests bench
+	ruff format --check python tests bench
+	$(PY) -m mypy
+
+fmt:
+	cargo fmt
+	ruff format python tests bench
+	ruff check --fix python tests bench
+
+demo: setup                   ## a private redis-server, jobs enqueued with jobpool, run, and read back
+	$(PY) -m jobpool.demo
+
+bench: $(VENV) build-release  ## enqueue cost against RQ, side by side
+	$(PY) bench/enqueue_cost.py
+
+clean:
+	rm -rf .venv target

@@ -1,0 +1,16 @@
+"""jobpool: a Redis job queue with RQ's API and RQ's Redis data.
+
+``import rq`` becomes ``import jobpool``: the names below, and the modules ``jobpool.job``,
+``jobpool.queue``, ``jobpool.registry``, ``jobpool.results``, ``jobpool.executions``,
+``jobpool.serializers``, ``jobpool.exceptions``, ``jobpool.command`` and ``jobpool.decorators``,
+mirror RQ's.
+"""
+
+from ._native import __version__
+from .callbacks import Callback
+from .job import Retry, cancel_job, get_current_job, requeue_job
+from .queue import Queue
+
+VERSION = __version__
+
+__all__ = ["VERSION", "Callback", "Queue", "Retry", "__version__", "cancel_job", "get_current_job", "requeue_job"]

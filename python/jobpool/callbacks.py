@@ -1,0 +1,29 @@
+"""Callback: a function the worker calls when a job succeeds, fails or is stopped."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .durations import parse_timeout
+from .functions import resolve_function_reference
+
+DEFAULT_CALLBACK_TIMEOUT = 60
+
+
+class Callback:
+    """``Callback(func_or_dotted_path, timeout=60)``: ``on_success(job, connection, result)``,
+    ``on_failure(job, connection, type, value, traceback)``, ``on_stopped(job, connection)``."""
+
+    def __init__(self, func: str | Callable[..., Any], timeout: int | str | None = None):
+        if inspect.iscoroutinefunction(func):
+            raise TypeError("Coroutine callbacks are not supported")
+        if not isinstance(func, str) and not inspect.isfunction(func) and not inspect.isbuiltin(func):
+            raise TypeError("Callback func must be a function or a dotted path string")
+        self.func = func
+        self.name = resolve_function_reference(func)[1]
+        self.timeout = parse_timeout(timeout, "callback timeout") or DEFAULT_CALLBACK_TIMEOUT
+
+    def __repr__(self) -> str:
+        return f"Callback({self.name!r}, timeout={self.timeout})"

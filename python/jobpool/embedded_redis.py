@@ -1,0 +1,100 @@
+"""A private redis-server on a free loopback port, for the demo and the tests.
+
+It runs with no persistence in a temporary directory and is stopped (and the directory
+removed) by ``stop()`` or on leaving the ``with`` block.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from types import TracebackType
+
+import redis
+
+START_DEADLINE_SECONDS = 10.0
+
+
+class RedisServerError(RuntimeError):
+    """redis-server is missing or would not start."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class EmbeddedRedis:
+    def __init__(self, executable: str = "redis-server"):
+        found = shutil.which(executable)
+        if found is None:
+            raise RedisServerError(f"{executable} not found: install Redis (Debian: apt-get install redis-server)")
+        self.executable = found
+        self.process: subprocess.Popen[bytes] | None = None
+        self.directory: str | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, attempts: int = 3) -> str:
+        """Starts the server and waits until it answers PING; returns its URL."""
+        self.directory = tempfile.mkdtemp(prefix="jobpool-redis-")
+        for _ in range(attempts):
+            self.port = _free_port()
+            self.process = subprocess.Popen(
+                [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
+                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_until_ready():
+                return self.url
+            self._terminate()  # most likely the port was taken in between: try another
+        self.stop()
+        raise RedisServerError(f"redis-server would not start after {attempts} attempts")
+
+    def _wait_until_ready(self) -> bool:
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + START_DEADLINE_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                if self.process is None or self.process.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.ConnectionError:
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def _terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        self._terminate()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

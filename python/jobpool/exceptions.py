@@ -1,0 +1,67 @@
+"""Every error jobpool raises on purpose derives from JobpoolError.
+
+Names follow RQ's (``rq.exceptions``) so ``except`` clauses carry over; where RQ raises a bare
+ValueError or TypeError, jobpool raises a typed subclass of both JobpoolError and that builtin,
+so code written against RQ still catches it.
+"""
+
+from __future__ import annotations
+
+
+class JobpoolError(Exception):
+    """Base class of jobpool's errors."""
+
+
+class NoSuchJobError(JobpoolError):
+    """No job hash exists for this id."""
+
+
+class DeserializationError(JobpoolError):
+    """A job hash, or the data in it, cannot be decoded."""
+
+
+class SerializationError(JobpoolError, TypeError):
+    """The chosen serializer cannot encode a job's arguments, meta or result."""
+
+
+class InvalidJobId(JobpoolError, ValueError):
+    """A job id holds characters RQ refuses (only letters, digits, '_' and '-' are allowed)."""
+
+
+class TimeoutFormatError(JobpoolError, ValueError):
+    """A timeout or TTL is neither a positive number of seconds, -1, nor a string like '1h'."""
+
+
+class InvalidJobDependency(JobpoolError):
+    """A job cannot depend on what was given."""
+
+
+class DuplicateJobError(JobpoolError):
+    """A unique job's id already exists."""
+
+
+class InvalidJobOperation(JobpoolError):
+    """The operation does not apply to the job in its current state."""
+
+
+InvalidJobOperationError = InvalidJobOperation
+
+
+class FunctionReferenceError(JobpoolError, TypeError):
+    """A job's function is neither a callable nor an importable dotted path."""
+
+
+class InvalidKeyPrefix(JobpoolError, ValueError):
+    """RQ_KEY_PREFIX holds characters RQ refuses."""
+
+
+class DequeueTimeout(JobpoolError):
+    """No job arrived within the wait."""
+
+
+class AbandonedJobError(JobpoolError):
+    """A job's execution stopped heartbeating: its worker died."""
+
+
+class StopRequested(JobpoolError):
+    """A worker was asked to stop."""

@@ -1,0 +1,132 @@
+"""The Redis key schema: every key name jobpool and RQ share, in one table.
+
+``rust/keys.rs`` holds the same table; ``tests/test_keys.py`` checks the two are identical.
+The prefix comes from ``RQ_KEY_PREFIX`` (read once, at import, as RQ 3.0 does; default ``rq``).
+It may hold a Redis Cluster hash tag such as ``{rq}``, which puts a deployment's keys in one slot.
+
+Keys jobpool adds of its own are listed here too, each with a comment saying what it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .exceptions import InvalidKeyPrefix
+
+PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:{}-]+")
+
+TEMPLATES: dict[str, str] = {
+    "job": "{prefix}:job:{job_id}",
+    "job_dependents": "{prefix}:job:{job_id}:dependents",
+    # RQ builds this one as prefix + ':' + id: the double colon is part of the data layout.
+    "job_dependencies": "{prefix}:job::{job_id}:dependencies",
+    "results": "{prefix}:results:{job_id}",
+    "execution": "{prefix}:execution:{job_id}:{execution_id}",
+    "executions": "{prefix}:executions:{job_id}",
+    "queue": "{prefix}:queue:{queue}",
+    "queues": "{prefix}:queues",
+    "started": "{prefix}:wip:{queue}",
+    "finished": "{prefix}:finished:{queue}",
+    "failed": "{prefix}:failed:{queue}",
+    "deferred": "{prefix}:deferred:{queue}",
+    "ready": "{prefix}:ready:{queue}",
+    "scheduled": "{prefix}:scheduled:{queue}",
+    "canceled": "{prefix}:canceled:{queue}",
+    "worker": "{prefix}:worker:{worker}",
+    "worker_executions": "{prefix}:worker:{worker}:executions",
+    "workers": "{prefix}:workers",
+    "queue_workers": "{prefix}:workers:{queue}",
+    "worker_commands": "{prefix}:pubsub:{worker}",
+    "suspended": "{prefix}:suspended",
+}
+
+
+def validate_prefix(prefix: str) -> str:
+    """Returns ``prefix`` if RQ accepts it as a key prefix, else raises InvalidKeyPrefix."""
+    if not PREFIX_PATTERN.fullmatch(prefix):
+        raise InvalidKeyPrefix(
+            f"Invalid RQ_KEY_PREFIX {prefix!r}: only letters, digits, and _ . : - {{ }} are allowed"
+        )
+    return prefix
+
+
+PREFIX = validate_prefix(os.environ.get("RQ_KEY_PREFIX", "rq"))
+
+
+def _format_string(name: str) -> str:
+    """The template ``name`` as a str.format string with the prefix filled in (its braces escaped)."""
+    escaped_prefix = PREFIX.replace("{", "{{").replace("}", "}}")
+    return TEMPLATES[name].replace("{prefix}", escaped_prefix)
+
+
+def render(name: str, **values: str) -> str:
+    """The key ``name`` under the current prefix; braces in values are copied literally."""
+    return _format_string(name).format(**values)
+
+
+_JOB = _format_string("job")
+_QUEUE = _format_string("queue")
+_RESULTS = _format_string("results")
+
+QUEUES = render("queues")
+WORKERS = render("workers")
+SUSPENDED = render("suspended")
+
+
+def job(job_id: str) -> str:
+    return _JOB.format(job_id=job_id)
+
+
+def job_dependents(job_id: str) -> str:
+    return render("job_dependents", job_id=job_id)
+
+
+def job_dependencies(job_id: str) -> str:
+    return render("job_dependencies", job_id=job_id)
+
+
+def results(job_id: str) -> str:
+    return _RESULTS.format(job_id=job_id)
+
+
+def execution(job_id: str, execution_id: str) -> str:
+    return render("execution", job_id=job_id, execution_id=execution_id)
+
+
+def executions(job_id: str) -> str:
+    return render("executions", job_id=job_id)
+
+
+def queue(name: str) -> str:
+    return _QUEUE.format(queue=name)
+
+
+def queue_name_from_key(key: str) -> str:
+    """The queue name in a ``<prefix>:queue:<name>`` key (as ``<prefix>:queues`` holds them)."""
+    head = _QUEUE.format(queue="")
+    if not key.startswith(head):
+        raise ValueError(f"{key!r} is not a queue key under prefix {PREFIX!r}")
+    return key[len(head) :]
+
+
+def registry(kind: str, queue_name: str) -> str:
+    """A registry's key; ``kind`` is one of started, finished, failed, deferred, ready,
+    scheduled, canceled."""
+    return render(kind, queue=queue_name)
+
+
+def worker(name: str) -> str:
+    return render("worker", worker=name)
+
+
+def worker_executions(name: str) -> str:
+    return render("worker_executions", worker=name)
+
+
+def queue_workers(queue_name: str) -> str:
+    return render("queue_workers", queue=queue_name)
+
+
+def worker_commands(name: str) -> str:
+    return render("worker_commands", worker=name)

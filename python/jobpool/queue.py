@@ -1,0 +1,442 @@
+"""Queue: a named list of job ids, ``<prefix>:queue:<name>``, and the producer's API.
+
+Every enqueue is one round trip: the ``enqueue`` script saves the job hash and puts its id on
+the queue, in the scheduled registry, or in the deferred registry (when a parent has not
+finished), atomically. ``enqueue_many`` sends all its jobs in one pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from redis import Redis
+
+from . import keys, scripts
+from .callbacks import Callback
+from .durations import parse_timeout
+from .exceptions import DuplicateJobError, NoSuchJobError
+from .job import Job, JobStatus
+from .retry import Retry
+from .serializers import Serializer, resolve_serializer
+from .timeutils import epoch_seconds, utcformat, utcnow
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .registry import (
+        CanceledJobRegistry,
+        DeferredJobRegistry,
+        FailedJobRegistry,
+        FinishedJobRegistry,
+        ScheduledJobRegistry,
+        StartedJobRegistry,
+    )
+
+# Reserved keyword arguments of RQ's enqueue that jobpool does not implement yet: refusing them
+# beats passing them to the job function as ordinary arguments.
+_UNSUPPORTED = ("repeat", "rate_limit", "webhooks")
+
+
+class EnqueueData(NamedTuple):
+    """One job for ``enqueue_many``, as ``Queue.prepare_data`` builds it."""
+
+    func: Any
+    args: tuple[Any, ...] | list[Any] | None
+    kwargs: dict[str, Any] | None
+    timeout: int | str | None
+    result_ttl: int | str | None
+    ttl: int | str | None
+    failure_ttl: int | str | None
+    description: str | None
+    depends_on: Any
+    job_id: str | None
+    at_front: bool
+    meta: dict[str, Any] | None
+    retry: Retry | None
+    on_success: Callback | None
+    on_failure: Callback | None
+    on_stopped: Callback | None
+
+
+class Queue:
+    DEFAULT_TIMEOUT = 180
+
+    def __init__(self, name: str = "default", connection: Redis | None = None,
+                 default_timeout: int | str | None = None, is_async: bool = True,
+                 job_class: type[Job] | None = None, serializer: Serializer | str | None = None,
+                 **kwargs: Any):
+        if connection is None:
+            raise TypeError("Queue needs a Redis connection")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"A queue name must be a non-empty string, not {name!r}")
+        if not is_async:
+            raise NotImplementedError("jobpool queues are always asynchronous (is_async=False is not supported)")
+        self.name = name
+        self.connection = connection
+        self.serializer = resolve_serializer(serializer)
+        self.job_class = job_class or Job
+        self._default_timeout = parse_timeout(default_timeout) or self.DEFAULT_TIMEOUT
+        self.key = keys.queue(name)
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Queue) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return True
+
+    # ---- discovery ----------------------------------------------------------------------------
+
+    @classmethod
+    def all(cls, connection: Redis, serializer: Serializer | str | None = None, **kwargs: Any) -> list[Queue]:
+        """Every queue that has been enqueued to (the members of ``<prefix>:queues``)."""
+        members = sorted(member.decode() for member in connection.smembers(keys.QUEUES))
+        return [cls.from_queue_key(key, connection=connection, serializer=serializer) for key in members]
+
+    @classmethod
+    def from_queue_key(cls, queue_key: str, connection: Redis,
+                       serializer: Serializer | str | None = None) -> Queue:
+        return cls(keys.queue_name_from_key(queue_key), connection=connection, serializer=serializer)
+
+    # ---- contents --------------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return int(self.connection.llen(self.key))
+
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+    def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        end = offset + length - 1 if length >= 0 else -1
+        return [job_id.decode() for job_id in self.connection.lrange(self.key, offset, end)]
+
+    @property
+    def job_ids(self) -> list[str]:
+        return self.get_job_ids()
+
+    def get_jobs(self, offset: int = 0, length: int = -1) -> list[Job]:
+        found = self.job_class.fetch_many(self.get_job_ids(offset, length), self.connection, self.serializer)
+        return [job for job in found if job is not None]
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.get_jobs()
+
+    def fetch_job(self, job_id: str) -> Job | None:
+        """The job if it exists and belongs to this queue (RQ drops its id otherwise)."""
+        try:
+            job = self.job_class.fetch(job_id, connection=self.connection, serializer=self.serializer)
+        except NoSuchJobError:
+            self.remove(job_id)
+            return None
+        return job if job.origin == self.name else None
+
+    def get_job_position(self, job_or_id: Job | str) -> int | None:
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        position = self.connection.lpos(self.key, job_id)
+        return int(position) if position is not None else None  # type: ignore[arg-type]
+
+    def remove(self, job_or_id: Job | str, pipeline: Pipeline | None = None) -> int:
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        connection = pipeline if pipeline is not None else self.connection
+        return connection.lrem(self.key, 1, job_id)  # type: ignore[no-any-return]
+
+    def push_job_id(self, job_id: str, pipeline: Pipeline | None = None, at_front: bool = False) -> None:
+        connection = pipeline if pipeline is not None else self.connection
+        (connection.lpush if at_front else connection.rpush)(self.key, job_id)
+
+    def empty(self) -> int:
+        """Removes every job in the queue, deleting their hashes; returns how many."""
+        mark = scripts.ID_MARK
+        removed = scripts.run(
+            "empty_queue",
+            self.connection,
+            keys=[self.key],
+            args=[keys.job(mark), keys.results(mark), keys.job_dependents(mark)],
+        )
+        return int(removed)
+
+    def delete(self, delete_jobs: bool = True) -> None:
+        """Deletes the queue (and, by default, its jobs)."""
+        if delete_jobs:
+            self.empty()
+        with self.connection.pipeline() as pipe:
+            pipe.srem(keys.QUEUES, self.key)
+            pipe.delete(self.key)
+            pipe.execute()
+
+    # ---- registries ------------------------------------------------------------------------------
+
+    def _registry(self, class_name: str) -> Any:
+        from . import registry
+
+        return getattr(registry, class_name)(self.name, connection=self.connection, serializer=self.serializer)
+
+    @property
+    def started_job_registry(self) -> StartedJobRegistry:
+        return self._registry("StartedJobRegistry")  # type: ignore[no-any-return]
+
+    @property
+    def finished_job_registry(self) -> FinishedJobRegistry:
+        return self._registry("FinishedJobRegistry")  # type: ignore[no-any-return]
+
+    @property
+    def failed_job_registry(self) -> FailedJobRegistry:
+        return self._registry("FailedJobRegistry")  # type: ignore[no-any-return]
+
+    @property
+    def deferred_job_registry(self) -> DeferredJobRegistry:
+        return self._registry("DeferredJobRegistry")  # type: ignore[no-any-return]
+
+    @property
+    def scheduled_job_registry(self) -> ScheduledJobRegistry:
+        return self._registry("ScheduledJobRegistry")  # type: ignore[no-any-return]
+
+    @property
+    def canceled_job_registry(self) -> CanceledJobRegistry:
+        return self._registry("CanceledJobRegistry")  # type: ignore[no-any-return]
+
+    # ---- creating jobs -----------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        func: Any,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        timeout: int | str | None = None,
+        result_ttl: int | str | None = None,
+        ttl: int | str | None = None,
+        failure_ttl: int | str | None = None,
+        description: str | None = None,
+        depends_on: Any = None,
+        job_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        status: JobStatus = JobStatus.QUEUED,
+        retry: Retry | None = None,
+        *,
+        on_success: Callback | None = None,
+        on_failure: Callback | None = None,
+        on_stopped: Callback | None = None,
+        group_id: str | None = None,
+    ) -> Job:
+        """A job for this queue, with the queue's default timeout when none is given."""
+        return self.job_class.create(
+            func,
+            args=args,
+            kwargs=kwargs,
+            connection=self.connection,
+            result_ttl=result_ttl,
+            ttl=ttl,
+            status=status,
+            description=description,
+            depends_on=depends_on,
+            timeout=parse_timeout(timeout) or self._default_timeout,
+            retry=retry,
+            id=job_id,
+            origin=self.name,
+            meta=meta,
+            failure_ttl=failure_ttl,
+            serializer=self.serializer,
+            group_id=group_id,
+            on_success=on_success,
+            on_failure=on_failure,
+            on_stopped=on_stopped,
+        )
+
+    @staticmethod
+    def prepare_data(
+        func: Any,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        timeout: int | str | None = None,
+        result_ttl: int | str | None = None,
+        ttl: int | str | None = None,
+        failure_ttl: int | str | None = None,
+        description: str | None = None,
+        depends_on: Any = None,
+        job_id: str | None = None,
+        at_front: bool = False,
+        meta: dict[str, Any] | None = None,
+        retry: Retry | None = None,
+        on_success: Callback | None = None,
+        on_failure: Callback | None = None,
+        on_stopped: Callback | None = None,
+    ) -> EnqueueData:
+        return EnqueueData(func, args, kwargs, timeout, result_ttl, ttl, failure_ttl, description, depends_on,
+                           job_id, at_front, meta, retry, on_success, on_failure, on_stopped)
+
+    # ---- enqueueing ------------------------------------------------------------------------------
+
+    def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Job:
+        """Enqueues ``f(*args, **kwargs)``. RQ's reserved keywords (job_timeout, result_ttl, ttl,
+        failure_ttl, depends_on, job_id, at_front, meta, description, retry, on_success,
+        on_failure, on_stopped, pipeline, unique, args, kwargs) are taken out of ``kwargs``."""
+        options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
+        return self.enqueue_call(f, args=call_args, kwargs=call_kwargs, **options)
+
+    def enqueue_call(
+        self,
+        func: Any,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        timeout: int | str | None = None,
+        result_ttl: int | str | None = None,
+        ttl: int | str | None = None,
+        failure_ttl: int | str | None = None,
+        description: str | None = None,
+        depends_on: Any = None,
+        job_id: str | None = None,
+        at_front: bool = False,
+        meta: dict[str, Any] | None = None,
+        retry: Retry | None = None,
+        on_success: Callback | None = None,
+        on_failure: Callback | None = None,
+        on_stopped: Callback | None = None,
+        pipeline: Pipeline | None = None,
+        unique: bool = False,
+    ) -> Job:
+        job = self.create_job(
+            func, args=args, kwargs=kwargs, timeout=timeout, result_ttl=result_ttl, ttl=ttl,
+            failure_ttl=failure_ttl, description=description, depends_on=depends_on, job_id=job_id,
+            meta=meta, retry=retry, on_success=on_success, on_failure=on_failure, on_stopped=on_stopped,
+        )
+        return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
+
+    def enqueue_job(self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False,
+                    unique: bool = False) -> Job:
+        """Saves ``job`` and puts it on this queue, or defers it until its parents finish."""
+        if unique and job._id is None:
+            raise ValueError("unique=True needs an explicit job_id")
+        if unique and job.dependency_ids:
+            raise ValueError("unique=True is not supported with job dependencies")
+        return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
+
+    def enqueue_many(self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None,
+                     group_id: str | None = None) -> list[Job]:
+        """Enqueues many jobs in one pipeline (one round trip, plus a script check)."""
+        datas = list(job_datas)
+        explicit_ids = [data.job_id for data in datas if data.job_id is not None]
+        if len(explicit_ids) != len(set(explicit_ids)):
+            raise ValueError("enqueue_many was given the same job_id more than once")
+        jobs = [
+            self.create_job(
+                data.func, args=data.args, kwargs=data.kwargs, timeout=data.timeout,
+                result_ttl=data.result_ttl, ttl=data.ttl, failure_ttl=data.failure_ttl,
+                description=data.description, depends_on=data.depends_on, job_id=data.job_id, meta=data.meta,
+                retry=data.retry, on_success=data.on_success, on_failure=data.on_failure,
+                on_stopped=data.on_stopped, group_id=group_id,
+            )
+            for data in datas
+        ]
+        pipe = pipeline if pipeline is not None else self.connection.pipeline()
+        for job, data in zip(jobs, datas):
+            self._save_and_place(job, pipe, at_front=data.at_front)
+        if pipeline is None:
+            statuses = pipe.execute()
+            for job, status in zip(jobs, statuses):
+                job._status = JobStatus(status.decode())
+        return jobs
+
+    def enqueue_at(self, datetime: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:
+        """Schedules ``f(*args, **kwargs)`` to be enqueued at ``datetime`` (naive = local time)."""
+        options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
+        pipeline, at_front = options.pop("pipeline"), options.pop("at_front")
+        unique = options.pop("unique")
+        job = self.create_job(f, args=call_args, kwargs=call_kwargs, status=JobStatus.SCHEDULED, **options)
+        if at_front:
+            job.enqueue_at_front = True
+        return self.schedule_job(job, datetime, pipeline=pipeline, unique=unique)
+
+    def enqueue_in(self, time_delta: timedelta, func: Any, *args: Any, **kwargs: Any) -> Job:
+        return self.enqueue_at(datetime.now(timezone.utc) + time_delta, func, *args, **kwargs)
+
+    def schedule_job(self, job: Job, datetime: datetime, pipeline: Pipeline | None = None,
+                     unique: bool = False) -> Job:
+        """Saves ``job`` into this queue's scheduled registry, due at ``datetime``."""
+        if job.dependency_ids:
+            raise ValueError("A scheduled job cannot also have dependencies")
+        return self._save_and_place(job, pipeline, unique=unique, scheduled_at=epoch_seconds(datetime))
+
+    def _save_and_place(self, job: Job, pipeline: Pipeline | None, at_front: bool = False,
+                        unique: bool = False, scheduled_at: int | None = None) -> Job:
+        """Runs the enqueue script for ``job`` (on ``pipeline`` if given)."""
+        job.origin = self.name
+        now = utcnow()
+        fields = job.to_dict()
+        fields.pop("status", None)
+        fields.pop("enqueued_at", None)
+        parents = job.dependency_ids
+        script_keys = [
+            job.key,
+            job.dependencies_key,
+            keys.QUEUES,
+            self.key,
+            keys.registry("deferred", self.name),
+            keys.registry("scheduled", self.name),
+            *(keys.job(parent) for parent in parents),
+            *(keys.job_dependents(parent) for parent in parents),
+        ]
+        args: list[Any] = [
+            job.id,
+            self.key,
+            "1" if at_front or job.enqueue_at_front else "0",
+            "1" if unique else "0",
+            "1" if job.allow_dependency_failures else "0",
+            job.ttl or "",
+            epoch_seconds(now),
+            utcformat(now),
+            "" if scheduled_at is None else scheduled_at,
+            len(parents),
+            *parents,
+        ]
+        for name, value in fields.items():
+            args.extend((name, value))
+        client = pipeline if pipeline is not None else self.connection
+        status = scripts.run("enqueue", client, keys=script_keys, args=args)
+        if pipeline is None:
+            if status == b"duplicate":
+                raise DuplicateJobError(f"Job {job.id} already exists")
+            job._status = JobStatus(status.decode())
+            if job._status == JobStatus.QUEUED:
+                job.enqueued_at = now
+        return job
+
+
+def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """(enqueue options, call args, call kwargs) from what ``enqueue(f, *args, **kwargs)`` got."""
+    for name in _UNSUPPORTED:
+        if name in kwargs:
+            raise NotImplementedError(f"jobpool does not support RQ's {name}= yet")
+    options = {
+        "timeout": kwargs.pop("job_timeout", None),
+        "description": kwargs.pop("description", None),
+        "result_ttl": kwargs.pop("result_ttl", None),
+        "ttl": kwargs.pop("ttl", None),
+        "failure_ttl": kwargs.pop("failure_ttl", None),
+        "depends_on": kwargs.pop("depends_on", None),
+        "job_id": kwargs.pop("job_id", None),
+        "at_front": kwargs.pop("at_front", False),
+        "meta": kwargs.pop("meta", None),
+        "retry": kwargs.pop("retry", None),
+        "on_success": kwargs.pop("on_success", None),
+        "on_failure": kwargs.pop("on_failure", None),
+        "on_stopped": kwargs.pop("on_stopped", None),
+        "pipeline": kwargs.pop("pipeline", None),
+        "unique": kwargs.pop("unique", False),
+    }
+    if "args" in kwargs or "kwargs" in kwargs:
+        if args:
+            raise TypeError("Extra positional arguments cannot be used with explicit args= and kwargs=")
+        return options, kwargs.pop("args", None), kwargs.pop("kwargs", None)
+    return options, tuple(args), kwargs

@@ -1,0 +1,206 @@
+"""Registries: per-queue sorted sets of job ids, ``<prefix>:<kind>:<queue>``, as RQ keeps them.
+
+Scores: finished and failed hold each job's expiry time, deferred and canceled the time it
+arrived, scheduled the time it is due, and the started registry holds executions
+(``<job_id>:<execution_id>``) scored by when their heartbeat lapses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from . import keys, scripts
+from .exceptions import InvalidJobOperation, NoSuchJobError
+from .job import Job
+from .serializers import Serializer, resolve_serializer
+from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .queue import Queue
+
+
+class BaseRegistry:
+    kind = ""
+
+    def __init__(self, name: str = "default", connection: Redis | None = None, job_class: type[Job] | None = None,
+                 queue: Queue | None = None, serializer: Serializer | str | None = None, **kwargs: Any):
+        if queue is not None:
+            name, connection = queue.name, queue.connection
+            serializer = serializer or queue.serializer
+        if connection is None:
+            raise TypeError(f"{type(self).__name__} needs a Redis connection")
+        self.name = name
+        self.connection = connection
+        self.serializer = resolve_serializer(serializer)
+        self.job_class = job_class or Job
+        self.key = keys.registry(self.kind, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.key == other.key  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, item: Job | str) -> bool:
+        job_id = item.id if isinstance(item, Job) else item
+        return self.connection.zscore(self.key, job_id) is not None
+
+    @property
+    def count(self) -> int:
+        return self.get_job_count()
+
+    def get_job_count(self, cleanup: bool = True) -> int:
+        if cleanup:
+            self.cleanup()
+        return int(self.connection.zcard(self.key))
+
+    def cleanup(self, timestamp: float | None = None) -> None:
+        """Drops what has expired; most registries keep everything."""
+
+    def get_expired_job_ids(self, timestamp: float | None = None) -> list[str]:
+        score = timestamp if timestamp is not None else epoch_seconds()
+        return [self.parse_job_id(member) for member in self.connection.zrangebyscore(self.key, 0, score)]
+
+    def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        if cleanup:
+            self.cleanup()
+        return [self.parse_job_id(member) for member in self.connection.zrange(self.key, start, end, desc=desc)]
+
+    @staticmethod
+    def parse_job_id(member: bytes | str) -> str:
+        return member.decode() if isinstance(member, bytes) else member
+
+    def get_queue(self) -> Queue:
+        from .queue import Queue
+
+        return Queue(self.name, connection=self.connection, serializer=self.serializer)
+
+    def get_expiration_time(self, job: Job) -> datetime:
+        score = self.connection.zscore(self.key, job.id)
+        if score is None:
+            raise NoSuchJobError(f"Job {job.id} is not in {self!r}")
+        return from_epoch(float(score))  # type: ignore[arg-type]
+
+    def remove(self, job: Job | str, pipeline: Pipeline | None = None, delete_job: bool = False) -> int:
+        job_id = job.id if isinstance(job, Job) else job
+        connection = pipeline if pipeline is not None else self.connection
+        removed = connection.zrem(self.key, job_id)
+        if delete_job:
+            target = job if isinstance(job, Job) else self.job_class.fetch(job_id, self.connection, self.serializer)
+            target.delete(pipeline=pipeline)
+        return removed  # type: ignore[no-any-return]
+
+    def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
+        """Moves the job from this registry back onto its queue, atomically; InvalidJobOperation
+        if it is not in this registry."""
+        job = job_or_id if isinstance(job_or_id, Job) else self.job_class.fetch(
+            job_or_id, connection=self.connection, serializer=self.serializer
+        )
+        now = utcnow()
+        queue_key = keys.queue(job.origin)
+        moved = scripts.run(
+            "requeue",
+            self.connection,
+            keys=[self.key, job.key, queue_key, keys.QUEUES],
+            args=[job.id, "1" if at_front else "0", queue_key, utcformat(now)],
+        )
+        if not moved:
+            raise InvalidJobOperation(f"Job {job.id} is not in {self!r}, so it cannot be requeued")
+        job.refresh()
+        return job
+
+
+class FinishedJobRegistry(BaseRegistry):
+    kind = "finished"
+
+    def cleanup(self, timestamp: float | None = None) -> None:
+        """Forgets jobs whose result_ttl has passed."""
+        self.connection.zremrangebyscore(self.key, 0, timestamp if timestamp is not None else epoch_seconds())
+
+
+class FailedJobRegistry(BaseRegistry):
+    kind = "failed"
+
+    def cleanup(self, timestamp: float | None = None) -> None:
+        """Forgets jobs whose failure_ttl has passed."""
+        self.connection.zremrangebyscore(self.key, 0, timestamp if timestamp is not None else epoch_seconds())
+
+
+class DeferredJobRegistry(BaseRegistry):
+    kind = "deferred"
+
+
+class CanceledJobRegistry(BaseRegistry):
+    kind = "canceled"
+
+
+class ReadyJobRegistry(BaseRegistry):
+    """RQ 3.0's registry of dependents between their parent's finish and their enqueue; jobpool
+    enqueues dependents atomically and never fills it, but reads what RQ leaves in it."""
+
+    kind = "ready"
+
+
+class ScheduledJobRegistry(BaseRegistry):
+    kind = "scheduled"
+
+    def schedule(self, job: Job, scheduled_datetime: datetime, pipeline: Pipeline | None = None) -> int:
+        connection = pipeline if pipeline is not None else self.connection
+        return connection.zadd(self.key, {job.id: epoch_seconds(scheduled_datetime)})  # type: ignore[no-any-return]
+
+    def get_jobs_to_schedule(self, timestamp: int | None = None, chunk_size: int = 1000) -> list[str]:
+        score = timestamp if timestamp is not None else epoch_seconds()
+        due = self.connection.zrangebyscore(self.key, 0, score, start=0, num=chunk_size)
+        return [self.parse_job_id(member) for member in due]
+
+    def get_scheduled_time(self, job_or_id: Job | str) -> datetime:
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        score = self.connection.zscore(self.key, job_id)
+        if score is None:
+            raise NoSuchJobError(f"Job {job_id} is not scheduled")
+        return from_epoch(float(score))  # type: ignore[arg-type]
+
+    def remove_jobs(self, timestamp: int | None = None, pipeline: Pipeline | None = None) -> int:
+        connection = pipeline if pipeline is not None else self.connection
+        score = timestamp if timestamp is not None else epoch_seconds()
+        return connection.zremrangebyscore(self.key, 0, score)  # type: ignore[no-any-return]
+
+
+class StartedJobRegistry(BaseRegistry):
+    """Running executions. Members are ``<job_id>:<execution_id>``; a job id is "in" the
+    registry while any execution of it is."""
+
+    kind = "started"
+
+    @staticmethod
+    def parse_job_id(member: bytes | str) -> str:
+        text = member.decode() if isinstance(member, bytes) else member
+        return text.split(":", 1)[0]
+
+    def __contains__(self, item: Job | str) -> bool:
+        job_id = item.id if isinstance(item, Job) else item
+        return job_id in self.get_job_ids(cleanup=False)
+
+    def get_job_and_execution_ids(self, start: int = 0, end: int = -1, desc: bool = False,
+                                  cleanup: bool = False) -> list[tuple[str, str]]:
+        if cleanup:
+            self.cleanup()
+        pairs = []
+        for member in self.connection.zrange(self.key, start, end, desc=desc):
+            job_id, _, execution_id = member.decode().partition(":")
+            pairs.append((job_id, execution_id))
+        return pairs
+
+    def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
+        raise InvalidJobOperation("Running jobs cannot be requeued from the started registry")

@@ -1,0 +1,127 @@
+"""Result: one entry of a job's results stream ``<prefix>:results:<job_id>``, as RQ writes it.
+
+Fields: ``type`` (1 successful, 2 failed, 3 stopped, 4 retried, 5 max retries exceeded),
+``worker_name``, ``return_value`` (base64 of the serialized value, absent for None),
+``exc_string`` (base64 of zlib of the traceback text), ``execution_id`` and the execution's
+start and end as epoch floats. The stream entry id gives ``created_at``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from base64 import b64decode
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from . import keys
+from .exceptions import DeserializationError
+from .serializers import Serializer, resolve_serializer
+from .timeutils import from_epoch
+
+if TYPE_CHECKING:
+    from .job import Job
+
+
+class Result:
+    class Type(Enum):
+        SUCCESSFUL = 1
+        FAILED = 2
+        STOPPED = 3
+        RETRIED = 4
+        MAX_RETRIES_EXCEEDED = 5
+
+    def __init__(self, job_id: str, type: Result.Type, connection: Redis, id: str | None = None,
+                 created_at: datetime | None = None, return_value: Any = None, exc_string: str | None = None,
+                 worker_name: str = "", serializer: Serializer | str | None = None,
+                 execution_id: str | None = None, execution_started_at: datetime | None = None,
+                 execution_ended_at: datetime | None = None):
+        self.job_id = job_id
+        self.type = type
+        self.connection = connection
+        self.id = id
+        self.created_at = created_at
+        self.return_value = return_value
+        self.exc_string = exc_string
+        self.worker_name = worker_name
+        self.serializer = resolve_serializer(serializer)
+        self.execution_id = execution_id
+        self.execution_started_at = execution_started_at
+        self.execution_ended_at = execution_ended_at
+
+    def __repr__(self) -> str:
+        return f"Result(id={self.id}, type={self.type.name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Result) and self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __bool__(self) -> bool:
+        return bool(self.id)
+
+    @classmethod
+    def get_key(cls, job_id: str) -> str:
+        return keys.results(job_id)
+
+    @classmethod
+    def restore(cls, job_id: str, result_id: str, payload: dict[bytes, bytes], connection: Redis,
+                serializer: Serializer | str | None = None) -> Result:
+        fields = {name.decode(): value for name, value in payload.items()}
+        serializer = resolve_serializer(serializer)
+        try:
+            return_value = fields.get("return_value")
+            exc_string = fields.get("exc_string")
+            started, ended = fields.get("execution_started_at"), fields.get("execution_ended_at")
+            return cls(
+                job_id,
+                cls.Type(int(fields["type"])),
+                connection=connection,
+                id=result_id,
+                created_at=from_epoch(int(result_id.split("-")[0]) / 1000),
+                return_value=serializer.loads(b64decode(return_value)) if return_value is not None else None,
+                exc_string=zlib.decompress(b64decode(exc_string)).decode() if exc_string else None,
+                worker_name=fields["worker_name"].decode() if fields.get("worker_name") else "",
+                serializer=serializer,
+                execution_id=fields["execution_id"].decode() if fields.get("execution_id") else None,
+                execution_started_at=from_epoch(float(started)) if started else None,
+                execution_ended_at=from_epoch(float(ended)) if ended else None,
+            )
+        except Exception as exc:
+            raise DeserializationError(f"Job {job_id}: result {result_id} cannot be decoded: {exc}") from exc
+
+    @classmethod
+    def all(cls, job: Job, serializer: Serializer | str | None = None) -> list[Result]:
+        """Every stored result of the job, newest first."""
+        entries = job.connection.xrevrange(cls.get_key(job.id), "+", "-")
+        return [
+            cls.restore(job.id, entry_id.decode(), payload, job.connection, serializer or job.serializer)
+            for entry_id, payload in entries
+        ]
+
+    @classmethod
+    def count(cls, job: Job) -> int:
+        return int(job.connection.xlen(cls.get_key(job.id)))
+
+    @classmethod
+    def delete_all(cls, job: Job) -> None:
+        job.connection.delete(cls.get_key(job.id))
+
+    @classmethod
+    def fetch_latest(cls, job: Job, serializer: Serializer | str | None = None, timeout: int = 0) -> Result | None:
+        """The newest result; with a timeout (seconds), waits that long for a first one."""
+        key = cls.get_key(job.id)
+        if timeout:
+            response = job.connection.xread({key: "0-0"}, block=int(timeout * 1000))
+            if not response:
+                return None
+            entry_id, payload = response[0][1][-1]
+        else:
+            entries = job.connection.xrevrange(key, "+", "-", count=1)
+            if not entries:
+                return None
+            entry_id, payload = entries[0]
+        return cls.restore(job.id, entry_id.decode(), payload, job.connection, serializer or job.serializer)

@@ -1,0 +1,74 @@
+-- Saves a new job and puts it where it belongs, atomically, in one round trip:
+-- its queue (or its front), the scheduled registry, or the deferred registry when a parent
+-- has not finished yet.
+--
+-- KEYS[1] job hash            KEYS[2] job's dependencies set   KEYS[3] the queues set
+-- KEYS[4] queue list          KEYS[5] deferred registry        KEYS[6] scheduled registry
+-- KEYS[7 .. 6+n]    parent job hashes
+-- KEYS[7+n .. 6+2n] parent dependents sets
+-- ARGV[1] job id      ARGV[2] queue key (the queues set's member)   ARGV[3] "1": at front
+-- ARGV[4] "1": unique (fail if the job exists)   ARGV[5] "1": parents may fail
+-- ARGV[6] ttl seconds or ""   ARGV[7] now, epoch seconds   ARGV[8] now, hash timestamp
+-- ARGV[9] scheduled time, epoch seconds, or ""   ARGV[10] n (parents)
+-- ARGV[11 .. 10+n] parent ids
+-- ARGV[11+n ..] the job hash's fields and values (without status and enqueued_at)
+-- Returns the job's new status, or "duplicate" for a unique job whose id exists.
+
+local job_key = KEYS[1]
+local job_id = ARGV[1]
+local n = tonumber(ARGV[10])
+
+if ARGV[4] == "1" and redis.call("EXISTS", job_key) == 1 then
+    return "duplicate"
+end
+
+local status
+if ARGV[9] ~= "" then
+    status = "scheduled"
+else
+    status = "queued"
+    for i = 1, n do
+        local parent_status = redis.call("HGET", KEYS[6 + i], "status")
+        local met = (not parent_status) or parent_status == "finished"
+            or (ARGV[5] == "1" and (parent_status == "failed" or parent_status == "stopped"
+                or parent_status == "canceled"))
+        if not met then
+            status = "deferred"
+            break
+        end
+    end
+end
+
+local fields = {}
+for i = 11 + n, #ARGV do
+    fields[#fields + 1] = ARGV[i]
+end
+redis.call("HSET", job_key, "status", status, unpack(fields))
+redis.call("SADD", KEYS[3], ARGV[2])
+
+if status == "queued" then
+    redis.call("HSET", job_key, "enqueued_at", ARGV[8])
+    if ARGV[3] == "1" then
+        redis.call("LPUSH", KEYS[4], job_id)
+    else
+        redis.call("RPUSH", KEYS[4], job_id)
+    end
+elseif status == "scheduled" then
+    redis.call("ZADD", KEYS[6], ARGV[9], job_id)
+else
+    redis.call("ZADD", KEYS[5], ARGV[7], job_id)
+end
+
+-- The dependency links are recorded whatever the status, so a finishing parent can find them.
+for i = 1, n do
+    redis.call("SADD", KEYS[6 + n + i], job_id)
+    redis.call("SADD", KEYS[2], ARGV[10 + i])
+end
+
+if ARGV[6] ~= "" then
+    redis.call("EXPIRE", job_key, ARGV[6])
+    if n > 0 then
+        redis.call("EXPIRE", KEYS[2], ARGV[6])
+    end
+end
+return status

@@ -1,0 +1,38 @@
+"""Fixtures: a private redis-server for the whole session, emptied before each test.
+
+Set REDIS_URL to run the suite against a server of your own instead; its database is emptied
+before each test, so point it at a scratch database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from jobpool.embedded_redis import EmbeddedRedis
+
+# Job functions live in tests/jobs.py; workers (RQ's, in these tests) import them from here.
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def connection(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
