@@ -36,3 +36,12 @@ def connection(redis_url: str) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
+
+
+def run_rq_worker(connection: redis.Redis, *queue_names: str) -> None:
+    """Drains the queues with RQ's own SimpleWorker, in this process (burst mode)."""
+    import rq
+    from rq.worker import SimpleWorker
+
+    queues = [rq.Queue(name, connection=connection) for name in queue_names]
+    SimpleWorker(queues, connection=connection).work(burst=True, logging_level="WARNING")

@@ -47,3 +47,15 @@ class Counter:
 
 def on_success_hook(job: Any, connection: Any, result: Any) -> None:
     return None
+
+
+def describe_own_executions() -> tuple[str, str, str, bool]:
+    """Run by RQ's worker: reads this job's execution through jobpool."""
+    import rq
+
+    from jobpool.job import Job
+
+    rq_job = rq.get_current_job()
+    assert rq_job is not None
+    (execution,) = Job.fetch(rq_job.id, connection=rq_job.connection).get_executions()
+    return execution.id, execution.composite_key, execution.worker_name, execution.created_at is not None

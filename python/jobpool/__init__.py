@@ -13,4 +13,13 @@ from .queue import Queue
 
 VERSION = __version__
 
-__all__ = ["VERSION", "Callback", "Queue", "Retry", "__version__", "cancel_job", "get_current_job", "requeue_job"]
+__all__ = [
+    "VERSION",
+    "Callback",
+    "Queue",
+    "Retry",
+    "__version__",
+    "cancel_job",
+    "get_current_job",
+    "requeue_job",
+]

@@ -32,7 +32,9 @@ class EmbeddedRedis:
     def __init__(self, executable: str = "redis-server"):
         found = shutil.which(executable)
         if found is None:
-            raise RedisServerError(f"{executable} not found: install Redis (Debian: apt-get install redis-server)")
+            raise RedisServerError(
+                f"{executable} not found: install Redis (Debian: apt-get install redis-server)"
+            )
         self.executable = found
         self.process: subprocess.Popen[bytes] | None = None
         self.directory: str | None = None
@@ -48,8 +50,23 @@ class EmbeddedRedis:
         for _ in range(attempts):
             self.port = _free_port()
             self.process = subprocess.Popen(
-                [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                [
+                    self.executable,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    self.directory,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -95,6 +112,7 @@ class EmbeddedRedis:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

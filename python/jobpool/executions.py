@@ -86,7 +86,7 @@ class Execution:
                 pipe.hgetall(keys.execution(job.id, execution_id))
             hashes = pipe.execute()
         executions = []
-        for execution_id, raw in zip(execution_ids, hashes):
+        for execution_id, raw in zip(execution_ids, hashes, strict=True):
             if raw:
                 execution = cls(execution_id, job.id, job.connection)
                 execution.restore(raw)

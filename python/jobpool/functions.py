@@ -70,7 +70,9 @@ def truncated_repr(value: Any, max_length: int | None) -> str:
     return text
 
 
-def call_string(func_name: str | None, args: Any, kwargs: dict[str, Any], max_length: int | None = 75) -> str | None:
+def call_string(
+    func_name: str | None, args: Any, kwargs: dict[str, Any], max_length: int | None = 75
+) -> str | None:
     """``func(arg_reprs, k=v)`` with keyword arguments sorted, each repr cut at max_length (RQ's
     default job description)."""
     if func_name is None:

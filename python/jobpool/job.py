@@ -87,8 +87,12 @@ def validate_job_id(job_id: Any) -> str:
 class Dependency:
     """What a job waits for: ``Dependency(jobs, allow_failure=False, enqueue_at_front=False)``."""
 
-    def __init__(self, jobs: Job | str | Sequence[Job | str], allow_failure: bool = False,
-                 enqueue_at_front: bool = False):
+    def __init__(
+        self,
+        jobs: Job | str | Sequence[Job | str],
+        allow_failure: bool = False,
+        enqueue_at_front: bool = False,
+    ):
         listed = [jobs] if isinstance(jobs, (Job, str)) else list(jobs)
         if not listed:
             raise InvalidJobDependency("Dependency needs at least one job or job id")
@@ -140,8 +144,12 @@ def _text(value: bytes | str) -> str:
 
 
 class Job:
-    def __init__(self, id: str | None = None, connection: Redis | None = None,
-                 serializer: Serializer | str | None = None):
+    def __init__(
+        self,
+        id: str | None = None,
+        connection: Redis | None = None,
+        serializer: Serializer | str | None = None,
+    ):
         if connection is None:
             raise TypeError("Job needs a Redis connection")
         self.connection: Redis = connection
@@ -247,7 +255,9 @@ class Job:
             job.retry_intervals = retry.intervals
             job.enqueue_at_front_on_retry = retry.enqueue_at_front
         if depends_on is not None:
-            job._dependency_ids, job.allow_dependency_failures, job.enqueue_at_front = parse_depends_on(depends_on)
+            job._dependency_ids, job.allow_dependency_failures, job.enqueue_at_front = parse_depends_on(
+                depends_on
+            )
         job.description = description or job.get_call_string()
         job._data = job._encode_data()
         job._serialize_meta()  # raises SerializationError now rather than at save time
@@ -305,7 +315,7 @@ class Job:
             return self.serializer.dumps((self.func_name, self._instance, self._args, self._kwargs))
         except Exception as exc:
             raise SerializationError(
-                f"Job {self.id}: {_serializer_name(self.serializer)} cannot encode the call's arguments: {exc}"
+                f"Job {self.id}: {_serializer_name(self.serializer)} cannot encode the arguments: {exc}"
             ) from exc
 
     def _decode_data(self) -> None:
@@ -540,8 +550,9 @@ class Job:
         except (ValueError, TypeError, KeyError, zlib.error, UnicodeDecodeError) as exc:
             raise DeserializationError(f"Job {self.id}: its hash is corrupt ({exc})") from exc
 
-    def save(self, pipeline: Pipeline | None = None, include_meta: bool = True,
-             include_result: bool = True) -> None:
+    def save(
+        self, pipeline: Pipeline | None = None, include_meta: bool = True, include_result: bool = True
+    ) -> None:
         """Writes the whole hash (the job's TTL, if any, is applied)."""
         connection = pipeline if pipeline is not None else self.connection
         connection.hset(self.key, mapping=self.to_dict(include_meta, include_result))
@@ -565,8 +576,9 @@ class Job:
         return job
 
     @classmethod
-    def fetch_many(cls, job_ids: Iterable[str], connection: Redis,
-                   serializer: Serializer | str | None = None) -> list[Job | None]:
+    def fetch_many(
+        cls, job_ids: Iterable[str], connection: Redis, serializer: Serializer | str | None = None
+    ) -> list[Job | None]:
         """The jobs for these ids in one round trip, None where there is none."""
         ids = list(job_ids)
         with connection.pipeline(transaction=False) as pipe:
@@ -574,7 +586,7 @@ class Job:
                 pipe.hgetall(keys.job(job_id))
             hashes = pipe.execute()
         jobs: list[Job | None] = []
-        for job_id, raw in zip(ids, hashes):
+        for job_id, raw in zip(ids, hashes, strict=True):
             if not raw:
                 jobs.append(None)
                 continue
@@ -664,8 +676,12 @@ class Job:
 
     # ---- state changes --------------------------------------------------------------------------
 
-    def cancel(self, pipeline: Pipeline | None = None, enqueue_dependents: bool = False,
-               remove_from_dependencies: bool = False) -> None:
+    def cancel(
+        self,
+        pipeline: Pipeline | None = None,
+        enqueue_dependents: bool = False,
+        remove_from_dependencies: bool = False,
+    ) -> None:
         """Takes the job out of its queue and registries into the canceled registry; with
         ``enqueue_dependents``, dependents that allow failure (or no longer wait for anything) are
         enqueued in the same transaction."""
@@ -693,8 +709,12 @@ class Job:
             self, at_front=at_front
         )
 
-    def delete(self, pipeline: Pipeline | None = None, remove_from_queue: bool = True,
-               delete_dependents: bool = False) -> None:
+    def delete(
+        self,
+        pipeline: Pipeline | None = None,
+        remove_from_queue: bool = True,
+        delete_dependents: bool = False,
+    ) -> None:
         """Deletes the job's hash, results and dependency sets, and its id from its queue and
         registries."""
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
@@ -760,7 +780,9 @@ def _restore_fields(job: Job, fields: dict[str, Any]) -> None:
     job._failure_callback_timeout = integer("failure_callback_timeout")
     job._stopped_callback_timeout = integer("stopped_callback_timeout")
     dependency_ids, dependency_id = text("dependency_ids"), text("dependency_id")
-    job._dependency_ids = json.loads(dependency_ids) if dependency_ids else [dependency_id] if dependency_id else []
+    job._dependency_ids = (
+        json.loads(dependency_ids) if dependency_ids else [dependency_id] if dependency_id else []
+    )
     job.allow_dependency_failures = flag("allow_dependency_failures")
     job.enqueue_at_front = flag("enqueue_at_front")
     meta = fields.pop("meta", None)
@@ -792,8 +814,13 @@ def release_dependents(client: Any, job_id: str) -> Any:
         "release_dependents",
         client,
         keys=[keys.job_dependents(job_id), keys.QUEUES],
-        args=[keys.job(mark), keys.job_dependencies(mark), keys.queue(mark), keys.registry("deferred", mark),
-              utcformat(utcnow())],
+        args=[
+            keys.job(mark),
+            keys.job_dependencies(mark),
+            keys.queue(mark),
+            keys.registry("deferred", mark),
+            utcformat(utcnow()),
+        ],
     )
 
 
@@ -802,9 +829,15 @@ def get_current_job() -> Job | None:
     return _current_job.get()
 
 
-def cancel_job(job_id: str, connection: Redis, serializer: Serializer | str | None = None,
-               enqueue_dependents: bool = False) -> None:
-    Job.fetch(job_id, connection=connection, serializer=serializer).cancel(enqueue_dependents=enqueue_dependents)
+def cancel_job(
+    job_id: str,
+    connection: Redis,
+    serializer: Serializer | str | None = None,
+    enqueue_dependents: bool = False,
+) -> None:
+    Job.fetch(job_id, connection=connection, serializer=serializer).cancel(
+        enqueue_dependents=enqueue_dependents
+    )
 
 
 def requeue_job(job_id: str, connection: Redis, serializer: Serializer | str | None = None) -> Job:

@@ -63,16 +63,24 @@ class EnqueueData(NamedTuple):
 class Queue:
     DEFAULT_TIMEOUT = 180
 
-    def __init__(self, name: str = "default", connection: Redis | None = None,
-                 default_timeout: int | str | None = None, is_async: bool = True,
-                 job_class: type[Job] | None = None, serializer: Serializer | str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        name: str = "default",
+        connection: Redis | None = None,
+        default_timeout: int | str | None = None,
+        is_async: bool = True,
+        job_class: type[Job] | None = None,
+        serializer: Serializer | str | None = None,
+        **kwargs: Any,
+    ):
         if connection is None:
             raise TypeError("Queue needs a Redis connection")
         if not isinstance(name, str) or not name:
             raise ValueError(f"A queue name must be a non-empty string, not {name!r}")
         if not is_async:
-            raise NotImplementedError("jobpool queues are always asynchronous (is_async=False is not supported)")
+            raise NotImplementedError(
+                "jobpool queues are always asynchronous (is_async=False is not supported)"
+            )
         self.name = name
         self.connection = connection
         self.serializer = resolve_serializer(serializer)
@@ -104,8 +112,9 @@ class Queue:
         return [cls.from_queue_key(key, connection=connection, serializer=serializer) for key in members]
 
     @classmethod
-    def from_queue_key(cls, queue_key: str, connection: Redis,
-                       serializer: Serializer | str | None = None) -> Queue:
+    def from_queue_key(
+        cls, queue_key: str, connection: Redis, serializer: Serializer | str | None = None
+    ) -> Queue:
         return cls(keys.queue_name_from_key(queue_key), connection=connection, serializer=serializer)
 
     # ---- contents --------------------------------------------------------------------------------
@@ -181,7 +190,9 @@ class Queue:
     def _registry(self, class_name: str) -> Any:
         from . import registry
 
-        return getattr(registry, class_name)(self.name, connection=self.connection, serializer=self.serializer)
+        return getattr(registry, class_name)(
+            self.name, connection=self.connection, serializer=self.serializer
+        )
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
@@ -273,8 +284,24 @@ class Queue:
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
     ) -> EnqueueData:
-        return EnqueueData(func, args, kwargs, timeout, result_ttl, ttl, failure_ttl, description, depends_on,
-                           job_id, at_front, meta, retry, on_success, on_failure, on_stopped)
+        return EnqueueData(
+            func,
+            args,
+            kwargs,
+            timeout,
+            result_ttl,
+            ttl,
+            failure_ttl,
+            description,
+            depends_on,
+            job_id,
+            at_front,
+            meta,
+            retry,
+            on_success,
+            on_failure,
+            on_stopped,
+        )
 
     # ---- enqueueing ------------------------------------------------------------------------------
 
@@ -307,14 +334,27 @@ class Queue:
         unique: bool = False,
     ) -> Job:
         job = self.create_job(
-            func, args=args, kwargs=kwargs, timeout=timeout, result_ttl=result_ttl, ttl=ttl,
-            failure_ttl=failure_ttl, description=description, depends_on=depends_on, job_id=job_id,
-            meta=meta, retry=retry, on_success=on_success, on_failure=on_failure, on_stopped=on_stopped,
+            func,
+            args=args,
+            kwargs=kwargs,
+            timeout=timeout,
+            result_ttl=result_ttl,
+            ttl=ttl,
+            failure_ttl=failure_ttl,
+            description=description,
+            depends_on=depends_on,
+            job_id=job_id,
+            meta=meta,
+            retry=retry,
+            on_success=on_success,
+            on_failure=on_failure,
+            on_stopped=on_stopped,
         )
         return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
-    def enqueue_job(self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False,
-                    unique: bool = False) -> Job:
+    def enqueue_job(
+        self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False
+    ) -> Job:
         """Saves ``job`` and puts it on this queue, or defers it until its parents finish."""
         if unique and job._id is None:
             raise ValueError("unique=True needs an explicit job_id")
@@ -322,8 +362,9 @@ class Queue:
             raise ValueError("unique=True is not supported with job dependencies")
         return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
 
-    def enqueue_many(self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None,
-                     group_id: str | None = None) -> list[Job]:
+    def enqueue_many(
+        self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None, group_id: str | None = None
+    ) -> list[Job]:
         """Enqueues many jobs in one pipeline (one round trip, plus a script check)."""
         datas = list(job_datas)
         explicit_ids = [data.job_id for data in datas if data.job_id is not None]
@@ -331,20 +372,31 @@ class Queue:
             raise ValueError("enqueue_many was given the same job_id more than once")
         jobs = [
             self.create_job(
-                data.func, args=data.args, kwargs=data.kwargs, timeout=data.timeout,
-                result_ttl=data.result_ttl, ttl=data.ttl, failure_ttl=data.failure_ttl,
-                description=data.description, depends_on=data.depends_on, job_id=data.job_id, meta=data.meta,
-                retry=data.retry, on_success=data.on_success, on_failure=data.on_failure,
-                on_stopped=data.on_stopped, group_id=group_id,
+                data.func,
+                args=data.args,
+                kwargs=data.kwargs,
+                timeout=data.timeout,
+                result_ttl=data.result_ttl,
+                ttl=data.ttl,
+                failure_ttl=data.failure_ttl,
+                description=data.description,
+                depends_on=data.depends_on,
+                job_id=data.job_id,
+                meta=data.meta,
+                retry=data.retry,
+                on_success=data.on_success,
+                on_failure=data.on_failure,
+                on_stopped=data.on_stopped,
+                group_id=group_id,
             )
             for data in datas
         ]
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
-        for job, data in zip(jobs, datas):
+        for job, data in zip(jobs, datas, strict=True):
             self._save_and_place(job, pipe, at_front=data.at_front)
         if pipeline is None:
             statuses = pipe.execute()
-            for job, status in zip(jobs, statuses):
+            for job, status in zip(jobs, statuses, strict=True):
                 job._status = JobStatus(status.decode())
         return jobs
 
@@ -361,15 +413,22 @@ class Queue:
     def enqueue_in(self, time_delta: timedelta, func: Any, *args: Any, **kwargs: Any) -> Job:
         return self.enqueue_at(datetime.now(timezone.utc) + time_delta, func, *args, **kwargs)
 
-    def schedule_job(self, job: Job, datetime: datetime, pipeline: Pipeline | None = None,
-                     unique: bool = False) -> Job:
+    def schedule_job(
+        self, job: Job, datetime: datetime, pipeline: Pipeline | None = None, unique: bool = False
+    ) -> Job:
         """Saves ``job`` into this queue's scheduled registry, due at ``datetime``."""
         if job.dependency_ids:
             raise ValueError("A scheduled job cannot also have dependencies")
         return self._save_and_place(job, pipeline, unique=unique, scheduled_at=epoch_seconds(datetime))
 
-    def _save_and_place(self, job: Job, pipeline: Pipeline | None, at_front: bool = False,
-                        unique: bool = False, scheduled_at: int | None = None) -> Job:
+    def _save_and_place(
+        self,
+        job: Job,
+        pipeline: Pipeline | None,
+        at_front: bool = False,
+        unique: bool = False,
+        scheduled_at: int | None = None,
+    ) -> Job:
         """Runs the enqueue script for ``job`` (on ``pipeline`` if given)."""
         job.origin = self.name
         now = utcnow()

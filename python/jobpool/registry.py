@@ -27,8 +27,15 @@ if TYPE_CHECKING:
 class BaseRegistry:
     kind = ""
 
-    def __init__(self, name: str = "default", connection: Redis | None = None, job_class: type[Job] | None = None,
-                 queue: Queue | None = None, serializer: Serializer | str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        name: str = "default",
+        connection: Redis | None = None,
+        job_class: type[Job] | None = None,
+        queue: Queue | None = None,
+        serializer: Serializer | str | None = None,
+        **kwargs: Any,
+    ):
         if queue is not None:
             name, connection = queue.name, queue.connection
             serializer = serializer or queue.serializer
@@ -72,10 +79,14 @@ class BaseRegistry:
         score = timestamp if timestamp is not None else epoch_seconds()
         return [self.parse_job_id(member) for member in self.connection.zrangebyscore(self.key, 0, score)]
 
-    def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+    def get_job_ids(
+        self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True
+    ) -> list[str]:
         if cleanup:
             self.cleanup()
-        return [self.parse_job_id(member) for member in self.connection.zrange(self.key, start, end, desc=desc)]
+        return [
+            self.parse_job_id(member) for member in self.connection.zrange(self.key, start, end, desc=desc)
+        ]
 
     @staticmethod
     def parse_job_id(member: bytes | str) -> str:
@@ -97,15 +108,21 @@ class BaseRegistry:
         connection = pipeline if pipeline is not None else self.connection
         removed = connection.zrem(self.key, job_id)
         if delete_job:
-            target = job if isinstance(job, Job) else self.job_class.fetch(job_id, self.connection, self.serializer)
+            target = (
+                job
+                if isinstance(job, Job)
+                else self.job_class.fetch(job_id, self.connection, self.serializer)
+            )
             target.delete(pipeline=pipeline)
         return removed  # type: ignore[no-any-return]
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
         """Moves the job from this registry back onto its queue, atomically; InvalidJobOperation
         if it is not in this registry."""
-        job = job_or_id if isinstance(job_or_id, Job) else self.job_class.fetch(
-            job_or_id, connection=self.connection, serializer=self.serializer
+        job = (
+            job_or_id
+            if isinstance(job_or_id, Job)
+            else self.job_class.fetch(job_or_id, connection=self.connection, serializer=self.serializer)
         )
         now = utcnow()
         queue_key = keys.queue(job.origin)
@@ -192,8 +209,9 @@ class StartedJobRegistry(BaseRegistry):
         job_id = item.id if isinstance(item, Job) else item
         return job_id in self.get_job_ids(cleanup=False)
 
-    def get_job_and_execution_ids(self, start: int = 0, end: int = -1, desc: bool = False,
-                                  cleanup: bool = False) -> list[tuple[str, str]]:
+    def get_job_and_execution_ids(
+        self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = False
+    ) -> list[tuple[str, str]]:
         if cleanup:
             self.cleanup()
         pairs = []

@@ -33,11 +33,21 @@ class Result:
         RETRIED = 4
         MAX_RETRIES_EXCEEDED = 5
 
-    def __init__(self, job_id: str, type: Result.Type, connection: Redis, id: str | None = None,
-                 created_at: datetime | None = None, return_value: Any = None, exc_string: str | None = None,
-                 worker_name: str = "", serializer: Serializer | str | None = None,
-                 execution_id: str | None = None, execution_started_at: datetime | None = None,
-                 execution_ended_at: datetime | None = None):
+    def __init__(
+        self,
+        job_id: str,
+        type: Result.Type,
+        connection: Redis,
+        id: str | None = None,
+        created_at: datetime | None = None,
+        return_value: Any = None,
+        exc_string: str | None = None,
+        worker_name: str = "",
+        serializer: Serializer | str | None = None,
+        execution_id: str | None = None,
+        execution_started_at: datetime | None = None,
+        execution_ended_at: datetime | None = None,
+    ):
         self.job_id = job_id
         self.type = type
         self.connection = connection
@@ -68,8 +78,14 @@ class Result:
         return keys.results(job_id)
 
     @classmethod
-    def restore(cls, job_id: str, result_id: str, payload: dict[bytes, bytes], connection: Redis,
-                serializer: Serializer | str | None = None) -> Result:
+    def restore(
+        cls,
+        job_id: str,
+        result_id: str,
+        payload: dict[bytes, bytes],
+        connection: Redis,
+        serializer: Serializer | str | None = None,
+    ) -> Result:
         fields = {name.decode(): value for name, value in payload.items()}
         serializer = resolve_serializer(serializer)
         try:
@@ -111,7 +127,9 @@ class Result:
         job.connection.delete(cls.get_key(job.id))
 
     @classmethod
-    def fetch_latest(cls, job: Job, serializer: Serializer | str | None = None, timeout: int = 0) -> Result | None:
+    def fetch_latest(
+        cls, job: Job, serializer: Serializer | str | None = None, timeout: int = 0
+    ) -> Result | None:
         """The newest result; with a timeout (seconds), waits that long for a first one."""
         key = cls.get_key(job.id)
         if timeout:

@@ -1,0 +1,155 @@
+"""Bad input: a clear, typed error, and nothing written to Redis."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+import jobs
+from jobpool import Queue, Retry
+from jobpool.exceptions import (
+    DeserializationError,
+    FunctionReferenceError,
+    InvalidJobId,
+    InvalidJobOperation,
+    JobpoolError,
+    NoSuchJobError,
+    SerializationError,
+    TimeoutFormatError,
+)
+from jobpool.job import Job
+from jobpool.registry import FailedJobRegistry
+from jobpool.serializers import JSONSerializer
+
+
+def _enqueue(connection: redis.Redis, *args: object, **kwargs: object) -> Job:
+    return Queue("q", connection=connection).enqueue(jobs.add, *args, **kwargs)
+
+
+@pytest.mark.parametrize("job_id", ["has:colon", "has space", "ünïcode", "", "a/b", "a*"])
+def test_job_id_with_refused_characters(connection: redis.Redis, job_id: str) -> None:
+    with pytest.raises(InvalidJobId) as raised:
+        _enqueue(connection, 1, 2, job_id=job_id)
+    assert isinstance(raised.value, ValueError)  # what RQ raised, so old except clauses still work
+    assert connection.dbsize() == 0
+
+
+@pytest.mark.parametrize("timeout", [0, -2, "1x", "abc", "", "0s", 1.5, True])
+def test_malformed_timeout(connection: redis.Redis, timeout: object) -> None:
+    with pytest.raises(TimeoutFormatError):
+        _enqueue(connection, 1, 2, job_timeout=timeout)
+    assert connection.dbsize() == 0
+
+
+@pytest.mark.parametrize("option", ["result_ttl", "ttl", "failure_ttl"])
+def test_malformed_ttl(connection: redis.Redis, option: str) -> None:
+    with pytest.raises(TimeoutFormatError):
+        _enqueue(connection, 1, 2, **{option: "soon"})
+    with pytest.raises(TimeoutFormatError):
+        _enqueue(connection, 1, 2, **{option: -5})
+    assert connection.dbsize() == 0
+
+
+def test_arguments_the_serializer_cannot_encode(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection, serializer=JSONSerializer)
+    with pytest.raises(SerializationError, match="JSONSerializer"):
+        queue.enqueue(jobs.echo, {1, 2})
+    with pytest.raises(SerializationError, match="meta"):
+        queue.enqueue(jobs.echo, 1, meta={"s": {1}})
+    with pytest.raises(SerializationError):
+        Queue("q", connection=connection).enqueue(jobs.echo, lambda: None)  # pickle cannot encode a lambda
+    assert connection.dbsize() == 0
+
+
+@pytest.mark.parametrize("func", [lambda: None, "not a path", "nodots", 42])
+def test_functions_a_worker_could_not_import(connection: redis.Redis, func: object) -> None:
+    with pytest.raises(FunctionReferenceError):
+        Queue("q", connection=connection).enqueue(func)
+    assert connection.dbsize() == 0
+
+
+def test_function_defined_inside_a_function(connection: redis.Redis) -> None:
+    def local() -> None:
+        return None
+
+    with pytest.raises(FunctionReferenceError, match="module-level"):
+        Queue("q", connection=connection).enqueue(local)
+    assert connection.dbsize() == 0
+
+
+def test_bad_retry_and_argument_types(connection: redis.Redis) -> None:
+    with pytest.raises(ValueError):
+        Retry(0)
+    with pytest.raises(ValueError):
+        Retry(2, [-1])
+    with pytest.raises(TypeError):
+        Queue("q", connection=connection).enqueue_call(jobs.add, args=5)
+    with pytest.raises(TypeError):
+        Queue("q", connection=connection).enqueue_call(jobs.add, kwargs=[1])
+    with pytest.raises(NotImplementedError, match="repeat"):
+        Queue("q", connection=connection).enqueue(jobs.add, 1, 2, repeat=object())
+    assert connection.dbsize() == 0
+
+
+def test_unknown_job_id(connection: redis.Redis) -> None:
+    with pytest.raises(NoSuchJobError, match="missing"):
+        Job.fetch("missing", connection=connection)
+    with pytest.raises(NoSuchJobError, match="not a valid job id"):
+        Job.fetch("bad id", connection=connection)
+
+
+def test_job_hash_whose_data_cannot_be_decoded(connection: redis.Redis) -> None:
+    job = _enqueue(connection, 1, 2, job_id="corrupt")
+    connection.hset(job.key, "data", b"\x00not a pickle")
+    fetched = Job.fetch("corrupt", connection=connection)  # readable without the app's code, like RQ
+    with pytest.raises(DeserializationError, match="corrupt"):
+        _ = fetched.args
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "sleeping"),
+        ("created_at", "yesterday"),
+        ("timeout", "forever"),
+        ("dependency_ids", "[not json"),
+        ("exc_info", "not zlib"),
+    ],
+)
+def test_corrupt_job_hash_fields(connection: redis.Redis, field: str, value: str) -> None:
+    job = _enqueue(connection, 1, 2, job_id="corrupt")
+    connection.hset(job.key, field, value)
+    with pytest.raises(DeserializationError, match="corrupt"):
+        Job.fetch("corrupt", connection=connection)
+
+
+def test_job_hash_without_data(connection: redis.Redis) -> None:
+    connection.hset("rq:job:nodata", mapping={"status": "queued"})
+    with pytest.raises(DeserializationError, match="nodata"):
+        Job.fetch("nodata", connection=connection)
+
+
+def test_requeue_of_a_job_not_in_the_failed_registry(connection: redis.Redis) -> None:
+    job = _enqueue(connection, 1, 2)
+    before = {key: connection.type(key) for key in connection.keys("*")}
+    raw_before = connection.hgetall(job.key)
+    with pytest.raises(InvalidJobOperation, match=job.id):
+        job.requeue()
+    with pytest.raises(InvalidJobOperation):
+        FailedJobRegistry("q", connection=connection).requeue(job.id)
+    assert {key: connection.type(key) for key in connection.keys("*")} == before
+    assert connection.hgetall(job.key) == raw_before
+    assert connection.lrange("rq:queue:q", 0, -1) == [job.id.encode()]
+
+
+def test_every_typed_error_shares_one_base() -> None:
+    for error in (
+        InvalidJobId,
+        TimeoutFormatError,
+        SerializationError,
+        FunctionReferenceError,
+        NoSuchJobError,
+        DeserializationError,
+        InvalidJobOperation,
+    ):
+        assert issubclass(error, JobpoolError)

@@ -1,0 +1,95 @@
+"""Registries: count, len, in, ids, expiry, requeue and remove, on RQ's sorted sets."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import rq
+
+import jobs
+from conftest import run_rq_worker
+from jobpool import Queue
+from jobpool.exceptions import InvalidJobOperation
+from jobpool.job import Job
+from jobpool.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from jobpool.timeutils import epoch_seconds
+
+
+def test_finished_and_failed_registries_after_rq_worker(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    ok = queue.enqueue(jobs.add, 1, 2, result_ttl=100)
+    bad = queue.enqueue(jobs.fail, failure_ttl=200)
+    run_rq_worker(connection, "q")
+    finished, failed = queue.finished_job_registry, queue.failed_job_registry
+    assert finished.count == 1 and len(finished) == 1 and ok in finished and ok.id in finished
+    assert failed.get_job_ids() == [bad.id] and bad.id not in finished
+    assert 95 <= (finished.get_expiration_time(ok).timestamp() - epoch_seconds()) <= 100
+    assert 195 <= (failed.get_expiration_time(bad).timestamp() - epoch_seconds()) <= 200
+    assert StartedJobRegistry("q", connection=connection).count == 0
+
+
+def test_expired_entries_are_cleaned_on_count(connection: redis.Redis) -> None:
+    registry = FinishedJobRegistry("q", connection=connection)
+    connection.zadd(registry.key, {"old": epoch_seconds() - 10, "new": epoch_seconds() + 100})
+    assert registry.get_job_ids(cleanup=False) == ["old", "new"]
+    assert registry.count == 1 and registry.get_job_ids() == ["new"]
+    assert registry.get_expired_job_ids() == []
+
+
+def test_failed_registry_requeue_and_remove(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    first, second = queue.enqueue(jobs.fail), queue.enqueue(jobs.fail)
+    run_rq_worker(connection, "q")
+    registry = FailedJobRegistry("q", connection=connection)
+    assert set(registry.get_job_ids()) == {first.id, second.id}
+    registry.requeue(first.id, at_front=True)
+    assert queue.job_ids == [first.id] and first.is_queued
+    with pytest.raises(InvalidJobOperation):
+        registry.requeue(first.id)
+    registry.remove(second, delete_job=True)
+    assert registry.count == 0 and not Job.exists(second.id, connection)
+
+
+def test_started_registry_holds_executions(connection: redis.Redis) -> None:
+    registry = StartedJobRegistry("q", connection=connection)
+    connection.zadd(registry.key, {"job1:exec1": epoch_seconds() + 60, "job2:exec2": epoch_seconds() + 60})
+    assert registry.get_job_ids() == ["job1", "job2"] and "job1" in registry and "job3" not in registry
+    assert registry.get_job_and_execution_ids() == [("job1", "exec1"), ("job2", "exec2")]
+    with pytest.raises(InvalidJobOperation):
+        registry.requeue("job1")
+
+
+@pytest.mark.parametrize(
+    ("registry_class", "kind"),
+    [
+        (StartedJobRegistry, "wip"),
+        (FinishedJobRegistry, "finished"),
+        (FailedJobRegistry, "failed"),
+        (DeferredJobRegistry, "deferred"),
+        (ScheduledJobRegistry, "scheduled"),
+        (CanceledJobRegistry, "canceled"),
+    ],
+)
+def test_registry_keys_match_rq(connection: redis.Redis, registry_class: type, kind: str) -> None:
+    ours = registry_class("q", connection=connection)
+    theirs = getattr(rq.registry, registry_class.__name__)("q", connection=connection)
+    assert ours.key == theirs.key == f"rq:{kind}:q"
+    assert registry_class(queue=Queue("q", connection=connection)).key == ours.key
+
+
+def test_deferred_and_canceled_registries(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    parent = queue.enqueue(jobs.add, 1, 1)
+    child = queue.enqueue(jobs.add, 2, 2, depends_on=parent)
+    deferred = DeferredJobRegistry("q", connection=connection)
+    assert deferred.get_job_ids() == [child.id]
+    child.cancel()
+    assert deferred.count == 0 and CanceledJobRegistry("q", connection=connection).get_job_ids() == [child.id]
+    assert rq.registry.CanceledJobRegistry("q", connection=connection).get_job_ids() == [child.id]
