@@ -20,7 +20,7 @@ build: $(VENV)                ## debug build of jobpool._native into the venv (f
 build-release: $(VENV)        ## optimised build, for benchmarks
 	maturin develop --quiet --release --extras test
 
-test: setup test-rust stubtest test-python   ## everything CI runs
+test: setup test-rust stubtest lint test-python   ## everything CI runs
 
 test-rust:
 	cargo test --quiet
@@ -34,17 +34,17 @@ test-python:
 lint: $(VENV)
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
-	ruff check python tests bench
-	ruff format --check python tests bench
+	ruff check python tests bench examples
+	ruff format --check python tests bench examples
 	$(PY) -m mypy
 
 fmt:
 	cargo fmt
-	ruff format python tests bench
-	ruff check --fix python tests bench
+	ruff format python tests bench examples
+	ruff check --fix python tests bench examples
 
 demo: setup                   ## a private redis-server, jobs enqueued with jobpool, run, and read back
-	$(PY) -m jobpool.demo
+	$(PY) examples/demo.py
 
 bench: $(VENV) build-release  ## enqueue cost against RQ, side by side
 	$(PY) bench/enqueue_cost.py

@@ -35,7 +35,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
     UnknownTemplate(String),
-    MissingPlaceholder { template: String, placeholder: String },
+    MissingPlaceholder {
+        template: String,
+        placeholder: String,
+    },
 }
 
 impl std::fmt::Display for KeyError {
@@ -45,7 +48,10 @@ impl std::fmt::Display for KeyError {
             KeyError::MissingPlaceholder {
                 template,
                 placeholder,
-            } => write!(f, "key template {template:?} needs a value for {{{placeholder}}}"),
+            } => write!(
+                f,
+                "key template {template:?} needs a value for {{{placeholder}}}"
+            ),
         }
     }
 }
@@ -109,7 +115,10 @@ mod tests {
             rendered("job_dependencies", &[("job_id", "a1")]),
             Ok("rq:job::a1:dependencies".into())
         );
-        assert_eq!(rendered("started", &[("queue", "q")]), Ok("rq:wip:q".into()));
+        assert_eq!(
+            rendered("started", &[("queue", "q")]),
+            Ok("rq:wip:q".into())
+        );
         assert_eq!(rendered("queues", &[]), Ok("rq:queues".into()));
     }
 

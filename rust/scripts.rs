@@ -5,7 +5,10 @@
 /// (name, source) of every script.
 pub const SCRIPTS: &[(&str, &str)] = &[
     ("enqueue", include_str!("lua/enqueue.lua")),
-    ("release_dependents", include_str!("lua/release_dependents.lua")),
+    (
+        "release_dependents",
+        include_str!("lua/release_dependents.lua"),
+    ),
     ("requeue", include_str!("lua/requeue.lua")),
     ("empty_queue", include_str!("lua/empty_queue.lua")),
 ];

@@ -36,7 +36,7 @@ class job:
         self.queue = queue
         self.connection = connection
         self.queue_class = queue_class or Queue
-        self.options = dict(
+        self.options: dict[str, Any] = dict(
             timeout=timeout,
             result_ttl=result_ttl,
             ttl=ttl,

@@ -8,11 +8,12 @@ this module reads them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
 from . import keys
+from .redis_values import as_fields, as_texts
 from .timeutils import from_epoch, utcnow
 
 if TYPE_CHECKING:
@@ -71,16 +72,17 @@ class Execution:
             raise ValueError(f"Execution {self.id} of job {self.job_id} not found")
         self.restore(raw)
 
-    def restore(self, raw: dict[bytes, bytes]) -> None:
-        self.job_id = raw.get(b"job_id", b"").decode() or self.job_id
-        self.created_at = from_epoch(float(raw[b"created_at"]))
-        self.last_heartbeat = from_epoch(float(raw[b"last_heartbeat"]))
-        self.worker_name = raw.get(b"worker_name", b"").decode()
+    def restore(self, raw: Any) -> None:
+        fields = as_fields(raw)
+        self.job_id = fields.get("job_id", b"").decode() or self.job_id
+        self.created_at = from_epoch(float(fields["created_at"]))
+        self.last_heartbeat = from_epoch(float(fields["last_heartbeat"]))
+        self.worker_name = fields.get("worker_name", b"").decode()
 
     @classmethod
     def all_of(cls, job: Job) -> list[Execution]:
         """The job's current executions, in one round trip after reading the index."""
-        execution_ids = [member.decode() for member in job.connection.zrange(keys.executions(job.id), 0, -1)]
+        execution_ids = as_texts(job.connection.zrange(keys.executions(job.id), 0, -1))
         with job.connection.pipeline(transaction=False) as pipe:
             for execution_id in execution_ids:
                 pipe.hgetall(keys.execution(job.id, execution_id))

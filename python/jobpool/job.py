@@ -30,6 +30,7 @@ from .exceptions import (
     SerializationError,
 )
 from .functions import call_string, import_attribute, resolve_function_reference
+from .redis_values import as_fields, as_text, as_texts
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow, utcparse
@@ -137,10 +138,6 @@ class _Unread:
 
 
 _UNREAD = _Unread()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Job:
@@ -348,7 +345,7 @@ class Job:
     @property
     def args(self) -> tuple[Any, ...] | list[Any]:
         self._decode_data()
-        return self._args  # type: ignore[no-any-return]
+        return self._args
 
     @args.setter
     def args(self, value: tuple[Any, ...] | list[Any]) -> None:
@@ -358,7 +355,7 @@ class Job:
     @property
     def kwargs(self) -> dict[str, Any]:
         self._decode_data()
-        return self._kwargs  # type: ignore[no-any-return]
+        return self._kwargs
 
     @kwargs.setter
     def kwargs(self, value: dict[str, Any]) -> None:
@@ -409,7 +406,7 @@ class Job:
         """The job's status; None once its hash is gone."""
         if refresh:
             raw = self.connection.hget(self.key, "status")
-            self._status = JobStatus(_text(raw)) if raw else None
+            self._status = JobStatus(as_text(raw)) if raw else None
         return self._status
 
     def set_status(self, status: JobStatus, pipeline: Pipeline | None = None) -> None:
@@ -471,7 +468,7 @@ class Job:
     def get_meta(self, refresh: bool = True) -> dict[str, Any]:
         if refresh:
             raw = self.connection.hget(self.key, "meta")
-            self.meta = self._decode_meta(raw) if raw else {}
+            self.meta = self._decode_meta(raw) if isinstance(raw, bytes) and raw else {}
         return self.meta
 
     def save_meta(self) -> None:
@@ -480,7 +477,7 @@ class Job:
     def _decode_meta(self, raw: bytes) -> dict[str, Any]:
         try:
             self._unreadable_meta = None
-            return self.serializer.loads(raw)  # type: ignore[no-any-return]
+            return self.serializer.loads(raw)
         except Exception:
             self._unreadable_meta = raw
             return {"unserialized": raw}
@@ -537,10 +534,10 @@ class Job:
             fields["status"] = self._status.value
         return fields
 
-    def restore(self, raw: dict[bytes, bytes]) -> None:
+    def restore(self, raw: Any) -> None:
         """Loads the job from its hash; raises DeserializationError naming the job and the
         field when the hash is not one RQ or jobpool could have written."""
-        fields = {_text(name): value for name, value in raw.items()}
+        fields = as_fields(raw)
         if "data" not in fields:
             raise DeserializationError(f"Job {self.id}: its hash has no data field")
         try:
@@ -555,7 +552,7 @@ class Job:
     ) -> None:
         """Writes the whole hash (the job's TTL, if any, is applied)."""
         connection = pipeline if pipeline is not None else self.connection
-        connection.hset(self.key, mapping=self.to_dict(include_meta, include_result))
+        connection.hset(self.key, mapping=self.to_dict(include_meta, include_result))  # type: ignore[arg-type]
         if self.ttl:
             connection.expire(self.key, self.ttl)
 
@@ -617,7 +614,7 @@ class Job:
 
     @property
     def dependent_ids(self) -> list[str]:
-        return sorted(_text(member) for member in self.connection.smembers(self.dependents_key))
+        return sorted(as_texts(self.connection.smembers(self.dependents_key)))
 
     # ---- results and executions -------------------------------------------------------------
 
@@ -743,7 +740,7 @@ def _restore_fields(job: Job, fields: dict[str, Any]) -> None:
 
     def text(name: str) -> str | None:
         value = fields.pop(name, None)
-        return _text(value) if value else None
+        return as_text(value) if value else None
 
     def stamp(name: str) -> datetime | None:
         value = text(name)

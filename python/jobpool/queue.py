@@ -18,6 +18,7 @@ from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
 from .job import Job, JobStatus
+from .redis_values import as_texts
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow
@@ -108,7 +109,7 @@ class Queue:
     @classmethod
     def all(cls, connection: Redis, serializer: Serializer | str | None = None, **kwargs: Any) -> list[Queue]:
         """Every queue that has been enqueued to (the members of ``<prefix>:queues``)."""
-        members = sorted(member.decode() for member in connection.smembers(keys.QUEUES))
+        members = sorted(as_texts(connection.smembers(keys.QUEUES)))
         return [cls.from_queue_key(key, connection=connection, serializer=serializer) for key in members]
 
     @classmethod
@@ -128,7 +129,7 @@ class Queue:
 
     def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
         end = offset + length - 1 if length >= 0 else -1
-        return [job_id.decode() for job_id in self.connection.lrange(self.key, offset, end)]
+        return as_texts(self.connection.lrange(self.key, offset, end))
 
     @property
     def job_ids(self) -> list[str]:
@@ -159,7 +160,7 @@ class Queue:
     def remove(self, job_or_id: Job | str, pipeline: Pipeline | None = None) -> int:
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         connection = pipeline if pipeline is not None else self.connection
-        return connection.lrem(self.key, 1, job_id)  # type: ignore[no-any-return]
+        return int(connection.lrem(self.key, 1, job_id))
 
     def push_job_id(self, job_id: str, pipeline: Pipeline | None = None, at_front: bool = False) -> None:
         connection = pipeline if pipeline is not None else self.connection
@@ -196,27 +197,27 @@ class Queue:
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
-        return self._registry("StartedJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("StartedJobRegistry")
 
     @property
     def finished_job_registry(self) -> FinishedJobRegistry:
-        return self._registry("FinishedJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("FinishedJobRegistry")
 
     @property
     def failed_job_registry(self) -> FailedJobRegistry:
-        return self._registry("FailedJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("FailedJobRegistry")
 
     @property
     def deferred_job_registry(self) -> DeferredJobRegistry:
-        return self._registry("DeferredJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("DeferredJobRegistry")
 
     @property
     def scheduled_job_registry(self) -> ScheduledJobRegistry:
-        return self._registry("ScheduledJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("ScheduledJobRegistry")
 
     @property
     def canceled_job_registry(self) -> CanceledJobRegistry:
-        return self._registry("CanceledJobRegistry")  # type: ignore[no-any-return]
+        return self._registry("CanceledJobRegistry")
 
     # ---- creating jobs -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from redis import Redis
 from . import keys, scripts
 from .exceptions import InvalidJobOperation, NoSuchJobError
 from .job import Job
+from .redis_values import as_text
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
 
@@ -51,7 +52,7 @@ class BaseRegistry:
         return f"{type(self).__name__}({self.name!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.key == other.key  # type: ignore[attr-defined]
+        return isinstance(other, BaseRegistry) and type(self) is type(other) and self.key == other.key
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -89,8 +90,8 @@ class BaseRegistry:
         ]
 
     @staticmethod
-    def parse_job_id(member: bytes | str) -> str:
-        return member.decode() if isinstance(member, bytes) else member
+    def parse_job_id(member: Any) -> str:
+        return as_text(member)
 
     def get_queue(self) -> Queue:
         from .queue import Queue
@@ -101,7 +102,7 @@ class BaseRegistry:
         score = self.connection.zscore(self.key, job.id)
         if score is None:
             raise NoSuchJobError(f"Job {job.id} is not in {self!r}")
-        return from_epoch(float(score))  # type: ignore[arg-type]
+        return from_epoch(float(score))
 
     def remove(self, job: Job | str, pipeline: Pipeline | None = None, delete_job: bool = False) -> int:
         job_id = job.id if isinstance(job, Job) else job
@@ -114,7 +115,7 @@ class BaseRegistry:
                 else self.job_class.fetch(job_id, self.connection, self.serializer)
             )
             target.delete(pipeline=pipeline)
-        return removed  # type: ignore[no-any-return]
+        return int(removed)
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
         """Moves the job from this registry back onto its queue, atomically; InvalidJobOperation
@@ -174,7 +175,7 @@ class ScheduledJobRegistry(BaseRegistry):
 
     def schedule(self, job: Job, scheduled_datetime: datetime, pipeline: Pipeline | None = None) -> int:
         connection = pipeline if pipeline is not None else self.connection
-        return connection.zadd(self.key, {job.id: epoch_seconds(scheduled_datetime)})  # type: ignore[no-any-return]
+        return int(connection.zadd(self.key, {job.id: epoch_seconds(scheduled_datetime)}) or 0)
 
     def get_jobs_to_schedule(self, timestamp: int | None = None, chunk_size: int = 1000) -> list[str]:
         score = timestamp if timestamp is not None else epoch_seconds()
@@ -186,12 +187,12 @@ class ScheduledJobRegistry(BaseRegistry):
         score = self.connection.zscore(self.key, job_id)
         if score is None:
             raise NoSuchJobError(f"Job {job_id} is not scheduled")
-        return from_epoch(float(score))  # type: ignore[arg-type]
+        return from_epoch(float(score))
 
     def remove_jobs(self, timestamp: int | None = None, pipeline: Pipeline | None = None) -> int:
         connection = pipeline if pipeline is not None else self.connection
         score = timestamp if timestamp is not None else epoch_seconds()
-        return connection.zremrangebyscore(self.key, 0, score)  # type: ignore[no-any-return]
+        return int(connection.zremrangebyscore(self.key, 0, score))
 
 
 class StartedJobRegistry(BaseRegistry):
@@ -201,9 +202,8 @@ class StartedJobRegistry(BaseRegistry):
     kind = "started"
 
     @staticmethod
-    def parse_job_id(member: bytes | str) -> str:
-        text = member.decode() if isinstance(member, bytes) else member
-        return text.split(":", 1)[0]
+    def parse_job_id(member: Any) -> str:
+        return as_text(member).split(":", 1)[0]
 
     def __contains__(self, item: Job | str) -> bool:
         job_id = item.id if isinstance(item, Job) else item
@@ -216,7 +216,7 @@ class StartedJobRegistry(BaseRegistry):
             self.cleanup()
         pairs = []
         for member in self.connection.zrange(self.key, start, end, desc=desc):
-            job_id, _, execution_id = member.decode().partition(":")
+            job_id, _, execution_id = as_text(member).partition(":")
             pairs.append((job_id, execution_id))
         return pairs
 

@@ -18,6 +18,7 @@ from redis import Redis
 
 from . import keys
 from .exceptions import DeserializationError
+from .redis_values import as_fields, as_text
 from .serializers import Serializer, resolve_serializer
 from .timeutils import from_epoch
 
@@ -82,11 +83,11 @@ class Result:
         cls,
         job_id: str,
         result_id: str,
-        payload: dict[bytes, bytes],
+        payload: Any,
         connection: Redis,
         serializer: Serializer | str | None = None,
     ) -> Result:
-        fields = {name.decode(): value for name, value in payload.items()}
+        fields = as_fields(payload)
         serializer = resolve_serializer(serializer)
         try:
             return_value = fields.get("return_value")
@@ -112,9 +113,9 @@ class Result:
     @classmethod
     def all(cls, job: Job, serializer: Serializer | str | None = None) -> list[Result]:
         """Every stored result of the job, newest first."""
-        entries = job.connection.xrevrange(cls.get_key(job.id), "+", "-")
+        entries: Any = job.connection.xrevrange(cls.get_key(job.id), "+", "-")
         return [
-            cls.restore(job.id, entry_id.decode(), payload, job.connection, serializer or job.serializer)
+            cls.restore(job.id, as_text(entry_id), payload, job.connection, serializer or job.serializer)
             for entry_id, payload in entries
         ]
 
@@ -133,13 +134,13 @@ class Result:
         """The newest result; with a timeout (seconds), waits that long for a first one."""
         key = cls.get_key(job.id)
         if timeout:
-            response = job.connection.xread({key: "0-0"}, block=int(timeout * 1000))
+            response: Any = job.connection.xread({key: "0-0"}, block=int(timeout * 1000))
             if not response:
                 return None
             entry_id, payload = response[0][1][-1]
         else:
-            entries = job.connection.xrevrange(key, "+", "-", count=1)
+            entries: Any = job.connection.xrevrange(key, "+", "-", count=1)
             if not entries:
                 return None
             entry_id, payload = entries[0]
-        return cls.restore(job.id, entry_id.decode(), payload, job.connection, serializer or job.serializer)
+        return cls.restore(job.id, as_text(entry_id), payload, job.connection, serializer or job.serializer)
