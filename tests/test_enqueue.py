@@ -112,7 +112,7 @@ def test_enqueue_call_and_create_job(connection: redis.Redis) -> None:
     queue.enqueue_job(created)
     assert Job.fetch("created", connection).meta == {"k": "v"}
     assert queue.job_ids == [job.id, "created"]
-    assert Job.fetch("created", connection).timeout is None  # enqueue_job keeps the job's own timeout
+    assert Job.fetch("created", connection).timeout == 60  # the queue's default, as RQ fills it in
 
 
 def test_methods_and_callable_instances(connection: redis.Redis) -> None:

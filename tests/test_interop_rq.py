@@ -132,3 +132,27 @@ def test_rq_worker_runs_jobpool_jobs_from_several_queues(connection: redis.Redis
     assert failing.id in low.failed_job_registry and low.finished_job_registry.count == 3
     fetched = Job.fetch(jobs_low[0].id, connection)
     assert fetched.worker_name and fetched.ended_at and fetched.started_at
+
+
+def test_results_stream_layout_written_by_rq_is_what_jobpool_reads(connection: redis.Redis) -> None:
+    ok = jobpool.Queue("q", connection=connection).enqueue(jobs.add, 2, 2, result_ttl=77)
+    failing = jobpool.Queue("q", connection=connection).enqueue(jobs.fail, "bad", failure_ttl=88)
+    run_rq_worker(connection, "q")
+    ((_, success_fields),) = connection.xrange(f"rq:results:{ok.id}")
+    assert set(success_fields) == {
+        b"type",
+        b"worker_name",
+        b"return_value",
+        b"execution_id",
+        b"execution_started_at",
+        b"execution_ended_at",
+    }
+    assert success_fields[b"type"] == b"1"
+    ((_, failure_fields),) = connection.xrange(f"rq:results:{failing.id}")
+    assert failure_fields[b"type"] == b"2" and b"exc_string" in failure_fields
+    assert (
+        0 < connection.ttl(f"rq:results:{ok.id}") <= 77
+        and 0 < connection.ttl(f"rq:results:{failing.id}") <= 88
+    )
+    latest = ok.latest_result()
+    assert latest is not None and latest.return_value == 4 and latest.worker_name

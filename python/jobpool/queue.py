@@ -361,6 +361,8 @@ class Queue:
             raise ValueError("unique=True needs an explicit job_id")
         if unique and job.dependency_ids:
             raise ValueError("unique=True is not supported with job dependencies")
+        if job.timeout is None and not job.dependency_ids:
+            job.timeout = self._default_timeout  # as RQ fills it in when it queues a job
         return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
 
     def enqueue_many(
