@@ -58,15 +58,32 @@ COST_BATCH = 100
 """Single enqueues whose round trips and commands are counted; per-enqueue figures are totals / this."""
 
 CONTAINER_COMMANDS = frozenset(
-    {"acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object",
-     "pubsub", "script", "slowlog", "xinfo"}
-)  # fmt: skip
+    {
+        "acl",
+        "client",
+        "cluster",
+        "command",
+        "config",
+        "function",
+        "latency",
+        "memory",
+        "module",
+        "object",
+        "pubsub",
+        "script",
+        "slowlog",
+        "xinfo",
+    }
+)
 """Commands that commandstats names with their subcommand (``script|exists``)."""
 
 MEASURING_COMMANDS = frozenset({"config|resetstat"})
 """The measuring client's own commands that show in commandstats (INFO does not count itself)."""
 
 SCRIPT_CHECKS = frozenset({"script|exists", "script|load"})
+
+EN_DASH = "\u2013"
+TIMES = "\u00d7"
 
 
 # ---- counting on the client side ---------------------------------------------------------------
@@ -199,6 +216,14 @@ class Cost:
     """Commands Redis executed, including those run inside scripts."""
 
     @property
+    def sent_total(self) -> int:
+        return sum(self.sent.values())
+
+    @property
+    def executed_total(self) -> int:
+        return sum(self.executed.values())
+
+    @property
     def inside_scripts(self) -> Counter[str]:
         return self.executed - self.sent
 
@@ -219,11 +244,11 @@ class Cost:
         return {
             "jobs": self.jobs,
             "round_trips": self.round_trips,
-            "commands_sent": sum(self.sent.values()),
-            "commands_executed": sum(self.executed.values()),
+            "commands_sent": self.sent_total,
+            "commands_executed": self.executed_total,
             "round_trips_per_job": self.per_job(self.round_trips),
-            "commands_sent_per_job": self.per_job(sum(self.sent.values())),
-            "commands_executed_per_job": self.per_job(sum(self.executed.values())),
+            "commands_sent_per_job": self.per_job(self.sent_total),
+            "commands_executed_per_job": self.per_job(self.executed_total),
             "sent": dict(sorted(self.sent.items())),
             "executed": dict(sorted(self.executed.items())),
             "inside_scripts": dict(sorted(self.inside_scripts.items())),
@@ -231,8 +256,9 @@ class Cost:
         }
 
 
-def measure_cost(action: Callable[[], object], jobs: int, counter: RoundTripCounter,
-                 admin: redis.Redis) -> Cost:  # fmt: skip
+def measure_cost(
+    action: Callable[[], object], jobs: int, counter: RoundTripCounter, admin: redis.Redis
+) -> Cost:
     reset_server_stats(admin)
     counter.reset()
     action()
@@ -285,7 +311,11 @@ class CostReport:
     many: Cost
 
     def to_json(self) -> dict[str, Any]:
-        return {"warm_up": self.warm_up.to_json(), "single": self.single.to_json(), "many": self.many.to_json()}
+        return {
+            "warm_up": self.warm_up.to_json(),
+            "single": self.single.to_json(),
+            "many": self.many.to_json(),
+        }
 
 
 def measure_costs(library: Library, url: str, admin: redis.Redis, many_jobs: int) -> CostReport:
@@ -318,7 +348,12 @@ class Spread:
         return statistics.median(self.rates)
 
     def to_json(self) -> dict[str, Any]:
-        return {"median": self.median, "min": min(self.rates), "max": max(self.rates), "runs": list(self.rates)}
+        return {
+            "median": self.median,
+            "min": min(self.rates),
+            "max": max(self.rates),
+            "runs": list(self.rates),
+        }
 
 
 def single_enqueue_rate(queue: ProducerQueue, jobs: int) -> float:
@@ -343,8 +378,9 @@ class Throughput:
         return {"single_jobs_per_second": self.single.to_json(), "many_jobs_per_second": self.many.to_json()}
 
 
-def measure_throughput(url: str, admin: redis.Redis, single_jobs: int, many_jobs: int,
-                       runs: int) -> dict[str, Throughput]:  # fmt: skip
+def measure_throughput(
+    url: str, admin: redis.Redis, single_jobs: int, many_jobs: int, runs: int
+) -> dict[str, Throughput]:
     """Runs alternate between the libraries, so a change in the machine's load hits both alike."""
     clients = {library.name: redis.Redis.from_url(url) for library in LIBRARIES}
     try:
@@ -365,10 +401,11 @@ def measure_throughput(url: str, admin: redis.Redis, single_jobs: int, many_jobs
         for client in clients.values():
             client.close()
     return {
-        library.name: Throughput(Spread(tuple(rates[library.name, "single"])),
-                                 Spread(tuple(rates[library.name, "many"])))
+        library.name: Throughput(
+            Spread(tuple(rates[library.name, "single"])), Spread(tuple(rates[library.name, "many"]))
+        )
         for library in LIBRARIES
-    }  # fmt: skip
+    }
 
 
 # ---- the machine and the build ----------------------------------------------------------------
@@ -456,22 +493,28 @@ class Results:
 
     def ratio(self, kind: str) -> float:
         rates = {name: getattr(figures, kind).median for name, figures in self.throughput.items()}
-        return rates["jobpool"] / rates["rq"]
+        return float(rates["jobpool"] / rates["rq"])
 
     def to_json(self) -> dict[str, Any]:
         return {
             "benchmark": "enqueue_cost",
             "started_utc": self.started.isoformat(),
             "quick": self.quick,
-            "config": {"cost_batch": COST_BATCH, "single_jobs": self.single_jobs, "many_jobs": self.many_jobs,
-                       "runs": self.runs},  # fmt: skip
+            "config": {
+                "cost_batch": COST_BATCH,
+                "single_jobs": self.single_jobs,
+                "many_jobs": self.many_jobs,
+                "runs": self.runs,
+            },
             "environment": self.environment,
             "versions": {library.name: library.version for library in LIBRARIES},
             "cost": {name: report.to_json() for name, report in self.costs.items()},
             "throughput": {name: figures.to_json() for name, figures in self.throughput.items()},
             "ratio_jobpool_over_rq": {"single": self.ratio("single"), "many": self.ratio("many")},
-            "targets": {"one_enqueue_one_round_trip": single_target_met(self.costs["jobpool"].single),
-                        "enqueue_many_one_pipeline": many_target_met(self.costs["jobpool"].many)},  # fmt: skip
+            "targets": {
+                "one_enqueue_one_round_trip": single_target_met(self.costs["jobpool"].single),
+                "enqueue_many_one_pipeline": many_target_met(self.costs["jobpool"].many),
+            },
         }
 
 
@@ -504,8 +547,9 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
-def cost_rows(costs: dict[str, CostReport], pick: Callable[[CostReport], Cost],
-              per_job: bool) -> list[list[str]]:  # fmt: skip
+def cost_rows(
+    costs: dict[str, CostReport], pick: Callable[[CostReport], Cost], per_job: bool
+) -> list[list[str]]:
     """Rows of round trips and commands for one kind of batch, a column per library."""
     picked = [pick(costs[library.name]) for library in LIBRARIES]
 
@@ -520,46 +564,72 @@ def cost_rows(costs: dict[str, CostReport], pick: Callable[[CostReport], Cost],
 
     return [
         row("round trips", lambda cost: scaled(cost.round_trips, cost)),
-        row("commands the client sent", lambda cost: scaled(sum(cost.sent.values()), cost)),
-        row("commands Redis executed, incl. inside scripts", lambda cost: scaled(sum(cost.executed.values()), cost)),
+        row("commands the client sent", lambda cost: scaled(cost.sent_total, cost)),
+        row("commands Redis executed, incl. inside scripts", lambda cost: scaled(cost.executed_total, cost)),
         row("sent, by command", lambda cost: breakdown(cost.sent, jobs(cost))),
         row("run inside scripts, by command", lambda cost: breakdown(cost.inside_scripts, jobs(cost))),
     ]
 
 
 def spread_cell(spread: Spread) -> str:
-    return f"{number(round(spread.median))} ({number(round(min(spread.rates)))}–{number(round(max(spread.rates)))})"
+    """``median (min-max)``, in whole jobs per second."""
+    median, low, high = (
+        number(round(rate)) for rate in (spread.median, min(spread.rates), max(spread.rates))
+    )
+    return f"{median} ({low}{EN_DASH}{high})"
 
 
 def throughput_rows(results: Results) -> list[list[str]]:
     figures = [results.throughput[library.name] for library in LIBRARIES]
     return [
-        [f"`enqueue`, jobs/s ({number(results.single_jobs)} jobs, one client)",
-         *(spread_cell(each.single) for each in figures), f"{results.ratio('single'):.2f}×"],
-        [f"`enqueue_many`, jobs/s ({number(results.many_jobs)} jobs in one call)",
-         *(spread_cell(each.many) for each in figures), f"{results.ratio('many'):.2f}×"],
-    ]  # fmt: skip
+        [
+            f"`enqueue`, jobs/s ({number(results.single_jobs)} jobs, one client)",
+            *(spread_cell(each.single) for each in figures),
+            f"{results.ratio('single'):.2f}{TIMES}",
+        ],
+        [
+            f"`enqueue_many`, jobs/s ({number(results.many_jobs)} jobs in one call)",
+            *(spread_cell(each.many) for each in figures),
+            f"{results.ratio('many'):.2f}{TIMES}",
+        ],
+    ]
 
 
 def build_note(build: str) -> str:
-    return (f"jobpool extension: {build} build. It hardly matters here: enqueue is Python plus one Lua "
-            "script; the extension only supplies the script's text at import.")  # fmt: skip
+    return (
+        f"jobpool extension: {build} build. It hardly matters here: enqueue is Python plus one Lua "
+        "script; the extension only supplies the script's text at import."
+    )
 
 
 def target_lines(costs: dict[str, CostReport]) -> list[str]:
-    single, many = costs["jobpool"].single, costs["jobpool"].many
-    rq_single = costs["rq"].single
-    single_verdict = "met" if single_target_met(single) else "NOT met"
-    many_verdict = "met" if many_target_met(many) else "NOT met"
+    single, many, rq_single = costs["jobpool"].single, costs["jobpool"].many, costs["rq"].single
     return [
-        f"- One `enqueue` = one round trip: **{single_verdict}** (jobpool {number(single.per_job(single.round_trips))}"
-        f" round trip and {number(single.per_job(sum(single.sent.values())))} command sent per enqueue; RQ "
-        f"{number(rq_single.per_job(rq_single.round_trips))} round trips and "
-        f"{number(rq_single.per_job(sum(rq_single.sent.values())))} commands).",
-        f"- `enqueue_many` of {number(many.jobs)} = one pipeline: **{many_verdict}** ({many.round_trips} round "
-        f"trips: the pipeline, plus {many.script_check_round_trips} for the script check redis-py sends "
-        "before any pipeline that holds a script).",
+        f"- One `enqueue` = one round trip: **{verdict(single_target_met(single))}** (jobpool "
+        f"{per_job_summary(single)}; RQ {per_job_summary(rq_single)}).",
+        f"- `enqueue_many` of {number(many.jobs)} = one pipeline: **{verdict(many_target_met(many))}** "
+        f"({many_round_trips_summary(many)}).",
     ]
+
+
+def many_round_trips_summary(cost: Cost) -> str:
+    if not cost.script_check_round_trips:
+        return f"{cost.round_trips} round trip(s)"
+    return (
+        f"{cost.round_trips} round trips: the pipeline, plus {cost.script_check_round_trips} for the script "
+        "check redis-py sends before any pipeline that holds a script"
+    )
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def per_job_summary(cost: Cost) -> str:
+    return (
+        f"{number(cost.per_job(cost.round_trips))} round trip(s) and "
+        f"{number(cost.per_job(cost.sent_total))} command(s) sent per enqueue"
+    )
 
 
 def warm_up_line(costs: dict[str, CostReport]) -> str:
@@ -568,9 +638,22 @@ def warm_up_line(costs: dict[str, CostReport]) -> str:
         f"({breakdown(costs[library.name].warm_up.sent)})"
         for library in LIBRARIES
     ]
-    return ("First `enqueue` on a fresh connection (left out of the per-enqueue figures): " + "; ".join(parts)
-            + ". jobpool's EVALSHA fails with NOSCRIPT once, then loads the script; RQ reads the server "
-            "version with INFO once.")  # fmt: skip
+    return (
+        "First `enqueue` on a fresh client (left out of the per-enqueue figures): "
+        + "; ".join(parts)
+        + "."
+        + "".join(warm_up_reasons(costs))
+    )
+
+
+def warm_up_reasons(costs: dict[str, CostReport]) -> Iterator[str]:
+    """Why the first enqueue costs more, from the commands it sent."""
+    for library in LIBRARIES:
+        sent = costs[library.name].warm_up.sent
+        if "script|load" in sent:
+            yield f" {library.label}'s EVALSHA gets NOSCRIPT, then it loads the script and runs it again."
+        if "info" in sent:
+            yield f" {library.label} reads the server version (INFO) once per Redis client."
 
 
 def render_markdown(results: Results) -> str:
@@ -595,7 +678,7 @@ def render_markdown(results: Results) -> str:
         "",
         *table(["", *labels], cost_rows(results.costs, lambda report: report.many, per_job=False)),
         "",
-        f"### Throughput (median of {results.runs} runs, min–max)",
+        f"### Throughput (median of {results.runs} runs, min{EN_DASH}max)",
         "",
         *table(["", *labels, "jobpool / RQ"], throughput_rows(results)),
         "",
@@ -611,7 +694,9 @@ def unaccounted_warnings(costs: dict[str, CostReport]) -> list[str]:
     for name, report in costs.items():
         for kind, cost in (("warm-up", report.warm_up), ("single", report.single), ("many", report.many)):
             if cost.unaccounted:
-                warnings.append(f"warning: {name} {kind}: sent but not in commandstats: {dict(cost.unaccounted)}")
+                warnings.append(
+                    f"warning: {name} {kind}: sent, not in commandstats: {dict(cost.unaccounted)}"
+                )
     return warnings
 
 
@@ -632,7 +717,7 @@ def progress(message: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Enqueue cost of jobpool against RQ, side by side.")
     parser.add_argument("--quick", action="store_true", help=f"a tiny run: {QUICK_JOBS} jobs throughout")
-    parser.add_argument("--single", type=int, help=f"single enqueues per throughput run ({DEFAULT_SINGLE_JOBS})")
+    parser.add_argument("--single", type=int, help=f"enqueues per throughput run ({DEFAULT_SINGLE_JOBS})")
     parser.add_argument("--many", type=int, help=f"jobs per enqueue_many ({DEFAULT_MANY_JOBS})")
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="throughput runs per figure")
     options = parser.parse_args(argv)

@@ -49,6 +49,8 @@ ALIASES: dict[str, Serializer] = {"pickle": DefaultSerializer, "json": JSONSeria
 def resolve_serializer(serializer: Serializer | str | None = None) -> Serializer:
     if not serializer:
         return DefaultSerializer
+    if serializer is DefaultSerializer or serializer is JSONSerializer:
+        return serializer  # the common case, without the (slow) runtime Protocol check
     if isinstance(serializer, str):
         resolved = ALIASES.get(serializer) or import_attribute(serializer)
     else:

@@ -39,15 +39,18 @@ else
     end
 end
 
-local fields = {}
+local fields = {"status", status}
 for i = 11 + n, #ARGV do
     fields[#fields + 1] = ARGV[i]
 end
-redis.call("HSET", job_key, "status", status, unpack(fields))
+if status == "queued" then
+    fields[#fields + 1] = "enqueued_at"
+    fields[#fields + 1] = ARGV[8]
+end
+redis.call("HSET", job_key, unpack(fields))
 redis.call("SADD", KEYS[3], ARGV[2])
 
 if status == "queued" then
-    redis.call("HSET", job_key, "enqueued_at", ARGV[8])
     if ARGV[3] == "1" then
         redis.call("LPUSH", KEYS[4], job_id)
     else
