@@ -1,16 +1,25 @@
 //! The Lua scripts, embedded from `rust/lua/`. This is the one place they live: the Python
 //! side gets their text from here (`jobpool._native.lua_scripts()`), so producer and worker
-//! always run the same code.
+//! always run the same code. Every script starts with the shared library `lua/lib/*.lua`.
+
+macro_rules! script {
+    ($name:literal) => {
+        (
+            $name,
+            concat!(
+                include_str!("lua/lib/dependencies.lua"),
+                include_str!(concat!("lua/", $name, ".lua"))
+            ),
+        )
+    };
+}
 
 /// (name, source) of every script.
 pub const SCRIPTS: &[(&str, &str)] = &[
-    ("enqueue", include_str!("lua/enqueue.lua")),
-    (
-        "release_dependents",
-        include_str!("lua/release_dependents.lua"),
-    ),
-    ("requeue", include_str!("lua/requeue.lua")),
-    ("empty_queue", include_str!("lua/empty_queue.lua")),
+    script!("enqueue"),
+    script!("release_dependents"),
+    script!("requeue"),
+    script!("empty_queue"),
 ];
 
 /// The source of the script `name`, if there is one.
@@ -23,9 +32,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_script_is_embedded_and_found_by_name() {
+    fn every_script_is_embedded_with_the_library_and_found_by_name() {
         for (name, text) in SCRIPTS {
-            assert!(!text.trim().is_empty(), "{name} is empty");
+            assert!(text.contains("local function dependency_met"), "{name}");
             assert_eq!(source(name), Some(*text));
         }
         assert_eq!(source("no-such-script"), None);

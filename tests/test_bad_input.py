@@ -77,6 +77,25 @@ def test_function_defined_inside_a_function(connection: redis.Redis) -> None:
     assert connection.dbsize() == 0
 
 
+@pytest.mark.parametrize("ttl", [0, -1, "0s"])
+def test_job_ttl_must_be_positive(connection: redis.Redis, ttl: object) -> None:
+    """A ttl of -1 would otherwise expire the job hash at once and strand its id in the queue."""
+    with pytest.raises(TimeoutFormatError, match="positive"):
+        _enqueue(connection, 1, 2, ttl=ttl)
+    assert connection.dbsize() == 0
+
+
+def test_unique_needs_a_job_id(connection: redis.Redis) -> None:
+    from datetime import timedelta
+
+    queue = Queue("q", connection=connection)
+    with pytest.raises(ValueError, match="job_id"):
+        queue.enqueue(jobs.add, 1, 2, unique=True)
+    with pytest.raises(ValueError, match="job_id"):
+        queue.enqueue_in(timedelta(seconds=5), jobs.add, 1, 2, unique=True)
+    assert connection.dbsize() == 0
+
+
 def test_bad_retry_and_argument_types(connection: redis.Redis) -> None:
     with pytest.raises(ValueError):
         Retry(0)

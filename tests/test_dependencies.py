@@ -49,6 +49,15 @@ def test_failed_parent_only_satisfies_allow_failure(connection: redis.Redis) -> 
     assert connection.hget(tolerant.key, "allow_dependency_failures") == b"1"
 
 
+@pytest.mark.parametrize("status", ["stopped", "canceled", "started", "queued"])
+def test_stopped_or_canceled_parent_never_satisfies(connection: redis.Redis, status: str) -> None:
+    queue = Queue("q", connection=connection)
+    parent = queue.enqueue(jobs.add, 1, 2)
+    connection.hset(parent.key, "status", status)
+    child = queue.enqueue(jobs.add, 3, 4, depends_on=Dependency([parent], allow_failure=True))
+    assert child.is_deferred
+
+
 def test_several_parents_wait_for_all(connection: redis.Redis) -> None:
     queue = Queue("q", connection=connection)
     first, second = queue.enqueue(jobs.add, 1, 1), queue.enqueue(jobs.add, 2, 2)

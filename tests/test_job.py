@@ -120,17 +120,24 @@ def test_cancel(connection: redis.Redis) -> None:
     assert other.is_canceled
 
 
-def test_cancel_enqueues_dependents_that_allow_failure(connection: redis.Redis) -> None:
-    from jobpool.job import Dependency
+def test_cancel_with_enqueue_dependents_leaves_the_canceled_parent_out(connection: redis.Redis) -> None:
+    """As RQ: the canceled parent no longer holds its dependents back; other parents still do."""
+    queue = Queue("q", connection=connection)
+    parent, other = queue.enqueue(jobs.add, 1, 2), queue.enqueue(jobs.add, 0, 0)
+    only_parent = queue.enqueue(jobs.add, 3, 4, depends_on=parent)
+    both = queue.enqueue(jobs.add, 5, 6, depends_on=[parent, other])
+    connection.ltrim(queue.key, 1, 0)  # as if both parents had been taken by workers
+    cancel_job(parent.id, connection=connection, enqueue_dependents=True)
+    assert only_parent.is_queued and queue.job_ids == [only_parent.id]
+    assert both.is_deferred and both.id in queue.deferred_job_registry
 
+
+def test_cancel_without_enqueue_dependents_keeps_them_deferred(connection: redis.Redis) -> None:
     queue = Queue("q", connection=connection)
     parent = queue.enqueue(jobs.add, 1, 2)
-    tolerant = queue.enqueue(jobs.add, 3, 4, depends_on=Dependency([parent], allow_failure=True))
-    strict = queue.enqueue(jobs.add, 5, 6, depends_on=parent)
-    connection.lrem(queue.key, 0, parent.id)  # as if taken by a worker: only the dependents matter here
-    cancel_job(parent.id, connection=connection, enqueue_dependents=True)
-    assert tolerant.is_queued and queue.job_ids == [tolerant.id]
-    assert strict.is_deferred and strict.id in queue.deferred_job_registry
+    child = queue.enqueue(jobs.add, 3, 4, depends_on=parent)
+    parent.cancel()
+    assert child.is_deferred and queue.job_ids == []
 
 
 def test_delete(connection: redis.Redis) -> None:

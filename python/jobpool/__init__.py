@@ -6,6 +6,8 @@
 mirror RQ's.
 """
 
+# Loaded with the package, as ``import rq`` loads its modules, so ``jobpool.registry.X`` just works.
+from . import command, decorators, executions, registry, results, serializers  # noqa: F401
 from ._native import __version__
 from .callbacks import Callback
 from .job import Retry, cancel_job, get_current_job, requeue_job

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .durations import parse_timeout
+from .exceptions import FunctionReferenceError
 from .functions import resolve_function_reference
 
 DEFAULT_CALLBACK_TIMEOUT = 60
@@ -20,7 +21,7 @@ class Callback:
         if inspect.iscoroutinefunction(func):
             raise TypeError("Coroutine callbacks are not supported")
         if not isinstance(func, str) and not inspect.isfunction(func) and not inspect.isbuiltin(func):
-            raise TypeError("Callback func must be a function or a dotted path string")
+            raise FunctionReferenceError(f"A callback must be a function or a dotted path, not {func!r}")
         self.func = func
         self.name = resolve_function_reference(func)[1]
         self.timeout = parse_timeout(timeout, "callback timeout") or DEFAULT_CALLBACK_TIMEOUT

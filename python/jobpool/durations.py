@@ -46,9 +46,7 @@ def parse_timeout(value: int | float | str | None, what: str = "timeout") -> int
 
 def parse_ttl(value: int | float | str | None, what: str) -> int | None:
     """A TTL in seconds: zero or more, or -1 for forever. None stays None (the default applies).
-
-    result_ttl=0 is RQ's 'do not keep the result'; ttl and failure_ttl of 0 are allowed as RQ
-    allows them."""
+    result_ttl=0 is RQ's 'do not keep the result'."""
     if value is None:
         return None
     seconds = _to_seconds(value, what)

@@ -24,15 +24,15 @@ class SerializationError(JobpoolError, TypeError):
     """The chosen serializer cannot encode a job's arguments, meta or result."""
 
 
-class InvalidJobId(JobpoolError, ValueError):
-    """A job id holds characters RQ refuses (only letters, digits, '_' and '-' are allowed)."""
+class InvalidJobId(JobpoolError, ValueError, TypeError):
+    """A job id is not a string of the characters RQ allows (letters, digits, '_' and '-')."""
 
 
 class TimeoutFormatError(JobpoolError, ValueError):
     """A timeout or TTL is neither a positive number of seconds, -1, nor a string like '1h'."""
 
 
-class InvalidJobDependency(JobpoolError):
+class InvalidJobDependency(JobpoolError, ValueError):
     """A job cannot depend on what was given."""
 
 
@@ -47,7 +47,7 @@ class InvalidJobOperation(JobpoolError):
 InvalidJobOperationError = InvalidJobOperation
 
 
-class FunctionReferenceError(JobpoolError, TypeError):
+class FunctionReferenceError(JobpoolError, TypeError, ValueError):
     """A job's function is neither a callable nor an importable dotted path."""
 
 

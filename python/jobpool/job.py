@@ -28,6 +28,7 @@ from .exceptions import (
     InvalidJobOperation,
     NoSuchJobError,
     SerializationError,
+    TimeoutFormatError,
 )
 from .functions import call_string, import_attribute, resolve_function_reference
 from .redis_values import as_fields, as_text, as_texts
@@ -242,7 +243,11 @@ class Job:
         job.timeout = parse_timeout(timeout)
         job.result_ttl = parse_ttl(result_ttl, "result_ttl")
         job.failure_ttl = parse_ttl(failure_ttl, "failure_ttl")
-        job.ttl = parse_ttl(ttl, "ttl") or None
+        job.ttl = parse_ttl(ttl, "ttl")
+        if job.ttl is not None and job.ttl <= 0:
+            raise TimeoutFormatError(
+                f"ttl (the longest a job may wait in its queue) must be positive, got {ttl!r}"
+            )
         job.meta = dict(meta or {})
         job.group_id = group_id
         if retry is not None:
@@ -694,7 +699,7 @@ class Job:
             for parent_id in self._dependency_ids:
                 pipe.srem(keys.job_dependents(parent_id), self.id)
         if enqueue_dependents:
-            release_dependents(pipe, self.id)
+            release_dependents(pipe, self.id, skip_parent=True)
         if pipeline is None:
             pipe.execute()
 
@@ -804,8 +809,10 @@ def _serializer_name(serializer: Serializer) -> str:
     return getattr(serializer, "__name__", type(serializer).__name__)
 
 
-def release_dependents(client: Any, job_id: str) -> Any:
-    """Enqueues the dependents of ``job_id`` whose dependencies are all met now (one script)."""
+def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> Any:
+    """Enqueues the dependents of ``job_id`` whose dependencies are all met now (one script).
+    With ``skip_parent``, ``job_id`` itself counts as met (RQ's rule when it is canceled with
+    enqueue_dependents)."""
     mark = scripts.ID_MARK
     return scripts.run(
         "release_dependents",
@@ -817,6 +824,8 @@ def release_dependents(client: Any, job_id: str) -> Any:
             keys.queue(mark),
             keys.registry("deferred", mark),
             utcformat(utcnow()),
+            "1" if skip_parent else "0",
+            job_id,
         ],
     )
 

@@ -357,10 +357,9 @@ class Queue:
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False
     ) -> Job:
         """Saves ``job`` and puts it on this queue, or defers it until its parents finish."""
-        if unique and job._id is None:
-            raise ValueError("unique=True needs an explicit job_id")
-        if unique and job.dependency_ids:
-            raise ValueError("unique=True is not supported with job dependencies")
+        _check_unique(job, unique)
+        if unique:
+            pipeline = None  # as RQ: a unique enqueue runs at once, so its DuplicateJobError can be raised
         if job.timeout is None and not job.dependency_ids:
             job.timeout = self._default_timeout  # as RQ fills it in when it queues a job
         return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
@@ -422,6 +421,9 @@ class Queue:
         """Saves ``job`` into this queue's scheduled registry, due at ``datetime``."""
         if job.dependency_ids:
             raise ValueError("A scheduled job cannot also have dependencies")
+        _check_unique(job, unique)
+        if unique:
+            pipeline = None
         return self._save_and_place(job, pipeline, unique=unique, scheduled_at=epoch_seconds(datetime))
 
     def _save_and_place(
@@ -473,6 +475,13 @@ class Queue:
             if job._status == JobStatus.QUEUED:
                 job.enqueued_at = now
         return job
+
+
+def _check_unique(job: Job, unique: bool) -> None:
+    if unique and job._id is None:
+        raise ValueError("unique=True needs an explicit job_id")
+    if unique and job.dependency_ids:
+        raise ValueError("unique=True is not supported with job dependencies")
 
 
 def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:

@@ -6,11 +6,6 @@
 -- ARGV[1] job hash template   ARGV[2] results template   ARGV[3] dependents set template
 -- Returns how many jobs were removed.
 
-local function fill(template, value)
-    local at = string.find(template, "\0", 1, true)
-    return string.sub(template, 1, at - 1) .. value .. string.sub(template, at + 1)
-end
-
 local removed = 0
 while true do
     local job_id = redis.call("LPOP", KEYS[1])

@@ -29,10 +29,7 @@ else
     status = "queued"
     for i = 1, n do
         local parent_status = redis.call("HGET", KEYS[6 + i], "status")
-        local met = (not parent_status) or parent_status == "finished"
-            or (ARGV[5] == "1" and (parent_status == "failed" or parent_status == "stopped"
-                or parent_status == "canceled"))
-        if not met then
+        if not dependency_met(parent_status, ARGV[5] == "1") then
             status = "deferred"
             break
         end
