@@ -29,6 +29,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("queue_workers", "{prefix}:workers:{queue}"),
     ("worker_commands", "{prefix}:pubsub:{worker}"),
     ("suspended", "{prefix}:suspended"),
+    // jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
+    // also pushes a marker here (see `push_job` in lua/lib/library.lua). RQ never reads it.
+    ("wakeup", "{prefix}:jobpool:wakeup:{queue}"),
 ];
 
 /// A key template could not be rendered.
@@ -103,6 +106,82 @@ pub fn render(name: &str, prefix: &str, values: &[(&str, &str)]) -> Result<Strin
     Ok(key)
 }
 
+/// Where a script takes a job id or queue name into a template (see `lua/lib/library.lua`).
+pub const ID_MARK: &str = "\0";
+
+/// The keys of one deployment (one prefix).
+#[derive(Debug, Clone)]
+pub struct KeySchema {
+    prefix: String,
+}
+
+impl KeySchema {
+    pub fn new(prefix: impl Into<String>) -> KeySchema {
+        KeySchema {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The key `name`; every template used below exists and gets all its values, so rendering
+    /// cannot fail, and a mistake here is caught by the tests of this module.
+    fn key(&self, name: &str, values: &[(&str, &str)]) -> String {
+        render(name, &self.prefix, values).unwrap_or_else(|error| format!("<{error}>"))
+    }
+
+    pub fn job(&self, job_id: &str) -> String {
+        self.key("job", &[("job_id", job_id)])
+    }
+    pub fn job_dependents(&self, job_id: &str) -> String {
+        self.key("job_dependents", &[("job_id", job_id)])
+    }
+    pub fn job_dependencies(&self, job_id: &str) -> String {
+        self.key("job_dependencies", &[("job_id", job_id)])
+    }
+    pub fn results(&self, job_id: &str) -> String {
+        self.key("results", &[("job_id", job_id)])
+    }
+    pub fn execution(&self, job_id: &str, execution_id: &str) -> String {
+        self.key(
+            "execution",
+            &[("job_id", job_id), ("execution_id", execution_id)],
+        )
+    }
+    pub fn executions(&self, job_id: &str) -> String {
+        self.key("executions", &[("job_id", job_id)])
+    }
+    pub fn queue(&self, queue: &str) -> String {
+        self.key("queue", &[("queue", queue)])
+    }
+    pub fn queues(&self) -> String {
+        self.key("queues", &[])
+    }
+    /// A per-queue registry: started, finished, failed, deferred, scheduled, canceled, ready.
+    pub fn registry(&self, kind: &str, queue: &str) -> String {
+        self.key(kind, &[("queue", queue)])
+    }
+    pub fn wakeup(&self, queue: &str) -> String {
+        self.key("wakeup", &[("queue", queue)])
+    }
+    pub fn worker(&self, worker: &str) -> String {
+        self.key("worker", &[("worker", worker)])
+    }
+    pub fn worker_executions(&self, worker: &str) -> String {
+        self.key("worker_executions", &[("worker", worker)])
+    }
+
+    /// The templates the library's `release_dependents` takes: job hash, dependencies set,
+    /// queue list, deferred registry, wake-up list.
+    pub fn dependents_templates(&self) -> [String; 5] {
+        [
+            self.job(ID_MARK),
+            self.job_dependencies(ID_MARK),
+            self.queue(ID_MARK),
+            self.registry("deferred", ID_MARK),
+            self.wakeup(ID_MARK),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +222,32 @@ mod tests {
             render("nope", "rq", &[]),
             Err(KeyError::UnknownTemplate(_))
         ));
+    }
+
+    #[test]
+    fn schema_renders_every_key_it_offers() {
+        let keys = KeySchema::new("rq");
+        let all = [
+            keys.job("j"),
+            keys.job_dependents("j"),
+            keys.job_dependencies("j"),
+            keys.results("j"),
+            keys.execution("j", "e"),
+            keys.executions("j"),
+            keys.queue("q"),
+            keys.queues(),
+            keys.registry("started", "q"),
+            keys.registry("finished", "q"),
+            keys.registry("failed", "q"),
+            keys.registry("deferred", "q"),
+            keys.registry("scheduled", "q"),
+            keys.wakeup("q"),
+            keys.worker("w"),
+            keys.worker_executions("w"),
+        ];
+        assert!(all.iter().all(|key| key.starts_with("rq:")), "{all:?}");
+        assert_eq!(keys.execution("j", "e"), "rq:execution:j:e");
+        assert_eq!(keys.dependents_templates()[0], "rq:job:\0");
     }
 
     #[test]

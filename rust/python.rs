@@ -1,8 +1,21 @@
-//! The Python boundary: exposes the pure modules as `jobpool._native`.
+//! The Python boundary: exposes the pure modules as `jobpool._native`. Network waits run with
+//! the GIL released (`Python::detach`); errors become `jobpool.exceptions` classes.
 
-use pyo3::exceptions::PyKeyError;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
 
+use crate::conn::{Address, Redis, Target};
+use crate::error::Error;
+use crate::heartbeat::{heartbeat, Beat};
+use crate::keys::KeySchema;
+use crate::lifecycle::{fail, finish, Execution, Failure, Traceback, Transition};
+use crate::recovery::recover_abandoned;
+use crate::take::{take, TakeRequest, Taken};
 use crate::{keys, scripts};
 
 /// Every key template, as a dict of name to template.
@@ -27,11 +40,298 @@ fn lua_scripts() -> Vec<(&'static str, &'static str)> {
     scripts::SCRIPTS.to_vec()
 }
 
+/// A Rust error as the `jobpool.exceptions` class for its kind.
+fn to_python(py: Python<'_>, error: Error) -> PyErr {
+    let class_name = match error {
+        Error::Unavailable(_) => "RedisUnavailable",
+        Error::Command(_) => "RedisCommandError",
+        Error::Reply(_) => "UnexpectedReply",
+    };
+    let message = error.to_string();
+    match py
+        .import("jobpool.exceptions")
+        .and_then(|module| module.getattr(class_name))
+    {
+        Ok(class) => match class.call1((message.clone(),)) {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(e) => e,
+        },
+        Err(_) => PyRuntimeError::new_err(message),
+    }
+}
+
+/// (queue, job id, execution id, heartbeat ttl, job hash as dict of str to bytes).
+type PyTaken = (String, String, String, u64, Py<PyDict>);
+
+fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
+    let fields = PyDict::new(py);
+    for (name, value) in &taken.fields {
+        fields.set_item(name, PyBytes::new(py, value))?;
+    }
+    Ok((
+        taken.queue,
+        taken.job_id,
+        taken.execution_id,
+        taken.heartbeat_ttl,
+        fields.unbind(),
+    ))
+}
+
+/// The next take requested with a transition: (queues, worker, execution id, heartbeat ttl).
+type NextTake = (Vec<String>, String, String, u64);
+
+struct State {
+    redis: Redis,
+    keys: KeySchema,
+}
+
+/// One process's connection to Redis and the worker operations on it. Opened lazily, reopened
+/// after a fork; safe to create before forking.
+#[pyclass(module = "jobpool._native")]
+struct Core {
+    state: Mutex<State>,
+}
+
+impl Core {
+    fn with_state<T: Send>(
+        &self,
+        py: Python<'_>,
+        operation: impl FnOnce(&mut State) -> Result<T, Error> + Send,
+    ) -> PyResult<T> {
+        let outcome = py.detach(|| {
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| Error::Unavailable("the connection's lock was poisoned".into()))?;
+            operation(&mut state)
+        });
+        outcome.map_err(|error| to_python(py, error))
+    }
+
+    fn transition_to_python(
+        py: Python<'_>,
+        transition: Transition,
+    ) -> PyResult<(String, Option<PyTaken>)> {
+        let next = transition
+            .next
+            .map(|taken| taken_to_python(py, taken))
+            .transpose()?;
+        Ok((transition.outcome, next))
+    }
+}
+
+#[pymethods]
+impl Core {
+    /// host/port for TCP, or unix_path for a unix socket; the rest as redis-py parsed it.
+    #[new]
+    #[pyo3(signature = (prefix, host=None, port=6379, unix_path=None, db=0, username=None, password=None))]
+    fn new(
+        prefix: String,
+        host: Option<String>,
+        port: u16,
+        unix_path: Option<String>,
+        db: i64,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> PyResult<Core> {
+        let address = match (host, unix_path) {
+            (_, Some(path)) => Address::Unix(PathBuf::from(path)),
+            (Some(host), None) => Address::Tcp { host, port },
+            (None, None) => return Err(PyValueError::new_err("give a host or a unix_path")),
+        };
+        let target = Target {
+            address,
+            db,
+            username,
+            password,
+        };
+        Ok(Core {
+            state: Mutex::new(State {
+                redis: Redis::new(target),
+                keys: KeySchema::new(prefix),
+            }),
+        })
+    }
+
+    /// Takes the next job from `queues` (priority order), or returns None. With `wait`
+    /// (seconds, about 1), blocks that long at most when every queue is empty.
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None))]
+    fn take(
+        &self,
+        py: Python<'_>,
+        queues: Vec<String>,
+        worker: String,
+        execution_id: String,
+        heartbeat_ttl: u64,
+        wait: Option<f64>,
+    ) -> PyResult<Option<PyTaken>> {
+        let wait = wait.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
+        let taken = self.with_state(py, |state| {
+            let request = TakeRequest {
+                queues: &queues,
+                worker: &worker,
+                execution_id: &execution_id,
+                heartbeat_ttl,
+            };
+            take(&mut state.redis, &state.keys, &request, wait)
+        })?;
+        taken.map(|taken| taken_to_python(py, taken)).transpose()
+    }
+
+    /// Records a successful execution (and takes the next job, with `next`).
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        execution_id: String,
+        queue: String,
+        worker: Option<String>,
+        started_at: Option<f64>,
+        working_seconds: f64,
+        return_value: Option<Vec<u8>>,
+        default_result_ttl: i64,
+        next: Option<NextTake>,
+    ) -> PyResult<(String, Option<PyTaken>)> {
+        let transition = self.with_state(py, |state| {
+            let execution = Execution {
+                job_id: &job_id,
+                execution_id: &execution_id,
+                queue: &queue,
+                worker: worker.as_deref(),
+                started_at,
+                working_seconds,
+            };
+            let next_request = next.as_ref().map(|(queues, w, e, ttl)| TakeRequest {
+                queues,
+                worker: w,
+                execution_id: e,
+                heartbeat_ttl: *ttl,
+            });
+            finish(
+                &mut state.redis,
+                &state.keys,
+                &execution,
+                return_value.as_deref(),
+                default_result_ttl,
+                next_request.as_ref(),
+            )
+        })?;
+        Core::transition_to_python(py, transition)
+    }
+
+    /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
+    /// retries left (and takes the next job, with `next`).
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        execution_id: String,
+        queue: String,
+        worker: Option<String>,
+        started_at: Option<f64>,
+        working_seconds: f64,
+        failure: &str,
+        exc_info: Vec<u8>,
+        exc_string: Vec<u8>,
+        next: Option<NextTake>,
+    ) -> PyResult<(String, Option<PyTaken>)> {
+        let failure = match failure {
+            "failed" => Failure::Failed,
+            "stopped" => Failure::Stopped,
+            "abandoned" => Failure::Abandoned,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "failure must be failed, stopped or abandoned, not {other:?}"
+                )))
+            }
+        };
+        let transition = self.with_state(py, |state| {
+            let execution = Execution {
+                job_id: &job_id,
+                execution_id: &execution_id,
+                queue: &queue,
+                worker: worker.as_deref(),
+                started_at,
+                working_seconds,
+            };
+            let next_request = next.as_ref().map(|(queues, w, e, ttl)| TakeRequest {
+                queues,
+                worker: w,
+                execution_id: e,
+                heartbeat_ttl: *ttl,
+            });
+            let traceback = Traceback {
+                exc_info: &exc_info,
+                exc_string: &exc_string,
+            };
+            fail(
+                &mut state.redis,
+                &state.keys,
+                &execution,
+                failure,
+                &traceback,
+                next_request.as_ref(),
+            )
+        })?;
+        Core::transition_to_python(py, transition)
+    }
+
+    /// Refreshes executions (job id, execution id, queue, ttl) and workers (name, ttl) in one
+    /// round trip; returns the `<job_id>:<execution_id>` of executions no longer running.
+    fn heartbeat(
+        &self,
+        py: Python<'_>,
+        executions: Vec<(String, String, String, u64)>,
+        workers: Vec<(String, u64)>,
+    ) -> PyResult<Vec<String>> {
+        self.with_state(py, |state| {
+            let beats: Vec<Beat<'_>> = executions
+                .iter()
+                .map(|(job_id, execution_id, queue, ttl)| Beat {
+                    job_id,
+                    execution_id,
+                    queue,
+                    ttl: *ttl,
+                })
+                .collect();
+            let workers: Vec<(&str, u64)> = workers.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+            heartbeat(&mut state.redis, &state.keys, &beats, &workers)
+        })
+    }
+
+    /// Fails or retries the executions of `queues` whose heartbeat lapsed; returns (queue,
+    /// job id, execution id, outcome) for each.
+    fn recover_abandoned(
+        &self,
+        py: Python<'_>,
+        queues: Vec<String>,
+        exc_info: Vec<u8>,
+        exc_string: Vec<u8>,
+    ) -> PyResult<Vec<(String, String, String, String)>> {
+        let recovered = self.with_state(py, |state| {
+            let traceback = Traceback {
+                exc_info: &exc_info,
+                exc_string: &exc_string,
+            };
+            recover_abandoned(&mut state.redis, &state.keys, &queues, &traceback)
+        })?;
+        Ok(recovered
+            .into_iter()
+            .map(|r| (r.queue, r.job_id, r.execution_id, r.outcome))
+            .collect())
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(key_templates, m)?)?;
     m.add_function(wrap_pyfunction!(render_key, m)?)?;
     m.add_function(wrap_pyfunction!(lua_scripts, m)?)?;
+    m.add_class::<Core>()?;
     Ok(())
 }

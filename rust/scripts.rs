@@ -1,13 +1,13 @@
 //! The Lua scripts, embedded from `rust/lua/`. This is the one place they live: the Python
 //! side gets their text from here (`jobpool._native.lua_scripts()`), so producer and worker
-//! always run the same code. Every script starts with the shared library `lua/lib/*.lua`.
+//! always run the same code. Every script starts with the shared library `lua/lib/library.lua`.
 
 macro_rules! script {
     ($name:literal) => {
         (
             $name,
             concat!(
-                include_str!("lua/lib/dependencies.lua"),
+                include_str!("lua/lib/library.lua"),
                 include_str!(concat!("lua/", $name, ".lua"))
             ),
         )
@@ -20,6 +20,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("release_dependents"),
     script!("requeue"),
     script!("empty_queue"),
+    script!("take"),
+    script!("finish"),
+    script!("fail"),
+    script!("heartbeat"),
 ];
 
 /// The source of the script `name`, if there is one.
@@ -34,7 +38,7 @@ mod tests {
     #[test]
     fn every_script_is_embedded_with_the_library_and_found_by_name() {
         for (name, text) in SCRIPTS {
-            assert!(text.contains("local function dependency_met"), "{name}");
+            assert!(text.contains("local function release_dependents"), "{name}");
             assert_eq!(source(name), Some(*text));
         }
         assert_eq!(source("no-such-script"), None);

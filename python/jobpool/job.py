@@ -684,9 +684,9 @@ class Job:
         enqueue_dependents: bool = False,
         remove_from_dependencies: bool = False,
     ) -> None:
-        """Takes the job out of its queue and registries into the canceled registry; with
-        ``enqueue_dependents``, dependents that allow failure (or no longer wait for anything) are
-        enqueued in the same transaction."""
+        """Takes the job out of its queue and registries into the canceled registry. With
+        ``enqueue_dependents``, as in RQ, this job no longer holds its dependents back: each
+        whose other parents are met is enqueued, in the same transaction."""
         if self.get_status() == JobStatus.CANCELED:
             raise InvalidJobOperation(f"Cannot cancel already canceled job: {self.id}")
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
@@ -809,24 +809,22 @@ def _serializer_name(serializer: Serializer) -> str:
     return getattr(serializer, "__name__", type(serializer).__name__)
 
 
+def dependents_templates() -> list[str]:
+    """The key templates the scripts that release dependents take (see lua/lib/library.lua)."""
+    mark = scripts.ID_MARK
+    return [keys.job(mark), keys.job_dependencies(mark), keys.queue(mark), keys.registry("deferred", mark),
+            keys.wakeup(mark)]
+
+
 def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> Any:
     """Enqueues the dependents of ``job_id`` whose dependencies are all met now (one script).
     With ``skip_parent``, ``job_id`` itself counts as met (RQ's rule when it is canceled with
     enqueue_dependents)."""
-    mark = scripts.ID_MARK
     return scripts.run(
         "release_dependents",
         client,
         keys=[keys.job_dependents(job_id), keys.QUEUES],
-        args=[
-            keys.job(mark),
-            keys.job_dependencies(mark),
-            keys.queue(mark),
-            keys.registry("deferred", mark),
-            utcformat(utcnow()),
-            "1" if skip_parent else "0",
-            job_id,
-        ],
+        args=[*dependents_templates(), utcformat(utcnow()), "1" if skip_parent else "0", job_id],
     )
 
 

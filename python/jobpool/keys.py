@@ -39,6 +39,9 @@ TEMPLATES: dict[str, str] = {
     "queue_workers": "{prefix}:workers:{queue}",
     "worker_commands": "{prefix}:pubsub:{worker}",
     "suspended": "{prefix}:suspended",
+    # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
+    # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
+    "wakeup": "{prefix}:jobpool:wakeup:{queue}",
 }
 
 
@@ -114,6 +117,10 @@ def registry(kind: str, queue_name: str) -> str:
     """A registry's key; ``kind`` is one of started, finished, failed, deferred, ready,
     scheduled, canceled."""
     return render(kind, queue=queue_name)
+
+
+def wakeup(queue_name: str) -> str:
+    return render("wakeup", queue=queue_name)
 
 
 def worker(name: str) -> str:

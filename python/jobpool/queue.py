@@ -448,6 +448,7 @@ class Queue:
             self.key,
             keys.registry("deferred", self.name),
             keys.registry("scheduled", self.name),
+            keys.wakeup(self.name),
             *(keys.job(parent) for parent in parents),
             *(keys.job_dependents(parent) for parent in parents),
         ]

@@ -130,7 +130,7 @@ class BaseRegistry:
         moved = scripts.run(
             "requeue",
             self.connection,
-            keys=[self.key, job.key, queue_key, keys.QUEUES],
+            keys=[self.key, job.key, queue_key, keys.QUEUES, keys.wakeup(job.origin)],
             args=[job.id, "1" if at_front else "0", queue_key, utcformat(now)],
         )
         if not moved:

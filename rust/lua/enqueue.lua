@@ -4,8 +4,9 @@
 --
 -- KEYS[1] job hash            KEYS[2] job's dependencies set   KEYS[3] the queues set
 -- KEYS[4] queue list          KEYS[5] deferred registry        KEYS[6] scheduled registry
--- KEYS[7 .. 6+n]    parent job hashes
--- KEYS[7+n .. 6+2n] parent dependents sets
+-- KEYS[7] the queue's wake-up list
+-- KEYS[8 .. 7+n]    parent job hashes
+-- KEYS[8+n .. 7+2n] parent dependents sets
 -- ARGV[1] job id      ARGV[2] queue key (the queues set's member)   ARGV[3] "1": at front
 -- ARGV[4] "1": unique (fail if the job exists)   ARGV[5] "1": parents may fail
 -- ARGV[6] ttl seconds or ""   ARGV[7] now, epoch seconds   ARGV[8] now, hash timestamp
@@ -28,7 +29,7 @@ if ARGV[9] ~= "" then
 else
     status = "queued"
     for i = 1, n do
-        local parent_status = redis.call("HGET", KEYS[6 + i], "status")
+        local parent_status = redis.call("HGET", KEYS[7 + i], "status")
         if not dependency_met(parent_status, ARGV[5] == "1") then
             status = "deferred"
             break
@@ -48,11 +49,7 @@ redis.call("HSET", job_key, unpack(fields))
 redis.call("SADD", KEYS[3], ARGV[2])
 
 if status == "queued" then
-    if ARGV[3] == "1" then
-        redis.call("LPUSH", KEYS[4], job_id)
-    else
-        redis.call("RPUSH", KEYS[4], job_id)
-    end
+    push_job(KEYS[4], KEYS[7], job_id, ARGV[3] == "1")
 elseif status == "scheduled" then
     redis.call("ZADD", KEYS[6], ARGV[9], job_id)
 else
@@ -61,7 +58,7 @@ end
 
 -- The dependency links are recorded whatever the status, so a finishing parent can find them.
 for i = 1, n do
-    redis.call("SADD", KEYS[6 + n + i], job_id)
+    redis.call("SADD", KEYS[7 + n + i], job_id)
     redis.call("SADD", KEYS[2], ARGV[10 + i])
 end
 

@@ -1,0 +1,251 @@
+//! One process's connection to Redis: opened lazily, reopened after a fork or a failure, with
+//! every script loaded at connect.
+//!
+//! Fork safety: a connection records the pid that opened it. A child that inherited one never
+//! uses it, and never closes it either (closing could send a TLS close-notify on the parent's
+//! stream): it is leaked and a new one is opened. No thread is ever started.
+//!
+//! Timeouts: the read timeout always exceeds the longest server-side block plus a margin, and a
+//! connection that timed out is dropped, never reused: redis-rs would otherwise skip the late
+//! reply, which after a popping command would be a job.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::thread::sleep;
+use std::time::Duration;
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, Value};
+
+use crate::error::{is_connection_failure, Error, Result};
+use crate::scripts::SCRIPTS;
+
+/// Where Redis is, as parsed (once, in Python, with redis-py's rules) from a URL or client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub address: Address,
+    pub db: i64,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+/// How long to wait for a connection and for an ordinary reply.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra time allowed beyond a blocking command's own timeout before the reply is given up on.
+const BLOCK_MARGIN: Duration = Duration::from_secs(2);
+/// Attempts of one operation when the connection fails, and the first back-off (doubling).
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+struct Live {
+    pid: u32,
+    connection: redis::Connection,
+    shas: HashMap<&'static str, String>,
+}
+
+pub struct Redis {
+    target: Target,
+    live: Option<Live>,
+}
+
+impl Redis {
+    pub fn new(target: Target) -> Redis {
+        Redis { target, live: None }
+    }
+
+    fn connection_info(&self) -> Result<ConnectionInfo> {
+        let address = match &self.target.address {
+            Address::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
+            Address::Unix(path) => ConnectionAddr::Unix(path.clone()),
+        };
+        let mut settings = RedisConnectionInfo::default().set_db(self.target.db);
+        if let Some(username) = &self.target.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.target.password {
+            settings = settings.set_password(password);
+        }
+        Ok(address.into_connection_info()?.set_redis_settings(settings))
+    }
+
+    fn open(&self) -> Result<Live> {
+        let client = redis::Client::open(self.connection_info()?)?;
+        let mut connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        connection.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        let mut shas = HashMap::new();
+        for (name, source) in SCRIPTS {
+            let sha: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(*source)
+                .query(&mut connection)?;
+            shas.insert(*name, sha);
+        }
+        Ok(Live {
+            pid: std::process::id(),
+            connection,
+            shas,
+        })
+    }
+
+    /// The live connection of this process, opened if there is none.
+    fn live(&mut self) -> Result<&mut Live> {
+        let pid = std::process::id();
+        if let Some(live) = self.live.take() {
+            if live.pid == pid {
+                self.live = Some(live);
+            } else {
+                std::mem::forget(live); // inherited across fork(): not ours to use or close
+            }
+        }
+        if self.live.is_none() {
+            self.live = Some(self.open()?);
+        }
+        self.live
+            .as_mut()
+            .ok_or_else(|| Error::Unavailable("no connection".into()))
+    }
+
+    /// Runs `operation` on the connection, reconnecting with back-off when the connection fails
+    /// and reloading the scripts when Redis lost them (NOSCRIPT). Every operation given here
+    /// must be safe to repeat: jobpool's scripts check state before they change it.
+    pub fn run<T>(
+        &mut self,
+        mut operation: impl FnMut(&mut Session<'_>) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let outcome = match self.live() {
+                Ok(live) => {
+                    let mut session = Session { live };
+                    operation(&mut session)
+                        .map_err(|e| (is_connection_failure(&e) || is_noscript(&e), Error::from(e)))
+                }
+                Err(error) => Err((true, error)),
+            };
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err((retry, error)) => {
+                    self.live = None; // never reuse a connection that failed or timed out
+                    if !retry || attempt >= ATTEMPTS {
+                        return Err(error);
+                    }
+                }
+            }
+            sleep(backoff);
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+}
+
+fn is_noscript(error: &redis::RedisError) -> bool {
+    error.code() == Some("NOSCRIPT")
+}
+
+/// The connection while an operation runs on it.
+pub struct Session<'a> {
+    live: &'a mut Live,
+}
+
+impl Session<'_> {
+    /// An EVALSHA of script `name` (loaded at connect).
+    pub fn script(&self, name: &str, keys: &[String], args: &[Vec<u8>]) -> redis::Cmd {
+        let sha = self.live.shas.get(name).map(String::as_str).unwrap_or(name);
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(sha).arg(keys.len()).arg(keys).arg(args);
+        command
+    }
+
+    pub fn query(&mut self, command: &redis::Cmd) -> redis::RedisResult<Value> {
+        command.query(&mut self.live.connection)
+    }
+
+    /// Sends the commands in one round trip and returns each reply (or its error).
+    pub fn pipeline(&mut self, commands: &[redis::Cmd]) -> redis::RedisResult<Vec<Value>> {
+        let mut pipe = redis::pipe();
+        for command in commands {
+            pipe.add_command(command.clone());
+        }
+        let replies: Vec<redis::RedisResult<Value>> =
+            pipe.ignore_errors().query(&mut self.live.connection)?;
+        replies.into_iter().collect()
+    }
+
+    /// Runs a command that blocks up to `block` on the server, with the read timeout raised to
+    /// cover it (and restored after).
+    pub fn blocking_query(
+        &mut self,
+        command: &redis::Cmd,
+        block: Duration,
+    ) -> redis::RedisResult<Value> {
+        self.live
+            .connection
+            .set_read_timeout(Some(block + BLOCK_MARGIN))?;
+        let reply = command.query(&mut self.live.connection);
+        self.live.connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::RedisServer;
+
+    #[test]
+    fn connects_loads_scripts_and_reconnects_after_a_kill() {
+        let server = RedisServer::start();
+        let mut redis = Redis::new(server.target());
+        let pong = redis.run(|s| s.query(&redis::cmd("PING")));
+        assert_eq!(pong, Ok(Value::SimpleString("PONG".into())));
+        // Kill our own connection from the server side: the next call reconnects.
+        let killed =
+            redis.run(|s| s.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal")));
+        assert!(killed.is_ok() || matches!(killed, Err(Error::Unavailable(_))));
+        let again = redis.run(|s| s.query(&redis::cmd("PING")));
+        assert_eq!(again, Ok(Value::SimpleString("PONG".into())));
+    }
+
+    #[test]
+    fn reloads_scripts_after_script_flush() {
+        let server = RedisServer::start();
+        let mut redis = Redis::new(server.target());
+        let flushed = redis.run(|s| s.query(redis::cmd("SCRIPT").arg("FLUSH")));
+        assert!(flushed.is_ok());
+        let keys = vec!["rq:queue:x".to_string()];
+        let emptied = redis.run(|s| {
+            let command = s.script(
+                "empty_queue",
+                &keys,
+                &[b"a\0".to_vec(), b"b\0".to_vec(), b"c\0".to_vec()],
+            );
+            s.query(&command)
+        });
+        assert_eq!(emptied, Ok(Value::Int(0)));
+    }
+
+    #[test]
+    fn unreachable_redis_is_unavailable() {
+        let mut redis = Redis::new(Target {
+            address: Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1,
+            },
+            db: 0,
+            username: None,
+            password: None,
+        });
+        assert!(matches!(
+            redis.run(|s| s.query(&redis::cmd("PING"))),
+            Err(Error::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,392 @@
+//! The end of an execution, each in one round trip: finished (`lua/finish.lua`), or failed,
+//! stopped or abandoned (`lua/fail.lua`, which also retries). Either can carry the worker's
+//! next take in the same round trip.
+//!
+//! Every transition first checks that the execution is still in the started registry, so a
+//! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
+
+use crate::clock::Now;
+use crate::conn::{Redis, Session};
+use crate::error::{Error, Result};
+use crate::keys::KeySchema;
+use crate::reply;
+use crate::take::{parse_taken, take_command, TakeRequest, Taken};
+
+/// A running execution, as its worker knows it.
+#[derive(Debug, Clone)]
+pub struct Execution<'a> {
+    pub job_id: &'a str,
+    pub execution_id: &'a str,
+    pub queue: &'a str,
+    /// None when the worker is not known (an abandoned execution found by recovery).
+    pub worker: Option<&'a str>,
+    /// When it started (epoch seconds), and how long it ran.
+    pub started_at: Option<f64>,
+    pub working_seconds: f64,
+}
+
+/// Why an execution did not finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The job raised (or timed out): retried if it has retries left.
+    Failed,
+    /// Stopped on request: never retried.
+    Stopped,
+    /// Its worker died: retried if it has retries left. Applies only if the execution's
+    /// heartbeat has lapsed and its job is still started.
+    Abandoned,
+}
+
+impl Failure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Failure::Failed => "failed",
+            Failure::Stopped => "stopped",
+            Failure::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// The traceback, encoded as RQ stores it: zlib for the job hash, base64 of zlib for results.
+#[derive(Debug, Clone)]
+pub struct Traceback<'a> {
+    pub exc_info: &'a [u8],
+    pub exc_string: &'a [u8],
+}
+
+fn common_args(execution: &Execution<'_>, now: &Now) -> Vec<Vec<u8>> {
+    vec![
+        execution.job_id.into(),
+        execution.execution_id.into(),
+        execution.worker.unwrap_or("").into(),
+        now.timestamp.clone().into(),
+        now.epoch_text().into(),
+    ]
+}
+
+fn started_at(execution: &Execution<'_>) -> Vec<u8> {
+    execution
+        .started_at
+        .map(|t| format!("{t:.6}").into_bytes())
+        .unwrap_or_default()
+}
+
+fn common_keys(keys: &KeySchema, execution: &Execution<'_>, registry: &str) -> Vec<String> {
+    let job_id = execution.job_id;
+    vec![
+        keys.job(job_id),
+        keys.registry("started", execution.queue),
+        keys.execution(job_id, execution.execution_id),
+        keys.executions(job_id),
+        keys.results(job_id),
+        keys.registry(registry, execution.queue),
+        keys.job_dependents(job_id),
+        keys.job_dependencies(job_id),
+        keys.queues(),
+    ]
+}
+
+fn worker_keys(keys: &KeySchema, execution: &Execution<'_>) -> Vec<String> {
+    execution
+        .worker
+        .map(|w| vec![keys.worker(w), keys.worker_executions(w)])
+        .unwrap_or_default()
+}
+
+/// The EVALSHA of `finish.lua`.
+pub fn finish_command(
+    session: &Session<'_>,
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    return_value: Option<&[u8]>,
+    default_result_ttl: i64,
+    now: &Now,
+) -> redis::Cmd {
+    let mut script_keys = common_keys(keys, execution, "finished");
+    script_keys.extend(worker_keys(keys, execution));
+    let mut args = common_args(execution, now);
+    args.push(default_result_ttl.to_string().into());
+    args.push(return_value.unwrap_or_default().to_vec());
+    args.push(started_at(execution));
+    args.push(format!("{:.6}", execution.working_seconds).into());
+    args.extend(keys.dependents_templates().map(String::into_bytes));
+    session.script("finish", &script_keys, &args)
+}
+
+/// The EVALSHA of `fail.lua`.
+pub fn fail_command(
+    session: &Session<'_>,
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    failure: Failure,
+    traceback: &Traceback<'_>,
+    now: &Now,
+) -> redis::Cmd {
+    let mut script_keys = common_keys(keys, execution, "failed");
+    script_keys.push(keys.queue(execution.queue));
+    script_keys.push(keys.registry("scheduled", execution.queue));
+    script_keys.push(keys.wakeup(execution.queue));
+    script_keys.extend(worker_keys(keys, execution));
+    let mut args = common_args(execution, now);
+    args.push(failure.as_str().into());
+    args.push(traceback.exc_info.to_vec());
+    args.push(traceback.exc_string.to_vec());
+    args.push(started_at(execution));
+    args.push(format!("{:.6}", execution.working_seconds).into());
+    args.extend(keys.dependents_templates().map(String::into_bytes));
+    session.script("fail", &script_keys, &args)
+}
+
+/// What a transition did ("finished", "failed", "stopped", "retried", "scheduled", "stale",
+/// "cleared"), and the next job when one was asked for and waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub outcome: String,
+    pub next: Option<Taken>,
+}
+
+/// Runs `transition` and, with `next`, a take in the same round trip.
+fn run_transition(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    next: Option<&TakeRequest<'_>>,
+    transition: impl Fn(&Session<'_>, &Now) -> redis::Cmd,
+) -> Result<Transition> {
+    let replies = redis.run(|session| {
+        let now = Now::read();
+        let mut commands = vec![transition(session, &now)];
+        if let Some(request) = next {
+            commands.push(take_command(session, keys, request, &now));
+        }
+        session.pipeline(&commands)
+    })?;
+    let outcome = replies
+        .first()
+        .ok_or_else(|| Error::Reply("no reply to a transition".into()))
+        .and_then(reply::text)?;
+    let next = match replies.get(1) {
+        Some(value) => parse_taken(value)?,
+        None => None,
+    };
+    Ok(Transition { outcome, next })
+}
+
+/// Records a successful execution; `return_value` is the base64 of the serialized value (None
+/// for a None result); `default_result_ttl` applies when the job sets no result_ttl.
+pub fn finish(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    return_value: Option<&[u8]>,
+    default_result_ttl: i64,
+    next: Option<&TakeRequest<'_>>,
+) -> Result<Transition> {
+    run_transition(redis, keys, next, |session, now| {
+        finish_command(
+            session,
+            keys,
+            execution,
+            return_value,
+            default_result_ttl,
+            now,
+        )
+    })
+}
+
+/// Records a failed, stopped or abandoned execution (retrying it when it has retries left).
+pub fn fail(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    failure: Failure,
+    traceback: &Traceback<'_>,
+    next: Option<&TakeRequest<'_>>,
+) -> Result<Transition> {
+    run_transition(redis, keys, next, |session, now| {
+        fail_command(session, keys, execution, failure, traceback, now)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::take::take;
+    use crate::testing::{enqueue, RedisServer};
+    use redis::Commands;
+
+    const TRACEBACK: Traceback<'static> = Traceback {
+        exc_info: b"zlib-bytes",
+        exc_string: b"YmFzZTY0",
+    };
+
+    fn start(redis: &mut Redis, keys: &KeySchema, queues: &[String], execution_id: &str) -> Taken {
+        let request = TakeRequest {
+            queues,
+            worker: "w1",
+            execution_id,
+            heartbeat_ttl: 30,
+        };
+        match take(redis, keys, &request, None) {
+            Ok(Some(taken)) => taken,
+            other => panic!("nothing taken: {other:?}"),
+        }
+    }
+
+    fn execution(taken: &Taken) -> Execution<'_> {
+        Execution {
+            job_id: &taken.job_id,
+            execution_id: &taken.execution_id,
+            queue: &taken.queue,
+            worker: Some("w1"),
+            started_at: Some(1.5),
+            working_seconds: 0.25,
+        }
+    }
+
+    #[test]
+    fn finish_records_once_and_hands_back_the_next_job() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let _: () = con
+            .hset_multiple("rq:worker:w1", &[("state", "idle")])
+            .unwrap_or(());
+        enqueue(&mut con, "q", "a");
+        enqueue(&mut con, "q", "b");
+        let queues = vec!["q".to_string()];
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        let next = TakeRequest {
+            queues: &queues,
+            worker: "w1",
+            execution_id: "e2",
+            heartbeat_ttl: 30,
+        };
+        let done = finish(
+            &mut redis,
+            &keys,
+            &execution(&taken),
+            Some(b"NDI="),
+            500,
+            Some(&next),
+        );
+        let Ok(done) = done else { panic!("{done:?}") };
+        assert_eq!(done.outcome, "finished");
+        assert_eq!(done.next.map(|t| t.job_id), Some("b".to_string()));
+        let status: Option<String> = con.hget("rq:job:a", "status").ok();
+        assert_eq!(status.as_deref(), Some("finished"));
+        let finished: Vec<String> = con.zrange("rq:finished:q", 0, -1).unwrap_or_default();
+        assert_eq!(finished, vec!["a".to_string()]);
+        let results: usize = redis::cmd("XLEN")
+            .arg("rq:results:a")
+            .query(&mut con)
+            .unwrap_or(0);
+        assert_eq!(results, 1);
+        let count: Option<String> = con.hget("rq:worker:w1", "successful_job_count").ok();
+        assert_eq!(count.as_deref(), Some("1"));
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert_eq!(wip, vec!["b:e2".to_string()]);
+        // A repeat of the same finish (a lost reply, say) changes nothing.
+        let again = finish(
+            &mut redis,
+            &keys,
+            &execution(&taken),
+            Some(b"NDI="),
+            500,
+            None,
+        );
+        assert_eq!(again.map(|t| t.outcome), Ok("stale".to_string()));
+        let results: usize = redis::cmd("XLEN")
+            .arg("rq:results:a")
+            .query(&mut con)
+            .unwrap_or(0);
+        assert_eq!(results, 1);
+    }
+
+    #[test]
+    fn fail_retries_then_records_the_failure() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        enqueue(&mut con, "q", "a");
+        let _: () = con
+            .hset_multiple(
+                "rq:job:a",
+                &[("retries_left", "1"), ("retry_intervals", "[0]")],
+            )
+            .unwrap_or(());
+        let queues = vec!["q".to_string()];
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        let first = fail(
+            &mut redis,
+            &keys,
+            &execution(&taken),
+            Failure::Failed,
+            &TRACEBACK,
+            None,
+        );
+        assert_eq!(first.map(|t| t.outcome), Ok("retried".to_string()));
+        let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
+        assert_eq!(queued, vec!["a".to_string()]);
+        let taken = start(&mut redis, &keys, &queues, "e2");
+        let second = fail(
+            &mut redis,
+            &keys,
+            &execution(&taken),
+            Failure::Failed,
+            &TRACEBACK,
+            None,
+        );
+        assert_eq!(second.map(|t| t.outcome), Ok("failed".to_string()));
+        let failed: Vec<String> = con.zrange("rq:failed:q", 0, -1).unwrap_or_default();
+        assert_eq!(failed, vec!["a".to_string()]);
+        let exc_info: Option<Vec<u8>> = con.hget("rq:job:a", "exc_info").ok();
+        assert_eq!(exc_info.as_deref(), Some(&b"zlib-bytes"[..]));
+    }
+
+    #[test]
+    fn stopped_jobs_are_never_retried_and_intervals_schedule() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        enqueue(&mut con, "q", "stopme");
+        enqueue(&mut con, "q", "later");
+        for id in ["stopme", "later"] {
+            let _: () = con
+                .hset_multiple(
+                    format!("rq:job:{id}"),
+                    &[("retries_left", "2"), ("retry_intervals", "[5, 9]")],
+                )
+                .unwrap_or(());
+        }
+        let queues = vec!["q".to_string()];
+        let stopped = start(&mut redis, &keys, &queues, "e1");
+        let outcome = fail(
+            &mut redis,
+            &keys,
+            &execution(&stopped),
+            Failure::Stopped,
+            &TRACEBACK,
+            None,
+        );
+        assert_eq!(outcome.map(|t| t.outcome), Ok("stopped".to_string()));
+        let later = start(&mut redis, &keys, &queues, "e2");
+        let outcome = fail(
+            &mut redis,
+            &keys,
+            &execution(&later),
+            Failure::Failed,
+            &TRACEBACK,
+            None,
+        );
+        assert_eq!(outcome.map(|t| t.outcome), Ok("scheduled".to_string()));
+        let due: Option<f64> = con.zscore("rq:scheduled:q", "later").ok();
+        let now = Now::read().epoch;
+        assert!(
+            due.is_some_and(|d| d > now + 3.0 && d < now + 6.0),
+            "{due:?}"
+        );
+    }
+}

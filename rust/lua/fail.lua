@@ -1,0 +1,81 @@
+-- Records a failed, stopped or abandoned execution, in one round trip, as RQ does. A failed or
+-- abandoned job with retries left goes back to its queue, or to the scheduled registry when
+-- its retry interval is not zero, and writes no result; otherwise it ends in the failed
+-- registry (status failed, or stopped) with its traceback in the job hash and the results
+-- stream. Stopped jobs are never retried. Does nothing (returns "stale") when the execution is
+-- no longer in the started registry, or, for "abandoned", when its heartbeat came back.
+--
+-- KEYS[1] job hash   KEYS[2] started registry   KEYS[3] execution hash   KEYS[4] executions index
+-- KEYS[5] results stream   KEYS[6] failed registry   KEYS[7] job dependents set
+-- KEYS[8] job dependencies set   KEYS[9] the queues set   KEYS[10] queue list
+-- KEYS[11] scheduled registry   KEYS[12] the queue's wake-up list
+-- KEYS[13] worker hash, KEYS[14] worker executions set: absent when the worker is unknown
+-- ARGV[1] job id   ARGV[2] execution id   ARGV[3] worker name   ARGV[4] now, hash timestamp
+-- ARGV[5] now, epoch float   ARGV[6] "failed", "stopped" or "abandoned"
+-- ARGV[7] exc_info for the job hash (zlib of the traceback)
+-- ARGV[8] exc_string for the results stream (base64 of the zlib)
+-- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
+-- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
+-- Returns "failed", "stopped", "retried", "scheduled", "stale" or, for an abandoned execution
+-- whose job is no longer started, "cleared".
+
+local DEFAULT_FAILURE_TTL = 31536000
+local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6]
+local now, now_float = ARGV[4], tonumber(ARGV[5])
+local now_seconds = math.floor(now_float)
+
+local score = redis.call("ZSCORE", KEYS[2], job_id .. ":" .. execution_id)
+if not score or (outcome == "abandoned" and tonumber(score) > now_seconds) then
+    return "stale"
+end
+end_execution(KEYS[2], KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+if outcome == "abandoned" and redis.call("HGET", job_key, "status") ~= "started" then
+    return "cleared"
+end
+if KEYS[13] and redis.call("EXISTS", KEYS[13]) == 1 then
+    redis.call("HINCRBY", KEYS[13], "failed_job_count", 1)
+    redis.call("HINCRBYFLOAT", KEYS[13], "total_working_time", ARGV[10])
+    redis.call("HSET", KEYS[13], "state", "idle")
+end
+
+local job = redis.call("HMGET", job_key, "retries_left", "retry_intervals", "enqueue_at_front_on_retry",
+    "failure_ttl")
+local retries_left = tonumber(job[1] or "") or 0
+if outcome ~= "stopped" and retries_left > 0 then
+    local intervals = job[2] and cjson.decode(job[2]) or {}
+    local interval = intervals[math.max(#intervals - retries_left, 0) + 1] or 0
+    redis.call("HSET", job_key, "retries_left", retries_left - 1, "ended_at", now)
+    if interval > 0 then
+        redis.call("HSET", job_key, "status", "scheduled")
+        redis.call("ZADD", KEYS[11], now_seconds + interval, job_id)
+        return "scheduled"
+    end
+    redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
+    push_job(KEYS[10], KEYS[12], job_id, job[3] == "1")
+    return "retried"
+end
+
+local status = outcome == "stopped" and "stopped" or "failed"
+redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
+local failure_ttl = tonumber(job[4] or "")
+local keep_for = failure_ttl or DEFAULT_FAILURE_TTL
+redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", "type", "2", "worker_name", ARGV[3],
+    "exc_string", ARGV[8], "execution_id", execution_id, "execution_started_at", ARGV[9],
+    "execution_ended_at", ARGV[5])
+if keep_for == -1 then
+    redis.call("ZADD", KEYS[6], "+inf", job_id)
+    redis.call("PERSIST", job_key)
+else
+    redis.call("ZADD", KEYS[6], now_seconds + keep_for, job_id)
+    redis.call("EXPIRE", job_key, keep_for)
+    redis.call("EXPIRE", KEYS[8], keep_for)
+end
+if failure_ttl == -1 then
+    redis.call("PERSIST", KEYS[5])
+elseif failure_ttl then
+    redis.call("EXPIRE", KEYS[5], failure_ttl)
+end
+local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
+    wakeup = ARGV[15]}
+release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
+return status

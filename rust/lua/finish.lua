@@ -1,0 +1,60 @@
+-- Records a successful execution, in one round trip, as RQ does: status finished, ended_at, the
+-- result stream entry, the finished registry and the job's TTLs per result_ttl, dependents
+-- released, the worker's counters, and the execution forgotten. Does nothing (returns
+-- "stale") when the execution is no longer in the started registry: it was recorded already
+-- (a retried call) or recovered as abandoned.
+--
+-- KEYS[1] job hash   KEYS[2] started registry   KEYS[3] execution hash   KEYS[4] executions index
+-- KEYS[5] results stream   KEYS[6] finished registry   KEYS[7] job dependents set
+-- KEYS[8] job dependencies set   KEYS[9] the queues set   KEYS[10] worker hash
+-- KEYS[11] worker executions set
+-- ARGV[1] job id   ARGV[2] execution id   ARGV[3] worker name   ARGV[4] now, hash timestamp
+-- ARGV[5] now, epoch float   ARGV[6] result_ttl when the job sets none (RQ's default: 500)
+-- ARGV[7] return value (base64 of the serialized value), or "" for None
+-- ARGV[8] the execution's start, epoch float   ARGV[9] seconds it worked
+-- ARGV[10..14] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
+-- Returns "finished" or "stale".
+
+local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
+local now, now_float = ARGV[4], tonumber(ARGV[5])
+if not redis.call("ZSCORE", KEYS[2], job_id .. ":" .. execution_id) then
+    return "stale"
+end
+end_execution(KEYS[2], KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
+if redis.call("EXISTS", KEYS[10]) == 1 then
+    redis.call("HINCRBY", KEYS[10], "successful_job_count", 1)
+    redis.call("HINCRBYFLOAT", KEYS[10], "total_working_time", ARGV[9])
+    redis.call("HSET", KEYS[10], "state", "idle")
+end
+
+local result_ttl = tonumber(redis.call("HGET", job_key, "result_ttl") or "") or tonumber(ARGV[6])
+redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
+local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],
+    wakeup = ARGV[14]}
+release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
+
+if result_ttl == 0 then
+    redis.call("DEL", job_key, KEYS[7], KEYS[8], KEYS[5])
+    return "finished"
+end
+local result = {"type", "1", "worker_name", ARGV[3]}
+if ARGV[7] ~= "" then
+    result[#result + 1] = "return_value"
+    result[#result + 1] = ARGV[7]
+end
+for _, item in ipairs({"execution_id", execution_id, "execution_started_at", ARGV[8],
+    "execution_ended_at", ARGV[5]}) do
+    result[#result + 1] = item
+end
+redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", unpack(result))
+if result_ttl == -1 then
+    redis.call("PERSIST", KEYS[5])
+    redis.call("ZADD", KEYS[6], "+inf", job_id)
+    redis.call("PERSIST", job_key)
+else
+    redis.call("EXPIRE", KEYS[5], result_ttl)
+    redis.call("ZADD", KEYS[6], math.floor(now_float) + result_ttl, job_id)
+    redis.call("EXPIRE", job_key, result_ttl)
+    redis.call("EXPIRE", KEYS[8], result_ttl)
+end
+return "finished"

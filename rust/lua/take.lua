@@ -1,0 +1,91 @@
+-- Takes the next job for a worker, atomically, in one round trip: pops the first id from the
+-- first non-empty queue (priority order) and marks the job started in RQ's data (status,
+-- started_at, worker_name, the started-registry entry `<job_id>:<execution_id>`, the
+-- execution hash and index, the worker's executions set). The id is never only in a reply:
+-- it moves from the queue to the started registry, so a worker killed at any instant loses
+-- nothing (its execution lapses and is recovered).
+--
+-- Retrying with the same execution id (after a lost reply) returns the job that execution
+-- took instead of taking another.
+--
+-- KEYS[1] the worker's executions set   KEYS[2] the worker hash
+-- KEYS[2+i] queue i list, KEYS[2+n+i] queue i started registry, for i = 1..n
+-- ARGV[1] execution id   ARGV[2] worker name   ARGV[3] now, hash timestamp   ARGV[4] now, epoch float
+-- ARGV[5] heartbeat ttl (seconds), or "0" to derive it from the job's timeout as RQ's
+--         SimpleWorker does (timeout + 60; 420 when the job has no timeout)
+-- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
+-- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
+-- Returns nil when every queue is empty, else
+-- {queue name, job id, execution id, heartbeat ttl, field, value, field, value, ...}.
+
+local execution_id, worker, now, now_float = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local n = tonumber(ARGV[9])
+local now_seconds = math.floor(now_float)
+
+local function reply(queue_name, job_id, ttl)
+    local result = {queue_name, job_id, execution_id, tostring(ttl)}
+    for _, item in ipairs(redis.call("HGETALL", fill(ARGV[6], job_id))) do
+        result[#result + 1] = item
+    end
+    return result
+end
+
+local function heartbeat_ttl(job_key)
+    local ttl = tonumber(ARGV[5])
+    if ttl > 0 then
+        return ttl
+    end
+    local timeout = tonumber(redis.call("HGET", job_key, "timeout") or "")
+    if timeout == nil then
+        return 180 + 60
+    elseif timeout == -1 then
+        return 420
+    end
+    return timeout + 60
+end
+
+local function start(i, job_id)
+    local job_key = fill(ARGV[6], job_id)
+    local ttl = heartbeat_ttl(job_key)
+    local member = job_id .. ":" .. execution_id
+    redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
+        "worker_name", worker)
+    redis.call("PERSIST", job_key)
+    local execution_key = fill(ARGV[7], job_id)
+    redis.call("HSET", execution_key, "id", execution_id, "job_id", job_id, "created_at", ARGV[4],
+        "last_heartbeat", ARGV[4], "worker_name", worker)
+    redis.call("EXPIRE", execution_key, ttl)
+    local index_key = fill(ARGV[8], job_id)
+    redis.call("ZADD", index_key, now_seconds + ttl + 60, execution_id)
+    redis.call("EXPIRE", index_key, ttl + 60)
+    redis.call("ZADD", KEYS[2 + n + i], now_seconds + ttl, member)
+    redis.call("SADD", KEYS[1], member)
+    redis.call("EXPIRE", KEYS[1], ttl + 60)
+    if redis.call("EXISTS", KEYS[2]) == 1 then
+        redis.call("HSET", KEYS[2], "state", "busy", "last_heartbeat", now)
+    end
+    return reply(ARGV[9 + i], job_id, ttl)
+end
+
+local suffix = ":" .. execution_id
+for _, member in ipairs(redis.call("SMEMBERS", KEYS[1])) do
+    if string.sub(member, -#suffix) == suffix then
+        local job_id = string.sub(member, 1, #member - #suffix)
+        local origin = redis.call("HGET", fill(ARGV[6], job_id), "origin") or ""
+        return reply(origin, job_id, heartbeat_ttl(fill(ARGV[6], job_id)))
+    end
+end
+
+for i = 1, n do
+    while true do
+        local job_id = redis.call("LPOP", KEYS[2 + i])
+        if not job_id then
+            break
+        end
+        if redis.call("EXISTS", fill(ARGV[6], job_id)) == 1 then
+            return start(i, job_id)
+        end
+        -- An id whose job hash is gone (deleted, or expired by its ttl) is dropped, as RQ does.
+    end
+end
+return nil

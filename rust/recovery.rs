@@ -1,0 +1,149 @@
+//! Abandoned-job recovery: executions whose heartbeat lapsed (their worker died, or the whole
+//! pool vanished) are failed, or retried, with AbandonedJobError, as RQ's StartedJobRegistry
+//! cleanup records them. Two round trips for any number of queues and executions.
+
+use crate::clock::Now;
+use crate::conn::Redis;
+use crate::error::{Error, Result};
+use crate::keys::KeySchema;
+use crate::lifecycle::{fail_command, Execution, Failure, Traceback};
+use crate::reply;
+
+/// One recovered execution and what became of its job ("failed", "retried", "scheduled", or
+/// "cleared" when the job was no longer started).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovered {
+    pub queue: String,
+    pub job_id: String,
+    pub execution_id: String,
+    pub outcome: String,
+}
+
+/// Finds the lapsed executions in the started registries of `queues` and fails or retries
+/// them with `traceback`. An execution whose heartbeat comes back meanwhile is left alone.
+pub fn recover_abandoned(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    queues: &[String],
+    traceback: &Traceback<'_>,
+) -> Result<Vec<Recovered>> {
+    let now = Now::read();
+    let cutoff = now.epoch.floor() as i64;
+    let mut lapsed: Vec<(String, String, String)> = Vec::new();
+    let listed = redis.run(|session| {
+        let commands: Vec<redis::Cmd> = queues
+            .iter()
+            .map(|queue| {
+                let mut command = redis::cmd("ZRANGEBYSCORE");
+                command
+                    .arg(keys.registry("started", queue))
+                    .arg("-inf")
+                    .arg(cutoff);
+                command
+            })
+            .collect();
+        session.pipeline(&commands)
+    })?;
+    for (queue, members) in queues.iter().zip(listed.iter()) {
+        for member in reply::texts(members)? {
+            let (job_id, execution_id) = member
+                .split_once(':')
+                .ok_or_else(|| Error::Reply(format!("started registry member {member:?}")))?;
+            lapsed.push((queue.clone(), job_id.to_string(), execution_id.to_string()));
+        }
+    }
+    if lapsed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let outcomes = redis.run(|session| {
+        let commands: Vec<redis::Cmd> = lapsed
+            .iter()
+            .map(|(queue, job_id, execution_id)| {
+                let execution = Execution {
+                    job_id,
+                    execution_id,
+                    queue,
+                    worker: None,
+                    started_at: None,
+                    working_seconds: 0.0,
+                };
+                fail_command(
+                    session,
+                    keys,
+                    &execution,
+                    Failure::Abandoned,
+                    traceback,
+                    &now,
+                )
+            })
+            .collect();
+        session.pipeline(&commands)
+    })?;
+    lapsed
+        .into_iter()
+        .zip(outcomes.iter())
+        .map(|((queue, job_id, execution_id), outcome)| {
+            Ok(Recovered {
+                queue,
+                job_id,
+                execution_id,
+                outcome: reply::text(outcome)?,
+            })
+        })
+        .filter(|recovered| !matches!(recovered, Ok(r) if r.outcome == "stale"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::take::{take, TakeRequest};
+    use crate::testing::{enqueue, RedisServer};
+    use redis::Commands;
+
+    #[test]
+    fn lapsed_executions_are_failed_or_retried_and_live_ones_kept() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        for id in ["dead", "retry", "alive"] {
+            enqueue(&mut con, "q", id);
+        }
+        let _: () = con.hset("rq:job:retry", "retries_left", "1").unwrap_or(());
+        let queues = vec!["q".to_string()];
+        for execution_id in ["e1", "e2", "e3"] {
+            let request = TakeRequest {
+                queues: &queues,
+                worker: "w1",
+                execution_id,
+                heartbeat_ttl: 60,
+            };
+            assert!(matches!(
+                take(&mut redis, &keys, &request, None),
+                Ok(Some(_))
+            ));
+        }
+        // The first two executions' heartbeats lapsed long ago.
+        let _: () = con.zadd("rq:wip:q", "dead:e1", 10).unwrap_or(());
+        let _: () = con.zadd("rq:wip:q", "retry:e2", 10).unwrap_or(());
+        let traceback = Traceback {
+            exc_info: b"x",
+            exc_string: b"eA==",
+        };
+        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        let Ok(mut recovered) = recovered else {
+            panic!("{recovered:?}")
+        };
+        recovered.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        let outcomes: Vec<(&str, &str)> = recovered
+            .iter()
+            .map(|r| (r.job_id.as_str(), r.outcome.as_str()))
+            .collect();
+        assert_eq!(outcomes, vec![("dead", "failed"), ("retry", "retried")]);
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert_eq!(wip, vec!["alive:e3".to_string()]);
+        let again = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        assert_eq!(again, Ok(vec![]));
+    }
+}

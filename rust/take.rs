@@ -1,0 +1,224 @@
+//! Taking a worker's next job (see `lua/take.lua`): one round trip when work is waiting;
+//! otherwise a bounded block on the queues' wake-up lists, then one more look.
+
+use std::time::Duration;
+
+use redis::Value;
+
+use crate::clock::Now;
+use crate::conn::{Redis, Session};
+use crate::error::{Error, Result};
+use crate::keys::{KeySchema, ID_MARK};
+use crate::reply;
+
+/// Who is taking, from which queues (in priority order), under which execution id.
+#[derive(Debug, Clone)]
+pub struct TakeRequest<'a> {
+    pub queues: &'a [String],
+    pub worker: &'a str,
+    /// Chosen by the caller, once per take: retrying with it returns the same job.
+    pub execution_id: &'a str,
+    /// Seconds an execution lives without a heartbeat; 0 derives it from the job's timeout.
+    pub heartbeat_ttl: u64,
+}
+
+/// A job marked started for the taker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    pub queue: String,
+    pub job_id: String,
+    pub execution_id: String,
+    pub heartbeat_ttl: u64,
+    /// The job hash, as stored.
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// The EVALSHA of `take.lua` for `request`.
+pub fn take_command(
+    session: &Session<'_>,
+    keys: &KeySchema,
+    request: &TakeRequest<'_>,
+    now: &Now,
+) -> redis::Cmd {
+    let mut script_keys = vec![
+        keys.worker_executions(request.worker),
+        keys.worker(request.worker),
+    ];
+    script_keys.extend(request.queues.iter().map(|q| keys.queue(q)));
+    script_keys.extend(request.queues.iter().map(|q| keys.registry("started", q)));
+    let mut args: Vec<Vec<u8>> = vec![
+        request.execution_id.into(),
+        request.worker.into(),
+        now.timestamp.clone().into(),
+        now.epoch_text().into(),
+        request.heartbeat_ttl.to_string().into(),
+        keys.job(ID_MARK).into(),
+        keys.execution(ID_MARK, request.execution_id).into(),
+        keys.executions(ID_MARK).into(),
+        request.queues.len().to_string().into(),
+    ];
+    args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
+    session.script("take", &script_keys, &args)
+}
+
+/// The job in a `take.lua` reply, if it took one.
+pub fn parse_taken(value: &Value) -> Result<Option<Taken>> {
+    if matches!(value, Value::Nil) {
+        return Ok(None);
+    }
+    let items = reply::items(value)?;
+    if items.len() < 4 || items.len() % 2 != 0 {
+        return Err(Error::Reply(format!("take returned {} items", items.len())));
+    }
+    let heartbeat_ttl = reply::text(&items[3])?
+        .parse()
+        .map_err(|e| Error::Reply(format!("heartbeat ttl: {e}")))?;
+    let fields = items[4..]
+        .chunks(2)
+        .map(|pair| Ok((reply::text(&pair[0])?, reply::bytes(&pair[1])?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Taken {
+        queue: reply::text(&items[0])?,
+        job_id: reply::text(&items[1])?,
+        execution_id: reply::text(&items[2])?,
+        heartbeat_ttl,
+        fields,
+    }))
+}
+
+fn take_once(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    request: &TakeRequest<'_>,
+) -> Result<Option<Taken>> {
+    let reply =
+        redis.run(|session| session.query(&take_command(session, keys, request, &Now::read())))?;
+    parse_taken(&reply)
+}
+
+/// Takes the next job. With `wait`, when every queue is empty, blocks up to `wait` on the
+/// queues' wake-up lists (a marker is not a job: popping one loses nothing), then looks once
+/// more; jobs pushed by plain RQ clients, which leave no marker, are found by that second look.
+pub fn take(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    request: &TakeRequest<'_>,
+    wait: Option<Duration>,
+) -> Result<Option<Taken>> {
+    if let Some(taken) = take_once(redis, keys, request)? {
+        return Ok(Some(taken));
+    }
+    let Some(wait) = wait else {
+        return Ok(None);
+    };
+    let mut block = redis::cmd("BLPOP");
+    for queue in request.queues {
+        block.arg(keys.wakeup(queue));
+    }
+    block.arg(wait.as_secs_f64());
+    redis.run(|session| session.blocking_query(&block, wait))?;
+    take_once(redis, keys, request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{enqueue, RedisServer};
+    use redis::Commands;
+    use std::time::Instant;
+
+    fn request<'a>(queues: &'a [String], execution_id: &'a str) -> TakeRequest<'a> {
+        TakeRequest {
+            queues,
+            worker: "w1",
+            execution_id,
+            heartbeat_ttl: 30,
+        }
+    }
+
+    #[test]
+    fn takes_by_priority_and_marks_started() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        enqueue(&mut con, "low", "a");
+        enqueue(&mut con, "high", "b");
+        let queues = vec!["high".to_string(), "low".to_string()];
+        let first = take(&mut redis, &keys, &request(&queues, "e1"), None);
+        let Ok(Some(first)) = first else {
+            panic!("no job: {first:?}")
+        };
+        assert_eq!((first.queue.as_str(), first.job_id.as_str()), ("high", "b"));
+        let status: Option<String> = con.hget("rq:job:b", "status").ok();
+        assert_eq!(status.as_deref(), Some("started"));
+        let score: Option<f64> = con.zscore("rq:wip:high", "b:e1").ok();
+        assert!(score.is_some());
+        let members: Vec<String> = con.smembers("rq:worker:w1:executions").unwrap_or_default();
+        assert_eq!(members, vec!["b:e1".to_string()]);
+        let worker_name: Option<String> = con.hget("rq:execution:b:e1", "worker_name").ok();
+        assert_eq!(worker_name.as_deref(), Some("w1"));
+        // Retrying with the same execution id returns the same job.
+        let again = take(&mut redis, &keys, &request(&queues, "e1"), None);
+        assert_eq!(
+            again.map(|t| t.map(|t| t.job_id)),
+            Ok(Some("b".to_string()))
+        );
+        let second = take(&mut redis, &keys, &request(&queues, "e2"), None);
+        assert_eq!(
+            second.map(|t| t.map(|t| t.job_id)),
+            Ok(Some("a".to_string()))
+        );
+        let none = take(&mut redis, &keys, &request(&queues, "e3"), None);
+        assert_eq!(none, Ok(None));
+    }
+
+    #[test]
+    fn ids_without_a_job_hash_are_dropped() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let _: () = con.rpush("rq:queue:q", "ghost").unwrap_or(());
+        enqueue(&mut con, "q", "real");
+        let queues = vec!["q".to_string()];
+        let taken = take(&mut redis, &keys, &request(&queues, "e1"), None);
+        assert_eq!(
+            taken.map(|t| t.map(|t| t.job_id)),
+            Ok(Some("real".to_string()))
+        );
+    }
+
+    #[test]
+    fn blocked_take_wakes_on_a_marker_and_finds_plain_pushes_after_the_wait() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let queues = vec!["q".to_string()];
+        let mut con = server.connection();
+        // A plain RQ push leaves no marker: found by the look after the bounded wait.
+        enqueue(&mut con, "q", "plain");
+        let _: () = con.del("rq:jobpool:wakeup:q").unwrap_or(());
+        let _: () = con.lpop("rq:queue:q", None).unwrap_or(());
+        let started = Instant::now();
+        let empty = take(
+            &mut redis,
+            &keys,
+            &request(&queues, "e1"),
+            Some(Duration::from_millis(300)),
+        );
+        assert_eq!(empty, Ok(None));
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        let _: () = con.rpush("rq:queue:q", "plain").unwrap_or(());
+        let found = take(
+            &mut redis,
+            &keys,
+            &request(&queues, "e2"),
+            Some(Duration::from_secs(1)),
+        );
+        assert_eq!(
+            found.map(|t| t.map(|t| t.job_id)),
+            Ok(Some("plain".to_string()))
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! A private redis-server for the Rust tests, on a free loopback port, stopped on drop.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::conn::{Address, Target};
+
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    directory: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        for _ in 0..3 {
+            let port = free_port();
+            let directory = std::env::temp_dir().join(format!("jobpool-rust-test-{port}"));
+            std::fs::create_dir_all(&directory).expect("a temporary directory");
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(["--appendonly", "no", "--dir"])
+                .arg(&directory)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on the PATH");
+            let mut server = RedisServer {
+                child,
+                port,
+                directory,
+            };
+            if server.wait_until_ready() {
+                return server;
+            }
+        }
+        panic!("redis-server would not start");
+    }
+
+    fn wait_until_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut connection) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
+                    return true;
+                }
+            }
+            sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            address: Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: self.port,
+            },
+            db: 0,
+            username: None,
+            password: None,
+        }
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port)).expect("a client")
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        self.client().get_connection().expect("a connection")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// A minimal job hash and its id on the queue, as an enqueue leaves them (with the marker).
+pub fn enqueue(connection: &mut redis::Connection, queue: &str, job_id: &str) {
+    let job_key = format!("rq:job:{job_id}");
+    let done: redis::RedisResult<()> = redis::pipe()
+        .hset_multiple(
+            &job_key,
+            &[
+                ("status", "queued"),
+                ("origin", queue),
+                ("data", "x"),
+                ("timeout", "180"),
+            ],
+        )
+        .rpush(format!("rq:queue:{queue}"), job_id)
+        .lpush(format!("rq:jobpool:wakeup:{queue}"), "1")
+        .query(connection);
+    assert!(done.is_ok(), "{done:?}");
+}
