@@ -101,6 +101,7 @@ pub fn finish_command(
     return_value: Option<&[u8]>,
     default_result_ttl: i64,
     now: &Now,
+    takes_next: bool,
 ) -> redis::Cmd {
     let mut script_keys = common_keys(keys, execution, "finished");
     script_keys.extend(worker_keys(keys, execution));
@@ -110,6 +111,7 @@ pub fn finish_command(
     args.push(started_at(execution));
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
+    args.push(if takes_next { "1" } else { "0" }.into());
     session.script("finish", &script_keys, &args)
 }
 
@@ -152,11 +154,13 @@ fn run_transition(
     next: Option<&TakeRequest<'_>>,
     transition: impl Fn(&Session<'_>, &Now) -> redis::Cmd,
 ) -> Result<Transition> {
+    let mut attempts = 0;
     let replies = redis.run(|session| {
+        attempts += 1;
         let now = Now::read();
         let mut commands = vec![transition(session, &now)];
         if let Some(request) = next {
-            commands.push(take_command(session, keys, request, &now));
+            commands.push(take_command(session, keys, request, &now, attempts > 1));
         }
         session.pipeline(&commands)
     })?;
@@ -189,6 +193,7 @@ pub fn finish(
             return_value,
             default_result_ttl,
             now,
+            next.is_some(),
         )
     })
 }

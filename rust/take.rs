@@ -33,12 +33,13 @@ pub struct Taken {
     pub fields: Vec<(String, Vec<u8>)>,
 }
 
-/// The EVALSHA of `take.lua` for `request`.
+/// The EVALSHA of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost.
 pub fn take_command(
     session: &Session<'_>,
     keys: &KeySchema,
     request: &TakeRequest<'_>,
     now: &Now,
+    repeat: bool,
 ) -> redis::Cmd {
     let mut script_keys = vec![
         keys.worker_executions(request.worker),
@@ -58,6 +59,7 @@ pub fn take_command(
         request.queues.len().to_string().into(),
     ];
     args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
+    args.push(if repeat { "1" } else { "0" }.into());
     session.script("take", &script_keys, &args)
 }
 
@@ -91,8 +93,17 @@ fn take_once(
     keys: &KeySchema,
     request: &TakeRequest<'_>,
 ) -> Result<Option<Taken>> {
-    let reply =
-        redis.run(|session| session.query(&take_command(session, keys, request, &Now::read())))?;
+    let mut attempts = 0;
+    let reply = redis.run(|session| {
+        attempts += 1;
+        session.query(&take_command(
+            session,
+            keys,
+            request,
+            &Now::read(),
+            attempts > 1,
+        ))
+    })?;
     parse_taken(&reply)
 }
 
@@ -158,10 +169,19 @@ mod tests {
         assert_eq!(members, vec!["b:e1".to_string()]);
         let worker_name: Option<String> = con.hget("rq:execution:b:e1", "worker_name").ok();
         assert_eq!(worker_name.as_deref(), Some("w1"));
-        // Retrying with the same execution id returns the same job.
-        let again = take(&mut redis, &keys, &request(&queues, "e1"), None);
+        // A repeat of a take whose reply was lost returns the same job.
+        let repeated = redis.run(|session| {
+            session.query(&take_command(
+                session,
+                &keys,
+                &request(&queues, "e1"),
+                &Now::read(),
+                true,
+            ))
+        });
+        let repeated = repeated.and_then(|reply| parse_taken(&reply));
         assert_eq!(
-            again.map(|t| t.map(|t| t.job_id)),
+            repeated.map(|t| t.map(|t| t.job_id)),
             Ok(Some("b".to_string()))
         );
         let second = take(&mut redis, &keys, &request(&queues, "e2"), None);

@@ -1,8 +1,15 @@
 """jobpool's Rust extension (hand-written stub, checked against the built module by mypy.stubtest)."""
 
-__all__ = ["__version__", "key_templates", "lua_scripts", "render_key"]
+__all__ = ["Core", "__version__", "key_templates", "lua_scripts", "render_key"]
+
+from typing import final
 
 __version__: str
+
+# (queue, job id, execution id, heartbeat ttl, the job hash)
+_Taken = tuple[str, str, str, int, dict[str, bytes]]
+# The next take requested with a transition: (queues, worker, execution id, heartbeat ttl).
+_NextTake = tuple[list[str], str, str, int]
 
 def key_templates() -> list[tuple[str, str]]:
     """Every key template as (name, template); identical to ``jobpool.keys.TEMPLATES``."""
@@ -12,3 +19,68 @@ def render_key(name: str, prefix: str, values: list[tuple[str, str]]) -> str:
 
 def lua_scripts() -> list[tuple[str, str]]:
     """Every Lua script as (name, source)."""
+
+@final
+class Core:
+    """One process's connection to Redis and the worker operations on it (lazily connected,
+    reopened after a fork). Errors raise jobpool.exceptions.RedisUnavailable, RedisCommandError
+    or UnexpectedReply."""
+
+    def __new__(
+        cls,
+        prefix: str,
+        host: str | None = None,
+        port: int = 6379,
+        unix_path: str | None = None,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> Core: ...
+    def take(
+        self, queues: list[str], worker: str, execution_id: str, heartbeat_ttl: int, wait: float | None = None
+    ) -> _Taken | None:
+        """The next job from ``queues`` (priority order), marked started; None when all are empty
+        (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
+        job's timeout."""
+
+    def finish(
+        self,
+        job_id: str,
+        execution_id: str,
+        queue: str,
+        worker: str | None,
+        started_at: float | None,
+        working_seconds: float,
+        return_value: bytes | None,
+        default_result_ttl: int,
+        next: _NextTake | None = None,
+    ) -> tuple[str, _Taken | None]:
+        """Records a success ("finished", or "stale" if already recorded) and, with ``next``,
+        takes the next job in the same round trip."""
+
+    def fail(
+        self,
+        job_id: str,
+        execution_id: str,
+        queue: str,
+        worker: str | None,
+        started_at: float | None,
+        working_seconds: float,
+        failure: str,
+        exc_info: bytes,
+        exc_string: bytes,
+        next: _NextTake | None = None,
+    ) -> tuple[str, _Taken | None]:
+        """Records a "failed", "stopped" or "abandoned" execution; the outcome is "failed",
+        "stopped", "retried", "scheduled", "stale" or "cleared"."""
+
+    def heartbeat(
+        self, executions: list[tuple[str, str, str, int]], workers: list[tuple[str, int]]
+    ) -> list[str]:
+        """Refreshes (job id, execution id, queue, ttl) executions and (name, ttl) workers;
+        returns the ``<job_id>:<execution_id>`` of executions no longer running."""
+
+    def recover_abandoned(
+        self, queues: list[str], exc_info: bytes, exc_string: bytes
+    ) -> list[tuple[str, str, str, str]]:
+        """Fails or retries lapsed executions; (queue, job id, execution id, outcome) each."""

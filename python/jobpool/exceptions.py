@@ -65,3 +65,23 @@ class AbandonedJobError(JobpoolError):
 
 class StopRequested(JobpoolError):
     """A worker was asked to stop."""
+
+
+class JobTimeoutException(JobpoolError):
+    """Raised inside a job that ran past its timeout (RQ's ``rq.timeouts.JobTimeoutException``)."""
+
+
+class InvalidRedisUrl(JobpoolError, ValueError):
+    """A Redis URL or connection jobpool's worker cannot use."""
+
+
+class RedisUnavailable(JobpoolError, ConnectionError):
+    """Redis could not be reached, or the connection dropped or timed out, after retries."""
+
+
+class RedisCommandError(JobpoolError):
+    """Redis refused a command of jobpool's (a script error, a key of the wrong type, ...)."""
+
+
+class UnexpectedReply(JobpoolError):
+    """Redis answered with a reply of a shape jobpool does not expect."""

@@ -32,6 +32,7 @@ from .exceptions import (
 )
 from .functions import call_string, import_attribute, resolve_function_reference
 from .redis_values import as_fields, as_text, as_texts
+from .results import UNSERIALIZABLE_RETURN_VALUE
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow, utcparse
@@ -54,8 +55,6 @@ __all__ = [
 ]
 
 _ALLOWED_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-UNSERIALIZABLE_RETURN_VALUE = "Unserializable return value"
 
 _current_job: ContextVar[Job | None] = ContextVar("jobpool_current_job", default=None)
 
@@ -812,8 +811,13 @@ def _serializer_name(serializer: Serializer) -> str:
 def dependents_templates() -> list[str]:
     """The key templates the scripts that release dependents take (see lua/lib/library.lua)."""
     mark = scripts.ID_MARK
-    return [keys.job(mark), keys.job_dependencies(mark), keys.queue(mark), keys.registry("deferred", mark),
-            keys.wakeup(mark)]
+    return [
+        keys.job(mark),
+        keys.job_dependencies(mark),
+        keys.queue(mark),
+        keys.registry("deferred", mark),
+        keys.wakeup(mark),
+    ]
 
 
 def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> Any:

@@ -201,6 +201,12 @@ class StartedJobRegistry(BaseRegistry):
 
     kind = "started"
 
+    def cleanup(self, timestamp: float | None = None) -> None:
+        """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError)."""
+        from .recovery import recover_abandoned
+
+        recover_abandoned(self.connection, [self.name])
+
     @staticmethod
     def parse_job_id(member: Any) -> str:
         return as_text(member).split(":", 1)[0]

@@ -8,8 +8,9 @@ start and end as epoch floats. The stream entry id gives ``created_at``.
 
 from __future__ import annotations
 
+import traceback
 import zlib
-from base64 import b64decode
+from base64 import b64decode, b64encode
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,31 @@ from .timeutils import from_epoch
 
 if TYPE_CHECKING:
     from .job import Job
+
+UNSERIALIZABLE_RETURN_VALUE = "Unserializable return value"
+
+
+def encode_return_value(serializer: Serializer, value: Any) -> bytes | None:
+    """A return value as the results stream holds it (base64 of the serialized value); None is
+    not stored, and a value the serializer cannot encode is stored as RQ's placeholder text."""
+    if value is None:
+        return None
+    try:
+        serialized = serializer.dumps(value)
+    except Exception:
+        serialized = serializer.dumps(UNSERIALIZABLE_RETURN_VALUE)
+    return b64encode(serialized)
+
+
+def format_exception(error: BaseException) -> str:
+    """A traceback as RQ records it."""
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def encode_traceback(text: str) -> tuple[bytes, bytes]:
+    """(exc_info for the job hash, exc_string for the results stream), as RQ encodes them."""
+    compressed = zlib.compress(text.encode())
+    return compressed, b64encode(compressed)
 
 
 class Result:

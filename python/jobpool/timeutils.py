@@ -22,6 +22,11 @@ def utcformat(dt: datetime) -> str:
 
 def utcparse(text: str) -> datetime:
     """Parses a hash timestamp (raises ValueError when it is not one)."""
+    if text.endswith("Z") and "T" in text:
+        try:
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)  # fast path, in C
+        except ValueError:
+            pass
     try:
         parsed = datetime.strptime(text, TIMESTAMP_FORMAT)
     except ValueError:

@@ -13,6 +13,7 @@
 -- ARGV[7] return value (base64 of the serialized value), or "" for None
 -- ARGV[8] the execution's start, epoch float   ARGV[9] seconds it worked
 -- ARGV[10..14] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
+-- ARGV[15] "1" when the worker takes its next job in the same round trip (it stays busy)
 -- Returns "finished" or "stale".
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
@@ -24,10 +25,13 @@ end_execution(KEYS[2], KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
 if redis.call("EXISTS", KEYS[10]) == 1 then
     redis.call("HINCRBY", KEYS[10], "successful_job_count", 1)
     redis.call("HINCRBYFLOAT", KEYS[10], "total_working_time", ARGV[9])
-    redis.call("HSET", KEYS[10], "state", "idle")
+    if ARGV[15] ~= "1" then
+        redis.call("HSET", KEYS[10], "state", "idle")
+    end
 end
 
-local result_ttl = tonumber(redis.call("HGET", job_key, "result_ttl") or "") or tonumber(ARGV[6])
+local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids")
+local result_ttl = tonumber(job[1] or "") or tonumber(ARGV[6])
 redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
 local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],
     wakeup = ARGV[14]}
@@ -55,6 +59,8 @@ else
     redis.call("EXPIRE", KEYS[5], result_ttl)
     redis.call("ZADD", KEYS[6], math.floor(now_float) + result_ttl, job_id)
     redis.call("EXPIRE", job_key, result_ttl)
-    redis.call("EXPIRE", KEYS[8], result_ttl)
+    if job[2] then
+        redis.call("EXPIRE", KEYS[8], result_ttl)
+    end
 end
 return "finished"

@@ -5,8 +5,8 @@
 -- it moves from the queue to the started registry, so a worker killed at any instant loses
 -- nothing (its execution lapses and is recovered).
 --
--- Retrying with the same execution id (after a lost reply) returns the job that execution
--- took instead of taking another.
+-- A retry (ARGV[10+n] = "1", after a lost reply) with the same execution id returns the job
+-- that execution took instead of taking another.
 --
 -- KEYS[1] the worker's executions set   KEYS[2] the worker hash
 -- KEYS[2+i] queue i list, KEYS[2+n+i] queue i started registry, for i = 1..n
@@ -15,6 +15,7 @@
 --         SimpleWorker does (timeout + 60; 420 when the job has no timeout)
 -- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
+-- ARGV[10+n] "1" when this call repeats one whose reply was lost
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, field, value, field, value, ...}.
 
@@ -67,12 +68,14 @@ local function start(i, job_id)
     return reply(ARGV[9 + i], job_id, ttl)
 end
 
-local suffix = ":" .. execution_id
-for _, member in ipairs(redis.call("SMEMBERS", KEYS[1])) do
-    if string.sub(member, -#suffix) == suffix then
-        local job_id = string.sub(member, 1, #member - #suffix)
-        local origin = redis.call("HGET", fill(ARGV[6], job_id), "origin") or ""
-        return reply(origin, job_id, heartbeat_ttl(fill(ARGV[6], job_id)))
+if ARGV[10 + n] == "1" then
+    local suffix = ":" .. execution_id
+    for _, member in ipairs(redis.call("SMEMBERS", KEYS[1])) do
+        if string.sub(member, -#suffix) == suffix then
+            local job_id = string.sub(member, 1, #member - #suffix)
+            local origin = redis.call("HGET", fill(ARGV[6], job_id), "origin") or ""
+            return reply(origin, job_id, heartbeat_ttl(fill(ARGV[6], job_id)))
+        end
     end
 end
 
