@@ -59,3 +59,45 @@ def describe_own_executions() -> tuple[str, str, str, bool]:
     assert rq_job is not None
     (execution,) = Job.fetch(rq_job.id, connection=rq_job.connection).get_executions()
     return execution.id, execution.composite_key, execution.worker_name, execution.created_at is not None
+
+
+def sleep_for(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def spin_until_timeout() -> None:
+    while True:
+        pass
+
+
+def started_at_epoch() -> float:
+    """When the job started running (for pickup latency)."""
+    import time
+
+    return time.time()
+
+
+class Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle this")
+
+
+def return_unpicklable() -> Unpicklable:
+    return Unpicklable()
+
+
+def on_failure_hook(job: Any, connection: Any, exc_type: Any, value: Any, traceback: Any) -> None:
+    job.meta["failure_seen"] = exc_type.__name__
+    job.save_meta()
+
+
+def on_success_meta(job: Any, connection: Any, result: Any) -> None:
+    job.meta["success_seen"] = result
+    job.save_meta()
+
+
+def failing_success_hook(job: Any, connection: Any, result: Any) -> None:
+    raise RuntimeError("callback broke")

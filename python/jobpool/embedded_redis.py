@@ -29,20 +29,40 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, executable: str = "redis-server"):
+    def __init__(
+        self, executable: str = "redis-server", unix_socket: bool = False, password: str | None = None
+    ):
+        """``unix_socket`` also listens on ``<dir>/redis.sock``; ``password`` is required of clients."""
         found = shutil.which(executable)
         if found is None:
             raise RedisServerError(
                 f"{executable} not found: install Redis (Debian: apt-get install redis-server)"
             )
         self.executable = found
+        self.unix_socket = unix_socket
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
         self.directory: str | None = None
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_path(self) -> str | None:
+        return f"{self.directory}/redis.sock" if self.unix_socket and self.directory else None
+
+    def _command(self) -> list[str]:
+        assert self.directory is not None
+        command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        if self.unix_socket:
+            command += ["--unixsocket", f"{self.directory}/redis.sock", "--unixsocketperm", "700"]
+        if self.password:
+            command += ["--requirepass", self.password]
+        return command
 
     def start(self, attempts: int = 3) -> str:
         """Starts the server and waits until it answers PING; returns its URL."""
@@ -50,25 +70,7 @@ class EmbeddedRedis:
         for _ in range(attempts):
             self.port = _free_port()
             self.process = subprocess.Popen(
-                [
-                    self.executable,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    self.directory,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                    "--loglevel",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             if self._wait_until_ready():
                 return self.url
@@ -77,7 +79,9 @@ class EmbeddedRedis:
         raise RedisServerError(f"redis-server would not start after {attempts} attempts")
 
     def _wait_until_ready(self) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_connect_timeout=0.2, password=self.password
+        )
         deadline = time.monotonic() + START_DEADLINE_SECONDS
         try:
             while time.monotonic() < deadline:
