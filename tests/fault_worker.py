@@ -1,0 +1,67 @@
+"""A jobpool Worker that SIGKILLs itself at random points of its take/finish cycle.
+
+Usage: python fault_worker.py URL QUEUES KILL_PROBABILITY SEED KILL_LOG
+Each hook kills the process with KILL_PROBABILITY, after appending the hook's name to KILL_LOG.
+The hooks sit at the edges of the calls into the Rust core: before a take, right after its reply,
+between the job and its finish, and right after the finish's reply (which may carry the next job).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from jobpool import Worker
+from jobpool.job_runner import Outcome
+from jobpool.worker import Taken
+
+
+class FaultyWorker(Worker):
+    def __init__(self, *args: Any, probability: float, seed: int, kill_log: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.random = random.Random(seed)
+        self.probability = probability
+        self.kill_log = kill_log
+
+    def maybe_die(self, point: str) -> None:
+        if self.random.random() < self.probability:
+            with open(self.kill_log, "a") as log:
+                log.write(point + "\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _take(self, wait: float | None) -> Taken | None:
+        self.maybe_die("before take")
+        taken = super()._take(wait)
+        self.maybe_die("after take reply")
+        return taken
+
+    def _record(self, taken: Taken, outcome: Outcome, take_next: bool) -> Taken | None:
+        self.maybe_die("between job and finish")
+        next_job = super()._record(taken, outcome, take_next)
+        self.maybe_die("after finish reply")
+        return next_job
+
+
+def main() -> None:
+    url, queues, probability, seed, kill_log = sys.argv[1:6]
+    worker = FaultyWorker(
+        queues.split(","),
+        connection=redis.Redis.from_url(url),
+        heartbeat_ttl=1,
+        probability=float(probability),
+        seed=int(seed),
+        kill_log=kill_log,
+    )
+    worker.work()
+
+
+if __name__ == "__main__":
+    main()
