@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from jobpool import get_current_job
+
 
 def count_words(text: str) -> int:
+    job = get_current_job()
+    if job is not None:
+        job.meta["words"] = text.split()
+        job.save_meta()
     return len(text.split())
 
 
