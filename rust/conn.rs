@@ -52,64 +52,40 @@ struct Live {
 pub struct Redis {
     target: Target,
     live: Option<Live>,
+    /// Requests sent and answered (a pipeline is one), for the benchmarks.
+    round_trips: u64,
 }
 
 impl Redis {
     pub fn new(target: Target) -> Redis {
-        Redis { target, live: None }
-    }
-
-    fn connection_info(&self) -> Result<ConnectionInfo> {
-        let address = match &self.target.address {
-            Address::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
-            Address::Unix(path) => ConnectionAddr::Unix(path.clone()),
-        };
-        let mut settings = RedisConnectionInfo::default().set_db(self.target.db);
-        if let Some(username) = &self.target.username {
-            settings = settings.set_username(username);
+        Redis {
+            target,
+            live: None,
+            round_trips: 0,
         }
-        if let Some(password) = &self.target.password {
-            settings = settings.set_password(password);
-        }
-        Ok(address.into_connection_info()?.set_redis_settings(settings))
-    }
-
-    fn open(&self) -> Result<Live> {
-        let client = redis::Client::open(self.connection_info()?)?;
-        let mut connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        connection.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let mut shas = HashMap::new();
-        for (name, source) in SCRIPTS {
-            let sha: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(*source)
-                .query(&mut connection)?;
-            shas.insert(*name, sha);
-        }
-        Ok(Live {
-            pid: std::process::id(),
-            connection,
-            shas,
-        })
     }
 
     /// The live connection of this process, opened if there is none.
-    fn live(&mut self) -> Result<&mut Live> {
+    fn live<'a>(slot: &'a mut Option<Live>, target: &Target) -> Result<&'a mut Live> {
         let pid = std::process::id();
-        if let Some(live) = self.live.take() {
+        if let Some(live) = slot.take() {
             if live.pid == pid {
-                self.live = Some(live);
+                *slot = Some(live);
             } else {
                 std::mem::forget(live); // inherited across fork(): not ours to use or close
             }
         }
-        if self.live.is_none() {
-            self.live = Some(self.open()?);
+        if slot.is_none() {
+            *slot = Some(open(target)?);
         }
-        self.live
-            .as_mut()
+        slot.as_mut()
             .ok_or_else(|| Error::Unavailable("no connection".into()))
+    }
+
+    /// Requests sent and answered since this client was made (a pipeline counts once;
+    /// connecting and loading scripts do not count).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips
     }
 
     /// Runs `operation` on the connection, reconnecting with back-off when the connection fails
@@ -122,9 +98,12 @@ impl Redis {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let outcome = match self.live() {
+            let outcome = match Redis::live(&mut self.live, &self.target) {
                 Ok(live) => {
-                    let mut session = Session { live };
+                    let mut session = Session {
+                        live,
+                        round_trips: &mut self.round_trips,
+                    };
                     operation(&mut session)
                         .map_err(|e| (is_connection_failure(&e) || is_noscript(&e), Error::from(e)))
                 }
@@ -146,6 +125,42 @@ impl Redis {
     }
 }
 
+fn connection_info(target: &Target) -> Result<ConnectionInfo> {
+    let address = match &target.address {
+        Address::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
+        Address::Unix(path) => ConnectionAddr::Unix(path.clone()),
+    };
+    let mut settings = RedisConnectionInfo::default().set_db(target.db);
+    if let Some(username) = &target.username {
+        settings = settings.set_username(username);
+    }
+    if let Some(password) = &target.password {
+        settings = settings.set_password(password);
+    }
+    Ok(address.into_connection_info()?.set_redis_settings(settings))
+}
+
+/// A new connection to `target`, with every script loaded.
+fn open(target: &Target) -> Result<Live> {
+    let client = redis::Client::open(connection_info(target)?)?;
+    let mut connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    connection.set_write_timeout(Some(REPLY_TIMEOUT))?;
+    let mut shas = HashMap::new();
+    for (name, source) in SCRIPTS {
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(*source)
+            .query(&mut connection)?;
+        shas.insert(*name, sha);
+    }
+    Ok(Live {
+        pid: std::process::id(),
+        connection,
+        shas,
+    })
+}
+
 fn is_noscript(error: &redis::RedisError) -> bool {
     error.code() == Some("NOSCRIPT")
 }
@@ -153,6 +168,7 @@ fn is_noscript(error: &redis::RedisError) -> bool {
 /// The connection while an operation runs on it.
 pub struct Session<'a> {
     live: &'a mut Live,
+    round_trips: &'a mut u64,
 }
 
 impl Session<'_> {
@@ -165,11 +181,13 @@ impl Session<'_> {
     }
 
     pub fn query(&mut self, command: &redis::Cmd) -> redis::RedisResult<Value> {
+        *self.round_trips += 1;
         command.query(&mut self.live.connection)
     }
 
     /// Sends the commands in one round trip and returns each reply (or its error).
     pub fn pipeline(&mut self, commands: &[redis::Cmd]) -> redis::RedisResult<Vec<Value>> {
+        *self.round_trips += 1;
         let mut pipe = redis::pipe();
         for command in commands {
             pipe.add_command(command.clone());
@@ -189,6 +207,7 @@ impl Session<'_> {
         self.live
             .connection
             .set_read_timeout(Some(block + BLOCK_MARGIN))?;
+        *self.round_trips += 1;
         let reply = command.query(&mut self.live.connection);
         self.live.connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
         reply

@@ -153,6 +153,15 @@ impl Core {
         })
     }
 
+    /// Requests sent to Redis and answered so far (a pipeline counts once).
+    #[getter]
+    fn round_trips(&self) -> PyResult<u64> {
+        self.state
+            .lock()
+            .map(|state| state.redis.round_trips())
+            .map_err(|_| PyRuntimeError::new_err("the connection's lock was poisoned"))
+    }
+
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
     /// (seconds, about 1), blocks that long at most when every queue is empty.
     #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None))]

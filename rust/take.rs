@@ -69,20 +69,26 @@ pub fn parse_taken(value: &Value) -> Result<Option<Taken>> {
         return Ok(None);
     }
     let items = reply::items(value)?;
-    if items.len() < 4 || items.len() % 2 != 0 {
+    let [queue, job_id, execution_id, heartbeat_ttl, hash] = items else {
         return Err(Error::Reply(format!("take returned {} items", items.len())));
-    }
-    let heartbeat_ttl = reply::text(&items[3])?
+    };
+    let heartbeat_ttl = reply::text(heartbeat_ttl)?
         .parse()
         .map_err(|e| Error::Reply(format!("heartbeat ttl: {e}")))?;
-    let fields = items[4..]
+    let hash = reply::items(hash)?;
+    if hash.len() % 2 != 0 {
+        return Err(Error::Reply(
+            "a job hash with an odd number of items".into(),
+        ));
+    }
+    let fields = hash
         .chunks(2)
         .map(|pair| Ok((reply::text(&pair[0])?, reply::bytes(&pair[1])?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Taken {
-        queue: reply::text(&items[0])?,
-        job_id: reply::text(&items[1])?,
-        execution_id: reply::text(&items[2])?,
+        queue: reply::text(queue)?,
+        job_id: reply::text(job_id)?,
+        execution_id: reply::text(execution_id)?,
         heartbeat_ttl,
         fields,
     }))

@@ -36,6 +36,10 @@ class Core:
         username: str | None = None,
         password: str | None = None,
     ) -> Core: ...
+    @property
+    def round_trips(self) -> int:
+        """Requests sent to Redis and answered so far (a pipeline counts once)."""
+
     def take(
         self, queues: list[str], worker: str, execution_id: str, heartbeat_ttl: int, wait: float | None = None
     ) -> _Taken | None:

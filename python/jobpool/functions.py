@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from functools import lru_cache
 from typing import Any
 
 from .exceptions import FunctionReferenceError
@@ -43,8 +44,11 @@ def resolve_function_reference(func: Any) -> tuple[Any, str]:
     raise FunctionReferenceError(f"Expected a callable or a dotted path, got {func!r}")
 
 
+@lru_cache(maxsize=1024)
 def import_attribute(name: str) -> Any:
-    """The object at dotted path ``name``: the longest importable module prefix, then attributes."""
+    """The object at dotted path ``name``: the longest importable module prefix, then attributes.
+    Cached: a worker looks up the same few functions for every job (a new worker process, as
+    after a reload, starts with an empty cache)."""
     parts = name.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])

@@ -541,7 +541,7 @@ class Job:
     def restore(self, raw: Any) -> None:
         """Loads the job from its hash; raises DeserializationError naming the job and the
         field when the hash is not one RQ or jobpool could have written."""
-        fields = as_fields(raw)
+        fields = raw if _has_text_names(raw) else as_fields(raw)
         if "data" not in fields:
             raise DeserializationError(f"Job {self.id}: its hash has no data field")
         try:
@@ -734,74 +734,100 @@ class Job:
             pipe.execute()
 
 
-def _restore_fields(job: Job, fields: dict[str, Any]) -> None:
-    raw_data = fields.pop("data")
+# The hash fields jobpool reads into attributes; any other field is kept as read.
+_MODELLED_FIELDS = frozenset(
+    [
+        "data",
+        "created_at",
+        "origin",
+        "worker_name",
+        "description",
+        "enqueued_at",
+        "started_at",
+        "ended_at",
+        "last_heartbeat",
+        "group_id",
+        "timeout",
+        "result_ttl",
+        "failure_ttl",
+        "ttl",
+        "status",
+        "success_callback_name",
+        "failure_callback_name",
+        "stopped_callback_name",
+        "success_callback_timeout",
+        "failure_callback_timeout",
+        "stopped_callback_timeout",
+        "dependency_ids",
+        "dependency_id",
+        "allow_dependency_failures",
+        "enqueue_at_front",
+        "meta",
+        "number_of_retries",
+        "retries_left",
+        "retry_intervals",
+        "enqueue_at_front_on_retry",
+        "exc_info",
+        "result",
+    ]
+)
+_BINARY_FIELDS = frozenset(("data", "meta", "exc_info", "result"))
+
+
+def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
+    """Sets the job's attributes from its hash. Written for speed: a worker runs it per job."""
+    raw_data = fields["data"]
     try:
         job._data = zlib.decompress(raw_data)
     except zlib.error:
         job._data = raw_data  # RQ falls back to uncompressed data
     job._func_name = _UNREAD
-
-    def text(name: str) -> str | None:
-        value = fields.pop(name, None)
-        return as_text(value) if value else None
-
-    def stamp(name: str) -> datetime | None:
-        value = text(name)
-        return utcparse(value) if value else None
-
-    def integer(name: str) -> int | None:
-        value = text(name)
-        return int(value) if value else None
-
-    def flag(name: str) -> bool | None:
-        value = text(name)
-        return bool(int(value)) if value else None
-
-    job.created_at = stamp("created_at") or utcnow()
-    job.origin = text("origin") or ""
-    job.worker_name = text("worker_name")
-    job.description = text("description")
-    job.enqueued_at = stamp("enqueued_at")
-    job.started_at = stamp("started_at")
-    job.ended_at = stamp("ended_at")
-    job.last_heartbeat = stamp("last_heartbeat")
-    job.group_id = text("group_id")
-    timeout = text("timeout")
-    job.timeout = parse_timeout(timeout) if timeout else None
-    job.result_ttl = integer("result_ttl")
-    job.failure_ttl = integer("failure_ttl")
-    job.ttl = integer("ttl")
-    status = text("status")
-    job._status = JobStatus(status) if status else JobStatus.CREATED
-    job._success_callback_name = text("success_callback_name")
-    job._failure_callback_name = text("failure_callback_name")
-    job._stopped_callback_name = text("stopped_callback_name")
-    job._success_callback_timeout = integer("success_callback_timeout")
-    job._failure_callback_timeout = integer("failure_callback_timeout")
-    job._stopped_callback_timeout = integer("stopped_callback_timeout")
-    dependency_ids, dependency_id = text("dependency_ids"), text("dependency_id")
-    job._dependency_ids = (
-        json.loads(dependency_ids) if dependency_ids else [dependency_id] if dependency_id else []
-    )
-    job.allow_dependency_failures = flag("allow_dependency_failures")
-    job.enqueue_at_front = flag("enqueue_at_front")
-    meta = fields.pop("meta", None)
-    job.meta = job._decode_meta(meta) if meta else {}
-    job.number_of_retries = integer("number_of_retries")
-    job.retries_left = integer("retries_left")
-    intervals = text("retry_intervals")
-    job.retry_intervals = json.loads(intervals) if intervals else None
-    job.enqueue_at_front_on_retry = bool(flag("enqueue_at_front_on_retry"))
-    exc_info = fields.pop("exc_info", None)
-    job._exc_info = zlib.decompress(exc_info).decode() if exc_info else None
-    legacy_result = fields.pop("result", None)
-    if legacy_result:
+    text = {name: value.decode() for name, value in fields.items() if value and name not in _BINARY_FIELDS}
+    get = text.get
+    job.created_at = utcparse(value) if (value := get("created_at")) else utcnow()
+    job.origin = get("origin", "")
+    job.worker_name = get("worker_name")
+    job.description = get("description")
+    job.enqueued_at = utcparse(value) if (value := get("enqueued_at")) else None
+    job.started_at = utcparse(value) if (value := get("started_at")) else None
+    job.ended_at = utcparse(value) if (value := get("ended_at")) else None
+    job.last_heartbeat = utcparse(value) if (value := get("last_heartbeat")) else None
+    job.group_id = get("group_id")
+    job.timeout = parse_timeout(value) if (value := get("timeout")) else None
+    job.result_ttl = int(value) if (value := get("result_ttl")) else None
+    job.failure_ttl = int(value) if (value := get("failure_ttl")) else None
+    job.ttl = int(value) if (value := get("ttl")) else None
+    job._status = JobStatus(value) if (value := get("status")) else JobStatus.CREATED
+    job._success_callback_name = get("success_callback_name")
+    job._failure_callback_name = get("failure_callback_name")
+    job._stopped_callback_name = get("stopped_callback_name")
+    job._success_callback_timeout = int(value) if (value := get("success_callback_timeout")) else None
+    job._failure_callback_timeout = int(value) if (value := get("failure_callback_timeout")) else None
+    job._stopped_callback_timeout = int(value) if (value := get("stopped_callback_timeout")) else None
+    if value := get("dependency_ids"):
+        job._dependency_ids = json.loads(value)
+    else:
+        job._dependency_ids = [value] if (value := get("dependency_id")) else []
+    job.allow_dependency_failures = bool(int(value)) if (value := get("allow_dependency_failures")) else None
+    job.enqueue_at_front = bool(int(value)) if (value := get("enqueue_at_front")) else None
+    job.meta = job._decode_meta(binary) if (binary := fields.get("meta")) else {}
+    job.number_of_retries = int(value) if (value := get("number_of_retries")) else None
+    job.retries_left = int(value) if (value := get("retries_left")) else None
+    job.retry_intervals = json.loads(value) if (value := get("retry_intervals")) else None
+    job.enqueue_at_front_on_retry = bool(int(value)) if (value := get("enqueue_at_front_on_retry")) else False
+    job._exc_info = zlib.decompress(binary).decode() if (binary := fields.get("exc_info")) else None
+    if binary := fields.get("result"):
         try:
-            job._legacy_result = job.serializer.loads(legacy_result)
+            job._legacy_result = job.serializer.loads(binary)
         except Exception:
             job._legacy_result = UNSERIALIZABLE_RETURN_VALUE
-    job._other_fields = fields  # what jobpool does not model, written back as read
+    # What jobpool does not model (webhooks, repeats, rate limits), written back as read.
+    job._other_fields = {name: value for name, value in fields.items() if name not in _MODELLED_FIELDS}
+
+
+def _has_text_names(raw: Any) -> bool:
+    """Whether ``raw`` is already a dict of str names to bytes (as the Rust core returns it)."""
+    return isinstance(raw, dict) and isinstance(next(iter(raw), ""), str)
 
 
 def _serializer_name(serializer: Serializer) -> str:

@@ -17,18 +17,14 @@
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
 -- ARGV[10+n] "1" when this call repeats one whose reply was lost
 -- Returns nil when every queue is empty, else
--- {queue name, job id, execution id, heartbeat ttl, field, value, field, value, ...}.
+-- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
 local execution_id, worker, now, now_float = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local n = tonumber(ARGV[9])
 local now_seconds = math.floor(now_float)
 
 local function reply(queue_name, job_id, ttl)
-    local result = {queue_name, job_id, execution_id, tostring(ttl)}
-    for _, item in ipairs(redis.call("HGETALL", fill(ARGV[6], job_id))) do
-        result[#result + 1] = item
-    end
-    return result
+    return {queue_name, job_id, execution_id, tostring(ttl), redis.call("HGETALL", fill(ARGV[6], job_id))}
 end
 
 local function heartbeat_ttl(job_key)
