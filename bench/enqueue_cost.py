@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import struct
 import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,16 +34,28 @@ from typing import Any, Protocol
 
 import redis
 import rq
-from redis.connection import Connection, ConnectionPool
 
 import jobpool
-from jobpool import _native
 from jobpool.embedded_redis import EmbeddedRedis
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # workers import the job by name: noop.noop
 
+from machine_info import environment, load_average  # noqa: E402
 from noop import noop  # noqa: E402
+from redis_counting import Cost, RoundTripCounter, counting_client, measure_cost  # noqa: E402
+from reporting import (  # noqa: E402
+    EN_DASH,
+    TIMES,
+    Spread,
+    breakdown,
+    cost_table_rows,
+    number,
+    progress,
+    spread_cell,
+    table,
+    verdict,
+)
 
 RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_SINGLE_JOBS = 5_000
@@ -56,213 +64,6 @@ QUICK_JOBS = 200
 DEFAULT_RUNS = 3
 COST_BATCH = 100
 """Single enqueues whose round trips and commands are counted; per-enqueue figures are totals / this."""
-
-CONTAINER_COMMANDS = frozenset(
-    {
-        "acl",
-        "client",
-        "cluster",
-        "command",
-        "config",
-        "function",
-        "latency",
-        "memory",
-        "module",
-        "object",
-        "pubsub",
-        "script",
-        "slowlog",
-        "xinfo",
-    }
-)
-"""Commands that commandstats names with their subcommand (``script|exists``)."""
-
-MEASURING_COMMANDS = frozenset({"config|resetstat"})
-"""The measuring client's own commands that show in commandstats (INFO does not count itself)."""
-
-SCRIPT_CHECKS = frozenset({"script|exists", "script|load"})
-
-EN_DASH = "\u2013"
-TIMES = "\u00d7"
-
-
-# ---- counting on the client side ---------------------------------------------------------------
-
-
-def wire_bytes(packed: str | bytes | memoryview | Iterable[bytes | memoryview]) -> bytes:
-    """What redis-py hands ``send_packed_command`` (one buffer or a list of chunks), as one buffer."""
-    if isinstance(packed, str):
-        return packed.encode()
-    if isinstance(packed, (bytes, memoryview)):
-        return bytes(packed)
-    return b"".join(packed)
-
-
-def command_names(wire: bytes) -> Iterator[str]:
-    """The commandstats name of each command in ``wire`` (RESP arrays of bulk strings)."""
-    position = 0
-    while position < len(wire):
-        words, position = _read_command(wire, position)
-        yield command_name(words)
-
-
-def _read_command(wire: bytes, position: int) -> tuple[list[bytes], int]:
-    """The first two words of the command at ``position``, and where the next command begins."""
-    count, position = _read_header(wire, position, b"*")
-    words: list[bytes] = []
-    for _ in range(count):
-        length, position = _read_header(wire, position, b"$")
-        if len(words) < 2:
-            words.append(wire[position : position + length])
-        position += length + 2  # the bulk string and its CRLF
-    return words, position
-
-
-def _read_header(wire: bytes, position: int, marker: bytes) -> tuple[int, int]:
-    """The number in a ``*<n>`` or ``$<n>`` header at ``position``, and where its payload begins."""
-    if wire[position : position + 1] != marker:
-        raise ValueError(f"expected {marker!r} at byte {position} of a packed command")
-    end = wire.index(b"\r\n", position)
-    return int(wire[position + 1 : end]), end + 2
-
-
-def command_name(words: Sequence[bytes]) -> str:
-    """The name commandstats gives a command: ``hset``, or ``script|exists`` for a container command."""
-    name = words[0].decode().lower()
-    if name in CONTAINER_COMMANDS and len(words) > 1:
-        return f"{name}|{words[1].decode().lower()}"
-    return name
-
-
-class RoundTripCounter:
-    """Counts a client's round trips to Redis and the commands it sends, by name.
-
-    A round trip is a write followed by reading replies. A write starts a new round trip unless
-    the replies to the previous write have not been read yet, so a pipeline (all its commands in
-    one write, then all the replies) is one round trip, whatever its size.
-    """
-
-    def __init__(self) -> None:
-        self.round_trips = 0
-        self.commands: Counter[str] = Counter()
-        self._awaiting_replies = False
-
-    def reset(self) -> None:
-        self.round_trips = 0
-        self.commands = Counter()
-        self._awaiting_replies = False
-
-    def record_write(self, wire: bytes) -> None:
-        if not self._awaiting_replies:
-            self.round_trips += 1
-            self._awaiting_replies = True
-        self.commands.update(command_names(wire))
-
-    def record_read(self) -> None:
-        self._awaiting_replies = False
-
-
-class CountingConnection(Connection):
-    """A redis-py TCP connection that reports its writes and reads to a ``RoundTripCounter``."""
-
-    def __init__(self, *, counter: RoundTripCounter, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.counter = counter
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        super().send_packed_command(command, check_health)  # may connect first: its handshake counts first
-        self.counter.record_write(wire_bytes(command))
-
-    def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().read_response(*args, **kwargs)
-        finally:
-            self.counter.record_read()  # an error reply (NOSCRIPT, say) is a reply too
-
-
-def counting_client(url: str, counter: RoundTripCounter) -> redis.Redis:
-    pool = ConnectionPool.from_url(url, connection_class=CountingConnection, counter=counter)
-    return redis.Redis(connection_pool=pool)
-
-
-# ---- counting on the server side ---------------------------------------------------------------
-
-
-def reset_server_stats(admin: redis.Redis) -> None:
-    admin.config_resetstat()
-
-
-def executed_commands(admin: redis.Redis) -> Counter[str]:
-    """Calls per command since the last reset, including those made inside scripts."""
-    stats = admin.info("commandstats")
-    calls = Counter({name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()})
-    for name in MEASURING_COMMANDS:
-        del calls[name]
-    return calls
-
-
-# ---- what a batch of enqueues cost ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What enqueueing ``jobs`` jobs cost: round trips, and commands by name."""
-
-    jobs: int
-    round_trips: int
-    sent: Counter[str]
-    """Commands the client sent."""
-    executed: Counter[str]
-    """Commands Redis executed, including those run inside scripts."""
-
-    @property
-    def sent_total(self) -> int:
-        return sum(self.sent.values())
-
-    @property
-    def executed_total(self) -> int:
-        return sum(self.executed.values())
-
-    @property
-    def inside_scripts(self) -> Counter[str]:
-        return self.executed - self.sent
-
-    @property
-    def unaccounted(self) -> Counter[str]:
-        """Commands sent but not executed: should be empty (else another client or a rejected call)."""
-        return self.sent - self.executed
-
-    @property
-    def script_check_round_trips(self) -> int:
-        """Round trips spent on SCRIPT EXISTS / SCRIPT LOAD (each is one, outside any pipeline)."""
-        return sum(self.sent[name] for name in SCRIPT_CHECKS)
-
-    def per_job(self, count: int) -> float:
-        return count / self.jobs
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "jobs": self.jobs,
-            "round_trips": self.round_trips,
-            "commands_sent": self.sent_total,
-            "commands_executed": self.executed_total,
-            "round_trips_per_job": self.per_job(self.round_trips),
-            "commands_sent_per_job": self.per_job(self.sent_total),
-            "commands_executed_per_job": self.per_job(self.executed_total),
-            "sent": dict(sorted(self.sent.items())),
-            "executed": dict(sorted(self.executed.items())),
-            "inside_scripts": dict(sorted(self.inside_scripts.items())),
-            "unaccounted": dict(sorted(self.unaccounted.items())),
-        }
-
-
-def measure_cost(
-    action: Callable[[], object], jobs: int, counter: RoundTripCounter, admin: redis.Redis
-) -> Cost:
-    reset_server_stats(admin)
-    counter.reset()
-    action()
-    return Cost(jobs, counter.round_trips, Counter(counter.commands), executed_commands(admin))
 
 
 # ---- the libraries under test -----------------------------------------------------------------
@@ -337,25 +138,6 @@ def measure_costs(library: Library, url: str, admin: redis.Redis, many_jobs: int
 # ---- throughput -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Spread:
-    """Several runs' rates, in jobs per second."""
-
-    rates: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "median": self.median,
-            "min": min(self.rates),
-            "max": max(self.rates),
-            "runs": list(self.rates),
-        }
-
-
 def single_enqueue_rate(queue: ProducerQueue, jobs: int) -> float:
     start = time.perf_counter()
     enqueue_singly(queue, jobs)
@@ -405,75 +187,6 @@ def measure_throughput(
             Spread(tuple(rates[library.name, "single"])), Spread(tuple(rates[library.name, "many"]))
         )
         for library in LIBRARIES
-    }
-
-
-# ---- the machine and the build ----------------------------------------------------------------
-
-
-def cpu_count() -> int:
-    """What ``nproc`` prints: the CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()] if hasattr(os, "getloadavg") else []
-
-
-def elf_section_names(image: bytes) -> set[str]:
-    """The section names of a 64-bit little-endian ELF file."""
-    if image[:4] != b"\x7fELF" or image[4:6] != b"\x02\x01":
-        raise ValueError("not a 64-bit little-endian ELF file")
-    (table,) = struct.unpack_from("<Q", image, 0x28)
-    entry_size, count, names_index = struct.unpack_from("<HHH", image, 0x3A)
-    names_offset = _section_header(image, table + names_index * entry_size)[1]
-    names = set()
-    for index in range(count):
-        name_start = names_offset + _section_header(image, table + index * entry_size)[0]
-        names.add(image[name_start : image.index(b"\0", name_start)].decode())
-    return names
-
-
-def _section_header(image: bytes, at: int) -> tuple[int, int]:
-    """(name offset, file offset) of the ELF64 section header at byte ``at``."""
-    (name,) = struct.unpack_from("<I", image, at)
-    (offset,) = struct.unpack_from("<Q", image, at + 0x18)
-    return name, offset
-
-
-def extension_build() -> str:
-    """``debug`` or ``release``, from whether jobpool._native carries DWARF debug info (cargo's dev
-    profile keeps it, the release profile strips it), or ``unknown``."""
-    path = Path(_native.__file__ or "")
-    try:
-        sections = elf_section_names(path.read_bytes())
-    except (OSError, ValueError, struct.error):
-        return "unknown"
-    return "debug" if ".debug_info" in sections else "release"
-
-
-def environment(admin: redis.Redis) -> dict[str, Any]:
-    return {
-        "nproc": cpu_count(),
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "redis_server": admin.info("server")["redis_version"],
-        "redis_py": redis.__version__,
-        "load_average_before": load_average(),
-        "extension_build": extension_build(),
     }
 
 
@@ -527,56 +240,11 @@ def many_target_met(cost: Cost) -> bool:
     return cost.round_trips - cost.script_check_round_trips == 1
 
 
-def number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def display_name(command: str) -> str:
-    return command.replace("|", " ").upper()
-
-
-def breakdown(counts: Counter[str], jobs: int = 1) -> str:
-    """``EVALSHA 1, HSET 2`` (counts / jobs), most frequent first; ``-`` when empty."""
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{display_name(name)} {number(count / jobs)}" for name, count in ordered) or "-"
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
 def cost_rows(
     costs: dict[str, CostReport], pick: Callable[[CostReport], Cost], per_job: bool
 ) -> list[list[str]]:
     """Rows of round trips and commands for one kind of batch, a column per library."""
-    picked = [pick(costs[library.name]) for library in LIBRARIES]
-
-    def row(label: str, value: Callable[[Cost], str]) -> list[str]:
-        return [label, *(value(cost) for cost in picked)]
-
-    def scaled(count: int, cost: Cost) -> str:
-        return number(cost.per_job(count) if per_job else count)
-
-    def jobs(cost: Cost) -> int:
-        return cost.jobs if per_job else 1
-
-    return [
-        row("round trips", lambda cost: scaled(cost.round_trips, cost)),
-        row("commands the client sent", lambda cost: scaled(cost.sent_total, cost)),
-        row("commands Redis executed, incl. inside scripts", lambda cost: scaled(cost.executed_total, cost)),
-        row("sent, by command", lambda cost: breakdown(cost.sent, jobs(cost))),
-        row("run inside scripts, by command", lambda cost: breakdown(cost.inside_scripts, jobs(cost))),
-    ]
-
-
-def spread_cell(spread: Spread) -> str:
-    """``median (min-max)``, in whole jobs per second."""
-    median, low, high = (
-        number(round(rate)) for rate in (spread.median, min(spread.rates), max(spread.rates))
-    )
-    return f"{median} ({low}{EN_DASH}{high})"
+    return cost_table_rows([pick(costs[library.name]) for library in LIBRARIES], per_job)
 
 
 def throughput_rows(results: Results) -> list[list[str]]:
@@ -619,10 +287,6 @@ def many_round_trips_summary(cost: Cost) -> str:
         f"{cost.round_trips} round trips: the pipeline, plus {cost.script_check_round_trips} for the script "
         "check redis-py sends before any pipeline that holds a script"
     )
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
 
 
 def per_job_summary(cost: Cost) -> str:
@@ -708,10 +372,6 @@ def write_json(results: Results) -> Path:
 
 
 # ---- running it -------------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

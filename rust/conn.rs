@@ -54,6 +54,8 @@ pub struct Redis {
     live: Option<Live>,
     /// Requests sent and answered (a pipeline is one), for the benchmarks.
     round_trips: u64,
+    /// Replies owed for commands written by `send` and not yet read by `receive`.
+    owed_replies: usize,
 }
 
 impl Redis {
@@ -62,6 +64,7 @@ impl Redis {
             target,
             live: None,
             round_trips: 0,
+            owed_replies: 0,
         }
     }
 
@@ -95,6 +98,11 @@ impl Redis {
         &mut self,
         mut operation: impl FnMut(&mut Session<'_>) -> redis::RedisResult<T>,
     ) -> Result<T> {
+        if self.owed_replies > 0 {
+            // Replies of a deferred request are still on the wire: their reader (`receive`)
+            // finds the connection gone and repeats the request, which is safe to repeat.
+            self.drop_connection();
+        }
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
@@ -112,7 +120,7 @@ impl Redis {
             match outcome {
                 Ok(value) => return Ok(value),
                 Err((retry, error)) => {
-                    self.live = None; // never reuse a connection that failed or timed out
+                    self.drop_connection(); // never reuse a connection that failed or timed out
                     if !retry || attempt >= ATTEMPTS {
                         return Err(error);
                     }
@@ -123,6 +131,74 @@ impl Redis {
             attempt += 1;
         }
     }
+}
+
+impl Redis {
+    fn drop_connection(&mut self) {
+        self.live = None;
+        self.owed_replies = 0;
+    }
+
+    /// Writes the commands `build` makes as one pipeline, without waiting for the replies (read
+    /// them with `receive`). Returns false when the write failed (the connection is dropped).
+    pub fn send(&mut self, build: impl FnOnce(&Session<'_>) -> Vec<redis::Cmd>) -> bool {
+        if self.owed_replies > 0 {
+            self.drop_connection();
+        }
+        let Ok(live) = Redis::live(&mut self.live, &self.target) else {
+            return false;
+        };
+        let session = Session {
+            live,
+            round_trips: &mut self.round_trips,
+        };
+        let commands = build(&session);
+        let mut pipe = redis::pipe();
+        for command in &commands {
+            pipe.add_command(command.clone());
+        }
+        let written = live_connection(session).send_packed_command(&pipe.get_packed_pipeline());
+        match written {
+            Ok(()) => {
+                self.owed_replies = commands.len();
+                true
+            }
+            Err(_) => {
+                self.drop_connection();
+                false
+            }
+        }
+    }
+
+    /// Reads the replies of the last `send`. An error means the request may or may not have
+    /// been applied: the connection is dropped, and the caller repeats the request.
+    pub fn receive(&mut self) -> Result<Vec<Value>> {
+        let owed = std::mem::take(&mut self.owed_replies);
+        let (Some(live), true) = (self.live.as_mut(), owed > 0) else {
+            return Err(Error::Unavailable(
+                "the replies were lost with the connection".into(),
+            ));
+        };
+        let mut replies = Vec::with_capacity(owed);
+        for _ in 0..owed {
+            match live.connection.recv_response() {
+                Ok(Value::ServerError(error)) => {
+                    replies.push(Err(Error::Command(error.to_string())))
+                }
+                Ok(value) => replies.push(Ok(value)),
+                Err(error) => {
+                    self.drop_connection();
+                    return Err(Error::from(error));
+                }
+            }
+        }
+        self.round_trips += 1;
+        replies.into_iter().collect()
+    }
+}
+
+fn live_connection<'a>(session: Session<'a>) -> &'a mut redis::Connection {
+    &mut session.live.connection
 }
 
 fn connection_info(target: &Target) -> Result<ConnectionInfo> {

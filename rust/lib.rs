@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod recovery;
 pub mod reply;
 pub mod scripts;
+pub mod step;
 pub mod take;
 
 #[cfg(test)]

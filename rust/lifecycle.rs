@@ -1,16 +1,13 @@
-//! The end of an execution, each in one round trip: finished (`lua/finish.lua`), or failed,
-//! stopped or abandoned (`lua/fail.lua`, which also retries). Either can carry the worker's
-//! next take in the same round trip.
+//! The end of an execution: the commands that record it finished (`lua/finish.lua`), or
+//! failed, stopped or abandoned (`lua/fail.lua`, which also retries). `step` sends them,
+//! with the worker's next take in the same round trip.
 //!
 //! Every transition first checks that the execution is still in the started registry, so a
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
 
 use crate::clock::Now;
-use crate::conn::{Redis, Session};
-use crate::error::{Error, Result};
+use crate::conn::Session;
 use crate::keys::KeySchema;
-use crate::reply;
-use crate::take::{parse_taken, take_command, TakeRequest, Taken};
 
 /// A running execution, as its worker knows it.
 #[derive(Debug, Clone)]
@@ -139,85 +136,84 @@ pub fn fail_command(
     session.script("fail", &script_keys, &args)
 }
 
-/// What a transition did ("finished", "failed", "stopped", "retried", "scheduled", "stale",
-/// "cleared"), and the next job when one was asked for and waiting.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    pub outcome: String,
-    pub next: Option<Taken>,
-}
-
-/// Runs `transition` and, with `next`, a take in the same round trip.
-fn run_transition(
-    redis: &mut Redis,
-    keys: &KeySchema,
-    next: Option<&TakeRequest<'_>>,
-    transition: impl Fn(&Session<'_>, &Now) -> redis::Cmd,
-) -> Result<Transition> {
-    let mut attempts = 0;
-    let replies = redis.run(|session| {
-        attempts += 1;
-        let now = Now::read();
-        let mut commands = vec![transition(session, &now)];
-        if let Some(request) = next {
-            commands.push(take_command(session, keys, request, &now, attempts > 1));
-        }
-        session.pipeline(&commands)
-    })?;
-    let outcome = replies
-        .first()
-        .ok_or_else(|| Error::Reply("no reply to a transition".into()))
-        .and_then(reply::text)?;
-    let next = match replies.get(1) {
-        Some(value) => parse_taken(value)?,
-        None => None,
-    };
-    Ok(Transition { outcome, next })
-}
-
-/// Records a successful execution; `return_value` is the base64 of the serialized value (None
-/// for a None result); `default_result_ttl` applies when the job sets no result_ttl.
-pub fn finish(
-    redis: &mut Redis,
-    keys: &KeySchema,
-    execution: &Execution<'_>,
-    return_value: Option<&[u8]>,
-    default_result_ttl: i64,
-    next: Option<&TakeRequest<'_>>,
-) -> Result<Transition> {
-    run_transition(redis, keys, next, |session, now| {
-        finish_command(
-            session,
-            keys,
-            execution,
-            return_value,
-            default_result_ttl,
-            now,
-            next.is_some(),
-        )
-    })
-}
-
-/// Records a failed, stopped or abandoned execution (retrying it when it has retries left).
-pub fn fail(
-    redis: &mut Redis,
-    keys: &KeySchema,
-    execution: &Execution<'_>,
-    failure: Failure,
-    traceback: &Traceback<'_>,
-    next: Option<&TakeRequest<'_>>,
-) -> Result<Transition> {
-    run_transition(redis, keys, next, |session, now| {
-        fail_command(session, keys, execution, failure, traceback, now)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::take::take;
+    use crate::conn::Redis;
+    use crate::error::Result;
+    use crate::step::{self, Ended, Ending, Step, TakeSpec, Transition};
+    use crate::take::{take, TakeRequest, Taken};
     use crate::testing::{enqueue, RedisServer};
     use redis::Commands;
+
+    fn ended(execution: &Execution<'_>, ending: Ending) -> Ended {
+        Ended {
+            job_id: execution.job_id.into(),
+            execution_id: execution.execution_id.into(),
+            queue: execution.queue.into(),
+            worker: execution.worker.map(String::from),
+            started_at: execution.started_at,
+            working_seconds: execution.working_seconds,
+            ending,
+        }
+    }
+
+    fn finish(
+        redis: &mut Redis,
+        keys: &KeySchema,
+        execution: &Execution<'_>,
+        return_value: Option<&[u8]>,
+        default_result_ttl: i64,
+        next: Option<&TakeRequest<'_>>,
+    ) -> Result<Transition> {
+        let ending = Ending::Finished {
+            return_value: return_value.map(<[u8]>::to_vec),
+            default_result_ttl,
+        };
+        let take = next.map(|n| TakeSpec {
+            queues: n.queues.to_vec(),
+            worker: n.worker.into(),
+            execution_id: n.execution_id.into(),
+            heartbeat_ttl: n.heartbeat_ttl,
+            repeat: false,
+        });
+        step::run(
+            redis,
+            keys,
+            &Step {
+                record: Some(ended(execution, ending)),
+                take,
+            },
+        )
+    }
+
+    fn fail(
+        redis: &mut Redis,
+        keys: &KeySchema,
+        execution: &Execution<'_>,
+        failure: Failure,
+        traceback: &Traceback<'_>,
+        next: Option<&TakeRequest<'_>>,
+    ) -> Result<Transition> {
+        assert!(next.is_none());
+        let ending = Ending::Failed {
+            failure,
+            exc_info: traceback.exc_info.to_vec(),
+            exc_string: traceback.exc_string.to_vec(),
+        };
+        step::run(
+            redis,
+            keys,
+            &Step {
+                record: Some(ended(execution, ending)),
+                take: None,
+            },
+        )
+    }
+
+    fn outcome_of(transition: Result<Transition>) -> Option<String> {
+        transition.ok().and_then(|t| t.outcome)
+    }
 
     const TRACEBACK: Traceback<'static> = Traceback {
         exc_info: b"zlib-bytes",
@@ -276,7 +272,7 @@ mod tests {
             Some(&next),
         );
         let Ok(done) = done else { panic!("{done:?}") };
-        assert_eq!(done.outcome, "finished");
+        assert_eq!(done.outcome.as_deref(), Some("finished"));
         assert_eq!(done.next.map(|t| t.job_id), Some("b".to_string()));
         let status: Option<String> = con.hget("rq:job:a", "status").ok();
         assert_eq!(status.as_deref(), Some("finished"));
@@ -300,7 +296,7 @@ mod tests {
             500,
             None,
         );
-        assert_eq!(again.map(|t| t.outcome), Ok("stale".to_string()));
+        assert_eq!(outcome_of(again), Some("stale".to_string()));
         let results: usize = redis::cmd("XLEN")
             .arg("rq:results:a")
             .query(&mut con)
@@ -331,7 +327,7 @@ mod tests {
             &TRACEBACK,
             None,
         );
-        assert_eq!(first.map(|t| t.outcome), Ok("retried".to_string()));
+        assert_eq!(outcome_of(first), Some("retried".to_string()));
         let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
         assert_eq!(queued, vec!["a".to_string()]);
         let taken = start(&mut redis, &keys, &queues, "e2");
@@ -343,7 +339,7 @@ mod tests {
             &TRACEBACK,
             None,
         );
-        assert_eq!(second.map(|t| t.outcome), Ok("failed".to_string()));
+        assert_eq!(outcome_of(second), Some("failed".to_string()));
         let failed: Vec<String> = con.zrange("rq:failed:q", 0, -1).unwrap_or_default();
         assert_eq!(failed, vec!["a".to_string()]);
         let exc_info: Option<Vec<u8>> = con.hget("rq:job:a", "exc_info").ok();
@@ -376,7 +372,7 @@ mod tests {
             &TRACEBACK,
             None,
         );
-        assert_eq!(outcome.map(|t| t.outcome), Ok("stopped".to_string()));
+        assert_eq!(outcome_of(outcome), Some("stopped".to_string()));
         let later = start(&mut redis, &keys, &queues, "e2");
         let outcome = fail(
             &mut redis,
@@ -386,7 +382,7 @@ mod tests {
             &TRACEBACK,
             None,
         );
-        assert_eq!(outcome.map(|t| t.outcome), Ok("scheduled".to_string()));
+        assert_eq!(outcome_of(outcome), Some("scheduled".to_string()));
         let due: Option<f64> = con.zscore("rq:scheduled:q", "later").ok();
         let now = Now::read().epoch;
         assert!(

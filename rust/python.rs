@@ -13,8 +13,9 @@ use crate::conn::{Address, Redis, Target};
 use crate::error::Error;
 use crate::heartbeat::{heartbeat, Beat};
 use crate::keys::KeySchema;
-use crate::lifecycle::{fail, finish, Execution, Failure, Traceback, Transition};
+use crate::lifecycle::{Failure, Traceback};
 use crate::recovery::recover_abandoned;
+use crate::step::{self, Ended, Ending, InFlight, Step, TakeSpec, Transition};
 use crate::take::{take, TakeRequest, Taken};
 use crate::{keys, scripts};
 
@@ -77,12 +78,36 @@ fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
     ))
 }
 
-/// The next take requested with a transition: (queues, worker, execution id, heartbeat ttl).
+/// The next take requested with a record: (queues, worker, execution id, heartbeat ttl).
 type NextTake = (Vec<String>, String, String, u64);
+
+fn take_spec((queues, worker, execution_id, heartbeat_ttl): NextTake) -> TakeSpec {
+    TakeSpec {
+        queues,
+        worker,
+        execution_id,
+        heartbeat_ttl,
+        repeat: false,
+    }
+}
 
 struct State {
     redis: Redis,
     keys: KeySchema,
+    /// A step sent with `defer=True`, until `collect` reads what it did.
+    in_flight: Option<InFlight>,
+    /// The execution id of the last take sent: a take that reuses it is the caller's retry.
+    last_take: Option<String>,
+}
+
+impl State {
+    /// Marks `step`'s take as a repeat when it reuses the last take's execution id.
+    fn note_take(&mut self, step: &mut Step) {
+        if let Some(take) = step.take.as_mut() {
+            take.repeat = self.last_take.as_deref() == Some(take.execution_id.as_str());
+            self.last_take = Some(take.execution_id.clone());
+        }
+    }
 }
 
 /// One process's connection to Redis and the worker operations on it. Opened lazily, reopened
@@ -108,16 +133,38 @@ impl Core {
         outcome.map_err(|error| to_python(py, error))
     }
 
-    fn transition_to_python(
-        py: Python<'_>,
-        transition: Transition,
-    ) -> PyResult<(String, Option<PyTaken>)> {
-        let next = transition
-            .next
-            .map(|taken| taken_to_python(py, taken))
-            .transpose()?;
-        Ok((transition.outcome, next))
+    /// Runs `step`, or with `defer` sends it for `collect` to read (returning None).
+    fn step(&self, py: Python<'_>, mut step: Step, defer: bool) -> PyResult<Option<PyStep>> {
+        if defer {
+            self.with_state(py, |state| {
+                if state.in_flight.is_some() {
+                    return Err(Error::Command(
+                        "a deferred step is in flight: collect it first".into(),
+                    ));
+                }
+                state.note_take(&mut step);
+                state.in_flight = Some(step::send(&mut state.redis, &state.keys, step));
+                Ok(())
+            })?;
+            return Ok(None);
+        }
+        let transition = self.with_state(py, |state| {
+            state.note_take(&mut step);
+            step::run(&mut state.redis, &state.keys, &step)
+        })?;
+        transition_to_python(py, transition).map(Some)
     }
+}
+
+/// (outcome of the record, or None when there was none; the next job, or None).
+type PyStep = (Option<String>, Option<PyTaken>);
+
+fn transition_to_python(py: Python<'_>, transition: Transition) -> PyResult<PyStep> {
+    let next = transition
+        .next
+        .map(|taken| taken_to_python(py, taken))
+        .transpose()?;
+    Ok((transition.outcome, next))
 }
 
 #[pymethods]
@@ -149,6 +196,8 @@ impl Core {
             state: Mutex::new(State {
                 redis: Redis::new(target),
                 keys: KeySchema::new(prefix),
+                in_flight: None,
+                last_take: None,
             }),
         })
     }
@@ -163,8 +212,10 @@ impl Core {
     }
 
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
-    /// (seconds, about 1), blocks that long at most when every queue is empty.
-    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None))]
+    /// (seconds, about 1), blocks that long at most when every queue is empty. With `defer`,
+    /// sends the take and returns None at once: `collect` returns the job.
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false))]
+    #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
         py: Python<'_>,
@@ -173,7 +224,20 @@ impl Core {
         execution_id: String,
         heartbeat_ttl: u64,
         wait: Option<f64>,
+        defer: bool,
     ) -> PyResult<Option<PyTaken>> {
+        if defer {
+            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl));
+            self.step(
+                py,
+                Step {
+                    record: None,
+                    take: Some(spec),
+                },
+                true,
+            )?;
+            return Ok(None);
+        }
         let wait = wait.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
         let taken = self.with_state(py, |state| {
             let request = TakeRequest {
@@ -187,8 +251,9 @@ impl Core {
         taken.map(|taken| taken_to_python(py, taken)).transpose()
     }
 
-    /// Records a successful execution (and takes the next job, with `next`).
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None))]
+    /// Records a successful execution (and takes the next job, with `next`). Returns (outcome,
+    /// next job); with `defer`, sends the step and returns None: `collect` returns them.
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None, defer=false))]
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -202,37 +267,30 @@ impl Core {
         return_value: Option<Vec<u8>>,
         default_result_ttl: i64,
         next: Option<NextTake>,
-    ) -> PyResult<(String, Option<PyTaken>)> {
-        let transition = self.with_state(py, |state| {
-            let execution = Execution {
-                job_id: &job_id,
-                execution_id: &execution_id,
-                queue: &queue,
-                worker: worker.as_deref(),
-                started_at,
-                working_seconds,
-            };
-            let next_request = next.as_ref().map(|(queues, w, e, ttl)| TakeRequest {
-                queues,
-                worker: w,
-                execution_id: e,
-                heartbeat_ttl: *ttl,
-            });
-            finish(
-                &mut state.redis,
-                &state.keys,
-                &execution,
-                return_value.as_deref(),
+        defer: bool,
+    ) -> PyResult<Option<PyStep>> {
+        let ended = Ended {
+            job_id,
+            execution_id,
+            queue,
+            worker,
+            started_at,
+            working_seconds,
+            ending: Ending::Finished {
+                return_value,
                 default_result_ttl,
-                next_request.as_ref(),
-            )
-        })?;
-        Core::transition_to_python(py, transition)
+            },
+        };
+        let step = Step {
+            record: Some(ended),
+            take: next.map(take_spec),
+        };
+        self.step(py, step, defer)
     }
 
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
-    /// retries left (and takes the next job, with `next`).
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None))]
+    /// retries left (and takes the next job, with `next`). Returns or defers as `finish`.
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None, defer=false))]
     #[allow(clippy::too_many_arguments)]
     fn fail(
         &self,
@@ -247,7 +305,8 @@ impl Core {
         exc_info: Vec<u8>,
         exc_string: Vec<u8>,
         next: Option<NextTake>,
-    ) -> PyResult<(String, Option<PyTaken>)> {
+        defer: bool,
+    ) -> PyResult<Option<PyStep>> {
         let failure = match failure {
             "failed" => Failure::Failed,
             "stopped" => Failure::Stopped,
@@ -258,35 +317,40 @@ impl Core {
                 )))
             }
         };
-        let transition = self.with_state(py, |state| {
-            let execution = Execution {
-                job_id: &job_id,
-                execution_id: &execution_id,
-                queue: &queue,
-                worker: worker.as_deref(),
-                started_at,
-                working_seconds,
-            };
-            let next_request = next.as_ref().map(|(queues, w, e, ttl)| TakeRequest {
-                queues,
-                worker: w,
-                execution_id: e,
-                heartbeat_ttl: *ttl,
-            });
-            let traceback = Traceback {
-                exc_info: &exc_info,
-                exc_string: &exc_string,
-            };
-            fail(
-                &mut state.redis,
-                &state.keys,
-                &execution,
+        let ended = Ended {
+            job_id,
+            execution_id,
+            queue,
+            worker,
+            started_at,
+            working_seconds,
+            ending: Ending::Failed {
                 failure,
-                &traceback,
-                next_request.as_ref(),
-            )
+                exc_info,
+                exc_string,
+            },
+        };
+        let step = Step {
+            record: Some(ended),
+            take: next.map(take_spec),
+        };
+        self.step(py, step, defer)
+    }
+
+    /// What the step sent with `defer=True` did: (outcome of its record or None, next job or
+    /// None). If its reply was lost, the step is sent again (it is safe to repeat).
+    fn collect(&self, py: Python<'_>) -> PyResult<PyStep> {
+        let transition = self.with_state(py, |state| {
+            let Some(in_flight) = state.in_flight.take() else {
+                return Err(Error::Command("no deferred step to collect".into()));
+            };
+            let collected = step::collect(&mut state.redis, &state.keys, &in_flight);
+            if collected.is_err() {
+                state.in_flight = Some(in_flight); // collect again later
+            }
+            collected
         })?;
-        Core::transition_to_python(py, transition)
+        transition_to_python(py, transition)
     }
 
     /// Refreshes executions (job id, execution id, queue, ttl) and workers (name, ttl) in one

@@ -2,8 +2,9 @@
 
 Usage: python fault_worker.py URL QUEUES KILL_PROBABILITY SEED KILL_LOG
 Each hook kills the process with KILL_PROBABILITY, after appending the hook's name to KILL_LOG.
-The hooks sit at the edges of the calls into the Rust core: before a take, right after its reply,
-between the job and its finish, and right after the finish's reply (which may carry the next job).
+The hooks sit at the edges of the calls into the Rust core: before a take and after its reply,
+between a job and its record, after a record's reply (which may carry the next job), with a
+deferred step in flight (while the next job runs), and before and after collecting it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 from jobpool import Worker
-from jobpool.job_runner import Outcome
-from jobpool.worker import Taken
+from jobpool.worker import Performed, Taken
 
 
 class FaultyWorker(Worker):
@@ -38,15 +38,21 @@ class FaultyWorker(Worker):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _take(self, wait: float | None) -> Taken | None:
-        self.maybe_die("before take")
+        self.maybe_die("before a take")
         taken = super()._take(wait)
-        self.maybe_die("after take reply")
+        self.maybe_die("after a take's reply")
         return taken
 
-    def _record(self, taken: Taken, outcome: Outcome, take_next: bool) -> Taken | None:
-        self.maybe_die("between job and finish")
-        next_job = super()._record(taken, outcome, take_next)
-        self.maybe_die("after finish reply")
+    def _step(self, performed: Performed | None, take_next: bool, defer: bool) -> Taken | None:
+        self.maybe_die("between a job and its record")
+        next_job = super()._step(performed, take_next, defer)
+        self.maybe_die("with a step in flight" if defer else "after a record's reply")
+        return next_job
+
+    def _collect(self, recorded: Performed | None) -> Taken | None:
+        self.maybe_die("before collecting a step")
+        next_job = super()._collect(recorded)
+        self.maybe_die("after collecting a step")
         return next_job
 
 

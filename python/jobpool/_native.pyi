@@ -10,6 +10,8 @@ __version__: str
 _Taken = tuple[str, str, str, int, dict[str, bytes]]
 # The next take requested with a transition: (queues, worker, execution id, heartbeat ttl).
 _NextTake = tuple[list[str], str, str, int]
+# (the outcome of a step's record, or None when it had none; the job it took, or None)
+_Step = tuple[str | None, _Taken | None]
 
 def key_templates() -> list[tuple[str, str]]:
     """Every key template as (name, template); identical to ``jobpool.keys.TEMPLATES``."""
@@ -41,11 +43,17 @@ class Core:
         """Requests sent to Redis and answered so far (a pipeline counts once)."""
 
     def take(
-        self, queues: list[str], worker: str, execution_id: str, heartbeat_ttl: int, wait: float | None = None
+        self,
+        queues: list[str],
+        worker: str,
+        execution_id: str,
+        heartbeat_ttl: int,
+        wait: float | None = None,
+        defer: bool = False,
     ) -> _Taken | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
-        job's timeout."""
+        job's timeout. With ``defer``, sends the take and returns None: ``collect`` returns it."""
 
     def finish(
         self,
@@ -58,9 +66,11 @@ class Core:
         return_value: bytes | None,
         default_result_ttl: int,
         next: _NextTake | None = None,
-    ) -> tuple[str, _Taken | None]:
+        defer: bool = False,
+    ) -> _Step | None:
         """Records a success ("finished", or "stale" if already recorded) and, with ``next``,
-        takes the next job in the same round trip."""
+        takes the next job in the same round trip. With ``defer``, sends the step and returns
+        None: ``collect`` returns what it did."""
 
     def fail(
         self,
@@ -74,9 +84,13 @@ class Core:
         exc_info: bytes,
         exc_string: bytes,
         next: _NextTake | None = None,
-    ) -> tuple[str, _Taken | None]:
+        defer: bool = False,
+    ) -> _Step | None:
         """Records a "failed", "stopped" or "abandoned" execution; the outcome is "failed",
-        "stopped", "retried", "scheduled", "stale" or "cleared"."""
+        "stopped", "retried", "scheduled", "stale" or "cleared". Returns or defers as finish."""
+
+    def collect(self) -> _Step:
+        """What the step sent with ``defer=True`` did; a step whose reply was lost is repeated."""
 
     def heartbeat(
         self, executions: list[tuple[str, str, str, int]], workers: list[tuple[str, int]]

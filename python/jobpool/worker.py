@@ -1,8 +1,8 @@
 """Worker: drains queues in the calling process, with the Rust core taking and recording jobs.
 
 ``Worker(queues, connection=...).work(burst=True)`` is RQ's API (as its SimpleWorker: no fork
-per job). Each job is one round trip to take (none when the previous finish handed it back)
-and one to record. The supervised pool (``jobpool start``) runs this same loop in each child.
+per job). Recording a job and taking the next is one round trip. The supervised pool
+(``jobpool start``) runs this same loop in each child.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from redis import Redis
 
-from . import worker_registration
+from . import keys, worker_registration
 from .exceptions import RedisUnavailable
 from .job_runner import JobStopped, Outcome, run_job
 from .queue import Queue
@@ -34,9 +34,16 @@ IDLE_WAIT_SECONDS = 1.0
 WORKER_HEARTBEAT_SECONDS = 15.0
 # The longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF_SECONDS = 60.0
+# While jobs take less than this, the worker works one step ahead (see Worker._loop).
+PREFETCH_BELOW_SECONDS = 0.005
 
 # (queue, job id, execution id, heartbeat ttl, job hash), as the core returns a taken job.
 Taken = tuple[str, str, str, int, dict[str, bytes]]
+# A job that ran, and how it ended, until its outcome is recorded.
+Performed = tuple[Taken, Outcome]
+# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl).
+TakeRequest = tuple[list[str], str, str, int]
+T = TypeVar("T")
 
 
 class Worker:
@@ -78,8 +85,6 @@ class Worker:
 
     @property
     def key(self) -> str:
-        from . import keys
-
         return keys.worker(self.name)
 
     # ---- signals ------------------------------------------------------------------------------
@@ -99,47 +104,86 @@ class Worker:
             previous[signum] = signal.signal(signum, self.request_stop)
         return previous
 
-    # ---- the loop -------------------------------------------------------------------------------
+    # ---- calls into the core ---------------------------------------------------------------------
 
-    def _take(self, wait: float | None) -> Taken | None:
-        return self.core.take(self.queue_names, self.name, uuid4().hex, self.heartbeat_ttl, wait)
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """``call()``, repeated with back-off while Redis is unreachable. Every core call is safe
+        to repeat: nothing is taken twice, nothing is recorded twice."""
+        backoff = 1.0
+        while True:
+            try:
+                return call()
+            except RedisUnavailable as error:
+                logger.warning("Worker %s: %s; retrying in %.0f s", self.name, error, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _next_request(self) -> tuple[list[str], str, str, int]:
+    def _take_request(self) -> TakeRequest:
         return (self.queue_names, self.name, uuid4().hex, self.heartbeat_ttl)
 
-    def _record(self, taken: Taken, outcome: Outcome, take_next: bool) -> Taken | None:
-        """Records the outcome of ``taken``; returns the next job when asked for one and waiting."""
-        queue, job_id, execution_id, _, _ = taken
-        next_request = self._next_request() if take_next else None
+    def _take(self, wait: float | None) -> Taken | None:
+        queues, name, execution_id, ttl = self._take_request()
+        return self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait))
+
+    def _step(self, performed: Performed | None, take_next: bool, defer: bool) -> Taken | None:
+        """Records ``performed`` (if any) and, with ``take_next``, takes the next job, in one round
+        trip. With ``defer`` the step is only sent, and ``_collect`` returns what it took."""
+        request = self._take_request() if take_next else None
+        if performed is None:
+            if request is not None:
+                queues, name, execution_id, ttl = request
+                self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, defer))
+            return None
+        (queue, job_id, execution_id, _, _), outcome = performed
         if outcome.succeeded:
-            result, next_job = self.core.finish(
-                job_id,
-                execution_id,
-                queue,
-                self.name,
-                outcome.started_at,
-                outcome.working_seconds,
-                outcome.return_value,
-                self.default_result_ttl,
-                next_request,
+            step = self._retrying(
+                lambda: self.core.finish(
+                    job_id,
+                    execution_id,
+                    queue,
+                    self.name,
+                    outcome.started_at,
+                    outcome.working_seconds,
+                    outcome.return_value,
+                    self.default_result_ttl,
+                    request,
+                    defer,
+                )
             )
         else:
             exc_info, exc_string = outcome.traceback
-            result, next_job = self.core.fail(
-                job_id,
-                execution_id,
-                queue,
-                self.name,
-                outcome.started_at,
-                outcome.working_seconds,
-                "stopped" if outcome.stopped else "failed",
-                exc_info,
-                exc_string,
-                next_request,
+            failure = "stopped" if outcome.stopped else "failed"
+            step = self._retrying(
+                lambda: self.core.fail(
+                    job_id,
+                    execution_id,
+                    queue,
+                    self.name,
+                    outcome.started_at,
+                    outcome.working_seconds,
+                    failure,
+                    exc_info,
+                    exc_string,
+                    request,
+                    defer,
+                )
             )
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("%s: %s (%s)", queue, "Job OK" if outcome.succeeded else result, job_id)
+        if step is None:
+            return None
+        self._log_record(performed, step[0])
+        return step[1]
+
+    def _collect(self, recorded: Performed | None) -> Taken | None:
+        """What the deferred step did: logs its record of ``recorded``, returns the job it took."""
+        outcome, next_job = self._retrying(self.core.collect)
+        if recorded is not None:
+            self._log_record(recorded, outcome)
         return next_job
+
+    def _log_record(self, performed: Performed, recorded: str | None) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            (queue, job_id, *_), outcome = performed
+            logger.info("%s: %s (%s)", queue, "Job OK" if outcome.succeeded else recorded, job_id)
 
     def _perform(self, taken: Taken) -> Outcome:
         queue, job_id, _, _, fields = taken
@@ -151,6 +195,8 @@ class Worker:
             return run_job(job_id, fields, self.connection, self.serializer)
         finally:
             self._in_job = False
+
+    # ---- the loop -------------------------------------------------------------------------------
 
     def work(
         self,
@@ -166,7 +212,6 @@ class Worker:
             logging.basicConfig(level=logging_level)
         worker_registration.register_birth(self.connection, self.name, self.queue_names, self.worker_ttl + 60)
         previous_handlers = self._install_signal_handlers()
-        jobs_done = 0
         try:
             jobs_done = self._loop(burst, max_jobs, max_idle_time)
         finally:
@@ -176,40 +221,44 @@ class Worker:
         return jobs_done > 0
 
     def _loop(self, burst: bool, max_jobs: int | None, max_idle_time: float | None) -> int:
+        """Take, run, record; returns how many jobs ran.
+
+        While jobs are quick (under PREFETCH_BELOW_SECONDS) the worker works one step ahead: as
+        a job starts, the previous job's record and the next take go out together, and their
+        reply is read once the job has run, so Redis and the network work while Python does.
+        One job is then held (taken, marked started) while the one before it runs; after a slow
+        job the worker goes back to one job at a time."""
         jobs_done = 0
-        taken: Taken | None = None
-        performed: tuple[Taken, Outcome] | None = None  # run, but not recorded yet
+        current: Taken | None = None  # taken, to run now
+        performed: Performed | None = None  # ran, not recorded yet
+        quick = False
         idle_since = last_beat = time.monotonic()
-        backoff = 1.0
         while True:
-            try:
+            may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
+            if current is None:
                 if performed is not None:
-                    limit_reached = max_jobs is not None and jobs_done >= max_jobs
-                    take_next = not (limit_reached or self._stop_requested)
-                    taken = self._record(*performed, take_next=take_next)
-                    performed = None
-                    idle_since = time.monotonic()
-                    if limit_reached:
-                        break
-                if taken is None:
-                    if self._stop_requested:
-                        break
-                    taken = self._take(None if burst else IDLE_WAIT_SECONDS)
-                    backoff = 1.0
-                if taken is None:
-                    if burst or (
+                    current, performed = self._step(performed, take_next=may_take, defer=False), None
+                elif may_take:
+                    current = self._take(None if burst else IDLE_WAIT_SECONDS)
+                if current is None:
+                    idle_too_long = (
                         max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time
-                    ):
-                        break
+                    )
+                    if not may_take or burst or idle_too_long:
+                        return jobs_done
                     if time.monotonic() - last_beat >= WORKER_HEARTBEAT_SECONDS:
-                        self.core.heartbeat([], [(self.name, self.worker_ttl + 60)])
+                        self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
                         last_beat = time.monotonic()
                     continue
-                performed, taken = (taken, self._perform(taken)), None
-                jobs_done += 1
-            except RedisUnavailable as error:
-                # Taking and recording are safe to repeat: nothing runs twice, nothing is recorded twice.
-                logger.warning("Worker %s: %s; retrying in %.0f s", self.name, error, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-        return jobs_done
+            ahead = quick and may_take and (max_jobs is None or jobs_done + 1 < max_jobs)
+            recorded, performed = performed, None
+            if ahead:
+                self._step(recorded, take_next=True, defer=True)
+            elif recorded is not None:
+                self._step(recorded, take_next=False, defer=False)
+            outcome = self._perform(current)
+            jobs_done += 1
+            performed = (current, outcome)
+            current = self._collect(recorded) if ahead else None
+            quick = outcome.working_seconds < PREFETCH_BELOW_SECONDS
+            idle_since = time.monotonic()

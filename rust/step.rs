@@ -1,0 +1,286 @@
+//! The worker's step: record how its last job ended and/or take its next one, in one round
+//! trip, either waiting for the reply (`run`) or not (`send`, then `collect` once the next job
+//! has run: the worker's Python time then overlaps Redis's work and the network).
+//!
+//! A step is safe to repeat: recording checks the execution is still started, and a repeated
+//! take returns the job its execution id already took. So a step whose reply is lost, for any
+//! reason, is sent again.
+
+use crate::clock::Now;
+use crate::conn::{Redis, Session};
+use crate::error::{Error, Result};
+use crate::keys::KeySchema;
+use crate::lifecycle::{fail_command, finish_command, Execution, Failure, Traceback};
+use crate::reply;
+use crate::take::{parse_taken, take_command, TakeRequest, Taken};
+
+/// A take, with owned parts (a deferred step outlives the call that sent it).
+#[derive(Debug, Clone)]
+pub struct TakeSpec {
+    pub queues: Vec<String>,
+    pub worker: String,
+    pub execution_id: String,
+    pub heartbeat_ttl: u64,
+    /// This execution id was sent before (the caller is retrying): return what it took.
+    pub repeat: bool,
+}
+
+impl TakeSpec {
+    fn request(&self) -> TakeRequest<'_> {
+        TakeRequest {
+            queues: &self.queues,
+            worker: &self.worker,
+            execution_id: &self.execution_id,
+            heartbeat_ttl: self.heartbeat_ttl,
+        }
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// `return_value`: base64 of the serialized value, None for None.
+    Finished {
+        return_value: Option<Vec<u8>>,
+        default_result_ttl: i64,
+    },
+    Failed {
+        failure: Failure,
+        exc_info: Vec<u8>,
+        exc_string: Vec<u8>,
+    },
+}
+
+/// An execution that ended, with owned parts.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub job_id: String,
+    pub execution_id: String,
+    pub queue: String,
+    pub worker: Option<String>,
+    pub started_at: Option<f64>,
+    pub working_seconds: f64,
+    pub ending: Ending,
+}
+
+impl Ended {
+    fn execution(&self) -> Execution<'_> {
+        Execution {
+            job_id: &self.job_id,
+            execution_id: &self.execution_id,
+            queue: &self.queue,
+            worker: self.worker.as_deref(),
+            started_at: self.started_at,
+            working_seconds: self.working_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub record: Option<Ended>,
+    pub take: Option<TakeSpec>,
+}
+
+/// What a step did: the outcome of the record ("finished", "failed", "stopped", "retried",
+/// "scheduled", "stale"), and the job taken, if one was asked for and waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub outcome: Option<String>,
+    pub next: Option<Taken>,
+}
+
+fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -> Vec<redis::Cmd> {
+    let now = Now::read();
+    let mut commands = Vec::with_capacity(2);
+    if let Some(ended) = &step.record {
+        let execution = ended.execution();
+        commands.push(match &ended.ending {
+            Ending::Finished {
+                return_value,
+                default_result_ttl,
+            } => finish_command(
+                session,
+                keys,
+                &execution,
+                return_value.as_deref(),
+                *default_result_ttl,
+                &now,
+                step.take.is_some(),
+            ),
+            Ending::Failed {
+                failure,
+                exc_info,
+                exc_string,
+            } => {
+                let traceback = Traceback {
+                    exc_info,
+                    exc_string,
+                };
+                fail_command(session, keys, &execution, *failure, &traceback, &now)
+            }
+        });
+    }
+    if let Some(take) = &step.take {
+        commands.push(take_command(
+            session,
+            keys,
+            &take.request(),
+            &now,
+            repeat || take.repeat,
+        ));
+    }
+    commands
+}
+
+fn transition(step: &Step, replies: &[redis::Value]) -> Result<Transition> {
+    let mut replies = replies.iter();
+    let outcome = match step.record {
+        Some(_) => Some(reply::text(next_reply(&mut replies)?)?),
+        None => None,
+    };
+    let next = match step.take {
+        Some(_) => parse_taken(next_reply(&mut replies)?)?,
+        None => None,
+    };
+    Ok(Transition { outcome, next })
+}
+
+fn next_reply<'a>(
+    replies: &mut impl Iterator<Item = &'a redis::Value>,
+) -> Result<&'a redis::Value> {
+    replies
+        .next()
+        .ok_or_else(|| Error::Reply("a step got fewer replies than it sent commands".into()))
+}
+
+/// Runs `step` and waits for its reply.
+pub fn run(redis: &mut Redis, keys: &KeySchema, step: &Step) -> Result<Transition> {
+    let mut attempts = 0;
+    let replies = redis.run(|session| {
+        attempts += 1;
+        session.pipeline(&commands(session, keys, step, attempts > 1))
+    })?;
+    transition(step, &replies)
+}
+
+/// A step sent without waiting for its reply.
+#[derive(Debug)]
+pub struct InFlight {
+    step: Step,
+    sent: bool,
+}
+
+/// Sends `step`; read what it did with `collect`.
+pub fn send(redis: &mut Redis, keys: &KeySchema, step: Step) -> InFlight {
+    let sent = redis.send(|session| commands(session, keys, &step, false));
+    InFlight { step, sent }
+}
+
+/// What the step sent by `send` did. If its reply cannot be read, the step is repeated.
+pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Result<Transition> {
+    if in_flight.sent {
+        if let Ok(replies) = redis.receive() {
+            return transition(&in_flight.step, &replies);
+        }
+    }
+    let replies =
+        redis.run(|session| session.pipeline(&commands(session, keys, &in_flight.step, true)))?;
+    transition(&in_flight.step, &replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{enqueue, RedisServer};
+    use redis::Commands;
+
+    fn take_spec(execution_id: &str) -> TakeSpec {
+        TakeSpec {
+            queues: vec!["q".into()],
+            worker: "w1".into(),
+            execution_id: execution_id.into(),
+            heartbeat_ttl: 30,
+            repeat: false,
+        }
+    }
+
+    fn finished(taken: &Taken) -> Ended {
+        Ended {
+            job_id: taken.job_id.clone(),
+            execution_id: taken.execution_id.clone(),
+            queue: taken.queue.clone(),
+            worker: Some("w1".into()),
+            started_at: Some(1.0),
+            working_seconds: 0.1,
+            ending: Ending::Finished {
+                return_value: None,
+                default_result_ttl: 500,
+            },
+        }
+    }
+
+    #[test]
+    fn deferred_steps_overlap_and_survive_an_interruption() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        for id in ["a", "b", "c"] {
+            enqueue(&mut con, "q", id);
+        }
+        let first = run(
+            &mut redis,
+            &keys,
+            &Step {
+                record: None,
+                take: Some(take_spec("e1")),
+            },
+        );
+        let Ok(Transition { next: Some(a), .. }) = first else {
+            panic!("{first:?}")
+        };
+        // Take b while a "runs".
+        let in_flight = send(
+            &mut redis,
+            &keys,
+            Step {
+                record: None,
+                take: Some(take_spec("e2")),
+            },
+        );
+        let got_b = collect(&mut redis, &keys, &in_flight);
+        let Ok(Transition { next: Some(b), .. }) = got_b else {
+            panic!("{got_b:?}")
+        };
+        assert_eq!((a.job_id.as_str(), b.job_id.as_str()), ("a", "b"));
+        // Record a and take c, deferred; a synchronous call in between drops the connection:
+        // collecting repeats the step, which applies once.
+        let in_flight = send(
+            &mut redis,
+            &keys,
+            Step {
+                record: Some(finished(&a)),
+                take: Some(take_spec("e3")),
+            },
+        );
+        let pong = redis.run(|session| session.query(&redis::cmd("PING")));
+        assert!(pong.is_ok());
+        let step = collect(&mut redis, &keys, &in_flight);
+        let Ok(step) = step else { panic!("{step:?}") };
+        assert!(matches!(
+            step.outcome.as_deref(),
+            Some("finished") | Some("stale")
+        ));
+        assert_eq!(step.next.map(|t| t.job_id), Some("c".to_string()));
+        let finished_ids: Vec<String> = con.zrange("rq:finished:q", 0, -1).unwrap_or_default();
+        assert_eq!(finished_ids, vec!["a".to_string()]);
+        let results: usize = redis::cmd("XLEN")
+            .arg("rq:results:a")
+            .query(&mut con)
+            .unwrap_or(0);
+        assert_eq!(results, 1);
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert_eq!(wip, vec!["b:e2".to_string(), "c:e3".to_string()]);
+    }
+}
