@@ -6,6 +6,7 @@ import hashlib
 import os
 import platform
 import struct
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,26 @@ def extension_fingerprint() -> str:
         return hashlib.sha256(Path(_native.__file__ or "").read_bytes()).hexdigest()
     except OSError:
         return "unknown"
+
+
+def source_revision() -> dict[str, Any]:
+    """The git commit of the working tree, and the files changed since it outside bench/ (the
+    extension is built from rust/, the worker is python/: a figure belongs to that code)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+
+    try:
+        changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
+        return {
+            "commit": git("rev-parse", "HEAD").strip(),
+            "changed_outside_bench": [path for path in changed if not path.startswith("bench/")],
+        }
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "changed_outside_bench": []}
 
 
 def environment(admin: redis.Redis) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,28 +102,35 @@ class RoundTripCounter:
     """Counts a client's round trips to Redis and the commands it sends, by name.
 
     A round trip is a write followed by reading replies. A write starts a new round trip unless
-    the replies to the previous write have not been read yet, so a pipeline (all its commands in
-    one write, then all the replies) is one round trip, whatever its size.
+    the replies to the previous write on the same connection have not been read yet, so a pipeline
+    (all its commands in one write, then all the replies) is one round trip, whatever its size.
+    Each connection is followed on its own: a client may use several at once (RQ's worker listens
+    for commands on a pub/sub connection, in a thread of its own).
     """
 
     def __init__(self) -> None:
         self.round_trips = 0
         self.commands: Counter[str] = Counter()
-        self._awaiting_replies = False
+        self._awaiting_replies: set[int] = set()
+        self._lock = threading.Lock()
 
     def reset(self) -> None:
-        self.round_trips = 0
-        self.commands = Counter()
-        self._awaiting_replies = False
+        with self._lock:
+            self.round_trips = 0
+            self.commands = Counter()
+            self._awaiting_replies = set()
 
-    def record_write(self, wire: bytes) -> None:
-        if not self._awaiting_replies:
-            self.round_trips += 1
-            self._awaiting_replies = True
-        self.commands.update(command_names(wire))
+    def record_write(self, wire: bytes, connection: int = 0) -> None:
+        """``connection`` tells the client's connections apart (any id, the same for each write)."""
+        with self._lock:
+            if connection not in self._awaiting_replies:
+                self.round_trips += 1
+                self._awaiting_replies.add(connection)
+            self.commands.update(command_names(wire))
 
-    def record_read(self) -> None:
-        self._awaiting_replies = False
+    def record_read(self, connection: int = 0) -> None:
+        with self._lock:
+            self._awaiting_replies.discard(connection)
 
 
 class CountingConnection(Connection):
@@ -134,13 +142,13 @@ class CountingConnection(Connection):
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         super().send_packed_command(command, check_health)  # may connect first: its handshake counts first
-        self.counter.record_write(wire_bytes(command))
+        self.counter.record_write(wire_bytes(command), id(self))
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)
         finally:
-            self.counter.record_read()  # an error reply (NOSCRIPT, say) is a reply too
+            self.counter.record_read(id(self))  # an error reply (NOSCRIPT, say) is a reply too
 
 
 def counting_client(url: str, counter: RoundTripCounter) -> redis.Redis:

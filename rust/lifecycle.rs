@@ -120,6 +120,7 @@ pub fn fail_command(
     failure: Failure,
     traceback: &Traceback<'_>,
     now: &Now,
+    takes_next: bool,
 ) -> redis::Cmd {
     let mut script_keys = common_keys(keys, execution, "failed");
     script_keys.push(keys.queue(execution.queue));
@@ -133,6 +134,7 @@ pub fn fail_command(
     args.push(started_at(execution));
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
+    args.push(if takes_next { "1" } else { "0" }.into());
     session.script("fail", &script_keys, &args)
 }
 

@@ -74,6 +74,7 @@ pub fn recover_abandoned(
                     Failure::Abandoned,
                     traceback,
                     &now,
+                    false,
                 )
             })
             .collect();

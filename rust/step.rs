@@ -117,7 +117,15 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
                     exc_info,
                     exc_string,
                 };
-                fail_command(session, keys, &execution, *failure, &traceback, &now)
+                fail_command(
+                    session,
+                    keys,
+                    &execution,
+                    *failure,
+                    &traceback,
+                    &now,
+                    step.take.is_some(),
+                )
             }
         });
     }
@@ -128,6 +136,7 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
             &take.request(),
             &now,
             repeat || take.repeat,
+            step.record.is_some(),
         ));
     }
     commands

@@ -33,13 +33,15 @@ pub struct Taken {
     pub fields: Vec<(String, Vec<u8>)>,
 }
 
-/// The EVALSHA of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost.
+/// The EVALSHA of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost,
+/// `busy` when it follows the worker's record of a job (its state stays busy).
 pub fn take_command(
     session: &Session<'_>,
     keys: &KeySchema,
     request: &TakeRequest<'_>,
     now: &Now,
     repeat: bool,
+    busy: bool,
 ) -> redis::Cmd {
     let mut script_keys = vec![
         keys.worker_executions(request.worker),
@@ -60,6 +62,7 @@ pub fn take_command(
     ];
     args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
     args.push(if repeat { "1" } else { "0" }.into());
+    args.push(if busy { "1" } else { "0" }.into());
     session.script("take", &script_keys, &args)
 }
 
@@ -108,6 +111,7 @@ fn take_once(
             request,
             &Now::read(),
             attempts > 1,
+            false,
         ))
     })?;
     parse_taken(&reply)
@@ -183,6 +187,7 @@ mod tests {
                 &request(&queues, "e1"),
                 &Now::read(),
                 true,
+                false,
             ))
         });
         let repeated = repeated.and_then(|reply| parse_taken(&reply));

@@ -140,7 +140,39 @@ class _Unread:
 _UNREAD = _Unread()
 
 
+class _Timestamp:
+    """A job timestamp attribute, kept as its hash text until first read (a worker restores a
+    job per run and reads few of them)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.text_name = name, f"_{name}_text"
+
+    def __get__(self, job: Any, owner: type | None = None) -> Any:
+        if job is None:
+            return self
+        values = job.__dict__
+        if self.name not in values:
+            text = values.pop(self.text_name, None)
+            values[self.name] = utcparse(text) if text else None
+        return values[self.name]
+
+    def __set__(self, job: Any, value: datetime | None) -> None:
+        job.__dict__[self.name] = value
+        job.__dict__.pop(self.text_name, None)
+
+    @staticmethod
+    def set_text(job: Any, name: str, text: str | None) -> None:
+        """Sets attribute ``name`` from hash text, to be parsed when read."""
+        job.__dict__.pop(name, None)
+        job.__dict__[f"_{name}_text"] = text
+
+
 class Job:
+    enqueued_at = _Timestamp()
+    started_at = _Timestamp()
+    ended_at = _Timestamp()
+    last_heartbeat = _Timestamp()
+
     def __init__(
         self,
         id: str | None = None,
@@ -161,10 +193,10 @@ class Job:
         self._kwargs: Any = {}
         self.origin = ""
         self.description: str | None = None
-        self.enqueued_at: datetime | None = None
-        self.started_at: datetime | None = None
-        self.ended_at: datetime | None = None
-        self.last_heartbeat: datetime | None = None
+        self.enqueued_at = None
+        self.started_at = None
+        self.ended_at = None
+        self.last_heartbeat = None
         self.worker_name: str | None = None
         self.group_id: str | None = None
         self.timeout: int | None = None
@@ -788,10 +820,8 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
     job.origin = get("origin", "")
     job.worker_name = get("worker_name")
     job.description = get("description")
-    job.enqueued_at = utcparse(value) if (value := get("enqueued_at")) else None
-    job.started_at = utcparse(value) if (value := get("started_at")) else None
-    job.ended_at = utcparse(value) if (value := get("ended_at")) else None
-    job.last_heartbeat = utcparse(value) if (value := get("last_heartbeat")) else None
+    for name in ("enqueued_at", "started_at", "ended_at", "last_heartbeat"):
+        _Timestamp.set_text(job, name, get(name))
     job.group_id = get("group_id")
     job.timeout = parse_timeout(value) if (value := get("timeout")) else None
     job.result_ttl = int(value) if (value := get("result_ttl")) else None

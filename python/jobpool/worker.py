@@ -8,6 +8,7 @@ per job). Recording a job and taking the next is one round trip. The supervised 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -119,7 +120,8 @@ class Worker:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _take_request(self) -> TakeRequest:
-        return (self.queue_names, self.name, uuid4().hex, self.heartbeat_ttl)
+        execution_id = os.urandom(16).hex()  # as RQ's uuid4().hex, for less
+        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl)
 
     def _take(self, wait: float | None) -> Taken | None:
         queues, name, execution_id, ttl = self._take_request()

@@ -16,6 +16,7 @@
 -- ARGV[8] exc_string for the results stream (base64 of the zlib)
 -- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
 -- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
+-- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
 -- Returns "failed", "stopped", "retried", "scheduled", "stale" or, for an abandoned execution
 -- whose job is no longer started, "cleared".
 
@@ -24,18 +25,26 @@ local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6
 local now, now_float = ARGV[4], tonumber(ARGV[5])
 local now_seconds = math.floor(now_float)
 
-local score = redis.call("ZSCORE", KEYS[2], job_id .. ":" .. execution_id)
-if not score or (outcome == "abandoned" and tonumber(score) > now_seconds) then
+local member = job_id .. ":" .. execution_id
+if outcome == "abandoned" then
+    local score = redis.call("ZSCORE", KEYS[2], member)
+    if not score or tonumber(score) > now_seconds then
+        return "stale"
+    end
+end
+if redis.call("ZREM", KEYS[2], member) == 0 then
     return "stale"
 end
-end_execution(KEYS[2], KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
 if outcome == "abandoned" and redis.call("HGET", job_key, "status") ~= "started" then
     return "cleared"
 end
 if KEYS[13] and redis.call("EXISTS", KEYS[13]) == 1 then
     redis.call("HINCRBY", KEYS[13], "failed_job_count", 1)
     redis.call("HINCRBYFLOAT", KEYS[13], "total_working_time", ARGV[10])
-    redis.call("HSET", KEYS[13], "state", "idle")
+    if ARGV[16] ~= "1" then
+        redis.call("HSET", KEYS[13], "state", "idle")
+    end
 end
 
 local job = redis.call("HMGET", job_key, "retries_left", "retry_intervals", "enqueue_at_front_on_retry",

@@ -18,10 +18,10 @@
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
 local now, now_float = ARGV[4], tonumber(ARGV[5])
-if not redis.call("ZSCORE", KEYS[2], job_id .. ":" .. execution_id) then
+if redis.call("ZREM", KEYS[2], job_id .. ":" .. execution_id) == 0 then
     return "stale"
 end
-end_execution(KEYS[2], KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
+end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
 if redis.call("EXISTS", KEYS[10]) == 1 then
     redis.call("HINCRBY", KEYS[10], "successful_job_count", 1)
     redis.call("HINCRBYFLOAT", KEYS[10], "total_working_time", ARGV[9])

@@ -16,6 +16,7 @@
 -- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
 -- ARGV[10+n] "1" when this call repeats one whose reply was lost
+-- ARGV[11+n] "1" when the worker is busy already (this take follows its record of a job)
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
@@ -27,12 +28,12 @@ local function reply(queue_name, job_id, ttl)
     return {queue_name, job_id, execution_id, tostring(ttl), redis.call("HGETALL", fill(ARGV[6], job_id))}
 end
 
-local function heartbeat_ttl(job_key)
+local function heartbeat_ttl(timeout)
     local ttl = tonumber(ARGV[5])
     if ttl > 0 then
         return ttl
     end
-    local timeout = tonumber(redis.call("HGET", job_key, "timeout") or "")
+    timeout = tonumber(timeout or "")
     if timeout == nil then
         return 180 + 60
     elseif timeout == -1 then
@@ -41,13 +42,15 @@ local function heartbeat_ttl(job_key)
     return timeout + 60
 end
 
-local function start(i, job_id)
-    local job_key = fill(ARGV[6], job_id)
-    local ttl = heartbeat_ttl(job_key)
+-- `job` holds the job's status (false when its hash is gone), timeout and ttl.
+local function start(i, job_id, job_key, job)
+    local ttl = heartbeat_ttl(job[2])
     local member = job_id .. ":" .. execution_id
     redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
         "worker_name", worker)
-    redis.call("PERSIST", job_key)
+    if job[3] then
+        redis.call("PERSIST", job_key) -- its ttl bounded only its wait in the queue
+    end
     local execution_key = fill(ARGV[7], job_id)
     redis.call("HSET", execution_key, "id", execution_id, "job_id", job_id, "created_at", ARGV[4],
         "last_heartbeat", ARGV[4], "worker_name", worker)
@@ -58,7 +61,7 @@ local function start(i, job_id)
     redis.call("ZADD", KEYS[2 + n + i], now_seconds + ttl, member)
     redis.call("SADD", KEYS[1], member)
     redis.call("EXPIRE", KEYS[1], ttl + 60)
-    if redis.call("EXISTS", KEYS[2]) == 1 then
+    if ARGV[11 + n] ~= "1" and redis.call("EXISTS", KEYS[2]) == 1 then
         redis.call("HSET", KEYS[2], "state", "busy", "last_heartbeat", now)
     end
     return reply(ARGV[9 + i], job_id, ttl)
@@ -69,8 +72,8 @@ if ARGV[10 + n] == "1" then
     for _, member in ipairs(redis.call("SMEMBERS", KEYS[1])) do
         if string.sub(member, -#suffix) == suffix then
             local job_id = string.sub(member, 1, #member - #suffix)
-            local origin = redis.call("HGET", fill(ARGV[6], job_id), "origin") or ""
-            return reply(origin, job_id, heartbeat_ttl(fill(ARGV[6], job_id)))
+            local job = redis.call("HMGET", fill(ARGV[6], job_id), "origin", "timeout")
+            return reply(job[1] or "", job_id, heartbeat_ttl(job[2]))
         end
     end
 end
@@ -81,10 +84,15 @@ for i = 1, n do
         if not job_id then
             break
         end
-        if redis.call("EXISTS", fill(ARGV[6], job_id)) == 1 then
-            return start(i, job_id)
+        local job_key = fill(ARGV[6], job_id)
+        local job = redis.call("HMGET", job_key, "status", "timeout", "ttl")
+        if job[1] then
+            return start(i, job_id, job_key, job)
         end
         -- An id whose job hash is gone (deleted, or expired by its ttl) is dropped, as RQ does.
     end
+end
+if ARGV[11 + n] == "1" and redis.call("EXISTS", KEYS[2]) == 1 then
+    redis.call("HSET", KEYS[2], "state", "idle") -- its record left it busy; there is no next job
 end
 return nil

@@ -71,10 +71,10 @@ local function release_dependents(dependents_key, queues_key, parent_id, skip_pa
     return enqueued
 end
 
--- Forgets a running execution: its started-registry entry, hash, index entry and worker entry.
-local function end_execution(started_key, execution_key, index_key, worker_executions_key, job_id, execution_id)
+-- Forgets a running execution, whose started-registry entry the caller has removed: its hash,
+-- index entry and worker entry.
+local function end_execution(execution_key, index_key, worker_executions_key, job_id, execution_id)
     local member = job_id .. ":" .. execution_id
-    redis.call("ZREM", started_key, member)
     redis.call("DEL", execution_key)
     redis.call("ZREM", index_key, execution_id)
     if worker_executions_key then
