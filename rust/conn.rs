@@ -30,8 +30,29 @@ pub struct Target {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// rediss://: TLS over TCP.
+    Tls {
+        host: String,
+        port: u16,
+        tls: TlsOptions,
+    },
     Unix(PathBuf),
+}
+
+/// How a TLS connection checks the server and presents itself (PEM bytes, as redis-py reads
+/// them from its ssl_ca_certs, ssl_certfile and ssl_keyfile files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// False when the server's certificate is not to be verified (ssl_cert_reqs=none).
+    pub verify: bool,
+    /// The certificate authority to trust instead of the system's.
+    pub ca_certificate: Option<Vec<u8>>,
+    /// A client certificate and its key, for servers that require one.
+    pub client_certificate: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// How long to wait for a connection and for an ordinary reply.
@@ -204,6 +225,12 @@ fn live_connection<'a>(session: Session<'a>) -> &'a mut redis::Connection {
 fn connection_info(target: &Target) -> Result<ConnectionInfo> {
     let address = match &target.address {
         Address::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
+        Address::Tls { host, port, tls } => ConnectionAddr::TcpTls {
+            host: host.clone(),
+            port: *port,
+            insecure: !tls.verify,
+            tls_params: None,
+        },
         Address::Unix(path) => ConnectionAddr::Unix(path.clone()),
     };
     let mut settings = RedisConnectionInfo::default().set_db(target.db);
@@ -216,9 +243,33 @@ fn connection_info(target: &Target) -> Result<ConnectionInfo> {
     Ok(address.into_connection_info()?.set_redis_settings(settings))
 }
 
+/// A redis-rs client for `target` (with its certificates, for TLS).
+fn client(target: &Target) -> Result<redis::Client> {
+    let info = connection_info(target)?;
+    let Address::Tls { tls, .. } = &target.address else {
+        return Ok(redis::Client::open(info)?);
+    };
+    // rustls needs a process-wide cryptography provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if tls.ca_certificate.is_none() && tls.client_certificate.is_none() {
+        return Ok(redis::Client::open(info)?);
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: tls
+            .client_certificate
+            .as_ref()
+            .map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+        root_cert: tls.ca_certificate.clone(),
+    };
+    Ok(redis::Client::build_with_tls(info, certificates)?)
+}
+
 /// A new connection to `target`, with every script loaded.
 fn open(target: &Target) -> Result<Live> {
-    let client = redis::Client::open(connection_info(target)?)?;
+    let client = client(target)?;
     let mut connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
     connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
     connection.set_write_timeout(Some(REPLY_TIMEOUT))?;

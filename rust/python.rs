@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::conn::{Address, Redis, Target};
+use crate::conn::{Address, Redis, Target, TlsOptions};
 use crate::error::Error;
 use crate::heartbeat::{heartbeat, Beat};
 use crate::keys::KeySchema;
@@ -169,9 +169,11 @@ fn transition_to_python(py: Python<'_>, transition: Transition) -> PyResult<PySt
 
 #[pymethods]
 impl Core {
-    /// host/port for TCP, or unix_path for a unix socket; the rest as redis-py parsed it.
+    /// host/port for TCP (with `tls`: rediss://), or unix_path for a unix socket; the rest
+    /// as redis-py parsed it. TLS certificates are PEM bytes.
     #[new]
-    #[pyo3(signature = (prefix, host=None, port=6379, unix_path=None, db=0, username=None, password=None))]
+    #[pyo3(signature = (prefix, host=None, port=6379, unix_path=None, db=0, username=None, password=None, tls=false, tls_verify=true, tls_ca_certificate=None, tls_client_certificate=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         prefix: String,
         host: Option<String>,
@@ -180,11 +182,24 @@ impl Core {
         db: i64,
         username: Option<String>,
         password: Option<String>,
+        tls: bool,
+        tls_verify: bool,
+        tls_ca_certificate: Option<Vec<u8>>,
+        tls_client_certificate: Option<(Vec<u8>, Vec<u8>)>,
     ) -> PyResult<Core> {
-        let address = match (host, unix_path) {
-            (_, Some(path)) => Address::Unix(PathBuf::from(path)),
-            (Some(host), None) => Address::Tcp { host, port },
-            (None, None) => return Err(PyValueError::new_err("give a host or a unix_path")),
+        let address = match (host, unix_path, tls) {
+            (_, Some(path), _) => Address::Unix(PathBuf::from(path)),
+            (Some(host), None, false) => Address::Tcp { host, port },
+            (Some(host), None, true) => Address::Tls {
+                host,
+                port,
+                tls: TlsOptions {
+                    verify: tls_verify,
+                    ca_certificate: tls_ca_certificate,
+                    client_certificate: tls_client_certificate,
+                },
+            },
+            (None, None, _) => return Err(PyValueError::new_err("give a host or a unix_path")),
         };
         let target = Target {
             address,

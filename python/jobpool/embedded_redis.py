@@ -30,9 +30,15 @@ def _free_port() -> int:
 
 class EmbeddedRedis:
     def __init__(
-        self, executable: str = "redis-server", unix_socket: bool = False, password: str | None = None
+        self,
+        executable: str = "redis-server",
+        unix_socket: bool = False,
+        password: str | None = None,
+        tls_files: tuple[str, str, str] | None = None,
     ):
-        """``unix_socket`` also listens on ``<dir>/redis.sock``; ``password`` is required of clients."""
+        """``unix_socket`` also listens on ``<dir>/redis.sock``; ``password`` is required of
+        clients; ``tls_files`` (certificate, key, CA certificate: PEM files) also listens for TLS
+        on ``tls_port``."""
         found = shutil.which(executable)
         if found is None:
             raise RedisServerError(
@@ -41,6 +47,8 @@ class EmbeddedRedis:
         self.executable = found
         self.unix_socket = unix_socket
         self.password = password
+        self.tls_files = tls_files
+        self.tls_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.directory: str | None = None
         self.port = 0
@@ -62,6 +70,17 @@ class EmbeddedRedis:
             command += ["--unixsocket", f"{self.directory}/redis.sock", "--unixsocketperm", "700"]
         if self.password:
             command += ["--requirepass", self.password]
+        if self.tls_files:
+            certificate, key, ca_certificate = self.tls_files
+            command += [
+                "--tls-port",
+                str(self.tls_port),
+                "--tls-cert-file",
+                certificate,
+                "--tls-key-file",
+                key,
+            ]
+            command += ["--tls-ca-cert-file", ca_certificate, "--tls-auth-clients", "no"]
         return command
 
     def start(self, attempts: int = 3) -> str:
@@ -69,6 +88,7 @@ class EmbeddedRedis:
         self.directory = tempfile.mkdtemp(prefix="jobpool-redis-")
         for _ in range(attempts):
             self.port = _free_port()
+            self.tls_port = _free_port() if self.tls_files else 0
             self.process = subprocess.Popen(
                 self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )

@@ -3,6 +3,8 @@ from a redis-py client, and handed to ``_native.Core`` as plain fields."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -24,8 +26,6 @@ def target_of(source: redis.Redis | str) -> dict[str, Any]:
         pool = source.connection_pool
         options = dict(pool.connection_kwargs)
         connection_class = pool.connection_class
-    if connection_class is not None and issubclass(connection_class, SSLConnection):
-        raise InvalidRedisUrl("TLS (rediss://) connections are not supported by jobpool's worker yet")
     fields: dict[str, Any] = {
         "db": int(options.get("db") or 0),
         "username": options.get("username"),
@@ -38,6 +38,24 @@ def target_of(source: redis.Redis | str) -> dict[str, Any]:
     else:
         fields["host"] = options.get("host") or "localhost"
         fields["port"] = int(options.get("port") or 6379)
+    if connection_class is not None and issubclass(connection_class, SSLConnection):
+        fields.update(_tls_fields(options))
+    return fields
+
+
+def _tls_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """rediss:// settings, as redis-py names them (ssl_cert_reqs, ssl_ca_certs, ssl_certfile,
+    ssl_keyfile), with the files read."""
+    cert_reqs = options.get("ssl_cert_reqs", "required")
+    fields: dict[str, Any] = {"tls": True, "tls_verify": cert_reqs not in ("none", ssl.CERT_NONE, None)}
+    try:
+        if ca_certs := options.get("ssl_ca_certs"):
+            fields["tls_ca_certificate"] = Path(ca_certs).read_bytes()
+        if certfile := options.get("ssl_certfile"):
+            keyfile = options.get("ssl_keyfile") or certfile
+            fields["tls_client_certificate"] = (Path(certfile).read_bytes(), Path(keyfile).read_bytes())
+    except OSError as exc:
+        raise InvalidRedisUrl(f"cannot read a TLS file: {exc}") from exc
     return fields
 
 
