@@ -37,6 +37,10 @@ class Core:
         db: int = 0,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_verify: bool = True,
+        tls_ca_certificate: bytes | None = None,
+        tls_client_certificate: tuple[bytes, bytes] | None = None,
     ) -> Core: ...
     @property
     def round_trips(self) -> int:
