@@ -80,6 +80,7 @@ class Worker:
         self.core = connect_core(connection)
         self._stop_requested = False
         self._in_job = False
+        self._last_beat = 0.0
 
     def __repr__(self) -> str:
         return f"Worker({self.name!r}, queues={self.queue_names!r})"
@@ -187,6 +188,12 @@ class Worker:
             (queue, job_id, *_), outcome = performed
             logger.info("%s: %s (%s)", queue, "Job OK" if outcome.succeeded else recorded, job_id)
 
+    def _beat_if_due(self) -> None:
+        """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight)."""
+        if time.monotonic() - self._last_beat >= WORKER_HEARTBEAT_SECONDS:
+            self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
+            self._last_beat = time.monotonic()
+
     def _perform(self, taken: Taken) -> Outcome:
         queue, job_id, _, _, fields = taken
         if logger.isEnabledFor(logging.INFO):
@@ -234,7 +241,8 @@ class Worker:
         current: Taken | None = None  # taken, to run now
         performed: Performed | None = None  # ran, not recorded yet
         quick = False
-        idle_since = last_beat = time.monotonic()
+        idle_since = time.monotonic()
+        self._last_beat = idle_since
         while True:
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
             if current is None:
@@ -248,10 +256,9 @@ class Worker:
                     )
                     if not may_take or burst or idle_too_long:
                         return jobs_done
-                    if time.monotonic() - last_beat >= WORKER_HEARTBEAT_SECONDS:
-                        self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
-                        last_beat = time.monotonic()
+                    self._beat_if_due()
                     continue
+            self._beat_if_due()
             ahead = quick and may_take and (max_jobs is None or jobs_done + 1 < max_jobs)
             recorded, performed = performed, None
             if ahead:
