@@ -32,6 +32,8 @@ pub enum Failure {
     /// Its worker died: retried if it has retries left. Applies only if the execution's
     /// heartbeat has lapsed and its job is still started.
     Abandoned,
+    /// Taken and held, but never started (the worker is stopping): back to its queue's front.
+    Released,
 }
 
 impl Failure {
@@ -40,6 +42,7 @@ impl Failure {
             Failure::Failed => "failed",
             Failure::Stopped => "stopped",
             Failure::Abandoned => "abandoned",
+            Failure::Released => "released",
         }
     }
 }
@@ -177,6 +180,7 @@ mod tests {
             worker: n.worker.into(),
             execution_id: n.execution_id.into(),
             heartbeat_ttl: n.heartbeat_ttl,
+            hold_seconds: n.hold_seconds,
             repeat: false,
         });
         step::run(
@@ -228,6 +232,7 @@ mod tests {
             worker: "w1",
             execution_id,
             heartbeat_ttl: 30,
+            hold_seconds: 0,
         };
         match take(redis, keys, &request, None) {
             Ok(Some(taken)) => taken,
@@ -264,6 +269,7 @@ mod tests {
             worker: "w1",
             execution_id: "e2",
             heartbeat_ttl: 30,
+            hold_seconds: 0,
         };
         let done = finish(
             &mut redis,

@@ -78,15 +78,17 @@ fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
     ))
 }
 
-/// The next take requested with a record: (queues, worker, execution id, heartbeat ttl).
-type NextTake = (Vec<String>, String, String, u64);
+/// The next take requested with a record: (queues, worker, execution id, heartbeat ttl,
+/// seconds it may be held before it starts).
+type NextTake = (Vec<String>, String, String, u64, u64);
 
-fn take_spec((queues, worker, execution_id, heartbeat_ttl): NextTake) -> TakeSpec {
+fn take_spec((queues, worker, execution_id, heartbeat_ttl, hold_seconds): NextTake) -> TakeSpec {
     TakeSpec {
         queues,
         worker,
         execution_id,
         heartbeat_ttl,
+        hold_seconds,
         repeat: false,
     }
 }
@@ -228,8 +230,9 @@ impl Core {
 
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
     /// (seconds, about 1), blocks that long at most when every queue is empty. With `defer`,
-    /// sends the take and returns None at once: `collect` returns the job.
-    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false))]
+    /// sends the take and returns None at once: `collect` returns the job, which may then be
+    /// held `hold_seconds` before it starts.
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, hold_seconds=0))]
     #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
@@ -240,9 +243,10 @@ impl Core {
         heartbeat_ttl: u64,
         wait: Option<f64>,
         defer: bool,
+        hold_seconds: u64,
     ) -> PyResult<Option<PyTaken>> {
         if defer {
-            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl));
+            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl, hold_seconds));
             self.step(
                 py,
                 Step {
@@ -260,6 +264,7 @@ impl Core {
                 worker: &worker,
                 execution_id: &execution_id,
                 heartbeat_ttl,
+                hold_seconds,
             };
             take(&mut state.redis, &state.keys, &request, wait)
         })?;
@@ -304,7 +309,8 @@ impl Core {
     }
 
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
-    /// retries left (and takes the next job, with `next`). Returns or defers as `finish`.
+    /// retries left, or puts back a held job that never started ("released"); with `next`,
+    /// takes the next job. Returns or defers as `finish`.
     #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None, defer=false))]
     #[allow(clippy::too_many_arguments)]
     fn fail(
@@ -326,9 +332,10 @@ impl Core {
             "failed" => Failure::Failed,
             "stopped" => Failure::Stopped,
             "abandoned" => Failure::Abandoned,
+            "released" => Failure::Released,
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "failure must be failed, stopped or abandoned, not {other:?}"
+                    "failure must be failed, stopped, abandoned or released, not {other:?}"
                 )))
             }
         };

@@ -21,6 +21,7 @@ pub struct TakeSpec {
     pub worker: String,
     pub execution_id: String,
     pub heartbeat_ttl: u64,
+    pub hold_seconds: u64,
     /// This execution id was sent before (the caller is retrying): return what it took.
     pub repeat: bool,
 }
@@ -32,6 +33,7 @@ impl TakeSpec {
             worker: &self.worker,
             execution_id: &self.execution_id,
             heartbeat_ttl: self.heartbeat_ttl,
+            hold_seconds: self.hold_seconds,
         }
     }
 }
@@ -210,6 +212,7 @@ mod tests {
             worker: "w1".into(),
             execution_id: execution_id.into(),
             heartbeat_ttl: 30,
+            hold_seconds: 0,
             repeat: false,
         }
     }

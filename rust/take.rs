@@ -20,6 +20,9 @@ pub struct TakeRequest<'a> {
     pub execution_id: &'a str,
     /// Seconds an execution lives without a heartbeat; 0 derives it from the job's timeout.
     pub heartbeat_ttl: u64,
+    /// Seconds the job may be held before it starts (a worker one step ahead holds it while
+    /// the job before it runs): added to its heartbeat ttl, so it cannot lapse meanwhile.
+    pub hold_seconds: u64,
 }
 
 /// A job marked started for the taker.
@@ -63,6 +66,7 @@ pub fn take_command(
     args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
     args.push(if repeat { "1" } else { "0" }.into());
     args.push(if busy { "1" } else { "0" }.into());
+    args.push(request.hold_seconds.to_string().into());
     session.script("take", &script_keys, &args)
 }
 
@@ -154,6 +158,7 @@ mod tests {
             worker: "w1",
             execution_id,
             heartbeat_ttl: 30,
+            hold_seconds: 0,
         }
     }
 

@@ -8,8 +8,9 @@ __version__: str
 
 # (queue, job id, execution id, heartbeat ttl, the job hash)
 _Taken = tuple[str, str, str, int, dict[str, bytes]]
-# The next take requested with a transition: (queues, worker, execution id, heartbeat ttl).
-_NextTake = tuple[list[str], str, str, int]
+# The next take requested with a transition: (queues, worker, execution id, heartbeat ttl,
+# seconds the job may be held before it starts).
+_NextTake = tuple[list[str], str, str, int, int]
 # (the outcome of a step's record, or None when it had none; the job it took, or None)
 _Step = tuple[str | None, _Taken | None]
 
@@ -54,6 +55,7 @@ class Core:
         heartbeat_ttl: int,
         wait: float | None = None,
         defer: bool = False,
+        hold_seconds: int = 0,
     ) -> _Taken | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
@@ -90,8 +92,9 @@ class Core:
         next: _NextTake | None = None,
         defer: bool = False,
     ) -> _Step | None:
-        """Records a "failed", "stopped" or "abandoned" execution; the outcome is "failed",
-        "stopped", "retried", "scheduled", "stale" or "cleared". Returns or defers as finish."""
+        """Records a "failed", "stopped" or "abandoned" execution, or puts back a "released" held
+        job that never started; the outcome is "failed", "stopped", "retried", "scheduled",
+        "released", "stale" or "cleared". Returns or defers as finish."""
 
     def collect(self) -> _Step:
         """What the step sent with ``defer=True`` did; a step whose reply was lost is repeated."""

@@ -163,8 +163,13 @@ class Queue:
         return int(connection.lrem(self.key, 1, job_id))
 
     def push_job_id(self, job_id: str, pipeline: Pipeline | None = None, at_front: bool = False) -> None:
-        connection = pipeline if pipeline is not None else self.connection
-        (connection.lpush if at_front else connection.rpush)(self.key, job_id)
+        """Pushes an id onto the queue (and wakes an idle jobpool worker)."""
+        pipe = pipeline if pipeline is not None else self.connection.pipeline()
+        (pipe.lpush if at_front else pipe.rpush)(self.key, job_id)
+        pipe.lpush(keys.wakeup(self.name), "1")
+        pipe.ltrim(keys.wakeup(self.name), 0, 63)
+        if pipeline is None:
+            pipe.execute()
 
     def empty(self) -> int:
         """Removes every job in the queue, deleting their hashes; returns how many."""
@@ -183,7 +188,7 @@ class Queue:
             self.empty()
         with self.connection.pipeline() as pipe:
             pipe.srem(keys.QUEUES, self.key)
-            pipe.delete(self.key)
+            pipe.delete(self.key, keys.wakeup(self.name))
             pipe.execute()
 
     # ---- registries ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from redis import Redis
 
+from . import _native
 from .redis_target import connect_core
 from .results import encode_traceback
 from .timeutils import utcnow
@@ -16,8 +17,12 @@ def abandoned_reason() -> str:
     return f"Moved to FailedJobRegistry, due to AbandonedJobError, at {utcnow()}"
 
 
-def recover_abandoned(connection: Redis, queue_names: list[str]) -> list[tuple[str, str, str, str]]:
+def recover_abandoned(
+    connection: Redis | _native.Core, queue_names: list[str]
+) -> list[tuple[str, str, str, str]]:
     """Fails or retries the lapsed executions of ``queue_names``; returns (queue, job id,
-    execution id, outcome) for each, the outcome being failed, retried, scheduled or cleared."""
+    execution id, outcome) for each, the outcome being failed, retried, scheduled or cleared.
+    ``connection`` may be a Rust core already connected (a worker's)."""
     exc_info, exc_string = encode_traceback(abandoned_reason())
-    return connect_core(connection).recover_abandoned(queue_names, exc_info, exc_string)
+    core = connection if isinstance(connection, _native.Core) else connect_core(connection)
+    return core.recover_abandoned(queue_names, exc_info, exc_string)

@@ -20,8 +20,9 @@ from redis import Redis
 
 from . import keys, worker_registration
 from .exceptions import RedisUnavailable
-from .job_runner import JobStopped, Outcome, run_job
+from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome, run_job
 from .queue import Queue
+from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .serializers import Serializer, resolve_serializer
 
@@ -42,8 +43,9 @@ PREFETCH_BELOW_SECONDS = 0.005
 Taken = tuple[str, str, str, int, dict[str, bytes]]
 # A job that ran, and how it ended, until its outcome is recorded.
 Performed = tuple[Taken, Outcome]
-# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl).
-TakeRequest = tuple[list[str], str, str, int]
+# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl, seconds
+# the job may be held before it starts).
+TakeRequest = tuple[list[str], str, str, int, int]
 T = TypeVar("T")
 
 
@@ -120,22 +122,25 @@ class Worker:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _take_request(self) -> TakeRequest:
+    def _take_request(self, hold_seconds: int = 0) -> TakeRequest:
         execution_id = os.urandom(16).hex()  # as RQ's uuid4().hex, for less
-        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl)
+        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl, hold_seconds)
 
     def _take(self, wait: float | None) -> Taken | None:
-        queues, name, execution_id, ttl = self._take_request()
+        queues, name, execution_id, ttl, _ = self._take_request()
         return self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait))
 
-    def _step(self, performed: Performed | None, take_next: bool, defer: bool) -> Taken | None:
+    def _step(
+        self, performed: Performed | None, take_next: bool, defer: bool, hold_seconds: int = 0
+    ) -> Taken | None:
         """Records ``performed`` (if any) and, with ``take_next``, takes the next job, in one round
-        trip. With ``defer`` the step is only sent, and ``_collect`` returns what it took."""
-        request = self._take_request() if take_next else None
+        trip. With ``defer`` the step is only sent, and ``_collect`` returns what it took, which
+        may be held ``hold_seconds`` before it starts."""
+        request = self._take_request(hold_seconds) if take_next else None
         if performed is None:
             if request is not None:
-                queues, name, execution_id, ttl = request
-                self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, defer))
+                queues, name, execution_id, ttl, hold = request
+                self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, defer, hold))
             return None
         (queue, job_id, execution_id, _, _), outcome = performed
         if outcome.succeeded:
@@ -183,6 +188,14 @@ class Worker:
             self._log_record(recorded, outcome)
         return next_job
 
+    def _release(self, held: Taken) -> None:
+        """Puts back a job this worker held but never started (it is stopping)."""
+        queue, job_id, execution_id, _, _ = held
+        self._retrying(
+            lambda: self.core.fail(job_id, execution_id, queue, self.name, None, 0.0, "released", b"", b"")
+        )
+        logger.info("%s: released %s, which had not started", queue, job_id)
+
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
         if logger.isEnabledFor(logging.INFO):
             (queue, job_id, *_), outcome = performed
@@ -220,6 +233,7 @@ class Worker:
         if logging_level:
             logging.basicConfig(level=logging_level)
         worker_registration.register_birth(self.connection, self.name, self.queue_names, self.worker_ttl + 60)
+        recover_abandoned(self.core, self.queue_names)  # as RQ's workers clean up as they start
         previous_handlers = self._install_signal_handlers()
         try:
             jobs_done = self._loop(burst, max_jobs, max_idle_time)
@@ -239,12 +253,16 @@ class Worker:
         job the worker goes back to one job at a time."""
         jobs_done = 0
         current: Taken | None = None  # taken, to run now
+        held = False  # current was taken one step ahead, while the job before it ran
         performed: Performed | None = None  # ran, not recorded yet
         quick = False
         idle_since = time.monotonic()
         self._last_beat = idle_since
         while True:
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
+            if current is not None and held and self._stop_requested:
+                self._release(current)
+                current = None
             if current is None:
                 if performed is not None:
                     current, performed = self._step(performed, take_next=may_take, defer=False), None
@@ -259,15 +277,34 @@ class Worker:
                     self._beat_if_due()
                     continue
             self._beat_if_due()
-            ahead = quick and may_take and (max_jobs is None or jobs_done + 1 < max_jobs)
+            # The job taken ahead waits while this one runs: at most this job's timeout.
+            hold_seconds = _timeout_of(current)
+            ahead = (
+                quick
+                and may_take
+                and hold_seconds is not None
+                and (max_jobs is None or jobs_done + 1 < max_jobs)
+            )
             recorded, performed = performed, None
             if ahead:
-                self._step(recorded, take_next=True, defer=True)
+                self._step(recorded, take_next=True, defer=True, hold_seconds=hold_seconds or 0)
             elif recorded is not None:
                 self._step(recorded, take_next=False, defer=False)
             outcome = self._perform(current)
             jobs_done += 1
             performed = (current, outcome)
             current = self._collect(recorded) if ahead else None
+            held = current is not None
             quick = outcome.working_seconds < PREFETCH_BELOW_SECONDS
             idle_since = time.monotonic()
+
+
+def _timeout_of(taken: Taken) -> int | None:
+    """The longest the job may run, from its hash (as the worker applies it); None when it has
+    no limit (or an unreadable one)."""
+    raw = taken[4].get("timeout")
+    try:
+        timeout = int(raw) if raw else DEFAULT_JOB_TIMEOUT
+    except ValueError:
+        return None
+    return timeout if timeout > 0 else None

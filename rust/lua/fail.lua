@@ -1,4 +1,5 @@
--- Records a failed, stopped or abandoned execution, in one round trip, as RQ does. A failed or
+-- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or puts
+-- back a job its worker held but never started ("released"). A failed or
 -- abandoned job with retries left goes back to its queue, or to the scheduled registry when
 -- its retry interval is not zero, and writes no result; otherwise it ends in the failed
 -- registry (status failed, or stopped) with its traceback in the job hash and the results
@@ -11,14 +12,14 @@
 -- KEYS[11] scheduled registry   KEYS[12] the queue's wake-up list
 -- KEYS[13] worker hash, KEYS[14] worker executions set: absent when the worker is unknown
 -- ARGV[1] job id   ARGV[2] execution id   ARGV[3] worker name   ARGV[4] now, hash timestamp
--- ARGV[5] now, epoch float   ARGV[6] "failed", "stopped" or "abandoned"
+-- ARGV[5] now, epoch float   ARGV[6] "failed", "stopped", "abandoned" or "released"
 -- ARGV[7] exc_info for the job hash (zlib of the traceback)
 -- ARGV[8] exc_string for the results stream (base64 of the zlib)
 -- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
 -- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
 -- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
--- Returns "failed", "stopped", "retried", "scheduled", "stale" or, for an abandoned execution
--- whose job is no longer started, "cleared".
+-- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
+-- abandoned execution whose job is no longer started, "cleared".
 
 local DEFAULT_FAILURE_TTL = 31536000
 local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6]
@@ -38,6 +39,12 @@ end
 end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
 if outcome == "abandoned" and redis.call("HGET", job_key, "status") ~= "started" then
     return "cleared"
+end
+if outcome == "released" then
+    -- It never ran: back to the front of its queue, as it was before the take.
+    redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
+    push_job(KEYS[10], KEYS[12], job_id, true)
+    return "released"
 end
 if KEYS[13] and redis.call("EXISTS", KEYS[13]) == 1 then
     redis.call("HINCRBY", KEYS[13], "failed_job_count", 1)

@@ -17,6 +17,7 @@
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
 -- ARGV[10+n] "1" when this call repeats one whose reply was lost
 -- ARGV[11+n] "1" when the worker is busy already (this take follows its record of a job)
+-- ARGV[12+n] seconds the job may wait, held, before it starts (added to its heartbeat ttl)
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
@@ -29,17 +30,18 @@ local function reply(queue_name, job_id, ttl)
 end
 
 local function heartbeat_ttl(timeout)
+    local hold = tonumber(ARGV[12 + n])
     local ttl = tonumber(ARGV[5])
     if ttl > 0 then
-        return ttl
+        return ttl + hold
     end
     timeout = tonumber(timeout or "")
     if timeout == nil then
-        return 180 + 60
+        return 180 + 60 + hold
     elseif timeout == -1 then
-        return 420
+        return 420 + hold
     end
-    return timeout + 60
+    return timeout + 60 + hold
 end
 
 -- `job` holds the job's status (false when its hash is gone), timeout and ttl.
