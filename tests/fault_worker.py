@@ -43,9 +43,11 @@ class FaultyWorker(Worker):
         self.maybe_die("after a take's reply")
         return taken
 
-    def _step(self, performed: Performed | None, take_next: bool, defer: bool) -> Taken | None:
+    def _step(
+        self, performed: Performed | None, take_next: bool, defer: bool, hold_seconds: int = 0
+    ) -> Taken | None:
         self.maybe_die("between a job and its record")
-        next_job = super()._step(performed, take_next, defer)
+        next_job = super()._step(performed, take_next, defer, hold_seconds)
         self.maybe_die("with a step in flight" if defer else "after a record's reply")
         return next_job
 
