@@ -29,6 +29,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("queue_workers", "{prefix}:workers:{queue}"),
     ("worker_commands", "{prefix}:pubsub:{worker}"),
     ("suspended", "{prefix}:suspended"),
+    ("scheduler_lock", "{prefix}:scheduler-lock:{queue}"),
     // jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     // also pushes a marker here (see `push_job` in lua/lib/library.lua). RQ never reads it.
     ("wakeup", "{prefix}:jobpool:wakeup:{queue}"),
@@ -154,6 +155,9 @@ impl KeySchema {
     }
     pub fn queues(&self) -> String {
         self.key("queues", &[])
+    }
+    pub fn suspended(&self) -> String {
+        self.key("suspended", &[])
     }
     /// A per-queue registry: started, finished, failed, deferred, scheduled, canceled, ready.
     pub fn registry(&self, kind: &str, queue: &str) -> String {

@@ -24,6 +24,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("finish"),
     script!("fail"),
     script!("heartbeat"),
+    script!("schedule"),
 ];
 
 /// The source of the script `name`, if there is one.

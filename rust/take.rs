@@ -49,6 +49,7 @@ pub fn take_command(
     let mut script_keys = vec![
         keys.worker_executions(request.worker),
         keys.worker(request.worker),
+        keys.suspended(),
     ];
     script_keys.extend(request.queues.iter().map(|q| keys.queue(q)));
     script_keys.extend(request.queues.iter().map(|q| keys.registry("started", q)));

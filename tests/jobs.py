@@ -101,3 +101,25 @@ def on_success_meta(job: Any, connection: Any, result: Any) -> None:
 
 def failing_success_hook(job: Any, connection: Any, result: Any) -> None:
     raise RuntimeError("callback broke")
+
+
+def stuck_in_c() -> None:
+    """Does not return to Python for minutes: a billion rounds of PBKDF2, in C (signal
+    handlers, and so the soft timeout, wait for it)."""
+    import hashlib
+
+    hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 10**9)
+
+
+def sleep_then_fail_once(seconds: float) -> str:
+    """Sleeps on its first run (long enough to be killed), returns at once after that."""
+    from jobpool import get_current_job
+
+    job = get_current_job()
+    assert job is not None
+    attempts = int(job.connection.incr(f"attempts:{job.id}"))
+    if attempts == 1:
+        import time
+
+        time.sleep(seconds)
+    return f"attempt {attempts}"

@@ -39,6 +39,7 @@ TEMPLATES: dict[str, str] = {
     "queue_workers": "{prefix}:workers:{queue}",
     "worker_commands": "{prefix}:pubsub:{worker}",
     "suspended": "{prefix}:suspended",
+    "scheduler_lock": "{prefix}:scheduler-lock:{queue}",
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",

@@ -50,6 +50,10 @@ T = TypeVar("T")
 
 
 class Worker:
+    # A worker on its own recovers abandoned jobs as it starts, as RQ's do; in a pool, the
+    # supervisor's maintenance does.
+    recovers_at_start = True
+
     def __init__(
         self,
         queues: Iterable[Queue | str] | Queue | str,
@@ -128,7 +132,7 @@ class Worker:
 
     def _take(self, wait: float | None) -> Taken | None:
         queues, name, execution_id, ttl, _ = self._take_request()
-        return self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait))
+        return self._owned(self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait)))
 
     def _step(
         self, performed: Performed | None, take_next: bool, defer: bool, hold_seconds: int = 0
@@ -179,14 +183,16 @@ class Worker:
         if step is None:
             return None
         self._log_record(performed, step[0])
-        return step[1]
+        self._freed(performed[0])
+        return self._owned(step[1])
 
     def _collect(self, recorded: Performed | None) -> Taken | None:
         """What the deferred step did: logs its record of ``recorded``, returns the job it took."""
         outcome, next_job = self._retrying(self.core.collect)
         if recorded is not None:
             self._log_record(recorded, outcome)
-        return next_job
+            self._freed(recorded[0])
+        return self._owned(next_job)
 
     def _release(self, held: Taken) -> None:
         """Puts back a job this worker held but never started (it is stopping)."""
@@ -194,6 +200,7 @@ class Worker:
         self._retrying(
             lambda: self.core.fail(job_id, execution_id, queue, self.name, None, 0.0, "released", b"", b"")
         )
+        self._freed(held)
         logger.info("%s: released %s, which had not started", queue, job_id)
 
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
@@ -207,7 +214,23 @@ class Worker:
             self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
             self._last_beat = time.monotonic()
 
+    # ---- what a supervisor is told of (nothing, for a worker on its own) -----------------------------
+
+    def _ready(self) -> None:
+        """Registered, about to take its first job."""
+
+    def _owned(self, taken: Taken | None) -> Taken | None:
+        """``taken`` is now this worker's (returned as it is, for chaining)."""
+        return taken
+
+    def _starting(self, taken: Taken) -> None:
+        """``taken`` starts running."""
+
+    def _freed(self, taken: Taken) -> None:
+        """``taken``'s record is written (or it was put back): it is no longer this worker's."""
+
     def _perform(self, taken: Taken) -> Outcome:
+        self._starting(taken)
         queue, job_id, _, _, fields = taken
         if logger.isEnabledFor(logging.INFO):
             description = fields.get("description", b"").decode(errors="replace")
@@ -233,7 +256,9 @@ class Worker:
         if logging_level:
             logging.basicConfig(level=logging_level)
         worker_registration.register_birth(self.connection, self.name, self.queue_names, self.worker_ttl + 60)
-        recover_abandoned(self.core, self.queue_names)  # as RQ's workers clean up as they start
+        if self.recovers_at_start:
+            recover_abandoned(self.core, self.queue_names)  # as RQ's workers clean up as they start
+        self._ready()
         previous_handlers = self._install_signal_handlers()
         try:
             jobs_done = self._loop(burst, max_jobs, max_idle_time)

@@ -8,8 +8,9 @@
 -- A retry (ARGV[10+n] = "1", after a lost reply) with the same execution id returns the job
 -- that execution took instead of taking another.
 --
--- KEYS[1] the worker's executions set   KEYS[2] the worker hash
--- KEYS[2+i] queue i list, KEYS[2+n+i] queue i started registry, for i = 1..n
+-- KEYS[1] the worker's executions set   KEYS[2] the worker hash   KEYS[3] the suspension flag
+-- KEYS[3+i] queue i list, KEYS[3+n+i] queue i started registry, for i = 1..n
+-- While workers are suspended (`rq suspend`, `jobpool suspend`) it takes nothing.
 -- ARGV[1] execution id   ARGV[2] worker name   ARGV[3] now, hash timestamp   ARGV[4] now, epoch float
 -- ARGV[5] heartbeat ttl (seconds), or "0" to derive it from the job's timeout as RQ's
 --         SimpleWorker does (timeout + 60; 420 when the job has no timeout)
@@ -60,7 +61,7 @@ local function start(i, job_id, job_key, job)
     local index_key = fill(ARGV[8], job_id)
     redis.call("ZADD", index_key, now_seconds + ttl + 60, execution_id)
     redis.call("EXPIRE", index_key, ttl + 60)
-    redis.call("ZADD", KEYS[2 + n + i], now_seconds + ttl, member)
+    redis.call("ZADD", KEYS[3 + n + i], now_seconds + ttl, member)
     redis.call("SADD", KEYS[1], member)
     redis.call("EXPIRE", KEYS[1], ttl + 60)
     if ARGV[11 + n] ~= "1" and redis.call("EXISTS", KEYS[2]) == 1 then
@@ -80,9 +81,12 @@ if ARGV[10 + n] == "1" then
     end
 end
 
+if redis.call("EXISTS", KEYS[3]) == 1 then
+    return nil
+end
 for i = 1, n do
     while true do
-        local job_id = redis.call("LPOP", KEYS[2 + i])
+        local job_id = redis.call("LPOP", KEYS[3 + i])
         if not job_id then
             break
         end

@@ -1,0 +1,257 @@
+"""The ``jobpool`` command: ``start`` runs a supervised pool of workers; the rest inspect and
+steer queues and jobs, as RQ's ``rq`` command does. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+
+from . import __version__, keys
+from .command import send_stop_job_command
+from .exceptions import JobpoolError
+from .job import Job, cancel_job
+from .queue import Queue
+from .redis_values import as_fields, as_texts
+from .registry import FailedJobRegistry
+from .serializers import resolve_serializer
+
+DEFAULT_URL = "redis://localhost:6379/0"
+URL_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL")
+
+
+def redis_url(given: str | None) -> str:
+    """-u, else JOBPOOL_REDIS_URL, else RQ_REDIS_URL, else REDIS_URL, else localhost."""
+    if given:
+        return given
+    return next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), DEFAULT_URL)
+
+
+def connect(url: str) -> redis.Redis:
+    connection = redis.Redis.from_url(url)
+    connection.ping()  # fail now, with a clear message, rather than half-way through a command
+    return connection
+
+
+# ---- start ------------------------------------------------------------------------------------------
+
+
+def start(options: argparse.Namespace) -> int:
+    from .supervisor import Supervisor
+
+    logging.basicConfig(
+        level=options.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    for directory in options.path:
+        sys.path.insert(0, os.path.abspath(directory))
+    for module in options.preload:
+        importlib.import_module(module)  # once, in the supervisor: workers share it copy-on-write
+    url = redis_url(options.url)
+    connect(url).close()
+    name = options.name or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
+    if not keys.PREFIX_PATTERN.fullmatch(name) or "*" in name:
+        raise JobpoolError(f"--name {name!r}: use letters, digits and . _ - only")
+    supervisor = Supervisor(
+        url,
+        options.queues,
+        options.num_workers,
+        name=name,
+        burst=options.burst,
+        max_jobs=options.max_jobs,
+        max_memory_mb=options.max_memory,
+        serializer=resolve_serializer(options.serializer),
+        scheduler=not options.no_scheduler,
+    )
+    return supervisor.run()
+
+
+# ---- inspecting and steering ----------------------------------------------------------------------
+
+
+def info(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    queues = [Queue(name, connection=connection) for name in options.queues] or Queue.all(connection)
+    print(
+        f"{'queue':<20} {'queued':>8} {'started':>8} {'finished':>9} {'failed':>7} {'deferred':>9} "
+        f"{'scheduled':>10} {'canceled':>9}"
+    )
+    for queue in queues:
+        counts = (
+            queue.count,
+            queue.started_job_registry.get_job_count(cleanup=False),
+            queue.finished_job_registry.count,
+            queue.failed_job_registry.count,
+            queue.deferred_job_registry.count,
+            queue.scheduled_job_registry.count,
+            queue.canceled_job_registry.count,
+        )
+        print(
+            f"{queue.name:<20} "
+            + " ".join(f"{n:>{w}}" for n, w in zip(counts, (8, 8, 9, 7, 9, 10, 9), strict=True))
+        )
+    names = {queue.name for queue in queues}
+    print()
+    print(f"{'worker':<40} {'state':<9} {'queues':<20} current job")
+    for key in sorted(as_texts(connection.smembers(keys.WORKERS))):
+        raw = as_fields(connection.hgetall(key))
+        if not raw:
+            continue
+        worker_queues = raw.get("queues", b"").decode()
+        if options.queues and not names.intersection(worker_queues.split(",")):
+            continue
+        worker_name = key[len(keys.worker("")) :]
+        running = [
+            m.split(":")[0] for m in as_texts(connection.smembers(keys.worker_executions(worker_name)))
+        ]
+        state = raw.get("state", b"?").decode()
+        print(f"{worker_name:<40} {state:<9} {worker_queues:<20} {' '.join(running)}")
+    return 0
+
+
+def requeue(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    registry = FailedJobRegistry(options.queue, connection=connection)
+    job_ids = registry.get_job_ids() if options.all else options.job_ids
+    if not job_ids:
+        raise JobpoolError("give job ids, or --all")
+    for job_id in job_ids:
+        registry.requeue(job_id)
+    print(f"requeued {len(job_ids)} job(s) onto {options.queue}")
+    return 0
+
+
+def cancel(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    for job_id in options.job_ids:
+        cancel_job(job_id, connection=connection)
+    print(f"canceled {len(options.job_ids)} job(s)")
+    return 0
+
+
+def empty(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    for name in options.queues:
+        print(f"{name}: {Queue(name, connection=connection).empty()} job(s) removed")
+    return 0
+
+
+def suspend(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    connection.set(keys.SUSPENDED, 1, ex=options.duration)
+    print("suspended: workers take no new jobs" + (f" for {options.duration} s" if options.duration else ""))
+    return 0
+
+
+def resume(options: argparse.Namespace) -> int:
+    connect(redis_url(options.url)).delete(keys.SUSPENDED)
+    print("resumed")
+    return 0
+
+
+def stop_job(options: argparse.Namespace) -> int:
+    connection = connect(redis_url(options.url))
+    job = Job.fetch(options.job_id, connection=connection)
+    if job.get_status() != "started":
+        raise JobpoolError(f"job {options.job_id} is not running (it is {job.get_status(refresh=False)})")
+    send_stop_job_command(connection, options.job_id)
+    print(f"asked {job.worker_name} to stop job {options.job_id}")
+    return 0
+
+
+# ---- parsing ----------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jobpool", description="A Redis job queue with RQ's API and data.")
+    parser.add_argument("--version", action="version", version=f"jobpool {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument(
+            "-u", "--url", help=f"Redis URL (default: ${', $'.join(URL_VARIABLES)}, else {DEFAULT_URL})"
+        )
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("start", start, "Run a supervised pool of workers on the queues (highest priority first).")
+    sub.add_argument("queues", nargs="*", default=["default"], metavar="QUEUE")
+    sub.add_argument(
+        "-n",
+        "--num-workers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of CPUs)",
+    )
+    sub.add_argument(
+        "--burst", action="store_true", help="exit once the queues are empty and all jobs are done"
+    )
+    sub.add_argument("--name", help="the pool's name; workers are named NAME.SLOT.N (default: host-pid)")
+    sub.add_argument(
+        "--path", action="append", default=[], metavar="DIR", help="add DIR to sys.path (repeatable)"
+    )
+    sub.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE once in the supervisor, before forking (repeatable)",
+    )
+    sub.add_argument("--max-jobs", type=_positive_int, metavar="K", help="replace a worker after K jobs")
+    sub.add_argument("--max-memory", type=float, metavar="MB", help="replace a worker above MB of RSS")
+    sub.add_argument(
+        "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
+    )
+    sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to another pool")
+
+    sub = command("info", info, "Show queues (counts per registry) and workers (state, current job).")
+    sub.add_argument("queues", nargs="*", metavar="QUEUE")
+    sub = command("requeue", requeue, "Put failed jobs back on their queue.")
+    sub.add_argument("--queue", required=True)
+    sub.add_argument("--all", action="store_true", help="every job in the queue's failed registry")
+    sub.add_argument("job_ids", nargs="*", metavar="JOB_ID")
+    sub = command("cancel", cancel, "Cancel jobs (they move to the canceled registry).")
+    sub.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    sub = command("empty", empty, "Remove every job from queues.")
+    sub.add_argument("queues", nargs="+", metavar="QUEUE")
+    sub = command("suspend", suspend, "Stop workers from taking new jobs.")
+    sub.add_argument("--duration", type=_positive_int, metavar="SECONDS", help="resume by itself after this")
+    command("resume", resume, "Let workers take jobs again.")
+    sub = command("stop-job", stop_job, "Stop a running job: it ends as stopped, in the failed registry.")
+    sub.add_argument("job_id", metavar="JOB_ID")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        return int(options.run(options))
+    except redis.ConnectionError as error:
+        print(
+            f"jobpool: cannot reach Redis at {redis_url(getattr(options, 'url', None))}: {error}",
+            file=sys.stderr,
+        )
+    except (JobpoolError, redis.RedisError, ImportError, OSError) as error:
+        print(f"jobpool: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def entry_point() -> Any:
+    sys.exit(main())

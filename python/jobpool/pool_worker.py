@@ -1,0 +1,159 @@
+"""A worker process of the pool: the Worker loop, telling its supervisor what it owns.
+
+Each line written to the report pipe is one of
+``own <job_id> <execution_id> <queue>`` (taken; held until it starts),
+``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit), and
+``free <execution_id>`` (recorded, or put back). The supervisor heartbeats what a worker owns,
+hard-kills it past a deadline, and settles what it owned if it dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+import psutil
+import redis
+from setproctitle import setproctitle
+
+from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome
+from .worker import Taken, Worker
+
+logger = logging.getLogger("jobpool.worker")
+
+PR_SET_PDEATHSIG = 1
+# A worker's exit status when it stops to be replaced (--max-jobs, --max-memory), not because
+# its queues are empty or the pool is stopping.
+RECYCLE_EXIT = 3
+# How often a worker compares its memory with --max-memory.
+MEMORY_CHECK_SECONDS = 1.0
+
+
+class PoolWorker(Worker):
+    recovers_at_start = False
+
+    def __init__(
+        self, *args: Any, report_fd: int, title: str, max_memory_mb: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.report_fd = report_fd
+        self.title = title
+        self.max_memory_bytes = max_memory_mb * 2**20 if max_memory_mb else None
+        self.jobs_done = 0
+        self.too_big = False
+        self._memory_checked = 0.0
+        self._process = psutil.Process()
+
+    def _report(self, line: str) -> None:
+        os.write(self.report_fd, f"{line}\n".encode())
+
+    def _ready(self) -> None:
+        self._report("ready")
+
+    def _owned(self, taken: Taken | None) -> Taken | None:
+        if taken is not None:
+            queue, job_id, execution_id, _, _ = taken
+            self._report(f"own {job_id} {execution_id} {queue}")
+        return taken
+
+    def _starting(self, taken: Taken) -> None:
+        timeout = _job_timeout(taken)
+        deadline = time.time() + timeout if timeout > 0 else 0
+        self._report(f"start {taken[2]} {deadline:.3f}")
+        setproctitle(f"{self.title} busy {taken[1]}")
+
+    def _freed(self, taken: Taken) -> None:
+        self._report(f"free {taken[2]}")
+
+    def _perform(self, taken: Taken) -> Outcome:
+        outcome = super()._perform(taken)
+        self.jobs_done += 1
+        setproctitle(f"{self.title} idle")
+        self._recycle_if_too_big()
+        return outcome
+
+    def _recycle_if_too_big(self) -> None:
+        if self.max_memory_bytes is None or time.monotonic() - self._memory_checked < MEMORY_CHECK_SECONDS:
+            return
+        self._memory_checked = time.monotonic()
+        rss = self._process.memory_info().rss
+        if rss > self.max_memory_bytes:
+            logger.info("Worker %s: %.0f MB above --max-memory, recycling", self.name, rss / 2**20)
+            self.too_big = True
+            self._stop_requested = True
+
+    def stop_running_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGUSR1 from the supervisor (a stop-job command, or a cold shutdown): the running job
+        ends as stopped."""
+        if self._in_job:
+            raise JobStopped("stopped by its supervisor")
+
+
+def _job_timeout(taken: Taken) -> int:
+    raw = taken[4].get("timeout")
+    try:
+        return int(raw) if raw else DEFAULT_JOB_TIMEOUT
+    except ValueError:
+        return DEFAULT_JOB_TIMEOUT
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent dies (Linux), and exit now if it already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the check below and the supervisor's own shutdown remain
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def run_child(
+    *,
+    parent_pid: int,
+    report_fd: int,
+    url: str,
+    queue_names: list[str],
+    name: str,
+    title: str,
+    burst: bool,
+    max_jobs: int | None,
+    max_memory_mb: float | None,
+    serializer: Any,
+    heartbeat_ttl: int,
+) -> None:
+    """The body of a forked worker process; never returns."""
+    status = 0
+    try:
+        die_with_parent(parent_pid)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        setproctitle(f"{title} idle")
+        connection = redis.Redis.from_url(url)
+        worker = PoolWorker(
+            queue_names,
+            name=name,
+            connection=connection,
+            serializer=serializer,
+            heartbeat_ttl=heartbeat_ttl,
+            report_fd=report_fd,
+            title=title,
+            max_memory_mb=max_memory_mb,
+        )
+        signal.signal(signal.SIGUSR1, worker.stop_running_job)
+        worker.work(burst=burst, max_jobs=max_jobs)
+        if worker.too_big or (max_jobs is not None and worker.jobs_done >= max_jobs):
+            status = RECYCLE_EXIT
+    except BaseException:
+        logger.exception("Worker %s crashed", name)
+        status = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -1,0 +1,442 @@
+"""The supervisor of ``jobpool start``: forks the worker processes and never runs a job itself.
+
+Its loop (gunicorn's arbiter shape: signal handlers only record the signal) reaps and respawns
+workers, reads what each one owns from its report pipe (see ``pool_worker``), heartbeats all of
+it in one batch per interval, hard-kills a worker whose job overran, settles what a dead worker
+owned within a second, relays worker commands from one pub/sub subscription, runs the scheduler
+and the abandoned-job recovery, and talks to systemd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from setproctitle import setproctitle
+
+from . import keys, worker_registration
+from .pool_worker import RECYCLE_EXIT, run_child
+from .recovery import recover_abandoned
+from .redis_target import connect_core
+from .results import encode_traceback
+from .scheduler import enqueue_due_jobs
+from .systemd import Notifier
+
+logger = logging.getLogger("jobpool.supervisor")
+
+HEARTBEAT_SECONDS = 5.0
+# How long an execution lives without a heartbeat: a pool that vanishes whole has its jobs
+# recovered by any other pool this long after its last beat.
+HEARTBEAT_TTL = 30
+WORKER_TTL = 60
+HARD_KILL_GRACE_SECONDS = 5.0
+SCHEDULER_SECONDS = 1.0
+MAINTENANCE_SECONDS = 10.0
+STATUS_SECONDS = 5.0
+TICK_SECONDS = 0.1
+# Crash-loop back-off: a worker that dies within STABLE_SECONDS of its start waits before it is
+# replaced, twice as long each time, up to MAX_RESPAWN_DELAY.
+STABLE_SECONDS = 5.0
+FIRST_RESPAWN_DELAY = 0.5
+MAX_RESPAWN_DELAY = 30.0
+
+
+@dataclass
+class Owned:
+    """An execution a worker owns: taken (held) until it starts, then running until recorded."""
+
+    job_id: str
+    execution_id: str
+    queue: str
+    deadline: float | None = None  # None while held; then the epoch its timeout ends, 0 for none
+
+
+@dataclass
+class Child:
+    slot: int
+    pid: int
+    name: str
+    report_fd: int
+    started: float
+    buffer: bytes = b""
+    ready: bool = False
+    owned: dict[str, Owned] = field(default_factory=dict)
+    killed_for: Owned | None = None  # the job it was hard-killed for
+
+
+class Supervisor:
+    def __init__(
+        self,
+        url: str,
+        queue_names: list[str],
+        size: int,
+        *,
+        name: str,
+        burst: bool = False,
+        max_jobs: int | None = None,
+        max_memory_mb: float | None = None,
+        serializer: Any = None,
+        scheduler: bool = True,
+        notifier: Notifier | None = None,
+    ):
+        self.url = url
+        self.queue_names = queue_names
+        self.size = size
+        self.name = name
+        self.burst = burst
+        self.max_jobs = max_jobs
+        self.max_memory_mb = max_memory_mb
+        self.serializer = serializer
+        self.scheduler = scheduler
+        self.notifier = notifier or Notifier()
+        self.connection = redis.Redis.from_url(url)
+        self.core = connect_core(url)
+        self.children: dict[int, Child] = {}
+        self.generation = 0
+        self.respawn_at: dict[int, float] = {}  # slot -> when to start its next worker
+        self.respawn_delay: dict[int, float] = {}
+        self.done_slots: set[int] = set()  # burst: slots whose worker found the queues empty
+        self.retiring: list[int] = []  # SIGHUP: pids still to replace, one at a time
+        self.signals: list[int] = []
+        self.stopping = False
+        self.announced_ready = False
+        self.due: dict[str, float] = {}
+        self.pubsub: Any = None
+
+    # ---- signals -------------------------------------------------------------------------------
+
+    def _record_signal(self, signum: int, frame: Any) -> None:
+        self.signals.append(signum)
+
+    def _install_signals(self) -> int:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        os.set_blocking(read_fd, False)
+        signal.set_wakeup_fd(write_fd)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, self._record_signal)
+        return read_fd
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                if not self.stopping:
+                    self._begin_shutdown()
+                else:
+                    # SIGUSR1, not a second SIGTERM, which could merge with the first if the
+                    # worker had not handled it yet.
+                    logger.warning("Second signal: cold shutdown, stopping the running jobs")
+                    self._signal_children(signal.SIGUSR1)
+            elif signum == signal.SIGHUP and not self.stopping:
+                logger.info("SIGHUP: replacing the workers one by one")
+                self.retiring = list(self.children)
+
+    def _begin_shutdown(self) -> None:
+        logger.info("Warm shutdown: no new jobs; running jobs finish")
+        self.stopping = True
+        self.notifier.stopping("stopping: running jobs finish")
+        self._signal_children(signal.SIGTERM)
+
+    def _signal_children(self, signum: int) -> None:
+        for pid in self.children:
+            _kill(pid, signum)
+
+    # ---- workers ------------------------------------------------------------------------------
+
+    def _spawn(self, slot: int) -> None:
+        self.generation += 1
+        name = f"{self.name}.{slot}.{self.generation}"
+        title = f"jobpool worker {slot + 1}/{self.size}"
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor alone, which relays it
+            signal.set_wakeup_fd(-1)
+            run_child(
+                parent_pid=os.getppid(),
+                report_fd=write_fd,
+                url=self.url,
+                queue_names=self.queue_names,
+                name=name,
+                title=title,
+                burst=self.burst,
+                max_jobs=self.max_jobs,
+                max_memory_mb=self.max_memory_mb,
+                serializer=self.serializer,
+                heartbeat_ttl=HEARTBEAT_TTL,
+            )
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self.children[pid] = Child(slot, pid, name, read_fd, time.monotonic())
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._read_reports(child)
+                os.close(child.report_fd)
+                self._settle(child, status)
+                self._plan_respawn(child, status)
+
+    def _settle(self, child: Child, status: int) -> None:
+        """Records what a dead worker owned: a held job goes back to its queue; a started one
+        fails (or is retried, per its Retry) with the reason it died."""
+        for owned in child.owned.values():
+            if owned.deadline is None:
+                self.core.fail(
+                    owned.job_id, owned.execution_id, owned.queue, child.name, None, 0.0, "released", b"", b""
+                )
+                continue
+            reason = _death_reason(status, child.killed_for is owned, owned)
+            exc_info, exc_string = encode_traceback(reason)
+            outcome, _ = self.core.fail(
+                owned.job_id,
+                owned.execution_id,
+                owned.queue,
+                child.name,
+                None,
+                0.0,
+                "failed",
+                exc_info,
+                exc_string,
+            ) or ("", None)
+            logger.warning(
+                "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
+            )
+        worker_registration.register_death(self.connection, child.name, self.queue_names)
+
+    def _plan_respawn(self, child: Child, status: int) -> None:
+        recycled = os.WIFEXITED(status) and os.WEXITSTATUS(status) == RECYCLE_EXIT
+        clean = recycled or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
+        if self.stopping or (self.burst and clean and not recycled):
+            if self.burst and clean:
+                self.done_slots.add(child.slot)
+            return
+        delay = 0.0
+        if not clean and time.monotonic() - child.started < STABLE_SECONDS:
+            delay = self.respawn_delay.get(child.slot, FIRST_RESPAWN_DELAY / 2) * 2
+            delay = min(delay, MAX_RESPAWN_DELAY)
+            logger.warning(
+                "Worker %s died soon after it started; the next starts in %.1f s", child.name, delay
+            )
+        self.respawn_delay[child.slot] = delay
+        self.respawn_at[child.slot] = time.monotonic() + delay
+
+    def _respawn_due(self) -> None:
+        for slot, when in list(self.respawn_at.items()):
+            if time.monotonic() >= when and not self.stopping:
+                del self.respawn_at[slot]
+                self._spawn(slot)
+
+    def _retire_next(self) -> None:
+        """SIGHUP: warm-stops the next old worker once the pool is whole again."""
+        if not self.retiring or self.respawn_at or len(self.children) < self.size:
+            return
+        if not all(child.ready for child in self.children.values()):
+            return
+        pid = self.retiring.pop(0)
+        if pid in self.children:
+            _kill(pid, signal.SIGTERM)
+
+    # ---- what workers own -------------------------------------------------------------------------
+
+    def _read_reports(self, child: Child) -> None:
+        while True:
+            try:
+                data = os.read(child.report_fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno == errno.EBADF:
+                    return
+                raise
+            if not data:
+                return
+            child.buffer += data
+            *lines, child.buffer = child.buffer.split(b"\n")
+            for line in lines:
+                self._apply_report(child, line.decode().split())
+
+    def _apply_report(self, child: Child, words: list[str]) -> None:
+        match words:
+            case ["ready"]:
+                child.ready = True
+            case ["own", job_id, execution_id, queue]:
+                child.owned[execution_id] = Owned(job_id, execution_id, queue)
+            case ["start", execution_id, deadline]:
+                if execution_id in child.owned:
+                    child.owned[execution_id].deadline = float(deadline)
+            case ["free", execution_id]:
+                child.owned.pop(execution_id, None)
+            case _:
+                logger.warning("Worker %s sent an unreadable report: %r", child.name, words)
+
+    def _heartbeat(self) -> None:
+        executions = [
+            (owned.job_id, owned.execution_id, owned.queue, HEARTBEAT_TTL)
+            for child in self.children.values()
+            for owned in child.owned.values()
+        ]
+        workers = [(child.name, WORKER_TTL) for child in self.children.values()]
+        self.core.heartbeat(executions, workers)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.time()
+        for child in self.children.values():
+            for owned in child.owned.values():
+                if (
+                    owned.deadline
+                    and now > owned.deadline + HARD_KILL_GRACE_SECONDS
+                    and child.killed_for is None
+                ):
+                    logger.warning(
+                        "%s: job %s overran its timeout without returning to Python; killing %s",
+                        owned.queue,
+                        owned.job_id,
+                        child.name,
+                    )
+                    child.killed_for = owned
+                    _kill(child.pid, signal.SIGKILL)
+
+    # ---- commands -----------------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe(keys.worker_commands(f"{self.name}.*"))
+
+    def _relay_commands(self) -> None:
+        while (message := self.pubsub.get_message(timeout=0)) is not None:
+            channel = message["channel"].decode()
+            worker_name = channel[len(keys.worker_commands("")) :]
+            try:
+                command = json.loads(message["data"])
+            except (ValueError, TypeError):
+                logger.warning("Unreadable command on %s", channel)
+                continue
+            self._apply_command(worker_name, command)
+
+    def _apply_command(self, worker_name: str, command: dict[str, Any]) -> None:
+        child = next((c for c in self.children.values() if c.name == worker_name), None)
+        if child is None:
+            return
+        kind = command.get("command")
+        if kind in ("stop-job", "stop-execution"):
+            if any(
+                owned.job_id == command.get("job_id") and owned.deadline is not None
+                for owned in child.owned.values()
+            ):
+                _kill(child.pid, signal.SIGUSR1)
+        elif kind == "kill-horse":
+            _kill(child.pid, signal.SIGKILL)
+        elif kind == "shutdown":
+            _kill(child.pid, signal.SIGTERM)
+
+    # ---- the loop ------------------------------------------------------------------------------------
+
+    def _every(self, what: str, seconds: float) -> bool:
+        now = time.monotonic()
+        if now >= self.due.get(what, 0.0):
+            self.due[what] = now + seconds
+            return True
+        return False
+
+    def _status_line(self) -> str:
+        busy = sum(1 for c in self.children.values() if any(o.deadline is not None for o in c.owned.values()))
+        return f"{len(self.children)} workers, {busy} busy, queues {','.join(self.queue_names)}"
+
+    def _tick(self, wakeup_fd: int) -> None:
+        readable = {child.report_fd: child for child in self.children.values()}
+        poller = select.poll()
+        for fd in (*readable, wakeup_fd):
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(TICK_SECONDS * 1000):
+            if fd == wakeup_fd:
+                _drain(wakeup_fd)
+            else:
+                self._read_reports(readable[fd])
+        self._handle_signals()
+        self._reap()
+        self._respawn_due()
+        self._retire_next()
+        self._enforce_deadlines()
+        self._relay_commands()
+        if self._every("heartbeat", HEARTBEAT_SECONDS):
+            self._heartbeat()
+        if self.scheduler and not self.stopping and self._every("scheduler", SCHEDULER_SECONDS):
+            enqueue_due_jobs(self.connection, self.queue_names, self.name)
+        if not self.stopping and self._every("maintenance", MAINTENANCE_SECONDS):
+            recover_abandoned(self.core, self.queue_names)
+        if (
+            not self.announced_ready
+            and len(self.children) == self.size
+            and all(c.ready for c in self.children.values())
+        ):
+            self.announced_ready = True
+            self.notifier.ready(self._status_line())
+            logger.info("jobpool supervisor ready: %s", self._status_line())
+        if self._every("status", STATUS_SECONDS):
+            self.notifier.status(self._status_line())
+            setproctitle(f"jobpool supervisor [{','.join(self.queue_names)}] {len(self.children)} workers")
+        if self.notifier.watchdog_interval and self._every("watchdog", self.notifier.watchdog_interval):
+            self.notifier.watchdog()
+
+    def _finished(self) -> bool:
+        if self.children or self.respawn_at:
+            return False
+        return self.stopping or (self.burst and len(self.done_slots) >= self.size)
+
+    def run(self) -> int:
+        """Runs the pool until it is shut down (or, with burst, until the queues are empty)."""
+        setproctitle(f"jobpool supervisor [{','.join(self.queue_names)}] {self.size} workers")
+        wakeup_fd = self._install_signals()
+        self._subscribe()
+        for slot in range(self.size):
+            self._spawn(slot)
+        while not self._finished():
+            self._tick(wakeup_fd)
+        self.notifier.stopping("stopped")
+        logger.info("jobpool supervisor: all workers have stopped")
+        return 0
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _death_reason(status: int, hard_killed: bool, owned: Owned) -> str:
+    """Why a worker's running job failed when the worker died, in RQ's words where RQ has them."""
+    if hard_killed:
+        return (
+            "JobTimeoutException: Task exceeded maximum timeout value and did not return to Python; "
+            "its worker was killed by the supervisor\n"
+        )
+    detail = (
+        f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
+    )
+    return f"Work-horse terminated unexpectedly; waitpid returned {status} ({detail}); \n"

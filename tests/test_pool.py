@@ -1,0 +1,318 @@
+"""End to end: the real ``jobpool start`` as a subprocess against a private redis-server, with
+real signals, real SIGKILLs and a real unix datagram socket as systemd's NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import rq
+import rq.job
+
+import jobs
+from jobpool import Queue, Retry
+from jobpool.command import send_stop_job_command
+from jobpool.job import Job, JobStatus
+from jobpool.results import Result
+
+TESTS = Path(__file__).parent
+
+
+def wait_for(condition: Callable[[], object], deadline_seconds: float = 20.0, step: float = 0.02) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {deadline_seconds} s")
+
+
+def jobpool(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobpool", *args, "-u", url], capture_output=True, text=True, timeout=60
+    )
+
+
+class Pool:
+    """``jobpool start`` in a subprocess, told to report to our NOTIFY_SOCKET."""
+
+    def __init__(self, url: str, directory: Path, *args: str):
+        self.notify_path = directory / "notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.log = directory / "pool.log"
+        self.messages: list[str] = []
+        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONPATH": str(TESTS)}
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jobpool", "start", "-u", url, "--name", "testpool", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def wait_for_message(self, field: str, deadline_seconds: float = 20.0) -> str:
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            self.notify.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                message = self.notify.recv(4096).decode()
+            except TimeoutError:
+                break
+            self.messages.append(message)
+            if field in message.split("\n"):
+                return message
+        raise AssertionError(f"no {field} from the pool; its log:\n{self.log.read_text()}")
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children()
+
+    def busy_worker(self, job_id: str) -> psutil.Process:
+        found: list[psutil.Process] = []
+
+        def look() -> bool:
+            found[:] = [p for p in self.workers() if job_id in " ".join(p.cmdline())]
+            return bool(found)
+
+        wait_for(look)
+        return found[0]
+
+    def wait(self, timeout: float = 30.0) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the pool did not exit; its log:\n{self.log.read_text()}") from None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            workers = self.workers()
+            self.process.kill()  # its workers die with it (PR_SET_PDEATHSIG); make sure of it
+            self.process.wait()
+            for worker in workers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.kill()
+        self.notify.close()
+
+
+@pytest.fixture
+def pool(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Pool]]:
+    started: list[Pool] = []
+
+    def start(*args: str) -> Pool:
+        started.append(Pool(redis_url, tmp_path / str(len(started)), *args))
+        return started[-1]
+
+    for index in range(4):
+        (tmp_path / str(index)).mkdir()
+    yield start
+    for each in started:
+        each.close()
+
+
+def test_burst_drains_queues_in_priority_order_and_rq_reads_the_results(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    high, low = Queue("high", connection=connection), Queue("low", connection=connection)
+    low_jobs = [low.enqueue(jobs.started_at_epoch) for _ in range(60)]
+    high_jobs = [high.enqueue(jobs.started_at_epoch) for _ in range(60)]
+    running = pool("-n", "2", "--burst", "high", "low")
+    assert running.wait() == 0
+    assert "READY=1" in running.messages[0].split("\n") if running.messages else True
+    by_worker: dict[str, list[tuple[float, str]]] = {}
+    for job in Job.fetch_many([j.id for j in high_jobs + low_jobs], connection):
+        assert job is not None and job.get_status(refresh=False) == JobStatus.FINISHED
+        by_worker.setdefault(job.worker_name or "", []).append((job.return_value(), job.origin))
+    assert len(by_worker) == 2  # both workers ran jobs
+    for started in by_worker.values():
+        origins = [origin for _, origin in sorted(started)]
+        assert origins == sorted(origins)  # each worker ran every high job it took before any low one
+    theirs = rq.job.Job.fetch(low_jobs[0].id, connection=connection)
+    assert (
+        theirs.get_status() == rq.job.JobStatus.FINISHED
+        and theirs.return_value() == low_jobs[0].return_value()
+    )
+
+
+def test_ready_on_the_notify_socket_and_rq_info_sees_the_workers(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    message = running.wait_for_message("READY=1")
+    assert any(line.startswith("STATUS=2 workers") for line in message.split("\n"))
+    info = subprocess.run(
+        [sys.executable, "-m", "rq.cli", "info", "-u", redis_url, "q"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert info.returncode == 0 and info.stdout.count("testpool.") == 2, info.stdout
+    ours = jobpool("info", url=redis_url)
+    assert ours.returncode == 0 and ours.stdout.count("testpool.") == 2
+    running.process.send_signal(signal.SIGTERM)
+    assert running.wait() == 0
+    running.wait_for_message("STOPPING=1")
+    assert not connection.smembers("rq:workers")
+
+
+def test_a_killed_worker_has_its_job_failed_within_a_second_and_is_replaced(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    doomed = queue.enqueue(jobs.sleep_for, 60)
+    retried = queue.enqueue(jobs.sleep_then_fail_once, 60, retry=Retry(1))
+    worker = running.busy_worker(doomed.id)
+    worker.kill()
+    killed_at = time.monotonic()
+    wait_for(lambda: doomed.get_status() == JobStatus.FAILED, deadline_seconds=5)
+    assert time.monotonic() - killed_at < 2.0  # within about a second: the supervisor saw it die
+    assert "terminated unexpectedly" in (doomed.exc_info or "") and "signal 9" in (doomed.exc_info or "")
+    second = running.busy_worker(retried.id)  # a new worker took the next job
+    assert second.pid != worker.pid
+    second.kill()
+    wait_for(lambda: retried.get_status() == JobStatus.FINISHED)  # retried per its Retry, by a third worker
+    assert retried.return_value() == "attempt 2"
+
+
+def test_timeouts_soft_and_hard(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    soft = queue.enqueue(jobs.spin_until_timeout, job_timeout=1)
+    stuck = queue.enqueue(jobs.stuck_in_c, job_timeout=1)
+    after = queue.enqueue(jobs.add, 1, 1)
+    wait_for(lambda: soft.get_status() == JobStatus.FAILED)
+    assert "JobTimeoutException" in (soft.exc_info or "")
+    wait_for(lambda: stuck.get_status() == JobStatus.FAILED, deadline_seconds=30)
+    assert "did not return to Python" in (stuck.exc_info or "")
+    wait_for(lambda: after.get_status() == JobStatus.FINISHED)
+
+
+def test_stop_job(redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 60, retry=Retry(3))
+    running.busy_worker(job.id)
+    stopped = jobpool("stop-job", job.id, url=redis_url)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: job.get_status() == JobStatus.STOPPED)
+    assert job.id in queue.failed_job_registry  # stopped, and not retried
+    other = queue.enqueue(jobs.sleep_for, 60)
+    running.busy_worker(other.id)
+    send_stop_job_command(connection, other.id)  # RQ's message, sent as RQ sends it
+    wait_for(lambda: other.get_status() == JobStatus.STOPPED)
+    not_running = jobpool("stop-job", job.id, url=redis_url)
+    assert not_running.returncode == 1 and "not running" in not_running.stderr
+    assert len(not_running.stderr.strip().splitlines()) == 1
+
+
+def test_warm_then_cold_shutdown(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    short = queue.enqueue(jobs.sleep_for, 1.0)
+    running.busy_worker(short.id)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.wait() == 0
+    assert short.get_status() == JobStatus.FINISHED  # warm: the running job finished
+
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    long = queue.enqueue(jobs.sleep_for, 60.0)
+    running.busy_worker(long.id)
+    running.process.send_signal(signal.SIGTERM)
+    running.wait_for_message("STOPPING=1")  # the first was handled (two at once would merge into one)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=10) == 0
+    assert long.get_status() == JobStatus.STOPPED  # cold: stopped, and recorded as such
+
+
+def test_sighup_replaces_workers_without_dropping_a_job(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    before = {p.pid for p in running.workers()}
+    queue = Queue("q", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 1.5)
+    running.busy_worker(job.id)
+    running.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(before & {p.pid for p in running.workers()}) == 0 and len(running.workers()) == 2)
+    assert job.get_status() == JobStatus.FINISHED
+    assert queue.enqueue(jobs.add, 2, 3) and wait_for(lambda: queue.finished_job_registry.count == 2) is None
+
+
+def test_max_jobs_recycles_workers(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    queue = Queue("q", connection=connection)
+    enqueued = [queue.enqueue(jobs.add, i, i) for i in range(10)]
+    running = pool("-n", "1", "--burst", "--max-jobs", "3", "q")
+    assert running.wait() == 0
+    fetched = Job.fetch_many([j.id for j in enqueued], connection)
+    assert all(j is not None and j.get_status(refresh=False) == JobStatus.FINISHED for j in fetched)
+    assert len({j.worker_name for j in fetched if j}) == 4  # 3 + 3 + 3 + 1
+
+
+def test_scheduled_jobs_and_retry_intervals(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    from datetime import timedelta
+
+    queue = Queue("q", connection=connection)
+    later = queue.enqueue_in(timedelta(seconds=1), jobs.add, 5, 5)
+    failing = queue.enqueue(jobs.fail, "again", retry=Retry(1, interval=1))
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    wait_for(lambda: later.get_status() == JobStatus.FINISHED)
+    assert later.return_value() == 10
+    wait_for(
+        lambda: (
+            failing.get_status() == JobStatus.FAILED and Job.fetch(failing.id, connection).retries_left == 0
+        )
+    )
+    assert Result.count(failing) == 1
+
+
+def test_cli_commands(redis_url: str, connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    bad = queue.enqueue(jobs.fail)
+    connection.lrem(queue.key, 0, bad.id)
+    bad.set_status(JobStatus.FAILED)
+    connection.zadd("rq:failed:q", {bad.id: time.time() + 100})
+    assert jobpool("requeue", "--queue", "q", "--all", url=redis_url).returncode == 0
+    assert queue.job_ids == [bad.id]
+    assert jobpool("cancel", bad.id, url=redis_url).returncode == 0 and bad.is_canceled
+    queue.enqueue(jobs.add, 1, 1)
+    assert jobpool("empty", "q", url=redis_url).returncode == 0 and queue.count == 0
+    assert jobpool("suspend", url=redis_url).returncode == 0 and connection.exists("rq:suspended")
+    assert jobpool("resume", url=redis_url).returncode == 0 and not connection.exists("rq:suspended")
+    unknown = jobpool("cancel", "no-such-job", url=redis_url)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no-such-job" in unknown.stderr
+    nowhere = jobpool("info", url="redis://127.0.0.1:1/0")
+    assert nowhere.returncode == 1 and nowhere.stderr.startswith("jobpool: cannot reach Redis")
+    assert "Traceback" not in nowhere.stderr
+    version = subprocess.run([sys.executable, "-m", "jobpool", "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("jobpool ")
+    bad_flag = subprocess.run(
+        [sys.executable, "-m", "jobpool", "start", "-n", "0"], capture_output=True, text=True
+    )
+    assert bad_flag.returncode == 2 and "positive integer" in bad_flag.stderr
+
+
+def test_suspended_pool_takes_nothing(
+    connection: redis.Redis, pool: Callable[..., Pool], redis_url: str
+) -> None:
+    jobpool("suspend", url=redis_url)
+    job = Queue("q", connection=connection).enqueue(jobs.add, 1, 1)
+    running = pool("-n", "1", "--burst", "q")
+    assert running.wait() == 0  # a burst pool exits when suspended, as RQ's burst workers do
+    assert job.get_status() == JobStatus.QUEUED
