@@ -316,3 +316,45 @@ def test_suspended_pool_takes_nothing(
     running = pool("-n", "1", "--burst", "q")
     assert running.wait() == 0  # a burst pool exits when suspended, as RQ's burst workers do
     assert job.get_status() == JobStatus.QUEUED
+
+
+def test_an_idle_pool_wakes_at_once_for_jobpool_jobs_and_within_a_second_for_rq_pushes(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    latencies = []
+    for _ in range(3):
+        enqueued = time.time()
+        job = queue.enqueue(jobs.started_at_epoch)
+        wait_for(lambda job=job: job.get_status() == JobStatus.FINISHED)
+        latencies.append(job.return_value() - enqueued)
+    assert max(latencies) < 0.5  # the supervisor's wait on the wake-up list returned at once
+    enqueued = time.time()
+    plain = rq.Queue("q", connection=connection).enqueue(jobs.started_at_epoch)
+    wait_for(lambda: plain.get_status() == rq.job.JobStatus.FINISHED)
+    assert plain.return_value() - enqueued < 2.0  # the pool looks once a second
+
+
+def _idle_calls(connection: redis.Redis, pool: Callable[..., Pool], workers: int) -> int:
+    """Requests the pool's clients send in a fixed window while idle: blocking waits and scripts
+    (the commands a script runs inside Redis are not requests)."""
+    running = pool("-n", str(workers), "q")
+    running.wait_for_message("READY=1")
+    connection.config_resetstat()
+    time.sleep(3)  # a fixed window: what is measured is the number of calls in it
+    stats = connection.info("commandstats")
+    calls = sum(
+        stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("blpop", "evalsha", "evalsha_ro")
+    )
+    running.process.send_signal(signal.SIGTERM)
+    running.wait()
+    return calls
+
+
+def test_an_idle_pool_costs_redis_the_same_whatever_its_size(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    one, four = _idle_calls(connection, pool, 1), _idle_calls(connection, pool, 4)
+    assert four <= one * 1.5 + 10, (one, four)  # idle workers wait on their supervisor, not on Redis

@@ -1,5 +1,8 @@
 """A worker process of the pool: the Worker loop, telling its supervisor what it owns.
 
+An idle pool worker makes no Redis calls: it waits on its nudge pipe until the supervisor, which
+waits on the queues for the whole pool, tells it to look (``Worker._take``'s bounded wait).
+
 Each line written to the report pipe is one of
 ``own <job_id> <execution_id> <queue>`` (taken; held until it starts),
 ``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit), and
@@ -9,9 +12,11 @@ hard-kills it past a deadline, and settles what it owned if it dies.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
+import select
 import signal
 import sys
 import time
@@ -39,10 +44,17 @@ class PoolWorker(Worker):
     recovers_at_start = False
 
     def __init__(
-        self, *args: Any, report_fd: int, title: str, max_memory_mb: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        report_fd: int,
+        nudge_fd: int,
+        title: str,
+        max_memory_mb: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.report_fd = report_fd
+        self.nudge_fd = nudge_fd
         self.title = title
         self.max_memory_bytes = max_memory_mb * 2**20 if max_memory_mb else None
         self.jobs_done = 0
@@ -55,6 +67,19 @@ class PoolWorker(Worker):
 
     def _ready(self) -> None:
         self._report("ready")
+
+    def _take(self, wait: float | None) -> Taken | None:
+        """Takes a job; when idle (``wait``), only once the supervisor nudges, within ``wait``."""
+        if wait is not None:
+            readable, _, _ = select.select([self.nudge_fd], [], [], wait)
+            if not readable:
+                return None
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.nudge_fd, 4096)
+        return super()._take(None)
+
+    def _beat_if_due(self) -> None:
+        """The supervisor heartbeats its workers' registry entries."""
 
     def _owned(self, taken: Taken | None) -> Taken | None:
         if taken is not None:
@@ -118,6 +143,7 @@ def run_child(
     *,
     parent_pid: int,
     report_fd: int,
+    nudge_fd: int,
     url: str,
     queue_names: list[str],
     name: str,
@@ -143,6 +169,7 @@ def run_child(
             serializer=serializer,
             heartbeat_ttl=heartbeat_ttl,
             report_fd=report_fd,
+            nudge_fd=nudge_fd,
             title=title,
             max_memory_mb=max_memory_mb,
         )

@@ -43,6 +43,10 @@ SCHEDULER_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 STATUS_SECONDS = 5.0
 TICK_SECONDS = 0.1
+# How often an idle pool looks for jobs pushed without a wake-up marker (by plain RQ clients).
+LOOK_SECONDS = 1.0
+# The supervisor's wait on the wake-up lists when workers are idle (it also paces its loop then).
+IDLE_WAIT_SECONDS = 0.25
 # Crash-loop back-off: a worker that dies within STABLE_SECONDS of its start waits before it is
 # replaced, twice as long each time, up to MAX_RESPAWN_DELAY.
 STABLE_SECONDS = 5.0
@@ -66,6 +70,7 @@ class Child:
     pid: int
     name: str
     report_fd: int
+    nudge_fd: int  # a byte here tells an idle worker to look for a job
     started: float
     buffer: bytes = b""
     ready: bool = False
@@ -99,6 +104,8 @@ class Supervisor:
         self.scheduler = scheduler
         self.notifier = notifier or Notifier()
         self.connection = redis.Redis.from_url(url)
+        self.waiter = redis.Redis.from_url(url, socket_timeout=IDLE_WAIT_SECONDS + 5)
+        self.nudged = 0
         self.core = connect_core(url)
         self.children: dict[int, Child] = {}
         self.generation = 0
@@ -158,14 +165,17 @@ class Supervisor:
         name = f"{self.name}.{slot}.{self.generation}"
         title = f"jobpool worker {slot + 1}/{self.size}"
         read_fd, write_fd = os.pipe()
+        nudge_read, nudge_write = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
+            os.close(nudge_write)
             os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor alone, which relays it
             signal.set_wakeup_fd(-1)
             run_child(
                 parent_pid=os.getppid(),
                 report_fd=write_fd,
+                nudge_fd=nudge_read,
                 url=self.url,
                 queue_names=self.queue_names,
                 name=name,
@@ -177,8 +187,10 @@ class Supervisor:
                 heartbeat_ttl=HEARTBEAT_TTL,
             )
         os.close(write_fd)
+        os.close(nudge_read)
         os.set_blocking(read_fd, False)
-        self.children[pid] = Child(slot, pid, name, read_fd, time.monotonic())
+        os.set_blocking(nudge_write, False)
+        self.children[pid] = Child(slot, pid, name, read_fd, nudge_write, time.monotonic())
 
     def _reap(self) -> None:
         while True:
@@ -192,6 +204,7 @@ class Supervisor:
             if child is not None:
                 self._read_reports(child)
                 os.close(child.report_fd)
+                os.close(child.nudge_fd)
                 self._settle(child, status)
                 self._plan_respawn(child, status)
 
@@ -336,6 +349,7 @@ class Supervisor:
         child = next((c for c in self.children.values() if c.name == worker_name), None)
         if child is None:
             return
+        self._read_reports(child)  # what it has reported so far, the job's start included
         kind = command.get("command")
         if kind in ("stop-job", "stop-execution"):
             if any(
@@ -361,16 +375,34 @@ class Supervisor:
         busy = sum(1 for c in self.children.values() if any(o.deadline is not None for o in c.owned.values()))
         return f"{len(self.children)} workers, {busy} busy, queues {','.join(self.queue_names)}"
 
+    def _idle_children(self) -> list[Child]:
+        return [child for child in self.children.values() if child.ready and not child.owned]
+
+    def _wait_for_work(self) -> None:
+        """Waits on the queues' wake-up lists for the whole pool (one blocking call, whatever
+        the pool's size) and nudges an idle worker when a job arrives; once a second, nudges
+        one anyway, to find jobs pushed without a marker (by plain RQ clients)."""
+        idle = self._idle_children()
+        if not idle or self.stopping:
+            return
+        woken = self.waiter.blpop([keys.wakeup(name) for name in self.queue_names], timeout=IDLE_WAIT_SECONDS)
+        if woken is not None or self._every("look", LOOK_SECONDS):
+            self.nudged = (self.nudged + 1) % len(idle)
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):  # full, or the worker just exited
+                os.write(idle[self.nudged].nudge_fd, b"1")
+
     def _tick(self, wakeup_fd: int) -> None:
         readable = {child.report_fd: child for child in self.children.values()}
         poller = select.poll()
         for fd in (*readable, wakeup_fd):
             poller.register(fd, select.POLLIN)
-        for fd, _ in poller.poll(TICK_SECONDS * 1000):
+        waiting_on_redis = bool(self._idle_children()) and not self.stopping
+        for fd, _ in poller.poll(0 if waiting_on_redis else TICK_SECONDS * 1000):
             if fd == wakeup_fd:
                 _drain(wakeup_fd)
             else:
                 self._read_reports(readable[fd])
+        self._wait_for_work()
         self._handle_signals()
         self._reap()
         self._respawn_due()
