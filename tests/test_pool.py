@@ -358,3 +358,33 @@ def test_an_idle_pool_costs_redis_the_same_whatever_its_size(
 ) -> None:
     one, four = _idle_calls(connection, pool, 1), _idle_calls(connection, pool, 4)
     assert four <= one * 1.5 + 10, (one, four)  # idle workers wait on their supervisor, not on Redis
+
+
+def test_workers_die_with_their_supervisor(pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    workers = running.workers()
+    assert len(workers) == 2
+    running.process.kill()
+    running.process.wait()
+    wait_for(
+        lambda: not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers)
+    )
+
+
+def test_preload_path_and_json_serializer(
+    connection: redis.Redis, pool: Callable[..., Pool], tmp_path: Path
+) -> None:
+    module = tmp_path / "preloaded_tasks.py"
+    module.write_text(
+        "LOADED_BY = 'preload'\n\ndef shout(word):\n    return word.upper() + ' ' + LOADED_BY\n"
+    )
+    queue = Queue("q", connection=connection, serializer="json")
+    job = queue.enqueue("preloaded_tasks.shout", "hi")
+    running = pool(
+        "-n", "1", "--burst", "--path", str(tmp_path), "--preload", "preloaded_tasks", "-S", "json", "q"
+    )
+    assert running.wait() == 0
+    assert Job.fetch(job.id, connection, serializer="json").return_value() == "HI preload"
+    missing = pool("-n", "1", "--burst", "--preload", "no_such_module", "q")
+    assert missing.wait() == 1 and "No module named 'no_such_module'" in missing.log.read_text()

@@ -43,6 +43,8 @@ TEMPLATES: dict[str, str] = {
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",
+    # jobpool's own: held by the pool whose supervisor recovers a queue's abandoned jobs.
+    "maintenance_lock": "{prefix}:jobpool:maintenance-lock:{queue}",
 }
 
 

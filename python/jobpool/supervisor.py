@@ -17,13 +17,16 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis
 from setproctitle import setproctitle
 
 from . import keys, worker_registration
+from .exceptions import JobpoolError
 from .pool_worker import RECYCLE_EXIT, run_child
 from .recovery import recover_abandoned
 from .redis_target import connect_core
@@ -42,6 +45,7 @@ HARD_KILL_GRACE_SECONDS = 5.0
 SCHEDULER_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 STATUS_SECONDS = 5.0
+COMPLAIN_SECONDS = 30.0
 TICK_SECONDS = 0.1
 # How often an idle pool looks for jobs pushed without a wake-up marker (by plain RQ clients).
 LOOK_SECONDS = 1.0
@@ -118,6 +122,7 @@ class Supervisor:
         self.announced_ready = False
         self.due: dict[str, float] = {}
         self.pubsub: Any = None
+        self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
 
     # ---- signals -------------------------------------------------------------------------------
 
@@ -205,8 +210,16 @@ class Supervisor:
                 self._read_reports(child)
                 os.close(child.report_fd)
                 os.close(child.nudge_fd)
-                self._settle(child, status)
+                self.unsettled.append((child, status))
                 self._plan_respawn(child, status)
+
+    def _settle_dead(self) -> None:
+        """Settles what dead workers owned; kept for later while Redis cannot be reached."""
+        while self.unsettled:
+            child, status = self.unsettled[0]
+            if not self._redis_call("settle a dead worker's jobs", partial(self._settle, child, status)):
+                return
+            self.unsettled.pop(0)
 
     def _settle(self, child: Child, status: int) -> None:
         """Records what a dead worker owned: a held job goes back to its queue; a started one
@@ -301,6 +314,23 @@ class Supervisor:
             case _:
                 logger.warning("Worker %s sent an unreadable report: %r", child.name, words)
 
+    def _maintain(self) -> None:
+        """Recovers abandoned jobs on the queues whose maintenance lock this pool gets (one pool a
+        queue at a time, however many pools there are; recovery is safe to repeat anyway)."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for name in self.queue_names:
+                pipe.set(
+                    keys.render("maintenance_lock", queue=name),
+                    self.name,
+                    nx=True,
+                    ex=int(MAINTENANCE_SECONDS) - 1,
+                )
+            got = pipe.execute()
+        mine = [name for name, locked in zip(self.queue_names, got, strict=True) if locked]
+        if mine:
+            for queue, job_id, _, outcome in recover_abandoned(self.core, mine):
+                logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
+
     def _heartbeat(self) -> None:
         executions = [
             (owned.job_id, owned.execution_id, owned.queue, HEARTBEAT_TTL)
@@ -335,6 +365,8 @@ class Supervisor:
         self.pubsub.psubscribe(keys.worker_commands(f"{self.name}.*"))
 
     def _relay_commands(self) -> None:
+        if self.pubsub is None:
+            self._subscribe()
         while (message := self.pubsub.get_message(timeout=0)) is not None:
             channel = message["channel"].decode()
             worker_name = channel[len(keys.worker_commands("")) :]
@@ -402,19 +434,22 @@ class Supervisor:
                 _drain(wakeup_fd)
             else:
                 self._read_reports(readable[fd])
-        self._wait_for_work()
+        self._redis_call("wait for jobs", self._wait_for_work)
         self._handle_signals()
         self._reap()
+        self._settle_dead()
         self._respawn_due()
         self._retire_next()
         self._enforce_deadlines()
-        self._relay_commands()
+        self._redis_call("relay worker commands", self._relay_commands)
         if self._every("heartbeat", HEARTBEAT_SECONDS):
-            self._heartbeat()
+            self._redis_call("heartbeat", self._heartbeat)
         if self.scheduler and not self.stopping and self._every("scheduler", SCHEDULER_SECONDS):
-            enqueue_due_jobs(self.connection, self.queue_names, self.name)
+            self._redis_call(
+                "schedule", lambda: enqueue_due_jobs(self.connection, self.queue_names, self.name)
+            )
         if not self.stopping and self._every("maintenance", MAINTENANCE_SECONDS):
-            recover_abandoned(self.core, self.queue_names)
+            self._redis_call("recover abandoned jobs", self._maintain)
         if (
             not self.announced_ready
             and len(self.children) == self.size
@@ -429,7 +464,22 @@ class Supervisor:
         if self.notifier.watchdog_interval and self._every("watchdog", self.notifier.watchdog_interval):
             self.notifier.watchdog()
 
+    def _redis_call(self, what: str, call: Callable[[], object]) -> bool:
+        """Runs ``call``; when Redis fails, logs it (once a while) and carries on: the pool and its
+        workers outlive an outage, and the work is done again on a later tick."""
+        try:
+            call()
+            return True
+        except (redis.RedisError, JobpoolError, OSError) as error:
+            if self._every(f"complain:{what}", COMPLAIN_SECONDS):
+                logger.warning("Cannot %s now: %s", what, error)
+            if isinstance(error, redis.ConnectionError) and what == "relay worker commands":
+                self.pubsub = None  # subscribe again on a new connection
+            return False
+
     def _finished(self) -> bool:
+        if self.unsettled:
+            return False
         if self.children or self.respawn_at:
             return False
         return self.stopping or (self.burst and len(self.done_slots) >= self.size)
@@ -438,7 +488,6 @@ class Supervisor:
         """Runs the pool until it is shut down (or, with burst, until the queues are empty)."""
         setproctitle(f"jobpool supervisor [{','.join(self.queue_names)}] {self.size} workers")
         wakeup_fd = self._install_signals()
-        self._subscribe()
         for slot in range(self.size):
             self._spawn(slot)
         while not self._finished():
