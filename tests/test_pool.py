@@ -46,13 +46,18 @@ def jobpool(*args: str, url: str) -> subprocess.CompletedProcess[str]:
 class Pool:
     """``jobpool start`` in a subprocess, told to report to our NOTIFY_SOCKET."""
 
-    def __init__(self, url: str, directory: Path, *args: str):
+    def __init__(self, url: str, directory: Path, *args: str, environ: dict[str, str] | None = None):
         self.notify_path = directory / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.log = directory / "pool.log"
         self.messages: list[str] = []
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONPATH": str(TESTS)}
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(self.notify_path),
+            "PYTHONPATH": str(TESTS),
+            **(environ or {}),
+        }
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "jobpool", "start", "-u", url, "--name", "testpool", *args],
@@ -108,8 +113,8 @@ class Pool:
 def pool(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Pool]]:
     started: list[Pool] = []
 
-    def start(*args: str) -> Pool:
-        started.append(Pool(redis_url, tmp_path / str(len(started)), *args))
+    def start(*args: str, environ: dict[str, str] | None = None) -> Pool:
+        started.append(Pool(redis_url, tmp_path / str(len(started)), *args, environ=environ))
         return started[-1]
 
     for index in range(4):
@@ -388,3 +393,20 @@ def test_preload_path_and_json_serializer(
     assert Job.fetch(job.id, connection, serializer="json").return_value() == "HI preload"
     missing = pool("-n", "1", "--burst", "--preload", "no_such_module", "q")
     assert missing.wait() == 1 and "No module named 'no_such_module'" in missing.log.read_text()
+
+
+def test_watchdog_pings_while_healthy(pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "1", "q", environ={"WATCHDOG_USEC": "400000"})
+    running.wait_for_message("READY=1")
+    running.wait_for_message("WATCHDOG=1")
+    running.wait_for_message("WATCHDOG=1")
+
+
+def test_max_memory_recycles_workers(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    queue = Queue("q", connection=connection)
+    enqueued = [queue.enqueue(jobs.add, i, i) for i in range(3)]
+    running = pool("-n", "1", "--burst", "--max-memory", "1", "q")  # every worker is above 1 MB
+    assert running.wait() == 0
+    fetched = Job.fetch_many([j.id for j in enqueued], connection)
+    assert all(j is not None and j.get_status(refresh=False) == JobStatus.FINISHED for j in fetched)
+    assert len({j.worker_name for j in fetched if j}) == 3  # replaced after each job
