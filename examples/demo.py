@@ -1,5 +1,5 @@
-"""The README's first command: jobs enqueued with jobpool go through jobpool's worker and are
-read back, with RQ's own client reading the same data.
+"""The README's first command: jobs enqueued with jobpool go through a jobpool pool
+(``jobpool start -n 2 --burst``) and are read back, with RQ's own client reading the same data.
 
 Uses the Redis at --url (or REDIS_URL); without one it starts a private redis-server of its own.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -16,7 +17,7 @@ from pathlib import Path
 import redis
 import rq.job
 
-from jobpool import Queue, Worker
+from jobpool import Queue
 from jobpool.embedded_redis import EmbeddedRedis
 from jobpool.job import Dependency, Job
 
@@ -46,11 +47,31 @@ def show(jobs: list[Job], heading: str) -> None:
         print(f"  {job.id:<38} {job.origin:<8} {shown:<9} {result!s:<8} {job.description}")
 
 
-def run_worker(connection: redis.Redis) -> None:
-    """Drains the queues, highest priority first, with jobpool's worker (in burst mode)."""
+def run_pool(url: str) -> None:
+    """Drains the queues, highest priority first, with a pool of two jobpool workers (burst)."""
+    command = [
+        sys.executable,
+        "-m",
+        "jobpool",
+        "start",
+        "-n",
+        "2",
+        "--burst",
+        "-u",
+        url,
+        "--path",
+        str(HERE),
+        "--log-level",
+        "WARNING",
+        "high",
+        "default",
+    ]
     started = time.perf_counter()
-    Worker(["high", "default"], connection=connection).work(burst=True)
-    print(f"\njobpool's worker drained the queues in {time.perf_counter() - started:.3f} s")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"the pool failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    elapsed = time.perf_counter() - started
+    print(f"\n`jobpool start -n 2 --burst high default` drained the queues in {elapsed:.2f} s")
 
 
 def main() -> None:
@@ -66,8 +87,8 @@ def main() -> None:
         connection = stack.enter_context(redis.Redis.from_url(url))
         jobs = enqueue_demo_jobs(connection)
         show(jobs, "enqueued with jobpool:")
-        run_worker(connection)
-        show(jobs, "after the worker ran:")
+        run_pool(url)
+        show(jobs, "after the pool ran:")
         broken = jobs[-1]
         reason = (broken.exc_info or "").strip().splitlines()[-1]
         in_registry = broken.id in Queue("default", connection=connection).failed_job_registry
