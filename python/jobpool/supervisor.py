@@ -175,6 +175,9 @@ class Supervisor:
         if pid == 0:
             os.close(read_fd)
             os.close(nudge_write)
+            for sibling in self.children.values():  # the other workers' pipes are not this one's
+                os.close(sibling.report_fd)
+                os.close(sibling.nudge_fd)
             os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor alone, which relays it
             signal.set_wakeup_fd(-1)
             run_child(
@@ -230,7 +233,7 @@ class Supervisor:
                     owned.job_id, owned.execution_id, owned.queue, child.name, None, 0.0, "released", b"", b""
                 )
                 continue
-            reason = _death_reason(status, child.killed_for is owned, owned)
+            reason = _death_reason(status, hard_killed=child.killed_for is owned)
             exc_info, exc_string = encode_traceback(reason)
             outcome, _ = self.core.fail(
                 owned.job_id,
@@ -510,7 +513,7 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _death_reason(status: int, hard_killed: bool, owned: Owned) -> str:
+def _death_reason(status: int, hard_killed: bool) -> str:
     """Why a worker's running job failed when the worker died, in RQ's words where RQ has them."""
     if hard_killed:
         return (
