@@ -1,0 +1,67 @@
+"""The supervisor's decisions that need no process to check: crash-loop back-off, and the
+reports protocol. (Everything else of the supervisor is tested end to end in test_pool.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from jobpool.supervisor import (
+    FIRST_RESPAWN_DELAY,
+    MAX_RESPAWN_DELAY,
+    Child,
+    Owned,
+    Supervisor,
+    _death_reason,
+)
+
+
+def _supervisor() -> Supervisor:
+    return Supervisor("redis://127.0.0.1:1/0", ["q"], 1, name="logic")  # connects to nothing until used
+
+
+def _status_killed(signum: int) -> int:
+    return signum  # waitpid's status for a process killed by `signum` (no core dump)
+
+
+def test_a_worker_that_dies_young_waits_longer_each_time() -> None:
+    supervisor = _supervisor()
+    delays = []
+    for _ in range(8):
+        child = Child(0, 1234, "logic.0.1", -1, -1, started=time.monotonic())
+        supervisor._plan_respawn(child, _status_killed(signal.SIGSEGV))
+        delays.append(supervisor.respawn_delay[0])
+    assert delays[:3] == [FIRST_RESPAWN_DELAY, FIRST_RESPAWN_DELAY * 2, FIRST_RESPAWN_DELAY * 4]
+    assert delays[-1] == MAX_RESPAWN_DELAY
+    old = Child(0, 1234, "logic.0.1", -1, -1, started=time.monotonic() - 3600)
+    supervisor._plan_respawn(old, _status_killed(signal.SIGSEGV))
+    assert supervisor.respawn_delay[0] == 0.0  # a worker that lived long is replaced at once
+
+
+def test_clean_exits_in_burst_mode_end_the_slot_and_recycling_does_not() -> None:
+    supervisor = _supervisor()
+    supervisor.burst = True
+    recycled = Child(0, 1, "a", -1, -1, started=time.monotonic())
+    supervisor._plan_respawn(recycled, 3 << 8)  # exit status 3: replace me
+    assert 0 in supervisor.respawn_at and 0 not in supervisor.done_slots
+    done = Child(0, 2, "b", -1, -1, started=time.monotonic())
+    supervisor._plan_respawn(done, 0)  # exit status 0 in burst mode: the queues are empty
+    assert 0 in supervisor.done_slots
+
+
+def test_reports_track_what_a_worker_owns() -> None:
+    supervisor = _supervisor()
+    child = Child(0, 1, "a", -1, -1, started=time.monotonic())
+    for line in ("ready", "own j1 e1 q", "own j2 e2 q", "start e1 1234.5", "free e1", "nonsense"):
+        supervisor._apply_report(child, line.split())
+    assert child.ready and list(child.owned) == ["e2"]
+    assert child.owned["e2"] == Owned("j2", "e2", "q", None)  # held: not started
+
+
+def test_death_reasons_are_readable() -> None:
+    assert "signal 9" in _death_reason(signal.SIGKILL, hard_killed=False)
+    assert "terminated unexpectedly" in _death_reason(signal.SIGKILL, hard_killed=False)
+    assert "exit code 1" in _death_reason(1 << 8, hard_killed=False)
+    assert "JobTimeoutException" in _death_reason(signal.SIGKILL, hard_killed=True)
+    assert os.WIFSIGNALED(_status_killed(signal.SIGKILL))
