@@ -311,6 +311,14 @@ def test_cli_commands(redis_url: str, connection: redis.Redis) -> None:
         [sys.executable, "-m", "jobpool", "start", "-n", "0"], capture_output=True, text=True
     )
     assert bad_flag.returncode == 2 and "positive integer" in bad_flag.stderr
+    nothing_failed = jobpool("requeue", "--queue", "empty", "--all", url=redis_url)
+    assert nothing_failed.returncode == 0 and "requeued 0" in nothing_failed.stdout
+    for url in ("foo://x", "redis://:secret@127.0.0.1:1/0"):
+        failed = jobpool("info", url=url)
+        assert failed.returncode == 1 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+        assert "secret" not in failed.stderr
+    no_memory = jobpool("start", "--max-memory", "0", "q", url=redis_url)
+    assert no_memory.returncode == 1 and "--max-memory" in no_memory.stderr
 
 
 def test_suspended_pool_takes_nothing(
@@ -410,3 +418,17 @@ def test_max_memory_recycles_workers(connection: redis.Redis, pool: Callable[...
     fetched = Job.fetch_many([j.id for j in enqueued], connection)
     assert all(j is not None and j.get_status(refresh=False) == JobStatus.FINISHED for j in fetched)
     assert len({j.worker_name for j in fetched if j}) == 3  # replaced after each job
+
+
+def test_a_pool_killed_outright_can_start_again_under_its_name(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    first = pool("-n", "2", "q")
+    first.wait_for_message("READY=1")
+    first.process.kill()  # no chance to deregister its workers
+    first.wait()
+    second = pool("-n", "2", "q")  # the same --name: its workers replace the stale entries
+    second.wait_for_message("READY=1")
+    job = Queue("q", connection=connection).enqueue(jobs.add, 3, 4)
+    wait_for(lambda: job.get_status() == JobStatus.FINISHED)
+    assert "Traceback" not in second.log.read_text()

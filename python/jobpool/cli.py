@@ -7,8 +7,10 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,13 +19,14 @@ import redis
 from . import __version__, keys
 from .command import send_stop_job_command
 from .exceptions import JobpoolError
-from .job import Job, cancel_job
+from .job import Job, JobStatus, cancel_job
 from .queue import Queue
 from .redis_values import as_fields, as_texts
 from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
 
 DEFAULT_URL = "redis://localhost:6379/0"
+POOL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 URL_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL")
 
 
@@ -49,15 +52,17 @@ def start(options: argparse.Namespace) -> int:
     logging.basicConfig(
         level=options.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    for directory in options.path:
+    for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
         sys.path.insert(0, os.path.abspath(directory))
     for module in options.preload:
         importlib.import_module(module)  # once, in the supervisor: workers share it copy-on-write
     url = redis_url(options.url)
     connect(url).close()
     name = options.name or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
-    if not keys.PREFIX_PATTERN.fullmatch(name) or "*" in name:
+    if not POOL_NAME.fullmatch(name):
         raise JobpoolError(f"--name {name!r}: use letters, digits and . _ - only")
+    if options.max_memory is not None and options.max_memory <= 0:
+        raise JobpoolError("--max-memory must be a positive number of megabytes")
     supervisor = Supervisor(
         url,
         options.queues,
@@ -118,9 +123,9 @@ def info(options: argparse.Namespace) -> int:
 def requeue(options: argparse.Namespace) -> int:
     connection = connect(redis_url(options.url))
     registry = FailedJobRegistry(options.queue, connection=connection)
-    job_ids = registry.get_job_ids() if options.all else options.job_ids
-    if not job_ids:
+    if not options.all and not options.job_ids:
         raise JobpoolError("give job ids, or --all")
+    job_ids = registry.get_job_ids() if options.all else options.job_ids
     for job_id in job_ids:
         registry.requeue(job_id)
     print(f"requeued {len(job_ids)} job(s) onto {options.queue}")
@@ -158,8 +163,11 @@ def resume(options: argparse.Namespace) -> int:
 def stop_job(options: argparse.Namespace) -> int:
     connection = connect(redis_url(options.url))
     job = Job.fetch(options.job_id, connection=connection)
-    if job.get_status() != "started":
-        raise JobpoolError(f"job {options.job_id} is not running (it is {job.get_status(refresh=False)})")
+    status = job.get_status()
+    if status != JobStatus.STARTED:
+        raise JobpoolError(
+            f"job {options.job_id} is not running (it is {status.value if status else 'gone'})"
+        )
     send_stop_job_command(connection, options.job_id)
     print(f"asked {job.worker_name} to stop job {options.job_id}")
     return 0
@@ -242,15 +250,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(options.run(options))
     except redis.ConnectionError as error:
-        print(
-            f"jobpool: cannot reach Redis at {redis_url(getattr(options, 'url', None))}: {error}",
-            file=sys.stderr,
-        )
-    except (JobpoolError, redis.RedisError, ImportError, OSError) as error:
+        where = _without_password(redis_url(getattr(options, "url", None)))
+        print(f"jobpool: cannot reach Redis at {where}: {error}", file=sys.stderr)
+    except (JobpoolError, redis.RedisError, ImportError, OSError, ValueError) as error:
         print(f"jobpool: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def entry_point() -> Any:

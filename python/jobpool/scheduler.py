@@ -5,6 +5,7 @@ locks, so one scheduler runs per queue whatever mix of RQ and jobpool pools ther
 from __future__ import annotations
 
 from redis import Redis
+from redis.exceptions import WatchError
 
 from . import keys, scripts
 from .timeutils import epoch_seconds, utcformat, utcnow
@@ -37,3 +38,18 @@ def enqueue_due_jobs(connection: Redis, queue_names: list[str], scheduler_name: 
         ],
     )
     return int(moved)
+
+
+def release_scheduler_locks(connection: Redis, queue_names: list[str], scheduler_name: str) -> None:
+    """Gives up the scheduler locks this scheduler holds (a stopping pool's)."""
+    for name in queue_names:
+        lock = keys.render("scheduler_lock", queue=name)
+        with connection.pipeline() as pipe:
+            try:
+                pipe.watch(lock)
+                if pipe.get(lock) == scheduler_name.encode():
+                    pipe.multi()
+                    pipe.delete(lock)
+                    pipe.execute()
+            except WatchError:
+                pass  # taken over meanwhile: not ours to release

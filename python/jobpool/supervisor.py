@@ -31,7 +31,7 @@ from .pool_worker import RECYCLE_EXIT, run_child
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .results import encode_traceback
-from .scheduler import enqueue_due_jobs
+from .scheduler import enqueue_due_jobs, release_scheduler_locks
 from .systemd import Notifier
 
 logger = logging.getLogger("jobpool.supervisor")
@@ -46,6 +46,8 @@ SCHEDULER_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 STATUS_SECONDS = 5.0
 COMPLAIN_SECONDS = 30.0
+# How long a stopping pool keeps trying to record what its dead workers ran, when Redis is down.
+SETTLE_GRACE_SECONDS = 15.0
 TICK_SECONDS = 0.1
 # How often an idle pool looks for jobs pushed without a wake-up marker (by plain RQ clients).
 LOOK_SECONDS = 1.0
@@ -119,6 +121,7 @@ class Supervisor:
         self.retiring: list[int] = []  # SIGHUP: pids still to replace, one at a time
         self.signals: list[int] = []
         self.stopping = False
+        self.stopped_at = 0.0
         self.announced_ready = False
         self.due: dict[str, float] = {}
         self.pubsub: Any = None
@@ -156,6 +159,7 @@ class Supervisor:
     def _begin_shutdown(self) -> None:
         logger.info("Warm shutdown: no new jobs; running jobs finish")
         self.stopping = True
+        self.stopped_at = time.monotonic()
         self.notifier.stopping("stopping: running jobs finish")
         self._signal_children(signal.SIGTERM)
 
@@ -480,11 +484,22 @@ class Supervisor:
                 self.pubsub = None  # subscribe again on a new connection
             return False
 
+    def _release_scheduler_locks(self) -> None:
+        """Lets another scheduler take this pool's queues at once, rather than in 61 s."""
+        if self.scheduler:
+            release_scheduler_locks(self.connection, self.queue_names, self.name)
+
     def _finished(self) -> bool:
-        if self.unsettled:
-            return False
         if self.children or self.respawn_at:
             return False
+        if self.unsettled:
+            if not self.stopping or time.monotonic() - self.stopped_at <= SETTLE_GRACE_SECONDS:
+                return False
+            logger.error(
+                "Cannot reach Redis to record what dead workers ran; their jobs will be recovered as "
+                "abandoned once their heartbeats lapse"
+            )
+            return True
         return self.stopping or (self.burst and len(self.done_slots) >= self.size)
 
     def run(self) -> int:
@@ -495,6 +510,7 @@ class Supervisor:
             self._spawn(slot)
         while not self._finished():
             self._tick(wakeup_fd)
+        self._redis_call("release the scheduler locks", self._release_scheduler_locks)
         self.notifier.stopping("stopped")
         logger.info("jobpool supervisor: all workers have stopped")
         return 0

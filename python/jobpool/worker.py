@@ -255,7 +255,13 @@ class Worker:
         it ran any job."""
         if logging_level:
             logging.basicConfig(level=logging_level)
-        worker_registration.register_birth(self.connection, self.name, self.queue_names, self.worker_ttl + 60)
+        worker_registration.register_birth(
+            self.connection,
+            self.name,
+            self.queue_names,
+            self.worker_ttl + 60,
+            replace=not self.recovers_at_start,
+        )
         if self.recovers_at_start:
             recover_abandoned(self.core, self.queue_names)  # as RQ's workers clean up as they start
         self._ready()

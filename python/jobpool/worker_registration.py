@@ -13,10 +13,14 @@ from . import _native, keys
 from .timeutils import utcformat, utcnow
 
 
-def register_birth(connection: Redis, name: str, queue_names: list[str], ttl: int) -> None:
-    """Registers a new worker; ValueError if a live worker already has the name (as RQ)."""
+def register_birth(
+    connection: Redis, name: str, queue_names: list[str], ttl: int, replace: bool = False
+) -> None:
+    """Registers a new worker; ValueError if a live worker already has the name (as RQ), unless
+    ``replace`` (a pool's supervisor owns its workers' names: an entry left by a pool that was
+    killed, under the same --name, is stale)."""
     key = keys.worker(name)
-    if connection.exists(key) and not connection.hexists(key, "death"):
+    if not replace and connection.exists(key) and not connection.hexists(key, "death"):
         raise ValueError(f"There exists an active worker named {name!r} already")
     now = utcformat(utcnow())
     with connection.pipeline() as pipe:
