@@ -46,9 +46,10 @@ fmt:
 demo: setup                   ## a private redis-server, jobs enqueued with jobpool, run, and read back
 	$(PY) examples/demo.py
 
-bench: $(VENV) build-release  ## enqueue and worker cost against RQ, side by side
+bench: $(VENV) build-release  ## enqueue, worker and pool cost against RQ, side by side
 	$(PY) bench/enqueue_cost.py
 	$(PY) bench/worker_cost.py
+	$(PY) bench/pool_cost.py
 
 clean:
 	rm -rf .venv target

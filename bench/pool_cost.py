@@ -9,13 +9,17 @@ It measures
    (RQ's fastest: no fork per job) and ``rq worker-pool -n 2 --burst`` (RQ's default worker, a fork
    per job; slow, so it drains fewer jobs). Jobs per second from the jobs' own timestamps (first
    ``started_at`` to last ``ended_at``, read back with jobpool's ``Job.fetch_many``) and from the
-   pool process's wall time; the median of several runs, alternating between the pools;
+   pool process's wall time; the median of several runs, alternating between the pools. Also the
+   CPU time per job of the pool process, its workers and redis-server, and the share of the CPUs
+   that other processes took meanwhile (a drain that competed with something else shows);
 2. the idle cost of a pool of W workers (jobpool: 1, 8 and 32; RQ: 1 and 8): once the pool is up
    (jobpool: READY=1 on a NOTIFY_SOCKET of our own, as systemd's notify protocol; RQ: its W workers
-   registered) and has settled, the Redis commands in a fixed window, per second: the requests the
-   pool's clients sent (BLPOP, EVALSHA, ...) and the commands Redis executed, including inside Lua
-   scripts. Executed comes from ``INFO commandstats`` (after ``CONFIG RESETSTAT``); the commands run
-   inside scripts are named by MONITOR (``ScriptCommandWatch``), and sent = executed - inside scripts;
+   registered), the Redis commands per second in two fixed windows, the first a few seconds after
+   start-up and the steady one once no client has connected for a while (jobpool's workers connect
+   on their first take): the requests the pool's clients sent (BLPOP, EVALSHA, ...) and the commands
+   Redis executed, including inside Lua scripts. Executed comes from ``INFO commandstats`` (after
+   ``CONFIG RESETSTAT``); the commands run inside scripts are named by MONITOR
+   (``ScriptCommandWatch``), and sent = executed - inside scripts;
 3. memory: RSS, PSS and USS (psutil's ``memory_full_info``) of every process of a running pool of 2
    (not burst), once it is up and again after it has run M no-op jobs; then it gets SIGTERM.
 
@@ -38,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -60,6 +65,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # workers import the job by name: noop.noop
 
 from machine_info import (  # noqa: E402
+    cpu_count,
     environment,
     extension_fingerprint,
     load_average,
@@ -87,18 +93,24 @@ RESULTS_DIR = BENCH_DIR / "results"
 POOL_SIZE = 2
 DEFAULT_DRAIN_JOBS = 50_000
 QUICK_DRAIN_JOBS = 2_000
-DEFAULT_FORK_JOBS = 3_000
-"""Jobs per drain of RQ's default (fork-per-job) worker pool: it runs about 1/100 as fast."""
+DEFAULT_FORK_JOBS = 2_000
+"""Jobs per drain of RQ's default (fork-per-job) worker pool: it runs about 1/60 as fast."""
 QUICK_FORK_JOBS = 200
 DEFAULT_RUNS = 3
+DEFAULT_FORK_RUNS = 2
+"""Drains of RQ's default worker pool (about 35 s each): two keep the full run near 12 minutes."""
 QUICK_RUNS = 1
 JOBPOOL_IDLE_SIZES = (1, 8, 32)
 RQ_IDLE_SIZES = (1, 8)
-DEFAULT_IDLE_WINDOW_SECONDS = 10.0
-"""Long enough to hold a whole number of each of the supervisor's periods (1, 5 and 10 s)."""
+QUICK_JOBPOOL_IDLE_SIZES = (1, 8)
+QUICK_RQ_IDLE_SIZES = (1,)
+DEFAULT_IDLE_WINDOW_SECONDS = 5.0
 QUICK_IDLE_WINDOW_SECONDS = 2.0
 DEFAULT_IDLE_SETTLE_SECONDS = 3.0
 QUICK_IDLE_SETTLE_SECONDS = 1.0
+WARM_UP_QUIET_SECONDS = 3.0
+"""The steady idle window starts once no client has connected to Redis for this long."""
+WARM_UP_MAX_SECONDS_PER_WORKER = 2.5
 DEFAULT_MEMORY_JOBS = 10_000
 QUICK_MEMORY_JOBS = 1_000
 ENQUEUE_CHUNK = 5_000
@@ -108,7 +120,15 @@ FETCH_CHUNK = 5_000
 READY_DEADLINE_SECONDS = 60.0
 STOP_DEADLINE_SECONDS = 30.0
 DRAIN_DEADLINE_SECONDS = 1_800.0
+EXIT_GRACE_SECONDS = 30.0
+"""A burst pool still running this long after its jobs are done is killed, and the run fails."""
+WATCH_SECONDS = 0.5
+"""How often the watch on a burst pool asks whether its jobs are done."""
+SAMPLE_SECONDS = 0.05
+"""How often it samples the pool process's CPU time."""
 LOG_TAIL_LINES = 20
+OTHERS_SHARE_WARNING = 0.05
+"""Warn when other processes took more than this share of the CPUs during a drain."""
 LOG_LEVEL = "WARNING"
 """Both pools log warnings and errors only (RQ's workers otherwise log each job)."""
 
@@ -312,6 +332,33 @@ def finished_jobs(admin: redis.Redis, job_ids: Sequence[str]) -> list[Job]:
 
 
 @dataclass(frozen=True)
+class CpuSeconds:
+    """CPU time (user + system) spent during a drain, by whom."""
+
+    pool_process: float
+    """The supervisor (jobpool), or the worker-pool process (RQ): its own time."""
+    workers: float
+    """The workers, with anything they started and waited for (RQ's work horses)."""
+    redis_server: float
+    others: float = 0.0
+    """Every other process on the machine (the benchmark's own process left out): what
+    competed with the pool for the CPUs. Not part of ``total``."""
+
+    @property
+    def total(self) -> float:
+        return self.pool_process + self.workers + self.redis_server
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "pool_process": self.pool_process,
+            "workers": self.workers,
+            "redis_server": self.redis_server,
+            "total": self.total,
+            "other_processes": self.others,
+        }
+
+
+@dataclass(frozen=True)
 class DrainRun:
     """One pool process, in burst mode, draining a queue of ``jobs`` jobs."""
 
@@ -319,6 +366,7 @@ class DrainRun:
     wall_seconds: float
     first_started: datetime
     last_ended: datetime
+    cpu: CpuSeconds
 
     @property
     def wall_rate(self) -> float:
@@ -334,6 +382,11 @@ class DrainRun:
     def job_seconds(self) -> float:
         return (self.last_ended - self.first_started).total_seconds()
 
+    @property
+    def others_share(self) -> float:
+        """The share of the machine's CPU time that other processes took during the run."""
+        return max(0.0, self.cpu.others) / (self.wall_seconds * cpu_count())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "jobs": self.jobs,
@@ -342,36 +395,121 @@ class DrainRun:
             "last_ended_at": self.last_ended.isoformat(),
             "wall_jobs_per_second": self.wall_rate,
             "timestamp_jobs_per_second": self.job_rate,
+            "cpu_seconds": self.cpu.to_json(),
         }
 
 
-def run_pool_to_end(command: list[str], log_path: Path) -> float:
-    """Runs a burst pool to its end, its output to ``log_path``; returns its wall time."""
+def own_cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs have spent busy since boot (not idle, not waiting for I/O)."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system
+    return float(busy + sum(getattr(times, name, 0.0) for name in ("irq", "softirq", "steal")))
+
+
+def kill_process_tree(pid: int) -> None:
+    """SIGKILL for a process we started and for every process it started."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        started = root.children(recursive=True)
+        root.kill()
+        for each in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                each.kill()
+
+
+@dataclass
+class PoolWatch:
+    """What a thread watching a burst pool found: the pool process's own CPU time (sampled every
+    SAMPLE_SECONDS, so the last sample is at most that old when it exits) and whether it hung."""
+
+    pool_cpu_seconds: float = 0.0
+    hung: str = ""
+
+
+def watch_pool(pid: int, exited: threading.Event, done: Callable[[], bool], watch: PoolWatch) -> None:
+    """Samples the pool process's CPU time until it exits; kills it (and its workers) if it is
+    still running EXIT_GRACE_SECONDS after its jobs are done, as it should exit within a second
+    or two (a bug to report, not a figure), or after DRAIN_DEADLINE_SECONDS in all."""
+    started = time.monotonic()
+    done_since: float | None = None
+    checked = 0.0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process = psutil.Process(pid)
+        while not exited.wait(SAMPLE_SECONDS):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+                watch.pool_cpu_seconds = own_cpu_seconds(process)
+            now = time.monotonic()
+            if done_since is None and now - checked >= WATCH_SECONDS:
+                checked = now
+                if done():
+                    done_since = now
+            if done_since is not None and now - done_since > EXIT_GRACE_SECONDS:
+                watch.hung = f"had not exited {EXIT_GRACE_SECONDS:.0f} s after its jobs were done"
+            elif now - started > DRAIN_DEADLINE_SECONDS:
+                watch.hung = f"ran for over {DRAIN_DEADLINE_SECONDS:.0f} s"
+            if watch.hung:
+                kill_process_tree(pid)
+                return
+
+
+def run_pool_to_end(
+    command: list[str], log_path: Path, done: Callable[[], bool], server: psutil.Process
+) -> tuple[float, CpuSeconds]:
+    """Runs a burst pool to its end, its output to ``log_path``; returns its wall time and the
+    CPU time spent. ``done`` tells whether its jobs are all done (asked from a thread).
+
+    The pool's whole CPU time (its own and its workers', which it waits for) comes from wait4();
+    the pool process's own, from the last sample before it exited."""
+    exited, watch = threading.Event(), PoolWatch()
+    benchmark = psutil.Process()
     with log_path.open("ab") as log:
+        machine_before, benchmark_before = machine_busy_seconds(), own_cpu_seconds(benchmark)
+        server_before = own_cpu_seconds(server)
         start = time.perf_counter()
-        completed = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=pool_environment(),
-            timeout=DRAIN_DEADLINE_SECONDS,
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=pool_environment()
         )
-        wall_seconds = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise RuntimeError(f"{command[0]} exited with {completed.returncode}:\n{log_tail(log_path)}")
-    return wall_seconds
+        watchdog = threading.Thread(target=watch_pool, args=(process.pid, exited, done, watch), daemon=True)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            wall_seconds = time.perf_counter() - start
+            exited.set()
+            watchdog.join()
+        server_seconds = own_cpu_seconds(server) - server_before
+        machine_seconds = machine_busy_seconds() - machine_before
+        benchmark_seconds = own_cpu_seconds(benchmark) - benchmark_before
+    if watch.hung:
+        raise RuntimeError(f"{command[0]} {watch.hung} (killed):\n{log_tail(log_path)}")
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} exited with {process.returncode}:\n{log_tail(log_path)}")
+    tree_seconds = usage.ru_utime + usage.ru_stime
+    others = machine_seconds - tree_seconds - server_seconds - benchmark_seconds
+    cpu = CpuSeconds(watch.pool_cpu_seconds, tree_seconds - watch.pool_cpu_seconds, server_seconds, others)
+    return wall_seconds, cpu
 
 
-def timed_drain(kind: PoolKind, url: str, admin: redis.Redis, jobs: int, log_dir: Path) -> DrainRun:
+def timed_drain(
+    kind: PoolKind, url: str, admin: redis.Redis, server: psutil.Process, jobs: int, log_dir: Path
+) -> DrainRun:
     admin.flushdb()
     job_ids = kind.enqueue(admin, jobs)
     command = kind.command(url, kind.queue_name, POOL_SIZE, True)
-    wall_seconds = run_pool_to_end(command, log_dir / f"{kind.name}-drain.log")
+    finished = keys.registry("finished", kind.queue_name)
+    wall_seconds, cpu = run_pool_to_end(
+        command, log_dir / f"{kind.name}-drain.log", lambda: admin.zcard(finished) >= jobs, server
+    )
     done = finished_jobs(admin, job_ids)
     first_started = min(job.started_at for job in done if job.started_at)
     last_ended = max(job.ended_at for job in done if job.ended_at)
-    return DrainRun(jobs, wall_seconds, first_started, last_ended)
+    return DrainRun(jobs, wall_seconds, first_started, last_ended, cpu)
 
 
 @dataclass(frozen=True)
@@ -390,12 +528,29 @@ class Throughput:
         return {
             "wall_jobs_per_second": self.wall.to_json(),
             "timestamp_jobs_per_second": self.timestamps.to_json(),
+            "cpu_microseconds_per_job": self.cpu_per_job.to_json(),
             "runs": [run.to_json() for run in self.runs],
         }
 
+    @property
+    def cpu_per_job(self) -> CpuSeconds:
+        """CPU microseconds per job, over all runs."""
+        jobs = sum(run.jobs for run in self.runs) / 1e6
+        return CpuSeconds(
+            sum(run.cpu.pool_process for run in self.runs) / jobs,
+            sum(run.cpu.workers for run in self.runs) / jobs,
+            sum(run.cpu.redis_server for run in self.runs) / jobs,
+            sum(run.cpu.others for run in self.runs) / jobs,
+        )
+
 
 def measure_throughput(
-    url: str, admin: redis.Redis, jobs: dict[str, int], runs: dict[str, int], log_dir: Path
+    url: str,
+    admin: redis.Redis,
+    server: psutil.Process,
+    jobs: dict[str, int],
+    runs: dict[str, int],
+    log_dir: Path,
 ) -> dict[str, Throughput]:
     """Runs alternate between the pools, so a change in the machine's load hits all alike."""
     drains: dict[str, list[DrainRun]] = {kind.name: [] for kind in DRAIN_POOLS}
@@ -404,10 +559,12 @@ def measure_throughput(
             if run >= runs[kind.name]:
                 continue
             progress(f"drain run {run + 1}/{runs[kind.name]}: {kind.label} pool, {jobs[kind.name]:,} jobs")
-            drain = timed_drain(kind, url, admin, jobs[kind.name], log_dir)
+            drain = timed_drain(kind, url, admin, server, jobs[kind.name], log_dir)
             progress(
                 f"  {drain.wall_seconds:.1f} s wall, {drain.job_seconds:.1f} s of jobs, "
-                f"{drain.job_rate:,.0f} jobs/s by the timestamps"
+                f"{drain.job_rate:,.0f} jobs/s by the timestamps; CPU s: pool process "
+                f"{drain.cpu.pool_process:.1f}, workers {drain.cpu.workers:.1f}, "
+                f"redis {drain.cpu.redis_server:.1f}, other processes {drain.cpu.others:.1f}"
             )
             drains[kind.name].append(drain)
     admin.flushdb()
@@ -420,17 +577,40 @@ def measure_throughput(
 @dataclass(frozen=True)
 class IdleTiming:
     settle_seconds: float
+    """From the pool being up to the first window."""
     window_seconds: float
 
 
-@dataclass(frozen=True)
-class IdleCost:
-    """What an idle pool of ``size`` workers cost Redis over ``seconds``."""
+def connected_clients(admin: redis.Redis) -> int:
+    return int(admin.info("clients")["connected_clients"])
 
-    size: int
+
+def wait_until_connections_settle(admin: redis.Redis, size: int) -> int:
+    """Waits until the number of clients connected to Redis has not changed for
+    WARM_UP_QUIET_SECONDS (at most WARM_UP_MAX_SECONDS_PER_WORKER per worker); returns it.
+
+    jobpool's pool workers connect lazily, on their first take, and an idle pool lets one worker
+    look for jobs at a time (about one a second): a pool of 32 is still connecting, and loading
+    its scripts, half a minute after it is up. RQ's workers connect as they start."""
+    deadline = time.monotonic() + WARM_UP_MAX_SECONDS_PER_WORKER * size + WARM_UP_QUIET_SECONDS
+    count = connected_clients(admin)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < WARM_UP_QUIET_SECONDS:
+        if time.monotonic() > deadline:
+            progress(f"warning: clients still connecting after {WARM_UP_MAX_SECONDS_PER_WORKER * size:.0f} s")
+            break
+        time.sleep(0.25)
+        now = connected_clients(admin)
+        if now != count:
+            count, quiet_since = now, time.monotonic()
+    return count
+
+
+@dataclass(frozen=True)
+class IdleWindow:
+    """What an idle pool cost Redis over ``seconds``."""
+
     seconds: float
-    ready_seconds: float
-    """From the pool's command to all its workers up."""
     sent: Counter[str]
     """Requests: the commands the pool's clients sent."""
     executed: Counter[str]
@@ -450,15 +630,69 @@ class IdleCost:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "workers": self.size,
-            "window_seconds": self.seconds,
-            "ready_seconds": self.ready_seconds,
+            "seconds": self.seconds,
             "requests_per_second": self.sent_per_second,
             "executed_per_second": self.executed_per_second,
             "sent": dict(sorted(self.sent.items())),
             "executed": dict(sorted(self.executed.items())),
             "inside_scripts": dict(sorted(self.inside_scripts.items())),
         }
+
+
+class WindowCounter:
+    """Counts Redis commands window by window: each ``window()`` returns what ran since the last
+    (or since ``start()``) and starts the next."""
+
+    def __init__(self, admin: redis.Redis, watch: ScriptCommandWatch) -> None:
+        self.admin = admin
+        self.watch = watch
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.watch.collect(self.admin)  # forget what scripts ran before
+        reset_server_stats(self.admin)
+        self.started = time.monotonic()
+
+    def window(self) -> IdleWindow:
+        executed = executed_commands(self.admin)
+        seconds = time.monotonic() - self.started
+        inside_scripts = self.watch.collect(self.admin)  # its ECHO marker is before the reset
+        reset_server_stats(self.admin)
+        self.started = time.monotonic()
+        return IdleWindow(seconds, counter_difference(executed, inside_scripts), executed)
+
+
+@dataclass(frozen=True)
+class IdleCost:
+    """What an idle pool of ``size`` workers cost Redis: from being up to the first window
+    (warm-up), in a first window ``settle`` seconds after it is up, and in a steady window once
+    every worker has had time to warm up."""
+
+    size: int
+    ready_seconds: float
+    """From the pool's command to all its workers up."""
+    warm_up: IdleWindow
+    first: IdleWindow
+    steady: IdleWindow
+    steady_starts_after: float
+    """Seconds from the pool being up to the steady window."""
+    clients: int
+    """Clients connected to Redis during the steady window (the benchmark's two included)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workers": self.size,
+            "ready_seconds": self.ready_seconds,
+            "steady_window_starts_after_ready_seconds": self.steady_starts_after,
+            "clients_connected_in_steady_window": self.clients,
+            "warm_up": self.warm_up.to_json(),
+            "first_window": self.first.to_json(),
+            "steady_window": self.steady.to_json(),
+        }
+
+
+def sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
 
 
 def measure_idle_pool(
@@ -471,19 +705,22 @@ def measure_idle_pool(
     log_dir: Path,
 ) -> IdleCost:
     admin.flushdb()
+    counter = WindowCounter(admin, watch)
     with RunningPool(kind, url, size, log_dir) as pool:
         ready_seconds = pool.wait_until_ready(admin)
-        time.sleep(timing.settle_seconds)
-        watch.collect(admin)  # forget what scripts ran before the window
-        reset_server_stats(admin)
-        start = time.monotonic()
+        ready = time.monotonic()
+        counter.start()
+        sleep_until(ready + timing.settle_seconds)
+        warm_up = counter.window()
         time.sleep(timing.window_seconds)
-        executed = executed_commands(admin)
-        seconds = time.monotonic() - start
-        inside_scripts = watch.collect(admin)
+        first = counter.window()
+        clients = wait_until_connections_settle(admin, size)
+        counter.window()  # between the two windows
+        steady_starts_after = time.monotonic() - ready
+        time.sleep(timing.window_seconds)
+        steady = counter.window()
         pool._check_alive()
-    sent = counter_difference(executed, inside_scripts)
-    return IdleCost(size, seconds, ready_seconds, sent, executed)
+    return IdleCost(size, ready_seconds, warm_up, first, steady, steady_starts_after, clients)
 
 
 def measure_idle(
@@ -493,11 +730,13 @@ def measure_idle(
     with ScriptCommandWatch(url) as watch:
         for kind in (JOBPOOL, RQ_FORK):
             for size in sizes[kind.name]:
-                progress(f"idle: {kind.label} pool of {size}, {timing.window_seconds:.0f} s window")
+                progress(f"idle: {kind.label} pool of {size}, {timing.window_seconds:.0f} s windows")
                 cost = measure_idle_pool(kind, url, admin, watch, size, timing, log_dir)
                 progress(
-                    f"  up in {cost.ready_seconds:.1f} s; {cost.sent_per_second:.1f} requests/s, "
-                    f"{cost.executed_per_second:.1f} commands executed/s"
+                    f"  up in {cost.ready_seconds:.1f} s; first window {cost.first.sent_per_second:.1f} "
+                    f"requests/s, {cost.first.executed_per_second:.1f} executed/s; steady "
+                    f"{cost.steady.sent_per_second:.1f} requests/s, "
+                    f"{cost.steady.executed_per_second:.1f} executed/s"
                 )
                 costs.setdefault(kind.name, []).append(cost)
     admin.flushdb()
@@ -527,10 +766,13 @@ class ProcessMemory:
         }
 
 
-def role_of(depth: int, index: int) -> str:
+def role_of(kind: PoolKind, depth: int, index: int) -> str:
     if depth == 0:
-        return "supervisor"
-    return f"worker {index}" if depth == 1 else "child of a worker"
+        return "supervisor" if kind.library == "jobpool" else "worker-pool process"
+    if depth == 1:
+        return f"worker {index}"
+    # RQ's workers start its scheduler in a process of its own (one per Redis, under a lock)
+    return "scheduler (a worker's child)" if kind.library == "rq" else "a worker's child"
 
 
 def memory_snapshot(pool: RunningPool) -> list[ProcessMemory]:
@@ -543,9 +785,8 @@ def memory_snapshot(pool: RunningPool) -> list[ProcessMemory]:
         except psutil.NoSuchProcess:
             continue
         workers += depth == 1
-        snapshot.append(
-            ProcessMemory(role_of(depth, workers), process.pid, title, info.rss, info.pss, info.uss)
-        )
+        role = role_of(pool.kind, depth, workers)
+        snapshot.append(ProcessMemory(role, process.pid, title, info.rss, info.pss, info.uss))
     return snapshot
 
 
@@ -625,8 +866,9 @@ class Results:
         ours = getattr(self.throughput["jobpool"], kind).median
         return float(ours / getattr(self.throughput[other], kind).median)
 
-    def idle_independent(self, per_second: Callable[[IdleCost], float]) -> bool:
-        rates = [per_second(cost) for cost in self.idle["jobpool"]]
+    def idle_independent(self, per_second: Callable[[IdleWindow], float], steady: bool = True) -> bool:
+        """Whether jobpool's idle load (steady window, else the first) is the same at every size."""
+        rates = [per_second(cost.steady if steady else cost.first) for cost in self.idle["jobpool"]]
         return max(rates) <= min(rates) * IDLE_SLACK_RATIO + IDLE_SLACK_PER_SECOND
 
     def to_json(self) -> dict[str, Any]:
@@ -640,6 +882,7 @@ class Results:
                 "drain_runs": self.drain_runs,
                 "idle_settle_seconds": self.timing.settle_seconds,
                 "idle_window_seconds": self.timing.window_seconds,
+                "idle_steady_after_clients_quiet_seconds": WARM_UP_QUIET_SECONDS,
                 "memory_jobs": self.memory_jobs,
                 "log_level": LOG_LEVEL,
             },
@@ -657,8 +900,14 @@ class Results:
                 "30x_rq_simpleworker_pool_timestamps": self.ratio(RQ_SIMPLE.name, "timestamps")
                 >= MIN_THROUGHPUT_RATIO,
                 "30x_rq_simpleworker_pool_wall": self.ratio(RQ_SIMPLE.name, "wall") >= MIN_THROUGHPUT_RATIO,
-                "idle_requests_independent_of_size": self.idle_independent(lambda c: c.sent_per_second),
-                "idle_executed_independent_of_size": self.idle_independent(lambda c: c.executed_per_second),
+                "idle_requests_independent_of_size": self.idle_independent(requests_per_second),
+                "idle_executed_independent_of_size": self.idle_independent(executed_per_second),
+                "idle_requests_independent_of_size_first_window": self.idle_independent(
+                    requests_per_second, steady=False
+                ),
+                "idle_executed_independent_of_size_first_window": self.idle_independent(
+                    executed_per_second, steady=False
+                ),
             },
         }
 
@@ -693,6 +942,28 @@ def throughput_rows(results: Results) -> list[list[str]]:
     ]
 
 
+def cpu_rows(results: Results) -> list[list[str]]:
+    figures = [results.throughput[kind.name].cpu_per_job for kind in DRAIN_POOLS]
+
+    def row(label: str, value: Callable[[CpuSeconds], float]) -> list[str]:
+        return [label, *(number(round(value(each))) for each in figures)]
+
+    return [
+        row("pool process (jobpool: supervisor)", lambda cpu: cpu.pool_process),
+        row("workers (RQ default: with their work horses)", lambda cpu: cpu.workers),
+        row("redis-server", lambda cpu: cpu.redis_server),
+        row("all", lambda cpu: cpu.total),
+    ]
+
+
+def requests_per_second(window: IdleWindow) -> float:
+    return window.sent_per_second
+
+
+def executed_per_second(window: IdleWindow) -> float:
+    return window.executed_per_second
+
+
 def per_second(counts: Counter[str], seconds: float) -> str:
     """``BLPOP 4, EVALSHA 1`` per second, most frequent first."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -706,16 +977,37 @@ def idle_rows(results: Results) -> list[list[str]]:
     for kind in (JOBPOOL, RQ_FORK):
         label = "jobpool" if kind is JOBPOOL else "RQ (default Worker)"
         for cost in results.idle.get(kind.name, []):
+            steady = cost.steady
             rows.append(
                 [
                     f"{label}, {cost.size} worker{'s' if cost.size > 1 else ''}",
-                    f"{cost.sent_per_second:.1f}",
-                    f"{cost.executed_per_second:.1f}",
-                    per_second(cost.sent, cost.seconds),
-                    per_second(cost.inside_scripts, cost.seconds),
+                    f"{cost.first.sent_per_second:.1f}",
+                    f"{steady.sent_per_second:.1f}",
+                    f"{cost.first.executed_per_second:.1f}",
+                    f"{steady.executed_per_second:.1f}",
+                    per_second(steady.sent, steady.seconds),
+                    per_second(steady.inside_scripts, steady.seconds),
                 ]
             )
     return rows
+
+
+def warm_up_line(results: Results) -> str:
+    """What the pools sent between being up and the first window, and SCRIPT LOADs by window."""
+    parts = []
+    for kind in (JOBPOOL, RQ_FORK):
+        label = "jobpool" if kind is JOBPOOL else "RQ"
+        for cost in results.idle.get(kind.name, []):
+            loads = [window.sent["script|load"] for window in (cost.warm_up, cost.first, cost.steady)]
+            parts.append(
+                f"{label} {cost.size}: {cost.steady_starts_after:.0f} s, {cost.clients} clients; "
+                f"SCRIPT LOAD {loads[0]} / {loads[1]} / {loads[2]}"
+            )
+    return (
+        "When the steady window started (seconds after the pool was up) and the clients connected then "
+        "(the benchmark's 2 included); SCRIPT LOADs before the first window / in it / in the steady "
+        "window: " + "; ".join(parts) + "."
+    )
 
 
 def megabytes(count: int) -> str:
@@ -757,23 +1049,47 @@ def target_lines(results: Results) -> list[str]:
     timestamps = results.ratio(RQ_SIMPLE.name, "timestamps")
     wall = results.ratio(RQ_SIMPLE.name, "wall")
     idle = results.idle["jobpool"]
-    requests = ", ".join(f"{cost.size}: {cost.sent_per_second:.1f}" for cost in idle)
-    executed = ", ".join(f"{cost.size}: {cost.executed_per_second:.1f}" for cost in idle)
+
+    def by_size(per_second: Callable[[IdleWindow], float], steady: bool) -> str:
+        return ", ".join(
+            f"{cost.size}: {per_second(cost.steady if steady else cost.first):.1f}" for cost in idle
+        )
+
+    def judged(steady: bool) -> str:
+        requests = results.idle_independent(requests_per_second, steady)
+        executed = results.idle_independent(executed_per_second, steady)
+        return (
+            f"requests **{verdict(requests)}** (per second, by pool size: "
+            f"{by_size(requests_per_second, steady)}); commands executed **{verdict(executed)}** "
+            f"({by_size(executed_per_second, steady)})"
+        )
+
     return [
         f"- At least {MIN_THROUGHPUT_RATIO:.0f}{TIMES} RQ's SimpleWorker pool at equal size "
         f"({POOL_SIZE} workers): by the jobs' timestamps **{verdict(timestamps >= MIN_THROUGHPUT_RATIO)}** "
         f"({timestamps:.1f}{TIMES}); by wall time **{verdict(wall >= MIN_THROUGHPUT_RATIO)}** "
         f"({wall:.1f}{TIMES}).",
         f"- Idle Redis load independent of the pool's size (largest at most {IDLE_SLACK_RATIO}{TIMES} "
-        f"the smallest + {IDLE_SLACK_PER_SECOND:.0f}/s): requests "
-        f"**{verdict(results.idle_independent(lambda c: c.sent_per_second))}** (per second, by size: "
-        f"{requests}); commands executed "
-        f"**{verdict(results.idle_independent(lambda c: c.executed_per_second))}** ({executed}).",
+        f"the smallest + {IDLE_SLACK_PER_SECOND:.0f}/s), in the steady window: {judged(True)}. "
+        f"In the first window: {judged(False)}.",
     ]
+
+
+def others_line(results: Results) -> str:
+    shares = [
+        f"{kind.label} "
+        + ", ".join(f"{100 * run.others_share:.0f} %" for run in results.throughput[kind.name].runs)
+        for kind in DRAIN_POOLS
+    ]
+    return (
+        "Share of the machine's CPU time taken by other processes (not the pool, its Redis or the "
+        "benchmark) during each drain: " + "; ".join(shares) + "."
+    )
 
 
 def render_markdown(results: Results) -> str:
     env = results.environment
+    timing = results.timing
     memory_jobs = number(results.memory_jobs)
     lines = [
         f"## Pool: jobpool {VERSIONS['jobpool']} `jobpool start` vs RQ {VERSIONS['rq']} `rq worker-pool`",
@@ -797,19 +1113,31 @@ def render_markdown(results: Results) -> str:
             throughput_rows(results),
         ),
         "",
-        f"### Idle cost: Redis calls per second of an idle pool ({results.timing.window_seconds:.0f} s "
-        f"window, {results.timing.settle_seconds:.0f} s after the pool is up)",
+        "CPU time per job during the drains, µs (user + system, all runs; from the pool process's start "
+        "to its exit):",
+        "",
+        *table(["", "jobpool", "RQ SimpleWorker", "RQ default Worker"], cpu_rows(results)),
+        "",
+        others_line(results),
+        "",
+        f"### Idle cost: Redis calls per second of an idle pool ({timing.window_seconds:.0f} s windows: "
+        f"the first {timing.settle_seconds:.0f} s after the pool is up; the steady one once no client "
+        f"has connected to Redis for {WARM_UP_QUIET_SECONDS:.0f} s)",
         "",
         *table(
             [
                 "pool",
-                "requests/s",
-                "commands executed/s",
-                "requests, by command",
-                "inside scripts, by command",
+                "requests/s, first",
+                "requests/s, steady",
+                "executed/s, first",
+                "executed/s, steady",
+                "requests, by command (steady)",
+                "inside scripts, by command (steady)",
             ],
             idle_rows(results),
         ),
+        "",
+        warm_up_line(results),
         "",
         f"### Memory of a pool of {POOL_SIZE} (not burst), MiB: once up, and after {memory_jobs} no-op jobs",
         "",
@@ -837,12 +1165,20 @@ def warnings(results: Results) -> Iterator[str]:
     env = results.environment
     if env["extension_sha256_before"] != env["extension_sha256_after"]:
         yield "warning: jobpool's extension was rebuilt during the run: the figures mix two builds"
+    for name, figures in results.throughput.items():
+        for index, run in enumerate(figures.runs):
+            if run.others_share > OTHERS_SHARE_WARNING:
+                yield (
+                    f"warning: {name} drain run {index + 1}: other processes took "
+                    f"{100 * run.others_share:.0f} % of the CPUs: its rate is doubtful"
+                )
     if env["extension_build"] != "release":
         yield f"warning: jobpool's extension is a {env['extension_build']} build: run `make build-release`"
     for name, costs in results.idle.items():
         for cost in costs:
-            if negative := {command: count for command, count in cost.sent.items() if count < 0}:
-                yield f"warning: {name} idle pool of {cost.size}: more in scripts than executed: {negative}"
+            for window in (cost.warm_up, cost.first, cost.steady):
+                if negative := {command: count for command, count in window.sent.items() if count < 0}:
+                    yield f"warning: {name} idle pool of {cost.size}: in scripts > executed: {negative}"
 
 
 def write_json(results: Results) -> Path:
@@ -872,7 +1208,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--fork-jobs", type=int, help=f"jobs per RQ default worker pool drain run ({DEFAULT_FORK_JOBS:,})"
     )
     parser.add_argument("--runs", type=int, help=f"drain runs per pool ({DEFAULT_RUNS})")
-    parser.add_argument("--fork-runs", type=int, help="drain runs of RQ's default worker pool (--runs)")
+    parser.add_argument(
+        "--fork-runs", type=int, help=f"drain runs of RQ's default worker pool ({DEFAULT_FORK_RUNS})"
+    )
     parser.add_argument(
         "--idle-window", type=float, help=f"seconds counted per idle pool ({DEFAULT_IDLE_WINDOW_SECONDS:.0f})"
     )
@@ -885,7 +1223,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     options.rq_jobs = options.rq_jobs or options.jobs
     options.fork_jobs = options.fork_jobs or (QUICK_FORK_JOBS if quick else DEFAULT_FORK_JOBS)
     options.runs = options.runs or (QUICK_RUNS if quick else DEFAULT_RUNS)
-    options.fork_runs = options.fork_runs or options.runs
+    options.fork_runs = options.fork_runs or (QUICK_RUNS if quick else DEFAULT_FORK_RUNS)
     options.idle_window = options.idle_window or (
         QUICK_IDLE_WINDOW_SECONDS if quick else DEFAULT_IDLE_WINDOW_SECONDS
     )
@@ -903,7 +1241,10 @@ def run(options: argparse.Namespace) -> Results:
     drain_runs = {JOBPOOL.name: options.runs, RQ_SIMPLE.name: options.runs, RQ_FORK.name: options.fork_runs}
     settle = QUICK_IDLE_SETTLE_SECONDS if options.quick else DEFAULT_IDLE_SETTLE_SECONDS
     timing = IdleTiming(settle, options.idle_window)
-    sizes = {JOBPOOL.name: JOBPOOL_IDLE_SIZES, RQ_FORK.name: RQ_IDLE_SIZES}
+    sizes = {
+        JOBPOOL.name: QUICK_JOBPOOL_IDLE_SIZES if options.quick else JOBPOOL_IDLE_SIZES,
+        RQ_FORK.name: QUICK_RQ_IDLE_SIZES if options.quick else RQ_IDLE_SIZES,
+    }
     with (
         EmbeddedRedis() as server,
         tempfile.TemporaryDirectory(prefix="jobpool-bench-pool-") as directory,
@@ -916,7 +1257,9 @@ def run(options: argparse.Namespace) -> Results:
             env["extension_sha256_before"] = extension_fingerprint()
             env["source"] = source_revision()
             progress(f"jobpool extension: {env['extension_build']} build")
-            throughput = measure_throughput(server.url, admin, drain_jobs, drain_runs, log_dir)
+            assert server.process is not None
+            redis_process = psutil.Process(server.process.pid)
+            throughput = measure_throughput(server.url, admin, redis_process, drain_jobs, drain_runs, log_dir)
             idle = measure_idle(server.url, admin, sizes, timing, log_dir)
             memory = measure_memory(server.url, admin, options.memory_jobs, log_dir)
             env["load_average_after"] = load_average()

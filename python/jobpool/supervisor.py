@@ -112,6 +112,7 @@ class Supervisor:
         self.connection = redis.Redis.from_url(url)
         self.waiter = redis.Redis.from_url(url, socket_timeout=IDLE_WAIT_SECONDS + 5)
         self.nudged = 0
+        self.redis_reachable = True
         self.core = connect_core(url)
         self.children: dict[int, Child] = {}
         self.generation = 0
@@ -435,13 +436,14 @@ class Supervisor:
         poller = select.poll()
         for fd in (*readable, wakeup_fd):
             poller.register(fd, select.POLLIN)
-        waiting_on_redis = bool(self._idle_children()) and not self.stopping
+        # While Redis cannot be reached, the wait on it fails at once: the poll paces the loop then.
+        waiting_on_redis = bool(self._idle_children()) and not self.stopping and self.redis_reachable
         for fd, _ in poller.poll(0 if waiting_on_redis else TICK_SECONDS * 1000):
             if fd == wakeup_fd:
                 _drain(wakeup_fd)
             else:
                 self._read_reports(readable[fd])
-        self._redis_call("wait for jobs", self._wait_for_work)
+        self.redis_reachable = self._redis_call("wait for jobs", self._wait_for_work)
         self._handle_signals()
         self._reap()
         self._settle_dead()
