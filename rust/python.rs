@@ -93,6 +93,14 @@ fn take_spec((queues, worker, execution_id, heartbeat_ttl, hold_seconds): NextTa
     }
 }
 
+/// A step that records `ended` and, with `next`, takes the worker's next job.
+fn record_step(ended: Ended, next: Option<NextTake>) -> Step {
+    Step {
+        record: Some(ended),
+        take: next.map(take_spec),
+    }
+}
+
 struct State {
     redis: Redis,
     keys: KeySchema,
@@ -289,6 +297,10 @@ impl Core {
         next: Option<NextTake>,
         defer: bool,
     ) -> PyResult<Option<PyStep>> {
+        let ending = Ending::Finished {
+            return_value,
+            default_result_ttl,
+        };
         let ended = Ended {
             job_id,
             execution_id,
@@ -296,16 +308,9 @@ impl Core {
             worker,
             started_at,
             working_seconds,
-            ending: Ending::Finished {
-                return_value,
-                default_result_ttl,
-            },
+            ending,
         };
-        let step = Step {
-            record: Some(ended),
-            take: next.map(take_spec),
-        };
-        self.step(py, step, defer)
+        self.step(py, record_step(ended, next), defer)
     }
 
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
@@ -339,6 +344,11 @@ impl Core {
                 )))
             }
         };
+        let ending = Ending::Failed {
+            failure,
+            exc_info,
+            exc_string,
+        };
         let ended = Ended {
             job_id,
             execution_id,
@@ -346,17 +356,9 @@ impl Core {
             worker,
             started_at,
             working_seconds,
-            ending: Ending::Failed {
-                failure,
-                exc_info,
-                exc_string,
-            },
+            ending,
         };
-        let step = Step {
-            record: Some(ended),
-            take: next.map(take_spec),
-        };
-        self.step(py, step, defer)
+        self.step(py, record_step(ended, next), defer)
     }
 
     /// What the step sent with `defer=True` did: (outcome of its record or None, next job or

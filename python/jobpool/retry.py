@@ -19,11 +19,3 @@ class Retry:
     def __repr__(self) -> str:
         interval = self.intervals[0] if len(self.intervals) == 1 else self.intervals
         return f"Retry(max={self.max}, interval={interval!r}, enqueue_at_front={self.enqueue_at_front!r})"
-
-    @staticmethod
-    def interval_for(intervals: list[int], retries_left: int) -> int:
-        """RQ's choice of wait before the next attempt: intervals[len - retries_left], clamped."""
-        if not intervals:
-            return 0
-        index = max(len(intervals) - retries_left, 0)
-        return intervals[min(index, len(intervals) - 1)]
