@@ -3,13 +3,13 @@ PY      := .venv/bin/python
 VENV    := .venv/.installed
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench clean
+.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench bench-quick clean
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
 	$(PY) -m pip install --quiet "redis>=5.0.1" "psutil>=5.9" "setproctitle>=1.3" \
-		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6" "types-psutil"
+		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6" "types-psutil" "matplotlib>=3.8"
 	touch $(VENV)
 
 setup: $(VENV) build          ## venv, dependencies, and a debug build of the extension
@@ -46,10 +46,11 @@ fmt:
 demo: setup                   ## a private redis-server, jobs enqueued with jobpool, run, and read back
 	$(PY) examples/demo.py
 
-bench: $(VENV) build-release  ## enqueue, worker and pool cost against RQ, side by side
-	$(PY) bench/enqueue_cost.py
-	$(PY) bench/worker_cost.py
-	$(PY) bench/pool_cost.py
+bench: $(VENV) build-release  ## the benchmark suite against RQ (< 15 min): bench/results/<date>.{json,md}, docs/img/*.png
+	$(PY) bench/suite.py --profile full
+
+bench-quick: $(VENV) build-release  ## a small run of the same suite (< 1 min), into bench/results/<date>-quick.*
+	$(PY) bench/suite.py --profile quick
 
 clean:
 	rm -rf .venv target

@@ -52,8 +52,10 @@ def breakdown(counts: Counter[str], jobs: int = 1) -> str:
     return ", ".join(f"{display_name(name)} {number(count / jobs)}" for name, count in ordered) or "-"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: int = 1) -> list[str]:
+    """A markdown table: the first ``text_columns`` columns left-aligned, the rest (figures) right."""
+    aligns = ["---"] * text_columns + ["---:"] * (len(header) - text_columns)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
@@ -64,6 +66,17 @@ def spread_cell(spread: Spread) -> str:
         number(round(rate)) for rate in (spread.median, min(spread.rates), max(spread.rates))
     )
     return f"{median} ({low}{EN_DASH}{high})"
+
+
+def decimal_cell(spread: Spread, digits: int = 1, scale: float = 1.0) -> str:
+    """``median (min-max)`` of ``spread`` times ``scale``, to ``digits`` decimals; the one value of a
+    single run; ``-`` for none."""
+    if not spread.rates:
+        return "-"
+    median, low, high = (value * scale for value in (spread.median, min(spread.rates), max(spread.rates)))
+    if len(spread.rates) == 1:
+        return f"{median:.{digits}f}"
+    return f"{median:.{digits}f} ({low:.{digits}f}{EN_DASH}{high:.{digits}f})"
 
 
 def verdict(met: bool) -> str:

@@ -1,0 +1,241 @@
+"""Drain throughput: K jobs pre-enqueued, then a pool started in burst mode until it has run them
+and exits, for each pool size, workload and pool: ``jobpool start -n N --burst`` against
+``rq worker-pool -n N --burst`` with RQ's default worker and with ``-w rq.worker.SimpleWorker``.
+
+The rate is read from the jobs' own timestamps: the jobs that ended between the 10th and the 90th
+percentile of the end times, over that span, so a pool's start-up (workers starting one after
+another) and its last straggling job do not count. The rate over the pool process's whole life
+(start-up and exit included) is kept beside it. Runs go round the pools, sizes and workloads in
+turn, so a change in the machine's load hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobpool import keys
+from machine_info import cpu_count
+from pools import JOBPOOL, POOLS, RQ_FORK, RQ_SIMPLE, CpuSeconds, PoolKind, finished_jobs, run_pool_to_end
+from reporting import EN_DASH, TIMES, Spread, number, progress, spread_cell, table
+from suite_types import Context, Profile, Target
+from workload import WORKLOADS
+
+EXPECTED_RATE_OF_ONE = {
+    JOBPOOL.name: {"noop": 3_500.0, "sleep_1ms": 650.0, "burn_1ms": 650.0},
+    RQ_SIMPLE.name: {"noop": 330.0, "sleep_1ms": 280.0, "burn_1ms": 280.0},
+    RQ_FORK.name: {"noop": 45.0, "sleep_1ms": 45.0, "burn_1ms": 45.0},
+}
+"""Jobs per second of a pool of 1 on this kind of machine, roughly: sizes a run's queue so that it
+lasts about ``Profile.drain_seconds``. Only the run's length depends on it, never a figure."""
+MIN_JOBS = 20
+STEADY_QUANTILES = (0.1, 0.9)
+"""The rate counts the jobs that ended between these quantiles of the end times."""
+STEADY_MIN_JOBS = 50
+"""Fewer jobs than this: the rate is over the whole span, first start to last end."""
+MIN_RATIO = 30.0
+"""Target: jobpool drains no-op jobs at least this many times as fast as RQ's fastest pool of the
+same size."""
+TARGET_WORKLOAD = "noop"
+LABELS = {"noop": "no-op jobs", "sleep_1ms": "jobs that sleep 1 ms", "burn_1ms": "jobs that burn 1 ms of CPU"}
+
+
+def jobs_per_run(kind: PoolKind, workload: str, size: int, profile: Profile, cpus: int) -> int:
+    """A queue that a pool of ``size`` drains in about ``profile.drain_seconds``: workers beyond the
+    machine's CPUs are assumed to add nothing, so large pools never get huge queues."""
+    rate = EXPECTED_RATE_OF_ONE[kind.name][workload] * min(size, cpus)
+    return max(MIN_JOBS, round(rate * profile.drain_seconds))
+
+
+def steady_rate(started: Sequence[datetime], ended: Sequence[datetime]) -> float:
+    """Jobs per second while every worker was busy (see the module's docstring)."""
+    ends = sorted(moment.timestamp() for moment in ended)
+    if len(ends) < STEADY_MIN_JOBS:
+        return len(ends) / (ends[-1] - min(moment.timestamp() for moment in started))
+    low = math.floor(STEADY_QUANTILES[0] * (len(ends) - 1))
+    high = math.ceil(STEADY_QUANTILES[1] * (len(ends) - 1))
+    return (high - low) / (ends[high] - ends[low])
+
+
+@dataclass(frozen=True)
+class DrainRun:
+    """One pool process, in burst mode, draining a queue of ``jobs`` jobs."""
+
+    jobs: int
+    wall_seconds: float
+    steady_rate: float
+    cpu: CpuSeconds
+
+    @property
+    def wall_rate(self) -> float:
+        return self.jobs / self.wall_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "wall_seconds": self.wall_seconds,
+            "steady_jobs_per_second": self.steady_rate,
+            "wall_jobs_per_second": self.wall_rate,
+            "cpu_seconds": self.cpu.to_json(),
+        }
+
+
+def drain_once(context: Context, kind: PoolKind, workload: str, size: int, jobs: int) -> DrainRun:
+    admin = context.admin
+    admin.flushdb()
+    job_ids = kind.enqueue(admin, jobs, WORKLOADS[workload])
+    finished = keys.registry("finished", kind.queue_name)
+    wall_seconds, cpu = run_pool_to_end(
+        kind.command(context.url, kind.queue_name, size, True),
+        context.log_dir / f"drain-{kind.name}-{workload}-{size}.log",
+        lambda: admin.zcard(finished) >= jobs,
+        context.redis_process,
+    )
+    done = finished_jobs(admin, job_ids)
+    rate = steady_rate(
+        [job.started_at for job in done if job.started_at], [job.ended_at for job in done if job.ended_at]
+    )
+    return DrainRun(jobs, wall_seconds, rate, cpu)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The runs of one pool, workload and size."""
+
+    runs: tuple[DrainRun, ...]
+
+    @property
+    def steady(self) -> Spread:
+        return Spread(tuple(run.steady_rate for run in self.runs))
+
+    @property
+    def wall(self) -> Spread:
+        return Spread(tuple(run.wall_rate for run in self.runs))
+
+    @property
+    def cpu_per_job(self) -> CpuSeconds:
+        """CPU microseconds per job, over all runs."""
+        jobs = sum(run.jobs for run in self.runs) / 1e6
+        return CpuSeconds(
+            sum(run.cpu.pool_process for run in self.runs) / jobs,
+            sum(run.cpu.workers for run in self.runs) / jobs,
+            sum(run.cpu.redis_server for run in self.runs) / jobs,
+            sum(run.cpu.others for run in self.runs) / jobs,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steady_jobs_per_second": self.steady.to_json(),
+            "wall_jobs_per_second": self.wall.to_json(),
+            "cpu_microseconds_per_job": self.cpu_per_job.to_json(),
+            "runs": [run.to_json() for run in self.runs],
+        }
+
+
+@dataclass(frozen=True)
+class Drain:
+    name = "drain"
+    profile: Profile
+    cells: dict[tuple[str, str, int], Cell]
+    """By (pool, workload, size)."""
+
+    def rate(self, pool: str, workload: str, size: int) -> float:
+        return self.cells[pool, workload, size].steady.median
+
+    def ratio(self, other: str, workload: str, size: int) -> float:
+        return self.rate(JOBPOOL.name, workload, size) / self.rate(other, workload, size)
+
+    def ratio_to_fastest_rq(self, size: int) -> float:
+        fastest = max(self.rate(kind.name, TARGET_WORKLOAD, size) for kind in (RQ_SIMPLE, RQ_FORK))
+        return self.rate(JOBPOOL.name, TARGET_WORKLOAD, size) / fastest
+
+    def to_json(self) -> dict[str, Any]:
+        figures: dict[str, dict[str, dict[str, Any]]] = {}
+        for (pool, workload, size), cell in self.cells.items():
+            figures.setdefault(workload, {}).setdefault(pool, {})[str(size)] = cell.to_json()
+        return {
+            "method": "burst pools; rate from the jobs' end times between the 10th and 90th percentile",
+            "pool_sizes": list(self.profile.pool_sizes),
+            "workloads": list(self.profile.workloads),
+            "figures": figures,
+            "ratio_jobpool_over": {
+                workload: {
+                    other.name: {
+                        str(size): self.ratio(other.name, workload, size) for size in self.profile.pool_sizes
+                    }
+                    for other in (RQ_SIMPLE, RQ_FORK)
+                }
+                for workload in self.profile.workloads
+            },
+        }
+
+    def markdown(self) -> list[str]:
+        lines = [
+            "## Drain throughput",
+            "",
+            "K jobs enqueued, then the pool started in burst mode until it exits. Jobs per second from "
+            "the jobs' own end times between the 10th and 90th percentile (median of "
+            f"{self.profile.runs} runs, min{EN_DASH}max); the rate over the pool process's "
+            "whole life, start-up included, is in the JSON.",
+        ]
+        header = ["pool size", *(kind.label for kind in POOLS), f"jobpool / {RQ_SIMPLE.label}"]
+        header.append(f"jobpool / {RQ_FORK.label}")
+        for workload in self.profile.workloads:
+            rows = [
+                [
+                    str(size),
+                    *(spread_cell(self.cells[kind.name, workload, size].steady) for kind in POOLS),
+                    *(
+                        f"{self.ratio(other.name, workload, size):.1f}{TIMES}"
+                        for other in (RQ_SIMPLE, RQ_FORK)
+                    ),
+                ]
+                for size in self.profile.pool_sizes
+            ]
+            lines += ["", f"### {LABELS[workload].capitalize()}, jobs/s", "", *table(header, rows)]
+        lines += ["", "### CPU time per no-op job, µs (user + system, all runs)", ""]
+        rows = []
+        for size in self.profile.pool_sizes:
+            for kind in POOLS:
+                cpu = self.cells[kind.name, TARGET_WORKLOAD, size].cpu_per_job
+                rows.append(
+                    [f"{kind.label}, {size}", *(number(round(value)) for value in cpu.to_json().values())]
+                )
+        lines += table(["pool, size", "pool process", "workers", "redis-server", "all", "others"], rows)
+        return lines
+
+    def targets(self) -> list[Target]:
+        if TARGET_WORKLOAD not in self.profile.workloads:
+            return []
+        ratios = {size: self.ratio_to_fastest_rq(size) for size in self.profile.pool_sizes}
+        measured = ", ".join(f"{size}: {ratio:.1f}{TIMES}" for size, ratio in ratios.items())
+        return [
+            Target(
+                "drain_30x_fastest_rq_pool",
+                f"no-op jobs drained at least {MIN_RATIO:.0f}{TIMES} as fast as RQ's fastest pool of "
+                "the same size",
+                f"by pool size: {measured}",
+                min(ratios.values()) >= MIN_RATIO,
+            )
+        ]
+
+
+def run(context: Context) -> Drain:
+    profile = context.profile
+    runs: dict[tuple[str, str, int], list[DrainRun]] = {}
+    for index in range(profile.runs):
+        for size in profile.pool_sizes:
+            for workload in profile.workloads:
+                for kind in POOLS:
+                    jobs = jobs_per_run(kind, workload, size, profile, cpu_count())
+                    drain = drain_once(context, kind, workload, size, jobs)
+                    progress(
+                        f"drain {index + 1}/{profile.runs}: {kind.label} x{size}, {jobs:,} {workload}: "
+                        f"{drain.steady_rate:,.0f} jobs/s ({drain.wall_seconds:.1f} s wall)"
+                    )
+                    runs.setdefault((kind.name, workload, size), []).append(drain)
+    context.admin.flushdb()
+    return Drain(profile, {key: Cell(tuple(each)) for key, each in runs.items()})

@@ -1,0 +1,163 @@
+"""Memory: RSS, PSS and USS (psutil's ``memory_full_info``) of every process of a running pool of 2
+(not burst) after it has run ``Profile.memory_jobs`` no-op jobs: jobpool's supervisor and workers
+against RQ's worker-pool process and SimpleWorkers. One pool per run; the figure of a role (the
+supervisor, a worker) is the median over runs and, within a run, over the workers.
+
+PSS shares each page among the processes that map it, so it is the fair figure for forked workers
+that share their parent's pages; RSS counts every shared page in full in every process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import redis
+
+from jobpool import keys
+from pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
+from reporting import EN_DASH, Spread, decimal_cell, progress, table
+from suite_types import Context, Target
+from workload import noop
+
+POOL_SIZE = 2
+MEMORY_POOLS = (JOBPOOL, RQ_SIMPLE)
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    role: str
+    """``pool process`` (jobpool's supervisor, RQ's worker-pool process), ``worker``, or ``other``
+    (RQ's scheduler, a worker's child)."""
+    pid: int
+    rss: int
+    pss: int
+    uss: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "pid": self.pid,
+            "rss_bytes": self.rss,
+            "pss_bytes": self.pss,
+            "uss_bytes": self.uss,
+        }
+
+
+def role_of(depth: int) -> str:
+    return {0: "pool process", 1: "worker"}.get(depth, "other")
+
+
+def memory_snapshot(pool: RunningPool) -> list[ProcessMemory]:
+    snapshot = []
+    for process, depth in pool.processes():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            info = process.memory_full_info()
+            snapshot.append(ProcessMemory(role_of(depth), process.pid, info.rss, info.pss, info.uss))
+    return snapshot
+
+
+def wait_for_finished(admin: redis.Redis, kind: PoolKind, pool: RunningPool, jobs: int) -> None:
+    registry = keys.registry("finished", kind.queue_name)
+    deadline = time.monotonic() + DRAIN_DEADLINE_SECONDS
+    while admin.zcard(registry) < jobs:
+        pool.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{kind.label} pool: {jobs} jobs not finished in {DRAIN_DEADLINE_SECONDS:.0f} s"
+            )
+        time.sleep(0.05)
+
+
+def measure_once(context: Context, kind: PoolKind) -> list[ProcessMemory]:
+    admin = context.admin
+    admin.flushdb()
+    jobs = context.profile.memory_jobs
+    with RunningPool(kind, context.url, POOL_SIZE, context.log_dir) as pool:
+        pool.wait_until_ready(admin)
+        job_ids = kind.enqueue(admin, jobs, noop)
+        wait_for_finished(admin, kind, pool, jobs)
+        snapshot = memory_snapshot(pool)
+    finished_jobs(admin, job_ids)
+    return snapshot
+
+
+@dataclass(frozen=True)
+class PoolMemory:
+    kind: PoolKind
+    runs: tuple[list[ProcessMemory], ...]
+
+    def spread(self, role: str, field: str) -> Spread:
+        """Per run, the median over that run's processes of the role; a run without one is left out."""
+        medians = []
+        for snapshot in self.runs:
+            values = sorted(getattr(each, field) for each in snapshot if each.role == role)
+            if values:
+                medians.append(values[len(values) // 2] / MIB)
+        return Spread(tuple(medians))
+
+    def whole_pool(self, field: str) -> Spread:
+        return Spread(tuple(sum(getattr(each, field) for each in snapshot) / MIB for snapshot in self.runs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pool": self.kind.name,
+            "workers": POOL_SIZE,
+            "runs": [[each.to_json() for each in snapshot] for snapshot in self.runs],
+        }
+
+
+@dataclass(frozen=True)
+class Memory:
+    name = "memory"
+    pools: tuple[PoolMemory, ...]
+    jobs: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jobs": self.jobs, "pools": [pool.to_json() for pool in self.pools]}
+
+    def markdown(self) -> list[str]:
+        rows = []
+        for pool in self.pools:
+            for role in ("pool process", "worker"):
+                rows.append(
+                    [
+                        f"{pool.kind.label}: {role}",
+                        *(decimal_cell(pool.spread(role, f)) for f in ("rss", "pss", "uss")),
+                    ]
+                )
+            rows.append(
+                [
+                    f"{pool.kind.label}: every process",
+                    *(decimal_cell(pool.whole_pool(field)) for field in ("rss", "pss", "uss")),
+                ]
+            )
+        return [
+            "## Memory",
+            "",
+            f"A pool of {POOL_SIZE} (not burst) after {self.jobs:,} no-op jobs, MiB (median of the runs, "
+            f"min{EN_DASH}max). PSS shares each page among the processes mapping it: the fair figure "
+            "for forked workers.",
+            "",
+            *table(["process", "RSS", "PSS", "USS"], rows),
+        ]
+
+    def targets(self) -> list[Target]:
+        return []
+
+
+def run(context: Context) -> Memory:
+    snapshots: dict[str, list[list[ProcessMemory]]] = {kind.name: [] for kind in MEMORY_POOLS}
+    for index in range(context.profile.runs):
+        for kind in MEMORY_POOLS:
+            snapshot = measure_once(context, kind)
+            workers = ", ".join(f"{each.pss / MIB:.1f}" for each in snapshot if each.role == "worker")
+            progress(f"memory {index + 1}/{context.profile.runs}: {kind.label}: worker PSS {workers} MiB")
+            snapshots[kind.name].append(snapshot)
+    context.admin.flushdb()
+    pools = tuple(PoolMemory(kind, tuple(snapshots[kind.name])) for kind in MEMORY_POOLS)
+    return Memory(pools, context.profile.memory_jobs)

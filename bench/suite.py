@@ -1,0 +1,190 @@
+"""The benchmark suite: jobpool against RQ 3.0, side by side, in one run on one private redis-server.
+
+    python bench/suite.py [--profile full|quick|tiny] [--out DIR] [--plot PATH] [--only SECTION,...]
+
+``make bench`` runs the full profile on a release build (under 15 minutes on 2 CPUs) and writes
+``bench/results/<date>.json``, ``bench/results/<date>.md`` and the plot ``docs/img/drain-throughput.png``;
+``make bench-quick`` runs a small version (under a minute) into ``bench/results/<date>-quick.*``. The
+test suite runs the tiny profile once, so the harness never rots.
+
+The sections run one after another (each one's module says what it measures and how): enqueue,
+cost per job, drain throughput, pickup latency, recovery, idle cost, memory. Every figure is the
+median of the profile's runs, with the min-max spread; comparisons are ratios within this run (the
+machine is shared and noisy: absolute figures drift, ratios much less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))  # the sections import each other, and workers import workload
+
+import psutil  # noqa: E402
+import redis  # noqa: E402
+
+import cost  # noqa: E402
+import drain  # noqa: E402
+import enqueue  # noqa: E402
+import idle  # noqa: E402
+import latency  # noqa: E402
+import memory  # noqa: E402
+import recovery  # noqa: E402
+from jobpool.embedded_redis import EmbeddedRedis  # noqa: E402
+from machine_info import (  # noqa: E402
+    environment,
+    extension_build,
+    extension_fingerprint,
+    load_average,
+    source_revision,
+)
+from plot import draw_drain  # noqa: E402
+from pools import VERSIONS  # noqa: E402
+from reporting import progress, table, verdict  # noqa: E402
+from suite_types import PROFILES, Context, Profile, Section  # noqa: E402
+
+SECTIONS: dict[str, Callable[[Context], Section]] = {
+    "enqueue": enqueue.run,
+    "cost_per_job": cost.run,
+    "drain": drain.run,
+    "latency": latency.run,
+    "recovery": recovery.run,
+    "idle": idle.run,
+    "memory": memory.run,
+}
+RESULTS_DIR = BENCH_DIR / "results"
+PUBLISHED_PLOT = BENCH_DIR.parent / "docs" / "img" / "drain-throughput.png"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="jobpool against RQ, side by side, in one run.")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON and markdown go")
+    parser.add_argument("--plot", type=Path, help="the PNG (full: docs/img/drain-throughput.png)")
+    parser.add_argument("--only", help=f"comma-separated sections, of: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--allow-debug", action="store_true", help="run the full profile on a debug build (not publishable)"
+    )
+    return parser.parse_args(argv)
+
+
+def chosen_sections(only: str | None) -> list[str]:
+    if not only:
+        return list(SECTIONS)
+    names = [name.strip() for name in only.split(",")]
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return names
+
+
+def run_sections(profile: Profile, names: list[str], env: dict[str, Any]) -> dict[str, Section]:
+    """Starts the private redis-server and runs the sections on it, one after another."""
+    sections: dict[str, Section] = {}
+    with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="jobpool-bench-") as log_dir:
+        admin = redis.Redis.from_url(server.url)
+        assert server.process is not None
+        context = Context(profile, server.url, admin, psutil.Process(server.process.pid), Path(log_dir))
+        try:
+            env.update(environment(admin))
+            progress(
+                f"private redis-server at {server.url}; jobpool extension: {env['extension_build']} build"
+            )
+            for name in names:
+                began = time.monotonic()
+                sections[name] = SECTIONS[name](context)
+                env.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
+                progress(f"{name}: done in {env['section_seconds'][name]:.0f} s")
+        finally:
+            admin.close()
+    return sections
+
+
+def header_lines(profile: Profile, env: dict[str, Any], started: datetime) -> list[str]:
+    build = env["extension_build"]
+    return [
+        f"# jobpool {VERSIONS['jobpool']} against RQ {VERSIONS['rq']}: {started:%Y-%m-%d} "
+        f"({profile.name} profile)",
+        "",
+        f"{env['nproc']} CPUs ({env['cpu_model']}), {env['platform']}; Python {env['python']}, "
+        f"redis-server {env['redis_server']}, redis-py {env['redis_py']}; load average before "
+        f"{env['load_average_before']}, after {env['load_average_after']}. jobpool's extension: "
+        f"**{build} build**{'' if build == 'release' else ' (figures not publishable)'}; commit "
+        f"{env['source']['commit'][:12]}. {env['total_seconds']:.0f} s in all.",
+    ]
+
+
+def target_table(sections: dict[str, Section]) -> list[str]:
+    rows = [
+        [target.goal, target.measured, f"**{verdict(target.met)}**"]
+        for section in sections.values()
+        for target in section.targets()
+    ]
+    return ["## Targets", "", *table(["target", "measured", ""], rows, text_columns=3)] if rows else []
+
+
+def report(profile: Profile, sections: dict[str, Section], env: dict[str, Any], started: datetime) -> str:
+    lines = [*header_lines(profile, env, started), "", *target_table(sections)]
+    for section in sections.values():
+        lines += ["", *section.markdown()]
+    return "\n".join(lines) + "\n"
+
+
+def figures_json(
+    profile: Profile, sections: dict[str, Section], env: dict[str, Any], started: datetime
+) -> str:
+    document = {
+        "started_utc": started.isoformat(),
+        "profile": profile.name,
+        "profile_settings": vars(profile),
+        "environment": env,
+        "versions": VERSIONS,
+        "targets": {
+            target.name: target.to_json() for section in sections.values() for target in section.targets()
+        },
+        "sections": {name: section.to_json() for name, section in sections.items()},
+    }
+    return json.dumps(document, indent=2, default=list) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    profile = PROFILES[options.profile]
+    names = chosen_sections(options.only)
+    env: dict[str, Any] = {"extension_sha256_before": extension_fingerprint(), "source": source_revision()}
+    started, began = datetime.now(timezone.utc), time.monotonic()
+    if profile.publishable and extension_build() != "release" and not options.allow_debug:
+        raise SystemExit("the full profile needs a release build of the extension: run `make build-release`")
+    sections = run_sections(profile, names, env)
+    env.update(
+        load_average_after=load_average(),
+        extension_sha256_after=extension_fingerprint(),
+        total_seconds=round(time.monotonic() - began, 1),
+    )
+    if env["extension_sha256_before"] != env["extension_sha256_after"]:
+        progress("warning: jobpool's extension was rebuilt during the run: the figures mix two builds")
+    stem = f"{started:%Y-%m-%d}" + ("" if profile.publishable else f"-{profile.name}")
+    options.out.mkdir(parents=True, exist_ok=True)
+    markdown = report(profile, sections, env, started)
+    (options.out / f"{stem}.md").write_text(markdown)
+    (options.out / f"{stem}.json").write_text(figures_json(profile, sections, env, started))
+    if "drain" in sections:
+        plot = options.plot or (PUBLISHED_PLOT if profile.publishable else options.out / f"{stem}.png")
+        caption = f"jobpool vs RQ {VERSIONS['rq']}, burst drains, {env['nproc']} CPUs, {started:%Y-%m-%d}"
+        draw_drain(sections["drain"].to_json(), caption, plot)
+        progress(f"plot: {plot}")
+    print(markdown)
+    progress(f"figures: {options.out / stem}.json and .md ({env['total_seconds']:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

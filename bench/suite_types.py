@@ -1,0 +1,155 @@
+"""What the benchmark suite hands each of its sections, and what a section hands back.
+
+A section (``drain``, ``latency``, ...) is a module with ``run(context: Context) -> Section``. The
+suite (``bench/suite.py``) starts one private redis-server, runs the sections one after another on
+it, and puts their figures into one JSON file and one markdown report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+import redis
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a suite run is: ``full`` (``make bench``, the published figures), ``quick``
+    (``make bench-quick``, under a minute) or ``tiny`` (the test suite: the harness runs, nothing
+    more)."""
+
+    name: str
+    runs: int
+    """Runs per figure; every figure is their median, printed with the min-max spread."""
+    pool_sizes: tuple[int, ...]
+    """Pool sizes of the drain section."""
+    workloads: tuple[str, ...]
+    """Names from ``workload.WORKLOADS`` the drain section runs."""
+    drain_seconds: float
+    """About how long one drain of a pool of 1 lasts: sizes the queue from an expected rate."""
+    enqueue_jobs: int
+    """Jobs per enqueue-rate run (single enqueues; ``enqueue_many`` takes twice as many)."""
+    cost_jobs: int
+    """N of the cost-per-job measure (drains of N and 2N jobs)."""
+    worker_drain_jobs: int
+    """Jobs per single-worker drain run of jobpool (RQ's SimpleWorker drains a tenth)."""
+    latency_seconds: float
+    """How long the steady light load of the latency section lasts, per run."""
+    latency_rate: float
+    """Jobs per second of that load."""
+    idle_sizes: tuple[int, ...]
+    idle_window_seconds: float
+    memory_jobs: int
+    """Jobs a pool runs before its memory is measured."""
+    latency_of_fork_pool: bool
+    """Whether the latency section measures RQ's default (fork per job) worker pool too."""
+    recovery_kills: int
+    """Busy workers killed per pool in the recovery section."""
+    recovery_bound_seconds: float
+    """How long a job is watched after its worker's kill (RQ's SimpleWorker never settles it)."""
+
+    @property
+    def publishable(self) -> bool:
+        return self.name == "full"
+
+
+PROFILES = {
+    "full": Profile(
+        name="full",
+        runs=3,
+        pool_sizes=(1, 2, 4, 8),
+        workloads=("noop", "sleep_1ms", "burn_1ms"),
+        drain_seconds=2.0,
+        enqueue_jobs=3_000,
+        cost_jobs=200,
+        worker_drain_jobs=10_000,
+        latency_seconds=5.0,
+        latency_rate=200.0,
+        idle_sizes=(1, 8, 32),
+        idle_window_seconds=3.0,
+        memory_jobs=10_000,
+        latency_of_fork_pool=True,
+        recovery_kills=3,
+        recovery_bound_seconds=10.0,
+    ),
+    "quick": Profile(
+        name="quick",
+        runs=3,
+        pool_sizes=(1, 2),
+        workloads=("noop",),
+        drain_seconds=0.4,
+        enqueue_jobs=300,
+        cost_jobs=20,
+        worker_drain_jobs=500,
+        latency_seconds=1.0,
+        latency_rate=200.0,
+        idle_sizes=(1, 4),
+        idle_window_seconds=1.0,
+        memory_jobs=500,
+        latency_of_fork_pool=False,
+        recovery_kills=3,
+        recovery_bound_seconds=2.0,
+    ),
+    "tiny": Profile(
+        name="tiny",
+        runs=1,
+        pool_sizes=(1, 2),
+        workloads=("noop",),
+        drain_seconds=0.1,
+        enqueue_jobs=20,
+        cost_jobs=5,
+        worker_drain_jobs=50,
+        latency_seconds=0.5,
+        latency_rate=50.0,
+        idle_sizes=(1, 2),
+        idle_window_seconds=0.5,
+        memory_jobs=20,
+        latency_of_fork_pool=False,
+        recovery_kills=1,
+        recovery_bound_seconds=1.0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every section runs against."""
+
+    profile: Profile
+    url: str
+    """The suite's private redis-server."""
+    admin: redis.Redis
+    """A client of it for the benchmark's own reads and writes (never counted as a pool's)."""
+    redis_process: psutil.Process
+    log_dir: Path
+    """Where pools write their logs (a temporary directory)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal jobpool is measured against, and whether this run met it."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"goal": self.goal, "measured": self.measured, "met": self.met}
+
+
+class Section(Protocol):
+    """A section's figures."""
+
+    name: str
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def markdown(self) -> list[str]:
+        """Its part of the report: a ``##`` heading, the method in a sentence or two, tables."""
+        ...
+
+    def targets(self) -> list[Target]: ...

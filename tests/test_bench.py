@@ -1,0 +1,71 @@
+"""The benchmark suite, run once at its tiny size so the harness never rots.
+
+It asserts that the suite ran every section and produced figures, never how fast anything was
+(speed is for ``make bench``, reported as ratios against RQ)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = {"enqueue", "cost_per_job", "drain", "latency", "recovery", "idle", "memory"}
+
+
+def positive_numbers(value: Any, path: str = "") -> list[tuple[str, float]]:
+    """Every number in a JSON document under a key naming a rate, with its path."""
+    found: list[tuple[str, float]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += positive_numbers(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += positive_numbers(item, f"{path}/{index}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and "per_second" in path:
+        found.append((path, float(value)))
+    return found
+
+
+def test_the_tiny_suite_runs_every_section_and_writes_its_figures(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "suite.py"), "--profile", "tiny", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+    [figures_path] = tmp_path.glob("*-tiny.json")
+    figures = json.loads(figures_path.read_text())
+    assert set(figures["sections"]) == SECTIONS
+    assert figures["environment"]["extension_build"] in {"debug", "release"}
+
+    drain = figures["sections"]["drain"]["figures"]
+    for workload, pools in drain.items():
+        for pool, sizes in pools.items():
+            for size, cell in sizes.items():
+                assert cell["steady_jobs_per_second"]["median"] > 0, (workload, pool, size)
+    rates = positive_numbers(figures["sections"]["enqueue"])
+    assert rates and all(rate > 0 for _, rate in rates), rates
+    assert figures["targets"], "no target was judged"
+    assert all(isinstance(target["met"], bool) for target in figures["targets"].values())
+
+    markdown = figures_path.with_suffix(".md").read_text()
+    assert "## Targets" in markdown
+    assert all(f"## {heading}" in markdown for heading in ("Drain throughput", "Pickup latency", "Memory"))
+    assert figures_path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "build" in completed.stdout
+
+
+def test_every_workload_runs_in_this_process() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import workload
+
+        for function in workload.WORKLOADS.values():
+            assert function() is None
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
