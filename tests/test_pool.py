@@ -185,6 +185,7 @@ def test_a_killed_worker_has_its_job_failed_within_a_second_and_is_replaced(
     assert "terminated unexpectedly" in (doomed.exc_info or "") and "signal 9" in (doomed.exc_info or "")
     second = running.busy_worker(retried.id)  # a new worker took the next job
     assert second.pid != worker.pid
+    wait_for(lambda: connection.exists(f"attempts:{retried.id}"))  # its first attempt has begun
     second.kill()
     wait_for(lambda: retried.get_status() == JobStatus.FINISHED)  # retried per its Retry, by a third worker
     assert retried.return_value() == "attempt 2"
@@ -242,6 +243,17 @@ def test_warm_then_cold_shutdown(connection: redis.Redis, pool: Callable[..., Po
     running.process.send_signal(signal.SIGTERM)
     assert running.wait(timeout=10) == 0
     assert long.get_status() == JobStatus.STOPPED  # cold: stopped, and recorded as such
+
+
+def test_a_warm_stop_while_a_respawn_is_pending_exits(pool: Callable[..., Pool]) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    victim = running.workers()[0]
+    victim.kill()  # young: its slot's next worker waits out the crash-loop back-off (0.5 s)
+    wait_for(lambda: victim.pid not in {child.pid for child in running.workers()}, step=0.005)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=10) == 0
+    assert "starts in" in running.log.read_text()  # the stop came while the respawn was pending
 
 
 def test_sighup_replaces_workers_without_dropping_a_job(

@@ -161,6 +161,7 @@ class Supervisor:
         logger.info("Warm shutdown: no new jobs; running jobs finish")
         self.stopping = True
         self.stopped_at = time.monotonic()
+        self.respawn_at.clear()  # a slot waiting out its back-off stays empty
         self.notifier.stopping("stopping: running jobs finish")
         self._signal_children(signal.SIGTERM)
 
@@ -275,7 +276,7 @@ class Supervisor:
 
     def _respawn_due(self) -> None:
         for slot, when in list(self.respawn_at.items()):
-            if time.monotonic() >= when and not self.stopping:
+            if time.monotonic() >= when:
                 del self.respawn_at[slot]
                 self._spawn(slot)
 
