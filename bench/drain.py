@@ -195,16 +195,16 @@ class Drain:
                 ]
                 for size in self.profile.pool_sizes
             ]
-            lines += ["", f"### {LABELS[workload].capitalize()}, jobs/s", "", *table(header, rows)]
+            label = LABELS[workload]
+            lines += ["", f"### {label[0].upper()}{label[1:]}, jobs/s", "", *table(header, rows)]
         lines += ["", "### CPU time per no-op job, µs (user + system, all runs)", ""]
         rows = []
         for size in self.profile.pool_sizes:
             for kind in POOLS:
                 cpu = self.cells[kind.name, TARGET_WORKLOAD, size].cpu_per_job
-                rows.append(
-                    [f"{kind.label}, {size}", *(number(round(value)) for value in cpu.to_json().values())]
-                )
-        lines += table(["pool, size", "pool process", "workers", "redis-server", "all", "others"], rows)
+                figures = (cpu.pool_process, cpu.workers, cpu.redis_server, cpu.total)
+                rows.append([f"{kind.label}, {size}", *(number(round(value)) for value in figures)])
+        lines += table(["pool, size", "pool process", "workers", "redis-server", "all"], rows)
         return lines
 
     def targets(self) -> list[Target]:

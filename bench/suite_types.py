@@ -34,14 +34,14 @@ class Profile:
     """Jobs per enqueue-rate run (single enqueues; ``enqueue_many`` takes twice as many)."""
     cost_jobs: int
     """N of the cost-per-job measure (drains of N and 2N jobs)."""
-    worker_drain_jobs: int
-    """Jobs per single-worker drain run of jobpool (RQ's SimpleWorker drains a tenth)."""
     latency_seconds: float
     """How long the steady light load of the latency section lasts, per run."""
     latency_rate: float
     """Jobs per second of that load."""
     idle_sizes: tuple[int, ...]
     idle_window_seconds: float
+    """The full profile's is 5 s: jobpool's supervisor heartbeats its workers every 5 s, so each
+    window holds one heartbeat (shorter windows swing with it)."""
     memory_jobs: int
     """Jobs a pool runs before its memory is measured."""
     latency_of_fork_pool: bool
@@ -62,14 +62,13 @@ PROFILES = {
         runs=3,
         pool_sizes=(1, 2, 4, 8),
         workloads=("noop", "sleep_1ms", "burn_1ms"),
-        drain_seconds=2.0,
+        drain_seconds=1.5,
         enqueue_jobs=3_000,
         cost_jobs=200,
-        worker_drain_jobs=10_000,
         latency_seconds=5.0,
         latency_rate=200.0,
         idle_sizes=(1, 8, 32),
-        idle_window_seconds=3.0,
+        idle_window_seconds=5.0,
         memory_jobs=10_000,
         latency_of_fork_pool=True,
         recovery_kills=3,
@@ -78,20 +77,19 @@ PROFILES = {
     "quick": Profile(
         name="quick",
         runs=3,
-        pool_sizes=(1, 2),
+        pool_sizes=(2,),
         workloads=("noop",),
-        drain_seconds=0.4,
+        drain_seconds=0.25,
         enqueue_jobs=300,
         cost_jobs=20,
-        worker_drain_jobs=500,
-        latency_seconds=1.0,
+        latency_seconds=0.5,
         latency_rate=200.0,
-        idle_sizes=(1, 4),
-        idle_window_seconds=1.0,
-        memory_jobs=500,
+        idle_sizes=(1, 2),
+        idle_window_seconds=0.5,
+        memory_jobs=200,
         latency_of_fork_pool=False,
-        recovery_kills=3,
-        recovery_bound_seconds=2.0,
+        recovery_kills=1,
+        recovery_bound_seconds=1.0,
     ),
     "tiny": Profile(
         name="tiny",
@@ -101,7 +99,6 @@ PROFILES = {
         drain_seconds=0.1,
         enqueue_jobs=20,
         cost_jobs=5,
-        worker_drain_jobs=50,
         latency_seconds=0.5,
         latency_rate=50.0,
         idle_sizes=(1, 2),

@@ -76,6 +76,8 @@ class PoolWorker(Worker):
                 return None
             with contextlib.suppress(BlockingIOError):
                 os.read(self.nudge_fd, 4096)
+            if self._stop_requested:  # the supervisor nudges its idle workers when it stops them
+                return None
         return super()._take(None)
 
     def _beat_if_due(self) -> None:

@@ -164,6 +164,8 @@ class Supervisor:
         self.respawn_at.clear()  # a slot waiting out its back-off stays empty
         self.notifier.stopping("stopping: running jobs finish")
         self._signal_children(signal.SIGTERM)
+        for child in self._idle_children():  # wakes them from their wait for a nudge, to exit now
+            _nudge(child)
 
     def _signal_children(self, signum: int) -> None:
         for pid in self.children:
@@ -429,8 +431,7 @@ class Supervisor:
         woken = self.waiter.blpop([keys.wakeup(name) for name in self.queue_names], timeout=IDLE_WAIT_SECONDS)
         if woken is not None or self._every("look", LOOK_SECONDS):
             self.nudged = (self.nudged + 1) % len(idle)
-            with contextlib.suppress(BlockingIOError, BrokenPipeError):  # full, or the worker just exited
-                os.write(idle[self.nudged].nudge_fd, b"1")
+            _nudge(idle[self.nudged])
 
     def _tick(self, wakeup_fd: int) -> None:
         readable = {child.report_fd: child for child in self.children.values()}
@@ -517,6 +518,11 @@ class Supervisor:
         self.notifier.stopping("stopped")
         logger.info("jobpool supervisor: all workers have stopped")
         return 0
+
+
+def _nudge(child: Child) -> None:
+    with contextlib.suppress(BlockingIOError, BrokenPipeError):  # full, or the worker just exited
+        os.write(child.nudge_fd, b"1")
 
 
 def _kill(pid: int, signum: int) -> None:
