@@ -183,6 +183,8 @@ class Idle:
 
     def targets(self) -> list[Target]:
         ours = self.of(JOBPOOL)
+        if len(ours) < 2:
+            return []
         rates = [pool.requests.median for pool in ours]
         measured = ", ".join(f"{pool.size}: {pool.requests.median:.1f}/s" for pool in ours)
         return [

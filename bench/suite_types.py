@@ -39,6 +39,7 @@ class Profile:
     latency_rate: float
     """Jobs per second of that load."""
     idle_sizes: tuple[int, ...]
+    """Pool sizes of the idle section (with one size, its target is not judged)."""
     idle_window_seconds: float
     """The full profile's is 5 s: jobpool's supervisor heartbeats its workers every 5 s, so each
     window holds one heartbeat (shorter windows swing with it)."""
@@ -84,7 +85,7 @@ PROFILES = {
         cost_jobs=20,
         latency_seconds=0.5,
         latency_rate=200.0,
-        idle_sizes=(1, 2),
+        idle_sizes=(2,),
         idle_window_seconds=0.5,
         memory_jobs=200,
         latency_of_fork_pool=False,
