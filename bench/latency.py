@@ -45,7 +45,6 @@ FORK_RATE = 20.0
 """Jobs per second for RQ's default worker (at most the profile's rate): about a fifth of what a
 pool of 2 of them drains (at 200 jobs/s, RQ's SimpleWorker pool runs at about half its drain rate,
 jobpool's at a twentieth)."""
-"""The profiles that measure RQ's default worker too."""
 WARM_UP_JOBS = 10
 """Jobs run (at the run's rate) and waited for before the measured runs, once per pool."""
 FINISH_DEADLINE_SECONDS = 60.0
@@ -193,7 +192,7 @@ class Latency:
         p99 = pool.spread("p99").median
         return [
             Target(
-                name="p99 pickup under 5 ms at light load",
+                name="pickup_p99_under_5_ms",
                 goal=f"jobpool's p99 pickup latency (median of the runs) < {number(P99_TARGET_MS)} ms "
                 f"at {number(pool.rate)} jobs/s on a pool of {POOL_SIZE}",
                 measured=f"{p99:.2f} ms",

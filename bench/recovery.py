@@ -10,9 +10,9 @@ SimpleWorker itself (it runs jobs in its own process). The job's status is then 
 POLL_SECONDS until it is ``failed`` (or ``queued``/``scheduled``, or ``started`` by another
 worker), timed from just before the kill: a figure is late by at most a poll and a round trip.
 
-The kill comes within milliseconds of the job's start. For jobpool that is near the longest wait:
-its supervisor, having just handed the job out, has begun a wait on Redis of up to 0.25 s, and
-reaps the dead worker (and settles its job) when that wait ends. The killed workers are young, so
+The kill comes within milliseconds of the job's start, while jobpool's supervisor, with an idle
+worker in the pool, waits on Redis (BLPOP, up to 0.25 s): SIGCHLD cuts that wait short, and the
+supervisor reaps the dead worker and settles its job at once. The killed workers are young, so
 jobpool replaces them only after its crash-loop back-off (0.5 s for a worker that died within 5 s
 of its start, twice as long each time for the same slot): "whole again" shows that delay.
 
@@ -211,7 +211,7 @@ class Recovery:
         )
         return [
             Target(
-                name="dead worker's job settled within 1 s",
+                name="dead_workers_job_settled_within_1_s",
                 goal=f"every job of a SIGKILLed jobpool worker is failed or requeued within "
                 f"{SETTLED_TARGET_SECONDS:g} s of the kill",
                 measured=measured,

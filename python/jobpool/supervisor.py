@@ -60,6 +60,13 @@ FIRST_RESPAWN_DELAY = 0.5
 MAX_RESPAWN_DELAY = 30.0
 
 
+class _WaitCut(Exception):
+    """Raised by the SIGCHLD handler into the supervisor's wait on Redis, so that a dead worker is
+    reaped, and its jobs settled, at once rather than when the wait times out. A wake-up marker
+    that the cut wait had popped is lost; it was only a hint, and the once-a-second look finds the
+    job it announced."""
+
+
 @dataclass
 class Owned:
     """An execution a worker owns: taken (held) until it starts, then running until recorded."""
@@ -121,6 +128,7 @@ class Supervisor:
         self.done_slots: set[int] = set()  # burst: slots whose worker found the queues empty
         self.retiring: list[int] = []  # SIGHUP: pids still to replace, one at a time
         self.signals: list[int] = []
+        self.cut_wait_on_sigchld = False  # true only while blocked in the BLPOP of _wait_for_work
         self.stopping = False
         self.stopped_at = 0.0
         self.announced_ready = False
@@ -132,6 +140,9 @@ class Supervisor:
 
     def _record_signal(self, signum: int, frame: Any) -> None:
         self.signals.append(signum)
+        if signum == signal.SIGCHLD and self.cut_wait_on_sigchld:
+            self.cut_wait_on_sigchld = False  # once per wait
+            raise _WaitCut
 
     def _install_signals(self) -> int:
         read_fd, write_fd = os.pipe()
@@ -428,7 +439,16 @@ class Supervisor:
         idle = self._idle_children()
         if not idle or self.stopping:
             return
-        woken = self.waiter.blpop([keys.wakeup(name) for name in self.queue_names], timeout=IDLE_WAIT_SECONDS)
+        wakeups = [keys.wakeup(name) for name in self.queue_names]
+        try:
+            # redis-py drops the connection when an exception cuts a command short: no reply is left
+            # behind on it for the next call to read.
+            self.cut_wait_on_sigchld = True
+            woken = self.waiter.blpop(wakeups, timeout=IDLE_WAIT_SECONDS)
+        except _WaitCut:
+            return
+        finally:
+            self.cut_wait_on_sigchld = False
         if woken is not None or self._every("look", LOOK_SECONDS):
             self.nudged = (self.nudged + 1) % len(idle)
             _nudge(idle[self.nudged])
