@@ -6,7 +6,7 @@
 - Server side: ``INFO commandstats`` deltas (``CONFIG RESETSTAT`` first), which include the
   commands run inside Lua scripts, and ``ScriptCommandWatch`` (MONITOR), which names those.
 
-Shared by ``enqueue_cost.py`` and ``worker_cost.py``.
+Shared by the suite's ``enqueue``, ``cost`` and ``idle`` sections.
 """
 
 from __future__ import annotations
