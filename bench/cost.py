@@ -21,7 +21,7 @@ import rq
 from rq.worker import SimpleWorker
 
 import jobpool
-from pools import finished_jobs
+from pools import JOBPOOL, RQ_SIMPLE, PoolKind, finished_jobs
 from redis_counting import (
     Cost,
     RoundTripCounter,
@@ -63,24 +63,15 @@ class WorkerLibrary:
 
     name: str
     label: str
-    queue_class: Any  # jobpool.Queue or rq.Queue: same constructor, prepare_data and enqueue_many
+    pool: PoolKind
+    """The library's pool of the same worker: its queue, and its producer to fill it."""
     drain_in_process: Callable[[redis.Redis, str], int]
     """Drains a queue in this process; returns round trips made outside redis-py (jobpool's core)."""
 
-    @property
-    def queue_name(self) -> str:
-        return f"bench-{self.name}"
-
-    def enqueue(self, connection: redis.Redis, jobs: int) -> list[str]:
-        """Enqueues ``jobs`` no-op jobs with this library's own producer; returns their ids."""
-        queue = self.queue_class(self.queue_name, connection=connection)
-        datas = [self.queue_class.prepare_data(noop) for _ in range(jobs)]
-        return [job.id for job in queue.enqueue_many(datas)]
-
 
 LIBRARIES = (
-    WorkerLibrary("jobpool", f"jobpool `Worker` {jobpool.__version__}", jobpool.Queue, drain_with_jobpool),
-    WorkerLibrary("rq", f"RQ `SimpleWorker` {rq.__version__}", rq.Queue, drain_with_rq),
+    WorkerLibrary("jobpool", f"jobpool `Worker` {jobpool.__version__}", JOBPOOL, drain_with_jobpool),
+    WorkerLibrary("rq", f"RQ `SimpleWorker` {rq.__version__}", RQ_SIMPLE, drain_with_rq),
 )
 
 
@@ -111,13 +102,13 @@ def measure_drain(
 ) -> DrainCost:
     """Enqueues ``jobs`` jobs, then counts what a fresh worker costs to drain them."""
     admin.flushdb()
-    job_ids = library.enqueue(admin, jobs)
+    job_ids = library.pool.enqueue(admin, jobs, noop)
     watch.collect(admin)  # forget the scripts the enqueue ran
     counter = RoundTripCounter()
     client = counting_client(url, counter)
     try:
         reset_server_stats(admin)
-        core_round_trips = library.drain_in_process(client, library.queue_name)
+        core_round_trips = library.drain_in_process(client, library.pool.queue_name)
         executed = executed_commands(admin)
         inside_scripts = watch.collect(admin)
     finally:

@@ -152,7 +152,7 @@ def figures_json(
         },
         "sections": {name: section.to_json() for name, section in sections.items()},
     }
-    return json.dumps(document, indent=2, default=list) + "\n"
+    return json.dumps(document, indent=2) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

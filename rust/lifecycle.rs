@@ -193,25 +193,23 @@ mod tests {
         )
     }
 
+    /// Records `taken` as ended by `failure`, with the tests' one traceback, taking nothing next.
     fn fail(
         redis: &mut Redis,
         keys: &KeySchema,
-        execution: &Execution<'_>,
+        taken: &Taken,
         failure: Failure,
-        traceback: &Traceback<'_>,
-        next: Option<&TakeRequest<'_>>,
     ) -> Result<Transition> {
-        assert!(next.is_none());
         let ending = Ending::Failed {
             failure,
-            exc_info: traceback.exc_info.to_vec(),
-            exc_string: traceback.exc_string.to_vec(),
+            exc_info: TRACEBACK.exc_info.to_vec(),
+            exc_string: TRACEBACK.exc_string.to_vec(),
         };
         step::run(
             redis,
             keys,
             &Step {
-                record: Some(ended(execution, ending)),
+                record: Some(ended(&execution(taken), ending)),
                 take: None,
             },
         )
@@ -327,26 +325,12 @@ mod tests {
             .unwrap_or(());
         let queues = vec!["q".to_string()];
         let taken = start(&mut redis, &keys, &queues, "e1");
-        let first = fail(
-            &mut redis,
-            &keys,
-            &execution(&taken),
-            Failure::Failed,
-            &TRACEBACK,
-            None,
-        );
+        let first = fail(&mut redis, &keys, &taken, Failure::Failed);
         assert_eq!(outcome_of(first), Some("retried".to_string()));
         let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
         assert_eq!(queued, vec!["a".to_string()]);
         let taken = start(&mut redis, &keys, &queues, "e2");
-        let second = fail(
-            &mut redis,
-            &keys,
-            &execution(&taken),
-            Failure::Failed,
-            &TRACEBACK,
-            None,
-        );
+        let second = fail(&mut redis, &keys, &taken, Failure::Failed);
         assert_eq!(outcome_of(second), Some("failed".to_string()));
         let failed: Vec<String> = con.zrange("rq:failed:q", 0, -1).unwrap_or_default();
         assert_eq!(failed, vec!["a".to_string()]);
@@ -372,24 +356,10 @@ mod tests {
         }
         let queues = vec!["q".to_string()];
         let stopped = start(&mut redis, &keys, &queues, "e1");
-        let outcome = fail(
-            &mut redis,
-            &keys,
-            &execution(&stopped),
-            Failure::Stopped,
-            &TRACEBACK,
-            None,
-        );
+        let outcome = fail(&mut redis, &keys, &stopped, Failure::Stopped);
         assert_eq!(outcome_of(outcome), Some("stopped".to_string()));
         let later = start(&mut redis, &keys, &queues, "e2");
-        let outcome = fail(
-            &mut redis,
-            &keys,
-            &execution(&later),
-            Failure::Failed,
-            &TRACEBACK,
-            None,
-        );
+        let outcome = fail(&mut redis, &keys, &later, Failure::Failed);
         assert_eq!(outcome_of(outcome), Some("scheduled".to_string()));
         let due: Option<f64> = con.zscore("rq:scheduled:q", "later").ok();
         let now = Now::read().epoch;

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ from jobpool.embedded_redis import EmbeddedRedis
 
 # Job functions live in tests/jobs.py; workers (RQ's, in these tests) import them from here.
 sys.path.insert(0, str(Path(__file__).parent))
+
+SUCCESS_RESULT_FIELDS = {
+    b"type",
+    b"worker_name",
+    b"return_value",
+    b"execution_id",
+    b"execution_started_at",
+    b"execution_ended_at",
+}
+"""The fields of a success entry in RQ 3.0's results stream (``rq:results:<job id>``)."""
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +56,13 @@ def run_rq_worker(connection: redis.Redis, *queue_names: str) -> None:
 
     queues = [rq.Queue(name, connection=connection) for name in queue_names]
     SimpleWorker(queues, connection=connection).work(burst=True, logging_level="WARNING")
+
+
+def wait_for(condition: Callable[[], object], deadline_seconds: float = 20.0, step: float = 0.02) -> None:
+    """Polls ``condition()`` every ``step`` until it is true, failing after the deadline."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {deadline_seconds} s")

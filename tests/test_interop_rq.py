@@ -11,7 +11,7 @@ import rq.job
 
 import jobpool
 import jobs
-from conftest import run_rq_worker
+from conftest import SUCCESS_RESULT_FIELDS, run_rq_worker
 from jobpool.job import Dependency, Job
 
 # Fields that differ between two equivalent enqueues only because time passed.
@@ -139,14 +139,7 @@ def test_results_stream_layout_written_by_rq_is_what_jobpool_reads(connection: r
     failing = jobpool.Queue("q", connection=connection).enqueue(jobs.fail, "bad", failure_ttl=88)
     run_rq_worker(connection, "q")
     ((_, success_fields),) = connection.xrange(f"rq:results:{ok.id}")
-    assert set(success_fields) == {
-        b"type",
-        b"worker_name",
-        b"return_value",
-        b"execution_id",
-        b"execution_started_at",
-        b"execution_ended_at",
-    }
+    assert set(success_fields) == SUCCESS_RESULT_FIELDS
     assert success_fields[b"type"] == b"1"
     ((_, failure_fields),) = connection.xrange(f"rq:results:{failing.id}")
     assert failure_fields[b"type"] == b"2" and b"exc_string" in failure_fields

@@ -20,21 +20,13 @@ import rq
 import rq.job
 
 import jobs
+from conftest import wait_for
 from jobpool import Queue, Retry
 from jobpool.command import send_stop_job_command
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
 
 TESTS = Path(__file__).parent
-
-
-def wait_for(condition: Callable[[], object], deadline_seconds: float = 20.0, step: float = 0.02) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {deadline_seconds} s")
 
 
 def jobpool(*args: str, url: str) -> subprocess.CompletedProcess[str]:

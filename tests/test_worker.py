@@ -15,6 +15,7 @@ import redis
 import rq
 
 import jobs
+from conftest import SUCCESS_RESULT_FIELDS, wait_for
 from jobpool import Callback, Queue, Retry, Worker
 from jobpool.job import Job, JobStatus
 from jobpool.recovery import recover_abandoned
@@ -25,16 +26,6 @@ WORKER_PROCESS = Path(__file__).parent / "worker_process.py"
 
 def drain(connection: redis.Redis, *queue_names: str, **options: object) -> bool:
     return Worker(list(queue_names), connection=connection, **options).work(burst=True)  # type: ignore[arg-type]
-
-
-def wait_for(condition: object, deadline_seconds: float = 15.0, step: float = 0.02) -> None:
-    """Polls ``condition()`` until it is true, failing after the deadline."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {deadline_seconds} s")
 
 
 def test_runs_jobs_and_writes_what_rq_reads(connection: redis.Redis) -> None:
@@ -52,14 +43,7 @@ def test_runs_jobs_and_writes_what_rq_reads(connection: redis.Redis) -> None:
     assert queue.finished_job_registry.count == 6 and queue.count == 0
     assert connection.zcard("rq:wip:q") == 0 and not connection.keys("rq:execution:*")
     ((_, fields),) = connection.xrange(f"rq:results:{added[0].id}")
-    assert set(fields) == {
-        b"type",
-        b"worker_name",
-        b"return_value",
-        b"execution_id",
-        b"execution_started_at",
-        b"execution_ended_at",
-    }
+    assert set(fields) == SUCCESS_RESULT_FIELDS
     assert 0 < connection.ttl(added[0].key) <= 500  # RQ's default result_ttl
 
 
