@@ -80,7 +80,7 @@ mod tests {
             worker: "w1",
             execution_id: "e1",
             heartbeat_ttl: 5,
-            hold_seconds: 0,
+            held: false,
         };
         assert!(matches!(
             take(&mut redis, &keys, &request, None),

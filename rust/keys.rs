@@ -38,6 +38,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "maintenance_lock",
         "{prefix}:jobpool:maintenance-lock:{queue}",
     ),
+    // jobpool's own: left by a supervisor that took back a worker's take ahead before Redis ran
+    // it, so that the take takes nothing (see lua/reclaim.lua). Short-lived, and rare.
+    ("reclaimed", "{prefix}:jobpool:reclaimed:{execution_id}"),
 ];
 
 /// A key template could not be rendered.
@@ -176,6 +179,9 @@ impl KeySchema {
     }
     pub fn worker_executions(&self, worker: &str) -> String {
         self.key("worker_executions", &[("worker", worker)])
+    }
+    pub fn reclaimed(&self, execution_id: &str) -> String {
+        self.key("reclaimed", &[("execution_id", execution_id)])
     }
 
     /// The templates the library's `release_dependents` takes: job hash, dependencies set,

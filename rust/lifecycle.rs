@@ -180,13 +180,15 @@ mod tests {
             worker: n.worker.into(),
             execution_id: n.execution_id.into(),
             heartbeat_ttl: n.heartbeat_ttl,
-            hold_seconds: n.hold_seconds,
+            held: n.held,
             repeat: false,
         });
         step::run(
             redis,
             keys,
             &Step {
+                start: None,
+                running: false,
                 record: Some(ended(execution, ending)),
                 take,
             },
@@ -209,6 +211,8 @@ mod tests {
             redis,
             keys,
             &Step {
+                start: None,
+                running: false,
                 record: Some(ended(&execution(taken), ending)),
                 take: None,
             },
@@ -230,7 +234,7 @@ mod tests {
             worker: "w1",
             execution_id,
             heartbeat_ttl: 30,
-            hold_seconds: 0,
+            held: false,
         };
         match take(redis, keys, &request, None) {
             Ok(Some(taken)) => taken,
@@ -267,7 +271,7 @@ mod tests {
             worker: "w1",
             execution_id: "e2",
             heartbeat_ttl: 30,
-            hold_seconds: 0,
+            held: false,
         };
         let done = finish(
             &mut redis,

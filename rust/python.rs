@@ -13,9 +13,11 @@ use crate::conn::{Address, Redis, Target, TlsOptions};
 use crate::error::Error;
 use crate::heartbeat::{heartbeat, Beat};
 use crate::keys::KeySchema;
+use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError};
 use crate::lifecycle::{Failure, Traceback};
+use crate::reclaim::{reclaim, Reclaimed};
 use crate::recovery::recover_abandoned;
-use crate::step::{self, Ended, Ending, InFlight, Step, TakeSpec, Transition};
+use crate::step::{self, Ended, Ending, InFlight, StartHeld, Step, TakeSpec, Transition};
 use crate::take::{take, TakeRequest, Taken};
 use crate::{keys, scripts};
 
@@ -79,25 +81,38 @@ fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
 }
 
 /// The next take requested with a record: (queues, worker, execution id, heartbeat ttl,
-/// seconds it may be held before it starts).
-type NextTake = (Vec<String>, String, String, u64, u64);
+/// whether it is a take ahead, held until it starts).
+type NextTake = (Vec<String>, String, String, u64, bool);
 
-fn take_spec((queues, worker, execution_id, heartbeat_ttl, hold_seconds): NextTake) -> TakeSpec {
+fn take_spec((queues, worker, execution_id, heartbeat_ttl, held): NextTake) -> TakeSpec {
     TakeSpec {
         queues,
         worker,
         execution_id,
         heartbeat_ttl,
-        hold_seconds,
+        held,
         repeat: false,
     }
 }
 
-/// A step that records `ended` and, with `next`, takes the worker's next job.
-fn record_step(ended: Ended, next: Option<NextTake>) -> Step {
+/// A step that records `ended` and, with `next`, takes the worker's next job; with `started`
+/// (job id, execution id), a job the worker held starts; `running`: a job runs meanwhile.
+fn record_step(
+    ended: Ended,
+    next: Option<NextTake>,
+    started: Option<(String, String)>,
+    running: bool,
+) -> Step {
+    let worker = ended.worker.clone().unwrap_or_default();
     Step {
+        start: started.map(|(job_id, execution_id)| StartHeld {
+            job_id,
+            execution_id,
+            worker,
+        }),
         record: Some(ended),
         take: next.map(take_spec),
+        running,
     }
 }
 
@@ -239,8 +254,8 @@ impl Core {
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
     /// (seconds, about 1), blocks that long at most when every queue is empty. With `defer`,
     /// sends the take and returns None at once: `collect` returns the job, which may then be
-    /// held `hold_seconds` before it starts.
-    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, hold_seconds=0))]
+    /// `held` (a take ahead) until it starts.
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, held=false))]
     #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
@@ -251,15 +266,17 @@ impl Core {
         heartbeat_ttl: u64,
         wait: Option<f64>,
         defer: bool,
-        hold_seconds: u64,
+        held: bool,
     ) -> PyResult<Option<PyTaken>> {
         if defer {
-            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl, hold_seconds));
+            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl, held));
             self.step(
                 py,
                 Step {
+                    start: None,
                     record: None,
                     take: Some(spec),
+                    running: held,
                 },
                 true,
             )?;
@@ -272,7 +289,7 @@ impl Core {
                 worker: &worker,
                 execution_id: &execution_id,
                 heartbeat_ttl,
-                hold_seconds,
+                held,
             };
             take(&mut state.redis, &state.keys, &request, wait)
         })?;
@@ -281,7 +298,9 @@ impl Core {
 
     /// Records a successful execution (and takes the next job, with `next`). Returns (outcome,
     /// next job); with `defer`, sends the step and returns None: `collect` returns them.
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None, defer=false))]
+    /// `started` (job id, execution id): a job this worker held starts now, in the same round
+    /// trip; `running`: a job runs while the step is in flight (the worker stays busy).
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None, defer=false, started=None, running=false))]
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -296,6 +315,8 @@ impl Core {
         default_result_ttl: i64,
         next: Option<NextTake>,
         defer: bool,
+        started: Option<(String, String)>,
+        running: bool,
     ) -> PyResult<Option<PyStep>> {
         let ending = Ending::Finished {
             return_value,
@@ -310,13 +331,13 @@ impl Core {
             working_seconds,
             ending,
         };
-        self.step(py, record_step(ended, next), defer)
+        self.step(py, record_step(ended, next, started, running), defer)
     }
 
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
     /// retries left, or puts back a held job that never started ("released"); with `next`,
     /// takes the next job. Returns or defers as `finish`.
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None, defer=false))]
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None, defer=false, started=None, running=false))]
     #[allow(clippy::too_many_arguments)]
     fn fail(
         &self,
@@ -332,6 +353,8 @@ impl Core {
         exc_string: Vec<u8>,
         next: Option<NextTake>,
         defer: bool,
+        started: Option<(String, String)>,
+        running: bool,
     ) -> PyResult<Option<PyStep>> {
         let failure = match failure {
             "failed" => Failure::Failed,
@@ -358,7 +381,7 @@ impl Core {
             working_seconds,
             ending,
         };
-        self.step(py, record_step(ended, next), defer)
+        self.step(py, record_step(ended, next, started, running), defer)
     }
 
     /// What the step sent with `defer=True` did: (outcome of its record or None, next job or
@@ -400,6 +423,31 @@ impl Core {
         })
     }
 
+    /// Puts back the job `worker` took ahead from `queues` under `execution_id` (the ledger gave
+    /// the caller its hold): ("released", job id, queue), or ("absent", None, None) when no
+    /// queue has it (the take will take nothing when it runs).
+    fn reclaim(
+        &self,
+        py: Python<'_>,
+        worker: String,
+        queues: Vec<String>,
+        execution_id: String,
+    ) -> PyResult<(String, Option<String>, Option<String>)> {
+        let reclaimed = self.with_state(py, |state| {
+            reclaim(
+                &mut state.redis,
+                &state.keys,
+                &worker,
+                &queues,
+                &execution_id,
+            )
+        })?;
+        Ok(match reclaimed {
+            Reclaimed::Released { job_id, queue } => ("released".into(), Some(job_id), Some(queue)),
+            Reclaimed::Absent => ("absent".into(), None, None),
+        })
+    }
+
     /// Fails or retries the executions of `queues` whose heartbeat lapsed; returns (queue,
     /// job id, execution id, outcome) for each.
     fn recover_abandoned(
@@ -423,6 +471,76 @@ impl Core {
     }
 }
 
+fn ledger_error(error: LedgerError) -> PyErr {
+    match error {
+        LedgerError::NoSuchSlot(_) => PyKeyError::new_err(error.to_string()),
+        LedgerError::BadExecutionId(_) | LedgerError::AlreadyHolding(_) => {
+            PyValueError::new_err(error.to_string())
+        }
+        LedgerError::Map(_) => PyRuntimeError::new_err(error.to_string()),
+    }
+}
+
+/// The pool's ledger (see `rust/ledger.rs`): what each worker holds and runs, in memory the
+/// supervisor shares with the workers it forks. Make it before forking.
+#[pyclass(module = "jobpool._native", name = "Ledger", frozen)]
+struct PyLedger {
+    ledger: Ledger,
+}
+
+#[pymethods]
+impl PyLedger {
+    #[new]
+    fn new(slots: usize) -> PyResult<PyLedger> {
+        Ledger::new(slots)
+            .map(|ledger| PyLedger { ledger })
+            .map_err(ledger_error)
+    }
+
+    fn __len__(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Worker: it is about to take `execution_id` (32 hex digits) ahead.
+    fn hold(&self, slot: usize, execution_id: &str) -> PyResult<()> {
+        let id = parse_execution_id(execution_id).map_err(ledger_error)?;
+        self.ledger.hold(slot, &id).map_err(ledger_error)
+    }
+
+    /// Worker: starts the job it holds; False when the supervisor took it back first.
+    fn start_held(&self, slot: usize) -> PyResult<bool> {
+        self.ledger.start_held(slot).map_err(ledger_error)
+    }
+
+    /// Worker: gives up its hold (its take brought nothing, or it puts the job back itself);
+    /// False when the supervisor took it back first.
+    fn drop_held(&self, slot: usize) -> PyResult<bool> {
+        self.ledger.drop_held(slot).map_err(ledger_error)
+    }
+
+    /// Supervisor: (token, execution id, epoch seconds the hold began) of the job the worker
+    /// in `slot` holds, or None.
+    fn held(&self, slot: usize) -> PyResult<Option<(u64, String, f64)>> {
+        Ok(self.ledger.held(slot).map_err(ledger_error)?.map(|held| {
+            (
+                held.token,
+                format_execution_id(&held.execution_id),
+                held.since as f64 / 1e6,
+            )
+        }))
+    }
+
+    /// Supervisor: takes back the hold `token`; False when the worker started or dropped it.
+    fn reclaim(&self, slot: usize, token: u64) -> PyResult<bool> {
+        self.ledger.reclaim(slot, token).map_err(ledger_error)
+    }
+
+    /// Supervisor: empties the slot of a worker that is gone.
+    fn clear(&self, slot: usize) -> PyResult<()> {
+        self.ledger.clear(slot).map_err(ledger_error)
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -430,5 +548,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render_key, m)?)?;
     m.add_function(wrap_pyfunction!(lua_scripts, m)?)?;
     m.add_class::<Core>()?;
+    m.add_class::<PyLedger>()?;
     Ok(())
 }

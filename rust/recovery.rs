@@ -119,7 +119,7 @@ mod tests {
                 worker: "w1",
                 execution_id,
                 heartbeat_ttl: 60,
-                hold_seconds: 0,
+                held: false,
             };
             assert!(matches!(
                 take(&mut redis, &keys, &request, None),

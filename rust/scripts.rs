@@ -21,6 +21,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("requeue"),
     script!("empty_queue"),
     script!("take"),
+    script!("start"),
+    script!("reclaim"),
     script!("finish"),
     script!("fail"),
     script!("heartbeat"),

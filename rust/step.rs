@@ -21,7 +21,8 @@ pub struct TakeSpec {
     pub worker: String,
     pub execution_id: String,
     pub heartbeat_ttl: u64,
-    pub hold_seconds: u64,
+    /// A take ahead, held until it starts (see `take::TakeRequest::held`).
+    pub held: bool,
     /// This execution id was sent before (the caller is retrying): return what it took.
     pub repeat: bool,
 }
@@ -33,7 +34,7 @@ impl TakeSpec {
             worker: &self.worker,
             execution_id: &self.execution_id,
             heartbeat_ttl: self.heartbeat_ttl,
-            hold_seconds: self.hold_seconds,
+            held: self.held,
         }
     }
 }
@@ -78,10 +79,23 @@ impl Ended {
     }
 }
 
+/// A job the worker took ahead and starts now (see `lua/start.lua`).
+#[derive(Debug, Clone)]
+pub struct StartHeld {
+    pub job_id: String,
+    pub execution_id: String,
+    pub worker: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// A held job that starts as this step is sent.
+    pub start: Option<StartHeld>,
     pub record: Option<Ended>,
     pub take: Option<TakeSpec>,
+    /// A job runs while this step is in flight (the worker's state stays busy whatever the
+    /// step records or takes).
+    pub running: bool,
 }
 
 /// What a step did: the outcome of the record ("finished", "failed", "stopped", "retried",
@@ -94,7 +108,18 @@ pub struct Transition {
 
 fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -> Vec<redis::Cmd> {
     let now = Now::read();
-    let mut commands = Vec::with_capacity(2);
+    let mut commands = Vec::with_capacity(3);
+    if let Some(start) = &step.start {
+        commands.push(session.script(
+            "start",
+            &[keys.job(&start.job_id), keys.worker(&start.worker)],
+            &[
+                start.execution_id.clone().into_bytes(),
+                now.timestamp.clone().into_bytes(),
+            ],
+        ));
+    }
+    let stays_busy = step.running || step.take.is_some();
     if let Some(ended) = &step.record {
         let execution = ended.execution();
         commands.push(match &ended.ending {
@@ -108,7 +133,7 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
                 return_value.as_deref(),
                 *default_result_ttl,
                 &now,
-                step.take.is_some(),
+                stays_busy,
             ),
             Ending::Failed {
                 failure,
@@ -120,13 +145,7 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
                     exc_string,
                 };
                 fail_command(
-                    session,
-                    keys,
-                    &execution,
-                    *failure,
-                    &traceback,
-                    &now,
-                    step.take.is_some(),
+                    session, keys, &execution, *failure, &traceback, &now, stays_busy,
                 )
             }
         });
@@ -138,7 +157,7 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
             &take.request(),
             &now,
             repeat || take.repeat,
-            step.record.is_some(),
+            step.record.is_some() && !step.running,
         ));
     }
     commands
@@ -146,6 +165,9 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
 
 fn transition(step: &Step, replies: &[redis::Value]) -> Result<Transition> {
     let mut replies = replies.iter();
+    if step.start.is_some() {
+        next_reply(&mut replies)?;
+    }
     let outcome = match step.record {
         Some(_) => Some(reply::text(next_reply(&mut replies)?)?),
         None => None,
@@ -212,7 +234,7 @@ mod tests {
             worker: "w1".into(),
             execution_id: execution_id.into(),
             heartbeat_ttl: 30,
-            hold_seconds: 0,
+            held: false,
             repeat: false,
         }
     }
@@ -245,6 +267,8 @@ mod tests {
             &mut redis,
             &keys,
             &Step {
+                start: None,
+                running: false,
                 record: None,
                 take: Some(take_spec("e1")),
             },
@@ -257,6 +281,8 @@ mod tests {
             &mut redis,
             &keys,
             Step {
+                start: None,
+                running: false,
                 record: None,
                 take: Some(take_spec("e2")),
             },
@@ -272,6 +298,8 @@ mod tests {
             &mut redis,
             &keys,
             Step {
+                start: None,
+                running: false,
                 record: Some(finished(&a)),
                 take: Some(take_spec("e3")),
             },

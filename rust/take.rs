@@ -20,10 +20,13 @@ pub struct TakeRequest<'a> {
     pub execution_id: &'a str,
     /// Seconds an execution lives without a heartbeat; 0 derives it from the job's timeout.
     pub heartbeat_ttl: u64,
-    /// Seconds the job may be held before it starts (a worker one step ahead holds it while
-    /// the job before it runs): added to its heartbeat ttl, so it cannot lapse meanwhile.
-    pub hold_seconds: u64,
+    /// A take ahead: a pool worker takes the job while another one runs, and holds it until
+    /// it starts (see `ledger`); the job is marked held, and the worker's state left alone.
+    pub held: bool,
 }
+
+/// The job timeout (seconds) of a job that sets none, as RQ's.
+pub const DEFAULT_JOB_TIMEOUT: u64 = 180;
 
 /// A job marked started for the taker.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,19 +40,21 @@ pub struct Taken {
 }
 
 /// The EVALSHA of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost,
-/// `busy` when it follows the worker's record of a job (its state stays busy).
+/// `after_record` when it follows the worker's record of a job (its state stays busy if it
+/// takes one, and becomes idle if not).
 pub fn take_command(
     session: &Session<'_>,
     keys: &KeySchema,
     request: &TakeRequest<'_>,
     now: &Now,
     repeat: bool,
-    busy: bool,
+    after_record: bool,
 ) -> redis::Cmd {
     let mut script_keys = vec![
         keys.worker_executions(request.worker),
         keys.worker(request.worker),
         keys.suspended(),
+        keys.reclaimed(request.execution_id),
     ];
     script_keys.extend(request.queues.iter().map(|q| keys.queue(q)));
     script_keys.extend(request.queues.iter().map(|q| keys.registry("started", q)));
@@ -66,8 +71,13 @@ pub fn take_command(
     ];
     args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
     args.push(if repeat { "1" } else { "0" }.into());
-    args.push(if busy { "1" } else { "0" }.into());
-    args.push(request.hold_seconds.to_string().into());
+    let state_rule = match (request.held, after_record) {
+        (true, _) => "2",
+        (false, true) => "1",
+        (false, false) => "0",
+    };
+    args.push(state_rule.into());
+    args.push(DEFAULT_JOB_TIMEOUT.to_string().into());
     session.script("take", &script_keys, &args)
 }
 
@@ -159,7 +169,7 @@ mod tests {
             worker: "w1",
             execution_id,
             heartbeat_ttl: 30,
-            hold_seconds: 0,
+            held: false,
         }
     }
 

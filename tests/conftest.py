@@ -11,11 +11,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
 from jobpool.embedded_redis import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from pool_process import Pool
 
 # Job functions live in tests/jobs.py; workers (RQ's, in these tests) import them from here.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,6 +43,25 @@ def redis_url() -> Iterator[str]:
         return
     with EmbeddedRedis() as server:
         yield server.url
+
+
+@pytest.fixture
+def pool(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Pool]]:
+    """Starts ``jobpool start`` subprocesses (arguments as on the command line); kills them all
+    at the end of the test."""
+    from pool_process import Pool  # it uses wait_for, below
+
+    started: list[Pool] = []
+
+    def start(*args: str, environ: dict[str, str] | None = None) -> Pool:
+        directory = tmp_path / f"pool{len(started)}"
+        directory.mkdir()
+        started.append(Pool(redis_url, directory, *args, environ=environ))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 from jobpool import Worker
-from jobpool.worker import Performed, Taken
+from jobpool.worker import Performed, Taken, TakeRequest
 
 
 class FaultyWorker(Worker):
@@ -44,10 +44,15 @@ class FaultyWorker(Worker):
         return taken
 
     def _step(
-        self, performed: Performed | None, take_next: bool, defer: bool, hold_seconds: int = 0
+        self,
+        performed: Performed,
+        take: TakeRequest | None = None,
+        started: Taken | None = None,
+        running: bool = False,
+        defer: bool = False,
     ) -> Taken | None:
         self.maybe_die("between a job and its record")
-        next_job = super()._step(performed, take_next, defer, hold_seconds)
+        next_job = super()._step(performed, take, started, running, defer)
         self.maybe_die("with a step in flight" if defer else "after a record's reply")
         return next_job
 

@@ -123,3 +123,14 @@ def sleep_then_fail_once(seconds: float) -> str:
 
         time.sleep(seconds)
     return f"attempt {attempts}"
+
+
+def counted_sleep(seconds: float) -> float:
+    """Counts its runs in ``runs:<job id>`` (a job run twice shows 2), then sleeps."""
+    import time
+
+    job = get_current_job()
+    assert job is not None
+    job.connection.incr(f"runs:{job.id}")
+    time.sleep(seconds)
+    return seconds

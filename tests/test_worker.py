@@ -244,41 +244,16 @@ def test_killed_worker_job_is_recovered_as_abandoned(connection: redis.Redis, wo
     assert retried.get_status() == JobStatus.QUEUED and queue.job_ids == [retried.id]
 
 
-def _start_quick_then_slow(
-    connection: redis.Redis, worker_process: object, *args: str
-) -> tuple[Job, Job, Job]:
-    """A quick job, then a slow one during which the worker holds the third, taken ahead."""
-    process = worker_process("q", *args)  # type: ignore[operator]
+def test_a_worker_on_its_own_never_holds_a_job(connection: redis.Redis, worker_process: object) -> None:
+    """A lone worker has no supervisor to take a held job back, so it takes one job at a time: the
+    job after a slow one stays in its queue, for any other worker, until the slow one ends."""
+    worker_process("q")  # type: ignore[operator]
     queue = Queue("q", connection=connection)
-    quick = queue.enqueue(jobs.add, 1, 1)
-    slow = queue.enqueue(jobs.sleep_for, 2.0, job_timeout=10)
-    held = queue.enqueue(jobs.add, 2, 2)
+    quick = [queue.enqueue(jobs.add, i, 1) for i in range(5)]
+    slow = queue.enqueue(jobs.sleep_for, 1.5)
+    after = queue.enqueue(jobs.add, 2, 2)
     wait_for(lambda: slow.get_status() == JobStatus.STARTED)
-    wait_for(lambda: held.get_status() == JobStatus.STARTED)  # taken one step ahead
-    return process, quick, slow, held  # type: ignore[return-value]
-
-
-def test_a_held_job_is_put_back_when_the_worker_stops(
-    connection: redis.Redis, worker_process: object
-) -> None:
-    process, quick, slow, held = _start_quick_then_slow(connection, worker_process)  # type: ignore[misc]
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    assert quick.get_status() == JobStatus.FINISHED and slow.get_status() == JobStatus.FINISHED
-    assert held.get_status() == JobStatus.QUEUED and Queue("q", connection=connection).job_ids == [held.id]
-    assert held.id not in Queue("q", connection=connection).started_job_registry
-    assert not Job.fetch(held.id, connection).worker_name
-
-
-def test_a_held_job_does_not_lapse_while_the_job_before_it_runs(
-    connection: redis.Redis, worker_process: object
-) -> None:
-    """With a one-second heartbeat ttl and nothing heartbeating (a lone worker), the running job
-    lapses after a second, as it should; the held job's ttl also covers the running job's
-    timeout, so it does not."""
-    _, _, slow, held = _start_quick_then_slow(connection, worker_process, "--heartbeat-ttl", "1")  # type: ignore[misc]
-    wait_for(lambda: recover_abandoned(connection, ["q"]) != [], deadline_seconds=10)
-    assert slow.get_status() == JobStatus.FAILED  # recovered: nothing heartbeats it
-    assert held.id in Queue("q", connection=connection).started_job_registry or held.is_finished
-    wait_for(lambda: held.get_status() == JobStatus.FINISHED)
-    assert held.return_value() == 4 and Result.count(held) == 1
+    assert all(job.get_status() == JobStatus.FINISHED for job in quick)
+    assert after.get_status() == JobStatus.QUEUED and queue.job_ids == [after.id]
+    assert queue.started_job_registry.get_job_ids() == [slow.id]
+    wait_for(lambda: after.get_status() == JobStatus.FINISHED)

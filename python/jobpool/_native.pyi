@@ -1,6 +1,6 @@
 """jobpool's Rust extension (hand-written stub, checked against the built module by mypy.stubtest)."""
 
-__all__ = ["Core", "__version__", "key_templates", "lua_scripts", "render_key"]
+__all__ = ["Core", "Ledger", "__version__", "key_templates", "lua_scripts", "render_key"]
 
 from typing import final
 
@@ -9,8 +9,8 @@ __version__: str
 # (queue, job id, execution id, heartbeat ttl, the job hash)
 _Taken = tuple[str, str, str, int, dict[str, bytes]]
 # The next take requested with a transition: (queues, worker, execution id, heartbeat ttl,
-# seconds the job may be held before it starts).
-_NextTake = tuple[list[str], str, str, int, int]
+# whether it is a take ahead, held until it starts).
+_NextTake = tuple[list[str], str, str, int, bool]
 # (the outcome of a step's record, or None when it had none; the job it took, or None)
 _Step = tuple[str | None, _Taken | None]
 
@@ -55,11 +55,12 @@ class Core:
         heartbeat_ttl: int,
         wait: float | None = None,
         defer: bool = False,
-        hold_seconds: int = 0,
+        held: bool = False,
     ) -> _Taken | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
-        job's timeout. With ``defer``, sends the take and returns None: ``collect`` returns it."""
+        job's timeout. With ``defer``, sends the take and returns None: ``collect`` returns it.
+        ``held``: a take ahead, while a job runs; the job is held until it starts."""
 
     def finish(
         self,
@@ -73,10 +74,13 @@ class Core:
         default_result_ttl: int,
         next: _NextTake | None = None,
         defer: bool = False,
+        started: tuple[str, str] | None = None,
+        running: bool = False,
     ) -> _Step | None:
         """Records a success ("finished", or "stale" if already recorded) and, with ``next``,
         takes the next job in the same round trip. With ``defer``, sends the step and returns
-        None: ``collect`` returns what it did."""
+        None: ``collect`` returns what it did. ``started`` (job id, execution id): a held job
+        starts now; ``running``: a job runs while the step is in flight (the worker stays busy)."""
 
     def fail(
         self,
@@ -91,6 +95,8 @@ class Core:
         exc_string: bytes,
         next: _NextTake | None = None,
         defer: bool = False,
+        started: tuple[str, str] | None = None,
+        running: bool = False,
     ) -> _Step | None:
         """Records a "failed", "stopped" or "abandoned" execution, or puts back a "released" held
         job that never started; the outcome is "failed", "stopped", "retried", "scheduled",
@@ -105,7 +111,39 @@ class Core:
         """Refreshes (job id, execution id, queue, ttl) executions and (name, ttl) workers;
         returns the ``<job_id>:<execution_id>`` of executions no longer running."""
 
+    def reclaim(
+        self, worker: str, queues: list[str], execution_id: str
+    ) -> tuple[str, str | None, str | None]:
+        """Puts back the job ``worker`` took ahead under ``execution_id`` (its hold was reclaimed
+        in the ledger): ("released", job id, queue), or ("absent", None, None)."""
+
     def recover_abandoned(
         self, queues: list[str], exc_info: bytes, exc_string: bytes
     ) -> list[tuple[str, str, str, str]]:
         """Fails or retries lapsed executions; (queue, job id, execution id, outcome) each."""
+
+@final
+class Ledger:
+    """What each worker of a pool holds and runs, in memory shared across fork (make it before
+    forking). A held job is started by its worker or reclaimed by the supervisor, never both."""
+
+    def __new__(cls, slots: int) -> Ledger: ...
+    def __len__(self) -> int: ...
+    def hold(self, slot: int, execution_id: str) -> None:
+        """Worker: it is about to take ``execution_id`` (32 hex digits) ahead."""
+
+    def start_held(self, slot: int) -> bool:
+        """Worker: starts its held job; False when the supervisor took it back first."""
+
+    def drop_held(self, slot: int) -> bool:
+        """Worker: gives up its hold; False when the supervisor took it back first."""
+
+    def held(self, slot: int) -> tuple[int, str, float] | None:
+        """Supervisor: (token, execution id, epoch seconds the hold began) of the job held in
+        ``slot``, or None."""
+
+    def reclaim(self, slot: int, token: int) -> bool:
+        """Supervisor: takes back the hold ``token``; False when the worker started or dropped it."""
+
+    def clear(self, slot: int) -> None:
+        """Supervisor: empties the slot of a worker that is gone."""

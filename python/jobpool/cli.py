@@ -73,6 +73,7 @@ def start(options: argparse.Namespace) -> int:
         max_memory_mb=options.max_memory,
         serializer=resolve_serializer(options.serializer),
         scheduler=not options.no_scheduler,
+        prefetch=options.prefetch,
     )
     return supervisor.run()
 
@@ -215,6 +216,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-jobs", type=_positive_int, metavar="K", help="replace a worker after K jobs")
     sub.add_argument("--max-memory", type=float, metavar="MB", help="replace a worker above MB of RSS")
     sub.add_argument(
+        "--prefetch",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="jobs a worker may take ahead while quick jobs run (default 1; 0: one at a time)",
+    )
+    sub.add_argument(
         "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
     )
     sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -242,6 +250,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 0")
     return value
 
 

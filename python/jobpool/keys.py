@@ -45,6 +45,9 @@ TEMPLATES: dict[str, str] = {
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",
     # jobpool's own: held by the pool whose supervisor recovers a queue's abandoned jobs.
     "maintenance_lock": "{prefix}:jobpool:maintenance-lock:{queue}",
+    # jobpool's own: left by a supervisor that took back a worker's take ahead before Redis ran
+    # it, so that the take takes nothing (see rust/lua/reclaim.lua). Short-lived, and rare.
+    "reclaimed": "{prefix}:jobpool:reclaimed:{execution_id}",
 }
 
 

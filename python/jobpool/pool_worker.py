@@ -4,10 +4,14 @@ An idle pool worker makes no Redis calls: it waits on its nudge pipe until the s
 waits on the queues for the whole pool, tells it to look (``Worker._take``'s bounded wait).
 
 Each line written to the report pipe is one of
-``own <job_id> <execution_id> <queue>`` (taken; held until it starts),
-``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit), and
+``own <job_id> <execution_id> <queue>`` (taken, about to start),
+``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit; the
+job that ran before it has ended, and its record is in flight), and
 ``free <execution_id>`` (recorded, or put back). The supervisor heartbeats what a worker owns,
-hard-kills it past a deadline, and settles what it owned if it dies.
+hard-kills it past the running job's deadline, and settles what it owned if it dies.
+
+A job taken ahead is not reported until the worker starts it: while it is held, it lives in the
+pool's ledger (shared memory, see ``rust/ledger.rs``), where the supervisor can take it back.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
+from ._native import Ledger
 from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome
 from .worker import Taken, Worker
 
@@ -49,10 +54,16 @@ class PoolWorker(Worker):
         report_fd: int,
         nudge_fd: int,
         title: str,
+        ledger: Ledger,
+        slot: int,
+        prefetch: int = 1,
         max_memory_mb: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.ledger = ledger
+        self.slot = slot
+        self.holds_ahead = prefetch > 0
         self.report_fd = report_fd
         self.nudge_fd = nudge_fd
         self.title = title
@@ -88,6 +99,15 @@ class PoolWorker(Worker):
             queue, job_id, execution_id, _, _ = taken
             self._report(f"own {job_id} {execution_id} {queue}")
         return taken
+
+    def _hold(self, execution_id: str) -> None:
+        self.ledger.hold(self.slot, execution_id)
+
+    def _start_held(self, held: Taken) -> bool:
+        return self.ledger.start_held(self.slot)
+
+    def _drop_held(self) -> None:
+        self.ledger.drop_held(self.slot)
 
     def _starting(self, taken: Taken) -> None:
         timeout = _job_timeout(taken)
@@ -146,6 +166,9 @@ def run_child(
     parent_pid: int,
     report_fd: int,
     nudge_fd: int,
+    ledger: Ledger,
+    slot: int,
+    prefetch: int,
     url: str,
     queue_names: list[str],
     name: str,
@@ -173,6 +196,9 @@ def run_child(
             report_fd=report_fd,
             nudge_fd=nudge_fd,
             title=title,
+            ledger=ledger,
+            slot=slot,
+            prefetch=prefetch,
             max_memory_mb=max_memory_mb,
         )
         signal.signal(signal.SIGUSR1, worker.stop_running_job)

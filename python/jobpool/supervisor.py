@@ -26,6 +26,7 @@ import redis
 from setproctitle import setproctitle
 
 from . import keys, worker_registration
+from ._native import Ledger
 from .exceptions import JobpoolError
 from .pool_worker import RECYCLE_EXIT, run_child
 from .recovery import recover_abandoned
@@ -53,6 +54,9 @@ TICK_SECONDS = 0.1
 LOOK_SECONDS = 1.0
 # The supervisor's wait on the wake-up lists when workers are idle (it also paces its loop then).
 IDLE_WAIT_SECONDS = 0.25
+# A job a worker took ahead goes back to its queue once it has been held this long (the job
+# before it is slow, or the worker is stopped): an idle worker takes it rather than it waiting.
+HOLD_BOUND_SECONDS = 0.1
 # Crash-loop back-off: a worker that dies within STABLE_SECONDS of its start waits before it is
 # replaced, twice as long each time, up to MAX_RESPAWN_DELAY.
 STABLE_SECONDS = 5.0
@@ -69,12 +73,15 @@ class _WaitCut(Exception):
 
 @dataclass
 class Owned:
-    """An execution a worker owns: taken (held) until it starts, then running until recorded."""
+    """An execution a worker owns: taken, then running, then ended (its record in flight) until
+    the worker says it is recorded. A job taken ahead is not here until it starts: it is held
+    in the ledger."""
 
     job_id: str
     execution_id: str
     queue: str
-    deadline: float | None = None  # None while held; then the epoch its timeout ends, 0 for none
+    state: str = "taken"  # "taken", "running" or "ended"
+    deadline: float = 0.0  # while running: the epoch its timeout ends, 0 for none
 
 
 @dataclass
@@ -105,6 +112,7 @@ class Supervisor:
         serializer: Any = None,
         scheduler: bool = True,
         notifier: Notifier | None = None,
+        prefetch: int = 1,
     ):
         self.url = url
         self.queue_names = queue_names
@@ -116,6 +124,9 @@ class Supervisor:
         self.serializer = serializer
         self.scheduler = scheduler
         self.notifier = notifier or Notifier()
+        self.prefetch = prefetch
+        self.ledger = Ledger(size)  # before any fork: shared with every worker
+        self.reclaims: list[tuple[str, str]] = []  # (worker, execution id) to put back in Redis
         self.connection = redis.Redis.from_url(url)
         self.waiter = redis.Redis.from_url(url, socket_timeout=IDLE_WAIT_SECONDS + 5)
         self.nudged = 0
@@ -203,6 +214,9 @@ class Supervisor:
                 parent_pid=os.getppid(),
                 report_fd=write_fd,
                 nudge_fd=nudge_read,
+                ledger=self.ledger,
+                slot=slot,
+                prefetch=self.prefetch,
                 url=self.url,
                 queue_names=self.queue_names,
                 name=name,
@@ -227,8 +241,12 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # what its jobs forked and left behind
             child = self.children.pop(pid, None)
             if child is not None:
+                self._take_back_hold(child)
+                self.ledger.clear(child.slot)
                 self._read_reports(child)
                 os.close(child.report_fd)
                 os.close(child.nudge_fd)
@@ -244,10 +262,12 @@ class Supervisor:
             self.unsettled.pop(0)
 
     def _settle(self, child: Child, status: int) -> None:
-        """Records what a dead worker owned: a held job goes back to its queue; a started one
-        fails (or is retried, per its Retry) with the reason it died."""
+        """Records what a dead worker owned: a job it had not started, or had run but whose
+        record may not have been written, goes back to its queue (a record that was written
+        makes this a no-op); a running one fails (or is retried, per its Retry) with the reason
+        it died."""
         for owned in child.owned.values():
-            if owned.deadline is None:
+            if owned.state != "running":
                 self.core.fail(
                     owned.job_id, owned.execution_id, owned.queue, child.name, None, 0.0, "released", b"", b""
                 )
@@ -329,26 +349,71 @@ class Supervisor:
             case ["own", job_id, execution_id, queue]:
                 child.owned[execution_id] = Owned(job_id, execution_id, queue)
             case ["start", execution_id, deadline]:
+                for owned in child.owned.values():  # a worker runs one job at a time
+                    if owned.state == "running":
+                        owned.state = "ended"
                 if execution_id in child.owned:
+                    child.owned[execution_id].state = "running"
                     child.owned[execution_id].deadline = float(deadline)
             case ["free", execution_id]:
                 child.owned.pop(execution_id, None)
             case _:
                 logger.warning("Worker %s sent an unreadable report: %r", child.name, words)
 
+    # ---- jobs held ahead -----------------------------------------------------------------------------
+
+    def _take_back_hold(self, child: Child) -> bool:
+        """Takes from ``child`` the job it holds, if the ledger gives it to us (the worker did not
+        start it first); it is put back in Redis by ``_put_back_reclaimed``."""
+        held = self.ledger.held(child.slot)
+        if held is None or not self.ledger.reclaim(child.slot, held[0]):
+            return False
+        self.reclaims.append((child.name, held[1]))
+        return True
+
+    def _holds_due_in(self) -> float | None:
+        """Seconds until a held job is due to be taken back (0: now), None when none is held."""
+        due: float | None = None
+        now = time.time()
+        for child in self.children.values():
+            held = self.ledger.held(child.slot)
+            if held is not None:
+                left = max(held[2] + HOLD_BOUND_SECONDS - now, 0.0)
+                due = left if due is None else min(due, left)
+        return due
+
+    def _reclaim_slow_holds(self) -> None:
+        """Takes back every job held longer than the bound."""
+        now = time.time()
+        for child in self.children.values():
+            held = self.ledger.held(child.slot)
+            if held is not None and now - held[2] >= HOLD_BOUND_SECONDS and self._take_back_hold(child):
+                logger.debug("Worker %s: taking back the job it held for too long", child.name)
+
+    def _put_back_reclaimed(self) -> None:
+        """Puts the jobs taken back from workers at the front of their queues (kept for a later
+        tick while Redis cannot be reached)."""
+        while self.reclaims:
+            worker, execution_id = self.reclaims[0]
+            outcome, job_id, queue = self.core.reclaim(worker, self.queue_names, execution_id)
+            if outcome == "released":
+                logger.info("%s: %s, held too long by %s, is back in its queue", queue, job_id, worker)
+                for child in self._idle_children()[:1]:
+                    _nudge(child)
+            self.reclaims.pop(0)
+
     def _maintain(self) -> None:
         """Recovers abandoned jobs on the queues whose maintenance lock this pool gets (one pool a
-        queue at a time, however many pools there are; recovery is safe to repeat anyway)."""
+        queue at a time, however many pools there are; recovery is safe to repeat anyway). A lock
+        under this pool's name is its own, left by the run before a kill."""
         with self.connection.pipeline(transaction=False) as pipe:
             for name in self.queue_names:
-                pipe.set(
-                    keys.render("maintenance_lock", queue=name),
-                    self.name,
-                    nx=True,
-                    ex=int(MAINTENANCE_SECONDS) - 1,
-                )
-            got = pipe.execute()
-        mine = [name for name, locked in zip(self.queue_names, got, strict=True) if locked]
+                lock = keys.render("maintenance_lock", queue=name)
+                pipe.set(lock, self.name, nx=True, ex=int(MAINTENANCE_SECONDS) - 1)
+                pipe.get(lock)
+            replies = pipe.execute()
+        holders = zip(self.queue_names, replies[0::2], replies[1::2], strict=True)
+        mine = [name for name, locked, holder in holders if locked or holder == self.name.encode()]
         if mine:
             for queue, job_id, _, outcome in recover_abandoned(self.core, mine):
                 logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
@@ -367,7 +432,8 @@ class Supervisor:
         for child in self.children.values():
             for owned in child.owned.values():
                 if (
-                    owned.deadline
+                    owned.state == "running"
+                    and owned.deadline
                     and now > owned.deadline + HARD_KILL_GRACE_SECONDS
                     and child.killed_for is None
                 ):
@@ -407,7 +473,7 @@ class Supervisor:
         kind = command.get("command")
         if kind in ("stop-job", "stop-execution"):
             if any(
-                owned.job_id == command.get("job_id") and owned.deadline is not None
+                owned.job_id == command.get("job_id") and owned.state == "running"
                 for owned in child.owned.values()
             ):
                 _kill(child.pid, signal.SIGUSR1)
@@ -426,7 +492,7 @@ class Supervisor:
         return False
 
     def _status_line(self) -> str:
-        busy = sum(1 for c in self.children.values() if any(o.deadline is not None for o in c.owned.values()))
+        busy = sum(1 for c in self.children.values() if any(o.state == "running" for o in c.owned.values()))
         return f"{len(self.children)} workers, {busy} busy, queues {','.join(self.queue_names)}"
 
     def _idle_children(self) -> list[Child]:
@@ -444,7 +510,9 @@ class Supervisor:
             # redis-py drops the connection when an exception cuts a command short: no reply is left
             # behind on it for the next call to read.
             self.cut_wait_on_sigchld = True
-            woken = self.waiter.blpop(wakeups, timeout=IDLE_WAIT_SECONDS)
+            due = self._holds_due_in()
+            wait = IDLE_WAIT_SECONDS if due is None else min(max(due, 0.01), IDLE_WAIT_SECONDS)
+            woken = self.waiter.blpop(wakeups, timeout=wait)
         except _WaitCut:
             return
         finally:
@@ -460,11 +528,14 @@ class Supervisor:
             poller.register(fd, select.POLLIN)
         # While Redis cannot be reached, the wait on it fails at once: the poll paces the loop then.
         waiting_on_redis = bool(self._idle_children()) and not self.stopping and self.redis_reachable
-        for fd, _ in poller.poll(0 if waiting_on_redis else TICK_SECONDS * 1000):
+        tick = min(TICK_SECONDS, self._holds_due_in() or TICK_SECONDS)
+        for fd, _ in poller.poll(0 if waiting_on_redis else tick * 1000):
             if fd == wakeup_fd:
                 _drain(wakeup_fd)
             else:
                 self._read_reports(readable[fd])
+        self._reclaim_slow_holds()
+        self._redis_call("put back held jobs", self._put_back_reclaimed)
         self.redis_reachable = self._redis_call("wait for jobs", self._wait_for_work)
         self._handle_signals()
         self._reap()
@@ -516,7 +587,7 @@ class Supervisor:
     def _finished(self) -> bool:
         if self.children or self.respawn_at:
             return False
-        if self.unsettled:
+        if self.unsettled or self.reclaims:
             if not self.stopping or time.monotonic() - self.stopped_at <= SETTLE_GRACE_SECONDS:
                 return False
             logger.error(
@@ -530,6 +601,9 @@ class Supervisor:
         """Runs the pool until it is shut down (or, with burst, until the queues are empty)."""
         setproctitle(f"jobpool supervisor [{','.join(self.queue_names)}] {self.size} workers")
         wakeup_fd = self._install_signals()
+        if self.burst:  # abandoned jobs go back to their queues before the workers find them empty
+            self._every("maintenance", MAINTENANCE_SECONDS)
+            self._redis_call("recover abandoned jobs", self._maintain)
         for slot in range(self.size):
             self._spawn(slot)
         while not self._finished():

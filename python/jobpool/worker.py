@@ -20,7 +20,7 @@ from redis import Redis
 
 from . import keys, worker_registration
 from .exceptions import RedisUnavailable
-from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome, run_job
+from .job_runner import JobStopped, Outcome, run_job
 from .queue import Queue
 from .recovery import recover_abandoned
 from .redis_target import connect_core
@@ -36,16 +36,16 @@ IDLE_WAIT_SECONDS = 1.0
 WORKER_HEARTBEAT_SECONDS = 15.0
 # The longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF_SECONDS = 60.0
-# While jobs take less than this, the worker works one step ahead (see Worker._loop).
+# While jobs take less than this, a pool worker works one step ahead (see Worker._loop).
 PREFETCH_BELOW_SECONDS = 0.005
 
 # (queue, job id, execution id, heartbeat ttl, job hash), as the core returns a taken job.
 Taken = tuple[str, str, str, int, dict[str, bytes]]
 # A job that ran, and how it ended, until its outcome is recorded.
 Performed = tuple[Taken, Outcome]
-# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl, seconds
-# the job may be held before it starts).
-TakeRequest = tuple[list[str], str, str, int, int]
+# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl, whether
+# it is a take ahead, held until it starts).
+TakeRequest = tuple[list[str], str, str, int, bool]
 T = TypeVar("T")
 
 
@@ -126,27 +126,28 @@ class Worker:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _take_request(self, hold_seconds: int = 0) -> TakeRequest:
+    def _take_request(self, held: bool = False) -> TakeRequest:
         execution_id = os.urandom(16).hex()  # as RQ's uuid4().hex, for less
-        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl, hold_seconds)
+        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl, held)
 
     def _take(self, wait: float | None) -> Taken | None:
         queues, name, execution_id, ttl, _ = self._take_request()
         return self._owned(self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait)))
 
     def _step(
-        self, performed: Performed | None, take_next: bool, defer: bool, hold_seconds: int = 0
+        self,
+        performed: Performed,
+        take: TakeRequest | None = None,
+        started: Taken | None = None,
+        running: bool = False,
+        defer: bool = False,
     ) -> Taken | None:
-        """Records ``performed`` (if any) and, with ``take_next``, takes the next job, in one round
-        trip. With ``defer`` the step is only sent, and ``_collect`` returns what it took, which
-        may be held ``hold_seconds`` before it starts."""
-        request = self._take_request(hold_seconds) if take_next else None
-        if performed is None:
-            if request is not None:
-                queues, name, execution_id, ttl, hold = request
-                self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, defer, hold))
-            return None
+        """Records ``performed`` and, with ``take``, takes the next job, in one round trip;
+        ``started`` is a held job that starts now (marked so in the same trip), ``running``
+        says a job runs meanwhile. With ``defer`` the step is only sent, and ``_collect``
+        returns what it took."""
         (queue, job_id, execution_id, _, _), outcome = performed
+        start = (started[1], started[2]) if started is not None else None
         if outcome.succeeded:
             step = self._retrying(
                 lambda: self.core.finish(
@@ -158,8 +159,10 @@ class Worker:
                     outcome.working_seconds,
                     outcome.return_value,
                     self.default_result_ttl,
-                    request,
+                    take,
                     defer,
+                    start,
+                    running,
                 )
             )
         else:
@@ -176,8 +179,10 @@ class Worker:
                     failure,
                     exc_info,
                     exc_string,
-                    request,
+                    take,
                     defer,
+                    start,
+                    running,
                 )
             )
         if step is None:
@@ -186,22 +191,34 @@ class Worker:
         self._freed(performed[0])
         return self._owned(step[1])
 
+    def _send_ahead(self, recorded: Performed | None, take: TakeRequest, started: Taken | None) -> None:
+        """Sends, without waiting for the reply, the record of ``recorded`` (if any) and a take
+        ahead, as a job starts (``started``, when it was held)."""
+        if recorded is not None:
+            self._step(recorded, take, started, running=True, defer=True)
+            return
+        queues, name, execution_id, ttl, _ = take
+        self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, True, True))
+
     def _collect(self, recorded: Performed | None) -> Taken | None:
-        """What the deferred step did: logs its record of ``recorded``, returns the job it took."""
+        """What the step sent ahead did: logs its record of ``recorded``, returns the job it took
+        ahead (held: not owned until it starts)."""
         outcome, next_job = self._retrying(self.core.collect)
         if recorded is not None:
             self._log_record(recorded, outcome)
             self._freed(recorded[0])
-        return self._owned(next_job)
+        return next_job
 
-    def _release(self, held: Taken) -> None:
-        """Puts back a job this worker held but never started (it is stopping)."""
-        queue, job_id, execution_id, _, _ = held
-        self._retrying(
+    def _release(self, taken: Taken) -> None:
+        """Puts back a job this worker took but never started (it is stopping, or its supervisor
+        took it back: then this finds it gone, "stale")."""
+        queue, job_id, execution_id, _, _ = taken
+        outcome = self._retrying(
             lambda: self.core.fail(job_id, execution_id, queue, self.name, None, 0.0, "released", b"", b"")
         )
-        self._freed(held)
-        logger.info("%s: released %s, which had not started", queue, job_id)
+        self._freed(taken)
+        if outcome is not None and outcome[0] == "released":
+            logger.info("%s: released %s, which had not started", queue, job_id)
 
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
         if logger.isEnabledFor(logging.INFO):
@@ -214,7 +231,11 @@ class Worker:
             self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
             self._last_beat = time.monotonic()
 
-    # ---- what a supervisor is told of (nothing, for a worker on its own) -----------------------------
+    # ---- what a supervisor is told of, and holding (nothing, for a worker on its own) -----------
+
+    holds_ahead = False
+    """Whether the worker takes its next job while one runs (a pool worker, whose supervisor
+    takes a held job back when the running one is slow). A worker on its own never holds."""
 
     def _ready(self) -> None:
         """Registered, about to take its first job."""
@@ -223,6 +244,16 @@ class Worker:
         """``taken`` is now this worker's (returned as it is, for chaining)."""
         return taken
 
+    def _hold(self, execution_id: str) -> None:
+        """The worker is about to take ``execution_id`` ahead."""
+
+    def _start_held(self, held: Taken) -> bool:
+        """Whether the worker may start ``held`` (False: its supervisor took it back)."""
+        return True
+
+    def _drop_held(self) -> None:
+        """The take ahead brought nothing, or the worker puts its held job back itself."""
+
     def _starting(self, taken: Taken) -> None:
         """``taken`` starts running."""
 
@@ -230,7 +261,6 @@ class Worker:
         """``taken``'s record is written (or it was put back): it is no longer this worker's."""
 
     def _perform(self, taken: Taken) -> Outcome:
-        self._starting(taken)
         queue, job_id, _, _, fields = taken
         if logger.isEnabledFor(logging.INFO):
             description = fields.get("description", b"").decode(errors="replace")
@@ -277,26 +307,29 @@ class Worker:
     def _loop(self, burst: bool, max_jobs: int | None, max_idle_time: float | None) -> int:
         """Take, run, record; returns how many jobs ran.
 
-        While jobs are quick (under PREFETCH_BELOW_SECONDS) the worker works one step ahead: as
-        a job starts, the previous job's record and the next take go out together, and their
-        reply is read once the job has run, so Redis and the network work while Python does.
-        One job is then held (taken, marked started) while the one before it runs; after a slow
-        job the worker goes back to one job at a time."""
+        Recording a job and taking the next is one round trip. A pool worker whose jobs are quick
+        (under PREFETCH_BELOW_SECONDS) also works one step ahead: as a job starts, the previous
+        job's record and a take ahead go out together, and their reply is read once the job has
+        run, so Redis and the network work while Python does. The job taken ahead is *held*
+        until it starts; if the running job turns out slow, the supervisor takes the held one
+        back (see ``ledger`` in the Rust core), and the worker never starts a job taken back."""
         jobs_done = 0
         current: Taken | None = None  # taken, to run now
-        held = False  # current was taken one step ahead, while the job before it ran
+        held = False  # current was taken ahead, and is held until it starts
         performed: Performed | None = None  # ran, not recorded yet
         quick = False
         idle_since = time.monotonic()
         self._last_beat = idle_since
         while True:
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
-            if current is not None and held and self._stop_requested:
+            if current is not None and held and (self._stop_requested or not self._start_held(current)):
+                self._drop_held()
                 self._release(current)
-                current = None
+                current, held = None, False
             if current is None:
                 if performed is not None:
-                    current, performed = self._step(performed, take_next=may_take, defer=False), None
+                    take = self._take_request() if may_take else None
+                    current, performed = self._step(performed, take), None
                 elif may_take:
                     current = self._take(None if burst else IDLE_WAIT_SECONDS)
                 if current is None:
@@ -307,35 +340,30 @@ class Worker:
                         return jobs_done
                     self._beat_if_due()
                     continue
+            elif held:
+                self._owned(current)
             self._beat_if_due()
-            # The job taken ahead waits while this one runs: at most this job's timeout.
-            hold_seconds = _timeout_of(current)
-            ahead = (
-                quick
-                and may_take
-                and hold_seconds is not None
-                and (max_jobs is None or jobs_done + 1 < max_jobs)
-            )
+            ahead = self.holds_ahead and quick and may_take and (max_jobs is None or jobs_done + 1 < max_jobs)
             recorded, performed = performed, None
+            started = current if held else None
+            # The previous job's record goes out before this job is reported started: a worker
+            # that dies in between leaves a record written and this job not begun, and its
+            # supervisor settles both right (see Supervisor._settle).
             if ahead:
-                self._step(recorded, take_next=True, defer=True, hold_seconds=hold_seconds or 0)
+                take = self._take_request(held=True)
+                self._hold(take[2])
+                self._send_ahead(recorded, take, started)
             elif recorded is not None:
-                self._step(recorded, take_next=False, defer=False)
+                self._step(recorded, None, started, running=True)
+            self._starting(current)
             outcome = self._perform(current)
             jobs_done += 1
             performed = (current, outcome)
-            current = self._collect(recorded) if ahead else None
-            held = current is not None
+            current, held = None, False
+            if ahead:
+                current = self._collect(recorded)
+                held = current is not None
+                if current is None:
+                    self._drop_held()
             quick = outcome.working_seconds < PREFETCH_BELOW_SECONDS
             idle_since = time.monotonic()
-
-
-def _timeout_of(taken: Taken) -> int | None:
-    """The longest the job may run, from its hash (as the worker applies it); None when it has
-    no limit (or an unreadable one)."""
-    raw = taken[4].get("timeout")
-    try:
-        timeout = int(raw) if raw else DEFAULT_JOB_TIMEOUT
-    except ValueError:
-        return None
-    return timeout if timeout > 0 else None

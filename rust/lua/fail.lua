@@ -1,5 +1,6 @@
 -- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or puts
--- back a job its worker held but never started ("released"). A failed or
+-- back a job its worker held but never started ("released", also what an abandoned execution
+-- of a held job becomes: see take.lua). A failed or
 -- abandoned job with retries left goes back to its queue, or to the scheduled registry when
 -- its retry interval is not zero, and writes no result; otherwise it ends in the failed
 -- registry (status failed, or stopped) with its traceback in the job hash and the results
@@ -37,13 +38,20 @@ if redis.call("ZREM", KEYS[2], member) == 0 then
     return "stale"
 end
 end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+if outcome == "abandoned" and redis.call("HGET", job_key, "jobpool_held") == execution_id then
+    outcome = "released" -- taken ahead by a worker that vanished before it started the job
+end
 if outcome == "abandoned" and redis.call("HGET", job_key, "status") ~= "started" then
     return "cleared"
 end
 if outcome == "released" then
-    -- It never ran: back to the front of its queue, as it was before the take.
-    redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-    push_job(KEYS[10], KEYS[12], job_id, true)
+    -- It never ran: back to the front of its queue, as it was before the take (unless it was
+    -- deleted meanwhile: nothing to put back).
+    if redis.call("EXISTS", job_key) == 1 then
+        redis.call("HDEL", job_key, "jobpool_held")
+        redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
+        push_job(KEYS[10], KEYS[12], job_id, true)
+    end
     return "released"
 end
 if KEYS[13] and redis.call("EXISTS", KEYS[13]) == 1 then

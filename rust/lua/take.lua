@@ -5,11 +5,17 @@
 -- it moves from the queue to the started registry, so a worker killed at any instant loses
 -- nothing (its execution lapses and is recovered).
 --
+-- A take *ahead* (a pool worker's, sent as its current job starts) marks the job held: the job
+-- hash's `jobpool_held` field names the execution until the worker starts it (lua/start.lua).
+-- Recovery puts a held job back in its queue rather than failing it, and the supervisor may
+-- take it back before it starts (lua/reclaim.lua), leaving KEYS[4] behind when it came first.
+--
 -- A retry (ARGV[10+n] = "1", after a lost reply) with the same execution id returns the job
 -- that execution took instead of taking another.
 --
 -- KEYS[1] the worker's executions set   KEYS[2] the worker hash   KEYS[3] the suspension flag
--- KEYS[3+i] queue i list, KEYS[3+n+i] queue i started registry, for i = 1..n
+-- KEYS[4] the reclaimed marker of this execution id
+-- KEYS[4+i] queue i list, KEYS[4+n+i] queue i started registry, for i = 1..n
 -- While workers are suspended (`rq suspend`, `jobpool suspend`) it takes nothing.
 -- ARGV[1] execution id   ARGV[2] worker name   ARGV[3] now, hash timestamp   ARGV[4] now, epoch float
 -- ARGV[5] heartbeat ttl (seconds), or "0" to derive it from the job's timeout as RQ's
@@ -17,8 +23,10 @@
 -- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
 -- ARGV[10+n] "1" when this call repeats one whose reply was lost
--- ARGV[11+n] "1" when the worker is busy already (this take follows its record of a job)
--- ARGV[12+n] seconds the job may wait, held, before it starts (added to its heartbeat ttl)
+-- ARGV[11+n] what the take does to the worker's state: "0" a plain take (busy when it takes a
+--            job), "1" a take that follows the worker's record of its last job (idle when it
+--            takes none), "2" a take ahead, while a job runs (the state is left alone)
+-- ARGV[12+n] the default job timeout (seconds)
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
@@ -30,27 +38,34 @@ local function reply(queue_name, job_id, ttl)
     return {queue_name, job_id, execution_id, tostring(ttl), redis.call("HGETALL", fill(ARGV[6], job_id))}
 end
 
+local state_rule = ARGV[11 + n]
+local held = state_rule == "2"
+
 local function heartbeat_ttl(timeout)
-    local hold = tonumber(ARGV[12 + n])
     local ttl = tonumber(ARGV[5])
     if ttl > 0 then
-        return ttl + hold
+        return ttl
     end
     timeout = tonumber(timeout or "")
-    if timeout == nil then
-        return 180 + 60 + hold
+    if timeout == nil or timeout ~= timeout or timeout > 315360000 then
+        return tonumber(ARGV[12 + n]) + 60 -- none, or not one EXPIRE accepts: the default
     elseif timeout == -1 then
-        return 420 + hold
+        return 420
     end
-    return timeout + 60 + hold
+    return math.max(math.floor(timeout), 1) + 60
 end
 
 -- `job` holds the job's status (false when its hash is gone), timeout and ttl.
 local function start(i, job_id, job_key, job)
     local ttl = heartbeat_ttl(job[2])
     local member = job_id .. ":" .. execution_id
-    redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
-        "worker_name", worker)
+    if held then
+        redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
+            "worker_name", worker, "jobpool_held", execution_id)
+    else
+        redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
+            "worker_name", worker)
+    end
     if job[3] then
         redis.call("PERSIST", job_key) -- its ttl bounded only its wait in the queue
     end
@@ -61,10 +76,10 @@ local function start(i, job_id, job_key, job)
     local index_key = fill(ARGV[8], job_id)
     redis.call("ZADD", index_key, now_seconds + ttl + 60, execution_id)
     redis.call("EXPIRE", index_key, ttl + 60)
-    redis.call("ZADD", KEYS[3 + n + i], now_seconds + ttl, member)
+    redis.call("ZADD", KEYS[4 + n + i], now_seconds + ttl, member)
     redis.call("SADD", KEYS[1], member)
     redis.call("EXPIRE", KEYS[1], ttl + 60)
-    if ARGV[11 + n] ~= "1" and redis.call("EXISTS", KEYS[2]) == 1 then
+    if state_rule == "0" and redis.call("EXISTS", KEYS[2]) == 1 then
         redis.call("HSET", KEYS[2], "state", "busy", "last_heartbeat", now)
     end
     return reply(ARGV[9 + i], job_id, ttl)
@@ -81,12 +96,15 @@ if ARGV[10 + n] == "1" then
     end
 end
 
+if held and redis.call("DEL", KEYS[4]) == 1 then
+    return nil -- its supervisor took this take back before Redis ran it
+end
 if redis.call("EXISTS", KEYS[3]) == 1 then
     return nil
 end
 for i = 1, n do
     while true do
-        local job_id = redis.call("LPOP", KEYS[3 + i])
+        local job_id = redis.call("LPOP", KEYS[4 + i])
         if not job_id then
             break
         end
@@ -98,7 +116,7 @@ for i = 1, n do
         -- An id whose job hash is gone (deleted, or expired by its ttl) is dropped, as RQ does.
     end
 end
-if ARGV[11 + n] == "1" and redis.call("EXISTS", KEYS[2]) == 1 then
+if state_rule == "1" and redis.call("EXISTS", KEYS[2]) == 1 then
     redis.call("HSET", KEYS[2], "state", "idle") -- its record left it busy; there is no next job
 end
 return nil

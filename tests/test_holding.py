@@ -1,0 +1,182 @@
+"""Jobs taken ahead never hurt: a real ``jobpool start`` with mixed workloads (quick jobs, then a
+slow one, then quick ones again), read from outside as RQ's tools read it.
+
+A pool worker whose jobs are quick takes its next job while the current one runs (it *holds*
+it). These tests pin the promises of that: a held job's deadline starts when it starts, a job
+held behind a slow one goes back to its queue for an idle worker, a worker running any job is
+``busy`` in RQ's worker hash, and ``--prefetch 0`` holds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import psutil
+import redis
+import rq
+
+import jobs
+from conftest import wait_for
+from jobpool import Queue
+from jobpool.job import Job, JobStatus
+from jobpool.results import Result
+from pool_process import Pool
+
+
+def _quick_jobs(queue: Queue, count: int, **options: object) -> list[Job]:
+    return [queue.enqueue(jobs.add, i, 1, **options) for i in range(count)]  # type: ignore[arg-type]
+
+
+def test_a_long_job_after_quick_ones_is_not_killed_by_their_deadline(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """The quick jobs' timeout is 1 s; the long job, taken ahead while the last of them ran,
+    runs 8 s under its own 60 s. Its deadline starts when it starts, from its own timeout."""
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    quick = _quick_jobs(queue, 3, job_timeout=1)
+    long = queue.enqueue(jobs.sleep_for, 8, job_timeout=60)
+    wait_for(lambda: long.get_status() != JobStatus.STARTED and long.get_status() != JobStatus.QUEUED, 40)
+    assert long.get_status() == JobStatus.FINISHED, long.exc_info
+    assert all(job.get_status() == JobStatus.FINISHED for job in quick)
+    assert "killing" not in running.log.read_text()
+
+
+def test_a_job_behind_a_slow_one_is_run_by_the_idle_worker(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    _quick_jobs(queue, 6)
+    slow = queue.enqueue(jobs.sleep_for, 6)
+    after = queue.enqueue(jobs.add, 2, 2)
+    wait_for(lambda: slow.get_status() == JobStatus.STARTED)
+    wait_for(lambda: after.get_status() == JobStatus.FINISHED, deadline_seconds=3)
+    assert slow.get_status() == JobStatus.STARTED  # run beside the slow job, not after it
+    assert Job.fetch(after.id, connection).worker_name != Job.fetch(slow.id, connection).worker_name
+
+
+def test_a_held_job_goes_back_to_the_front_of_its_queue_while_the_job_before_it_is_slow(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    quick = _quick_jobs(queue, 5)
+    slow = queue.enqueue(jobs.sleep_for, 3)
+    after = queue.enqueue(jobs.add, 2, 2)
+    last = queue.enqueue(jobs.add, 3, 3)
+    wait_for(lambda: slow.get_status() == JobStatus.STARTED)
+    wait_for(lambda: queue.job_ids == [after.id, last.id], deadline_seconds=2)
+    assert after.get_status() == JobStatus.QUEUED and not Job.fetch(after.id, connection).worker_name
+    assert queue.started_job_registry.get_job_ids() == [slow.id]
+    assert connection.hget(after.key, "jobpool_held") is None
+    wait_for(lambda: last.get_status() == JobStatus.FINISHED)
+    assert after.return_value() == 4 and Result.count(after) == 1
+    assert all(job.get_status() == JobStatus.FINISHED for job in quick)
+    assert "back in its queue" in running.log.read_text()
+
+
+def test_a_busy_worker_says_busy_and_names_the_job_it_runs(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """Read by RQ's own Worker class, as ``rq info`` and dashboards read it."""
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    _quick_jobs(queue, 5)
+    slow = queue.enqueue(jobs.sleep_for, 2)  # taken ahead, behind quick jobs, with nothing after it
+    wait_for(lambda: slow.get_status() == JobStatus.STARTED)
+
+    def seen() -> tuple[str, str | None]:
+        (worker,) = rq.Worker.all(connection=connection)
+        return worker.get_state(), worker.get_current_job_id()
+
+    wait_for(lambda: seen() == ("busy", slow.id), deadline_seconds=1.5)
+    samples = []
+    while slow.get_status() == JobStatus.STARTED:
+        samples.append(seen())
+        time.sleep(0.05)  # the sampling rate, not a synchronisation
+    assert samples and all(state == "busy" for state, _ in samples[:-1]), samples
+    wait_for(lambda: seen() == ("idle", None))
+
+
+def test_prefetch_0_holds_nothing(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
+    queue = Queue("q", connection=connection)
+    ids = [job.id for job in _quick_jobs(queue, 400)]
+    running = pool("-n", "1", "--prefetch", "0", "q")
+    most_started = 0
+    while connection.zcard("rq:finished:q") < len(ids):
+        most_started = max(most_started, connection.zcard("rq:wip:q"))
+        assert running.process.poll() is None
+    assert most_started <= 1  # one job at a time: never one running and one held
+
+
+def _hold_behind_a_slow_job(connection: redis.Redis, running: Pool) -> tuple[Job, Job]:
+    """Makes the pool's one worker hold a job behind a slow one, for as long as the test likes:
+    the supervisor is frozen (SIGSTOP) while the worker drains quick jobs, so nothing takes the
+    held job back. Returns (slow, held); the supervisor stays stopped."""
+    queue = Queue("q", connection=connection)
+    quick = _quick_jobs(queue, 400)
+    slow = queue.enqueue(jobs.counted_sleep, 60)
+    held = queue.enqueue(jobs.counted_sleep, 0)
+    # A worker writes three short report lines a job to its supervisor's pipe; with 100 jobs to
+    # go, they fit in the pipe while the supervisor is stopped.
+    wait_for(lambda: connection.zcard("rq:finished:q") >= len(quick) - 100)
+    running.process.send_signal(signal.SIGSTOP)
+    wait_for(lambda: connection.hget(held.key, "jobpool_held") is not None)
+    assert slow.get_status() == JobStatus.STARTED and int(connection.get(f"runs:{slow.id}") or 0) == 1
+    return slow, held
+
+
+def test_a_held_job_of_a_sigkilled_worker_goes_back_to_its_queue_and_runs_once(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    slow, held = _hold_behind_a_slow_job(connection, running)
+    name = (connection.hget(held.key, "worker_name") or b"").decode()
+    os.kill(int(connection.hget(f"rq:worker:{name}", "pid") or 0), signal.SIGKILL)
+    running.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: held.get_status() == JobStatus.FINISHED, deadline_seconds=5)
+    assert int(connection.get(f"runs:{held.id}") or 0) == 1 and Result.count(held) == 1
+    assert slow.get_status() == JobStatus.FAILED and "terminated unexpectedly" in (slow.exc_info or "")
+
+
+def test_a_pool_killed_outright_leaves_its_held_job_to_run_not_to_fail(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """SIGKILL of the supervisor (its workers die with it) while a worker holds a job: once the
+    pool's heartbeats lapse, another pool's recovery puts the held job back in its queue (it
+    never ran), and fails the running one as abandoned (it did)."""
+    first = pool("-n", "1", "q")
+    first.wait_for_message("READY=1")
+    slow, held = _hold_behind_a_slow_job(connection, first)
+    first.process.kill()
+    first.process.wait()
+    wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
+    # Let the dead pool's executions lapse now rather than after its 30 s heartbeat ttl.
+    for member in connection.zrange("rq:wip:q", 0, -1):
+        connection.zadd("rq:wip:q", {member: 0})
+    second = pool("-n", "1", "--burst", "q")
+    assert second.wait() == 0
+    assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1
+    assert slow.get_status() == JobStatus.FAILED and "AbandonedJobError" in (slow.exc_info or "")
+    assert int(connection.get(f"runs:{slow.id}") or 0) == 1
+
+
+def _workers_named(connection: redis.Redis, pool_name: str) -> list[psutil.Process]:
+    """The processes of the workers registered under ``pool_name`` (gone ones left out)."""
+    found = []
+    for key in connection.smembers("rq:workers"):
+        if key.decode().startswith(f"rq:worker:{pool_name}."):
+            pid = int(connection.hget(key, "pid") or 0)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
+    return found

@@ -1,0 +1,136 @@
+"""Faults from outside a running pool while its workers hold jobs: SIGKILL and SIGSTOP of
+workers, SIGKILL of the whole pool (supervisor and workers), at random instants of a drain that
+mixes quick jobs (so workers take jobs ahead) with slow ones (so the supervisor takes held jobs
+back). Every job ends exactly once; a job fails only if it was running when its worker died
+(one job a death at most); none is run twice, none is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import psutil
+import redis
+
+import jobs
+from conftest import wait_for
+from jobpool import Queue
+from jobpool.job import Job, JobStatus
+from pool_process import Pool
+
+QUEUES = ["high", "low"]
+JOBS_PER_QUEUE = 600
+SLOW_EVERY = 15  # one job in this many sleeps long enough to have the job held behind it taken back
+FAULT_EVERY_SECONDS = 0.4
+DEADLINE_SECONDS = 240
+
+
+def enqueue_mixed(connection: redis.Redis) -> list[str]:
+    ids = []
+    for name in QUEUES:
+        queue = Queue(name, connection=connection)
+        datas = [
+            Queue.prepare_data(jobs.counted_sleep, (0.15 if i % SLOW_EVERY == 0 else 0,), timeout=30)
+            for i in range(JOBS_PER_QUEUE)
+        ]
+        ids += [job.id for job in queue.enqueue_many(datas)]
+    return ids
+
+
+def ended(connection: redis.Redis) -> int:
+    with connection.pipeline(transaction=False) as pipe:
+        for name in QUEUES:
+            pipe.zcard(f"rq:finished:{name}")
+            pipe.zcard(f"rq:failed:{name}")
+        return sum(pipe.execute())
+
+
+def stuck(connection: redis.Redis) -> dict[str, object]:
+    """Where the jobs that have not ended are, for a failure's message."""
+    return {
+        name: {
+            "queued": connection.llen(f"rq:queue:{name}"),
+            "started": connection.zrange(f"rq:wip:{name}", 0, -1, withscores=True),
+            "now": time.time(),
+        }
+        for name in QUEUES
+    }
+
+
+def kill_pool(running: Pool) -> None:
+    """SIGKILL of the supervisor; its workers die with it. Then their executions are made to
+    lapse at once (rather than after the 30 s heartbeat ttl), as if that time had passed."""
+    workers = running.workers()
+    running.process.kill()
+    running.process.wait()
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.wait(10)
+    connection = redis.Redis.from_url(running.url)
+    for name in QUEUES:
+        for member in connection.zrange(f"rq:wip:{name}", 0, -1):
+            connection.zadd(f"rq:wip:{name}", {member: 0})
+
+
+def test_faults_from_outside_lose_nothing_and_run_nothing_twice(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    ids = enqueue_mixed(connection)
+    rng = random.Random(9)
+    running = pool("-n", "2", *QUEUES)
+    pools = [running]
+    faults: Counter[str] = Counter()
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while ended(connection) < len(ids):
+        assert time.monotonic() < deadline, (
+            f"only {ended(connection)} of {len(ids)} jobs ended: {stuck(connection)}"
+        )
+        time.sleep(FAULT_EVERY_SECONDS)  # the pace of the faults, not a synchronisation
+        workers = running.workers()
+        fault = rng.choice(["kill worker", "kill worker", "stop worker", "stop worker", "kill pool"])
+        if fault == "kill pool" and faults[fault] < 3:
+            kill_pool(running)
+            running = pool("-n", "2", *QUEUES)
+            pools.append(running)
+        elif fault == "stop worker" and workers:
+            victim = rng.choice(workers)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                victim.suspend()
+                time.sleep(rng.uniform(0.05, 0.5))  # long enough, often, for its held job to be taken back
+                victim.resume()
+        elif workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rng.choice(workers).kill()
+        else:
+            continue
+        faults[fault] += 1
+    print(f"\n{len(ids)} jobs; faults: {dict(faults)}")
+    assert faults["kill worker"] >= 3 and faults["stop worker"] >= 3 and faults["kill pool"] >= 1
+    taken_back = sum(each.log.read_text().count("is back in its queue") for each in pools)
+    assert taken_back >= 5  # held jobs were taken back from busy and stopped workers
+
+    statuses: Counter[str] = Counter()
+    for job in Job.fetch_many(ids, connection):
+        assert job is not None, "a job hash disappeared"
+        status = job.get_status(refresh=False)
+        statuses[status] += 1
+        in_finished = connection.zscore(f"rq:finished:{job.origin}", job.id) is not None
+        in_failed = connection.zscore(f"rq:failed:{job.origin}", job.id) is not None
+        assert in_finished != in_failed, f"{job.id}: finished {in_finished}, failed {in_failed}"
+        assert len(job.results()) == 1, f"{job.id} has {len(job.results())} results"
+        runs = int(connection.get(f"runs:{job.id}") or 0)
+        assert runs <= 1, f"{job.id} ({status}) ran {runs} times"
+        assert runs == 1 or status == JobStatus.FAILED, f"{job.id} ({status}) never ran"
+        if status == JobStatus.FAILED:  # its worker died as it ran (or, when a pool died, as it began)
+            reason = job.exc_info or ""
+            assert "terminated unexpectedly" in reason or "AbandonedJobError" in reason, reason
+    print(f"statuses: {dict(statuses)}")
+    # One job at most a death: the one running. A held job never fails with it.
+    assert statuses[JobStatus.FAILED] <= faults["kill worker"] + 2 * faults["kill pool"]
+    for name in QUEUES:
+        assert connection.llen(f"rq:queue:{name}") == 0
+        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
