@@ -177,6 +177,12 @@ impl KeySchema {
     pub fn worker_executions(&self, worker: &str) -> String {
         self.key("worker_executions", &[("worker", worker)])
     }
+    pub fn workers(&self) -> String {
+        self.key("workers", &[])
+    }
+    pub fn queue_workers(&self, queue: &str) -> String {
+        self.key("queue_workers", &[("queue", queue)])
+    }
 
     /// The templates the library's `release_dependents` takes: job hash, dependencies set,
     /// queue list, deferred registry, wake-up list.
@@ -253,9 +259,12 @@ mod tests {
             keys.wakeup("q"),
             keys.worker("w"),
             keys.worker_executions("w"),
+            keys.workers(),
+            keys.queue_workers("q"),
         ];
         assert!(all.iter().all(|key| key.starts_with("rq:")), "{all:?}");
         assert_eq!(keys.execution("j", "e"), "rq:execution:j:e");
+        assert_eq!(keys.queue_workers("q"), "rq:workers:q");
         assert_eq!(keys.dependents_templates()[0], "rq:job:\0");
     }
 

@@ -15,8 +15,9 @@ import test_pool
 from conftest import wait_for
 from jobpool import Queue, keys
 from jobpool.job import JobStatus
+from jobpool.supervisor import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
-from test_pool import Pool
+from test_pool import Pool, jobpool
 
 pool = test_pool.pool  # the fixture: a `jobpool start` in a subprocess
 
@@ -51,3 +52,29 @@ def test_the_pool_trims_expired_registry_entries(connection: redis.Redis, pool: 
     wait_for(lambda: jobpool_job.get_status() == JobStatus.FINISHED)  # pushed, then run by the pool
     assert jobpool_job.return_value() == 5 and not connection.zcard(keys.registry("ready", "q"))
     assert set(connection.zrange(finished, 0, -1)) == {b"live", b"forever", ready.id.encode()}
+
+
+def test_the_heartbeat_registers_the_workers_again_after_redis_lost_them(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    pids = sorted(worker.pid for worker in running.workers())
+    assert sorted(w.pid for w in rq.Worker.all(connection=connection)) == pids
+
+    connection.flushall()  # as a restart of Redis without persistence leaves it
+    wait_for(lambda: len(rq.Worker.all(connection=connection)) == 2, deadline_seconds=HEARTBEAT_SECONDS + 3)
+    workers = rq.Worker.all(queue=rq.Queue("q", connection=connection))
+    assert sorted(w.pid for w in workers) == pids
+    for worker in workers:
+        assert worker.name.startswith("testpool.") and worker.queue_names() == ["q"]
+        assert worker.get_state() == "idle" and worker.birth_date is not None and worker.hostname
+        assert 0 < connection.ttl(worker.key) <= 60
+    ours = jobpool("info", url=redis_url)
+    assert ours.returncode == 0 and ours.stdout.count("testpool.") == 2, ours.stdout
+
+    job = Queue("q", connection=connection).enqueue(jobs.add, 1, 2)  # and they work on
+    wait_for(lambda: job.get_status() == JobStatus.FINISHED)
+    job.refresh()
+    assert job.worker_name and rq.Worker.find_by_key(keys.worker(job.worker_name), connection)
+    assert sum(w.successful_job_count for w in rq.Worker.all(connection=connection)) == 1

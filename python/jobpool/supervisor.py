@@ -362,7 +362,12 @@ class Supervisor:
             for owned in child.owned.values()
         ]
         workers = [(child.name, WORKER_TTL) for child in self.children.values()]
-        self.core.heartbeat(executions, workers)
+        registrations = {
+            child.name: worker_registration.for_heartbeat(self.queue_names, child.pid, bool(child.owned))
+            for child in self.children.values()
+            if child.ready
+        }
+        self.core.heartbeat(executions, workers, registrations)
 
     def _enforce_deadlines(self) -> None:
         now = time.time()
