@@ -16,13 +16,33 @@ pub struct Beat<'a> {
     pub ttl: u64,
 }
 
-/// Refreshes the executions in `beats` and the workers in `workers` (name, ttl). Returns the
+/// A worker to keep registered for `ttl` more seconds.
+#[derive(Debug, Clone)]
+pub struct WorkerBeat<'a> {
+    pub name: &'a str,
+    pub ttl: u64,
+    /// What to write again if its registration is gone; `None`: refresh it only.
+    pub registration: Option<Registration<'a>>,
+}
+
+/// A worker's registration, as its birth writes it: the queues whose worker sets hold it, and
+/// the fields of its hash but `birth` and `last_heartbeat` (the script sets both to now).
+#[derive(Debug, Clone)]
+pub struct Registration<'a> {
+    pub queues: &'a [String],
+    pub fields: &'a [(String, String)],
+}
+
+/// Refreshes the executions in `beats` and the workers in `workers`, in one round trip.
+/// A worker given with its registration is registered again when its hash has neither `birth`
+/// nor `death` (Redis restarted without persistence, or the hash expired while no heartbeat got
+/// through), and is put back in the worker sets on every beat until it dies. Returns the
 /// `<job_id>:<execution_id>` of the executions that are no longer running.
 pub fn heartbeat(
     redis: &mut Redis,
     keys: &KeySchema,
     beats: &[Beat<'_>],
-    workers: &[(&str, u64)],
+    workers: &[WorkerBeat<'_>],
 ) -> Result<Vec<String>> {
     if beats.is_empty() && workers.is_empty() {
         return Ok(Vec::new());
@@ -34,9 +54,13 @@ pub fn heartbeat(
         script_keys.push(keys.executions(beat.job_id));
         script_keys.push(keys.job(beat.job_id));
     }
-    for (worker, _) in workers {
-        script_keys.push(keys.worker(worker));
-        script_keys.push(keys.worker_executions(worker));
+    for worker in workers {
+        script_keys.push(keys.worker(worker.name));
+        script_keys.push(keys.worker_executions(worker.name));
+        if let Some(registration) = &worker.registration {
+            script_keys.push(keys.workers());
+            script_keys.extend(registration.queues.iter().map(|q| keys.queue_workers(q)));
+        }
     }
     let reply = redis.run(|session| {
         let now = Now::read();
@@ -51,7 +75,20 @@ pub fn heartbeat(
             args.push(beat.execution_id.into());
             args.push(beat.ttl.to_string().into());
         }
-        args.extend(workers.iter().map(|(_, ttl)| ttl.to_string().into_bytes()));
+        for worker in workers {
+            args.push(worker.ttl.to_string().into());
+            match &worker.registration {
+                None => args.push("-1".into()),
+                Some(registration) => {
+                    args.push(registration.queues.len().to_string().into());
+                    args.push(registration.fields.len().to_string().into());
+                    for (field, value) in registration.fields {
+                        args.push(field.clone().into());
+                        args.push(value.clone().into());
+                    }
+                }
+            }
+        }
         session.query(&session.script("heartbeat", &script_keys, &args))
     })?;
     reply::texts(&reply)
@@ -63,6 +100,7 @@ mod tests {
     use crate::take::{take, TakeRequest};
     use crate::testing::{enqueue, RedisServer};
     use redis::Commands;
+    use std::collections::HashMap;
 
     #[test]
     fn refreshes_live_executions_and_reports_the_rest() {
@@ -101,7 +139,12 @@ mod tests {
                 ttl: 100,
             },
         ];
-        let stale = heartbeat(&mut redis, &keys, &beats, &[("w1", 90), ("nobody", 90)]);
+        let workers = ["w1", "nobody"].map(|name| WorkerBeat {
+            name,
+            ttl: 90,
+            registration: None,
+        });
+        let stale = heartbeat(&mut redis, &keys, &beats, &workers);
         assert_eq!(stale, Ok(vec!["gone:e9".to_string()]));
         let after: f64 = con.zscore("rq:wip:q", "a:e1").unwrap_or(0.0);
         assert!(after >= before + 90.0, "{before} -> {after}");
@@ -110,5 +153,61 @@ mod tests {
         let gone_job: bool = con.exists("rq:job:gone").unwrap_or(true);
         let nobody: bool = con.exists("rq:worker:nobody").unwrap_or(true);
         assert!(!gone_job && !nobody);
+    }
+
+    #[test]
+    fn registers_again_a_worker_whose_registration_is_gone() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        // "alive" is registered but was dropped from the worker sets; "dead" registered its
+        // death; "lost" has nothing left (Redis restarted without persistence, say).
+        let setup: redis::RedisResult<()> = redis::pipe()
+            .hset_multiple("rq:worker:alive", &[("birth", "b0"), ("state", "busy")])
+            .hset_multiple("rq:worker:dead", &[("death", "d0"), ("state", "dead")])
+            .query(&mut con);
+        assert!(setup.is_ok(), "{setup:?}");
+        let queues = ["q1".to_string(), "q2".to_string()];
+        let fields = [("queues", "q1,q2"), ("pid", "42"), ("state", "idle")]
+            .map(|(field, value)| (field.to_string(), value.to_string()));
+        let beat = |name, registered: bool| WorkerBeat {
+            name,
+            ttl: 60,
+            registration: registered.then_some(Registration {
+                queues: &queues,
+                fields: &fields,
+            }),
+        };
+        let workers = [
+            beat("lost", true),
+            beat("alive", true),
+            beat("dead", true),
+            beat("unknown", false),
+        ];
+        assert_eq!(heartbeat(&mut redis, &keys, &[], &workers), Ok(vec![]));
+
+        let lost: HashMap<String, String> = con.hgetall("rq:worker:lost").unwrap_or_default();
+        let field = |name: &str| lost.get(name).map(String::as_str);
+        assert_eq!(
+            (field("queues"), field("pid"), field("state")),
+            (Some("q1,q2"), Some("42"), Some("idle"))
+        );
+        assert!(field("birth").is_some_and(|birth| birth.ends_with('Z')));
+        assert_eq!(field("birth"), field("last_heartbeat"));
+        let ttl: i64 = con.ttl("rq:worker:lost").unwrap_or(-2);
+        assert!(ttl > 50 && ttl <= 60, "{ttl}");
+        let alive: HashMap<String, String> = con.hgetall("rq:worker:alive").unwrap_or_default();
+        assert_eq!(alive.get("birth").map(String::as_str), Some("b0"));
+        assert_eq!(alive.get("state").map(String::as_str), Some("busy"));
+        let dead: HashMap<String, String> = con.hgetall("rq:worker:dead").unwrap_or_default();
+        assert!(!dead.contains_key("birth") && !dead.contains_key("queues"));
+        let unknown: bool = con.exists("rq:worker:unknown").unwrap_or(true);
+        assert!(!unknown);
+        for set in ["rq:workers", "rq:workers:q1", "rq:workers:q2"] {
+            let mut members: Vec<String> = con.smembers(set).unwrap_or_default();
+            members.sort();
+            assert_eq!(members, ["rq:worker:alive", "rq:worker:lost"], "{set}");
+        }
     }
 }

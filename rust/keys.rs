@@ -183,6 +183,12 @@ impl KeySchema {
     pub fn reclaimed(&self, execution_id: &str) -> String {
         self.key("reclaimed", &[("execution_id", execution_id)])
     }
+    pub fn workers(&self) -> String {
+        self.key("workers", &[])
+    }
+    pub fn queue_workers(&self, queue: &str) -> String {
+        self.key("queue_workers", &[("queue", queue)])
+    }
 
     /// The templates the library's `release_dependents` takes: job hash, dependencies set,
     /// queue list, deferred registry, wake-up list.
@@ -259,9 +265,12 @@ mod tests {
             keys.wakeup("q"),
             keys.worker("w"),
             keys.worker_executions("w"),
+            keys.workers(),
+            keys.queue_workers("q"),
         ];
         assert!(all.iter().all(|key| key.starts_with("rq:")), "{all:?}");
         assert_eq!(keys.execution("j", "e"), "rq:execution:j:e");
+        assert_eq!(keys.queue_workers("q"), "rq:workers:q");
         assert_eq!(keys.dependents_templates()[0], "rq:job:\0");
     }
 

@@ -1,6 +1,7 @@
 //! The Python boundary: exposes the pure modules as `jobpool._native`. Network waits run with
 //! the GIL released (`Python::detach`); errors become `jobpool.exceptions` classes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::conn::{Address, Redis, Target, TlsOptions};
 use crate::error::Error;
-use crate::heartbeat::{heartbeat, Beat};
+use crate::heartbeat::{heartbeat, Beat, Registration, WorkerBeat};
 use crate::keys::KeySchema;
 use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError};
 use crate::lifecycle::{Failure, Traceback};
@@ -183,6 +184,10 @@ impl Core {
 
 /// (outcome of the record, or None when there was none; the next job, or None).
 type PyStep = (Option<String>, Option<PyTaken>);
+
+/// A worker's registration, for `heartbeat`: its queues, and its hash's fields (but `birth` and
+/// `last_heartbeat`) as (field, value) pairs.
+type PyRegistration = (Vec<String>, Vec<(String, String)>);
 
 fn transition_to_python(py: Python<'_>, transition: Transition) -> PyResult<PyStep> {
     let next = transition
@@ -401,13 +406,18 @@ impl Core {
     }
 
     /// Refreshes executions (job id, execution id, queue, ttl) and workers (name, ttl) in one
-    /// round trip; returns the `<job_id>:<execution_id>` of executions no longer running.
+    /// round trip; returns the `<job_id>:<execution_id>` of executions no longer running. A
+    /// worker named in `registrations` (name to queues and hash fields) is registered again if
+    /// its registration is gone.
+    #[pyo3(signature = (executions, workers, registrations=None))]
     fn heartbeat(
         &self,
         py: Python<'_>,
         executions: Vec<(String, String, String, u64)>,
         workers: Vec<(String, u64)>,
+        registrations: Option<HashMap<String, PyRegistration>>,
     ) -> PyResult<Vec<String>> {
+        let registrations = registrations.unwrap_or_default();
         self.with_state(py, |state| {
             let beats: Vec<Beat<'_>> = executions
                 .iter()
@@ -418,7 +428,16 @@ impl Core {
                     ttl: *ttl,
                 })
                 .collect();
-            let workers: Vec<(&str, u64)> = workers.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+            let workers: Vec<WorkerBeat<'_>> = workers
+                .iter()
+                .map(|(name, ttl)| WorkerBeat {
+                    name,
+                    ttl: *ttl,
+                    registration: registrations
+                        .get(name)
+                        .map(|(queues, fields)| Registration { queues, fields }),
+                })
+                .collect();
             heartbeat(&mut state.redis, &state.keys, &beats, &workers)
         })
     }

@@ -4,7 +4,7 @@
 
 use crate::clock::Now;
 use crate::conn::Redis;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::keys::KeySchema;
 use crate::lifecycle::{fail_command, Execution, Failure, Traceback};
 use crate::reply;
@@ -46,9 +46,7 @@ pub fn recover_abandoned(
     })?;
     for (queue, members) in queues.iter().zip(listed.iter()) {
         for member in reply::texts(members)? {
-            let (job_id, execution_id) = member
-                .split_once(':')
-                .ok_or_else(|| Error::Reply(format!("started registry member {member:?}")))?;
+            let (job_id, execution_id) = split_member(&member);
             lapsed.push((queue.clone(), job_id.to_string(), execution_id.to_string()));
         }
     }
@@ -93,6 +91,13 @@ pub fn recover_abandoned(
         })
         .filter(|recovered| !matches!(recovered, Ok(r) if r.outcome == "stale"))
         .collect()
+}
+
+/// A started-registry member's job id and execution id. RQ before 2.0 wrote bare job ids;
+/// RQ reads one as a job with no execution id (`""`), and so does jobpool: `fail.lua` then
+/// removes the bare member, and a lapsed one is recovered like any other.
+fn split_member(member: &str) -> (&str, &str) {
+    member.split_once(':').unwrap_or((member, ""))
 }
 
 #[cfg(test)]
@@ -147,5 +152,57 @@ mod tests {
         assert_eq!(wip, vec!["alive:e3".to_string()]);
         let again = recover_abandoned(&mut redis, &keys, &queues, &traceback);
         assert_eq!(again, Ok(vec![]));
+    }
+
+    #[test]
+    fn bare_job_ids_of_rq_before_2_are_recovered_with_the_rest() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        for id in ["bare", "done", "modern"] {
+            enqueue(&mut con, "q", id);
+        }
+        // Taken as RQ before 2.0 took them (a bare id in the started registry), but for
+        // "modern"; "done" has finished since, and "gone" no longer exists.
+        let setup: redis::RedisResult<()> = redis::pipe()
+            .del("rq:queue:q")
+            .hset("rq:job:bare", "status", "started")
+            .hset("rq:job:modern", "status", "started")
+            .hset("rq:job:done", "status", "finished")
+            .zadd_multiple(
+                "rq:wip:q",
+                &[(10, "bare"), (10, "done"), (10, "gone"), (10, "modern:e1")],
+            )
+            .zadd("rq:wip:q", "live", 4_000_000_000_i64)
+            .query(&mut con);
+        assert!(setup.is_ok(), "{setup:?}");
+        let traceback = Traceback {
+            exc_info: b"x",
+            exc_string: b"eA==",
+        };
+        let queues = vec!["q".to_string()];
+        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        let Ok(mut recovered) = recovered else {
+            panic!("{recovered:?}")
+        };
+        recovered.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        let outcomes: Vec<(&str, &str, &str)> = recovered
+            .iter()
+            .map(|r| (&*r.job_id, &*r.execution_id, &*r.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("bare", "", "failed"),
+                ("done", "", "cleared"),
+                ("gone", "", "cleared"),
+                ("modern", "e1", "failed"),
+            ]
+        );
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert_eq!(wip, vec!["live".to_string()]);
+        let failed: Vec<String> = con.zrange("rq:failed:q", 0, -1).unwrap_or_default();
+        assert_eq!(failed, vec!["bare".to_string(), "modern".to_string()]);
     }
 }

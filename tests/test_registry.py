@@ -8,9 +8,9 @@ import rq
 
 import jobs
 from conftest import run_rq_worker
-from jobpool import Queue
+from jobpool import Queue, keys
 from jobpool.exceptions import InvalidJobOperation
-from jobpool.job import Job
+from jobpool.job import Job, JobStatus
 from jobpool.registry import (
     CanceledJobRegistry,
     DeferredJobRegistry,
@@ -93,3 +93,34 @@ def test_deferred_and_canceled_registries(connection: redis.Redis) -> None:
     child.cancel()
     assert deferred.count == 0 and CanceledJobRegistry("q", connection=connection).get_job_ids() == [child.id]
     assert rq.registry.CanceledJobRegistry("q", connection=connection).get_job_ids() == [child.id]
+
+
+def _started_as_rq_1_did(connection: redis.Redis, job: Job, score: int) -> None:
+    """Marks ``job`` started as RQ before 2.0 did: its bare id, with no execution, in the
+    started registry."""
+    connection.lrem(keys.queue(job.origin), 0, job.id)
+    connection.hset(job.key, "status", JobStatus.STARTED)
+    connection.zadd(keys.registry("started", job.origin), {job.id: score})
+
+
+def test_started_registry_reads_bare_job_ids_as_rq_does(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    lapsed, live = queue.enqueue(jobs.add, 1, 1), queue.enqueue(jobs.add, 2, 2)
+    _started_as_rq_1_did(connection, lapsed, epoch_seconds() - 10)
+    _started_as_rq_1_did(connection, live, epoch_seconds() + 100)
+    registry = StartedJobRegistry("q", connection=connection)
+    connection.zadd(registry.key, {"gone": epoch_seconds() - 10, "x:e1": epoch_seconds() + 100})
+    theirs = rq.registry.StartedJobRegistry("q", connection=connection)
+    with pytest.warns(DeprecationWarning):  # RQ reads a bare id as (job id, ""), and says so
+        expected = theirs.get_job_and_execution_ids(cleanup=False)
+    assert registry.get_job_and_execution_ids() == expected
+    assert ("gone", "") in expected and (live.id, "") in expected
+    assert registry.get_job_ids(cleanup=False) == [job_id for job_id, _ in expected]
+    assert live.id in registry and lapsed.id in registry
+
+    # cleanup (also run by count, len and get_job_ids) fails the lapsed job as abandoned, as
+    # RQ's does, and drops the entry of a job that no longer exists; the live entries stay.
+    assert registry.count == 2 and len(registry) == 2
+    assert registry.get_job_ids() == [live.id, "x"]
+    assert lapsed.get_status() == JobStatus.FAILED and "AbandonedJobError" in (lapsed.exc_info or "")
+    assert lapsed.id in queue.failed_job_registry and live.get_status() == JobStatus.STARTED

@@ -106,10 +106,16 @@ class Core:
         """What the step sent with ``defer=True`` did; a step whose reply was lost is repeated."""
 
     def heartbeat(
-        self, executions: list[tuple[str, str, str, int]], workers: list[tuple[str, int]]
+        self,
+        executions: list[tuple[str, str, str, int]],
+        workers: list[tuple[str, int]],
+        registrations: dict[str, tuple[list[str], list[tuple[str, str]]]] | None = None,
     ) -> list[str]:
         """Refreshes (job id, execution id, queue, ttl) executions and (name, ttl) workers;
-        returns the ``<job_id>:<execution_id>`` of executions no longer running."""
+        returns the ``<job_id>:<execution_id>`` of executions no longer running. A worker
+        named in ``registrations`` (name: its queues, and its hash's fields but ``birth`` and
+        ``last_heartbeat`` as (field, value) pairs) is registered again if its hash has
+        neither ``birth`` nor ``death``, and kept in the worker sets while it lives."""
 
     def reclaim(
         self, worker: str, queues: list[str], execution_id: str

@@ -31,6 +31,7 @@ from .exceptions import JobpoolError
 from .pool_worker import RECYCLE_EXIT, run_child
 from .recovery import recover_abandoned
 from .redis_target import connect_core
+from .registry_cleanup import clean_registries
 from .results import encode_traceback
 from .scheduler import enqueue_due_jobs, release_scheduler_locks
 from .systemd import Notifier
@@ -417,6 +418,7 @@ class Supervisor:
         if mine:
             for queue, job_id, _, outcome in recover_abandoned(self.core, mine):
                 logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
+            clean_registries(self.connection, mine)
 
     def _heartbeat(self) -> None:
         executions = [
@@ -425,7 +427,12 @@ class Supervisor:
             for owned in child.owned.values()
         ]
         workers = [(child.name, WORKER_TTL) for child in self.children.values()]
-        self.core.heartbeat(executions, workers)
+        registrations = {
+            child.name: worker_registration.for_heartbeat(self.queue_names, child.pid, bool(child.owned))
+            for child in self.children.values()
+            if child.ready
+        }
+        self.core.heartbeat(executions, workers, registrations)
 
     def _enforce_deadlines(self) -> None:
         now = time.time()

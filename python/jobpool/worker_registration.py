@@ -25,25 +25,32 @@ def register_birth(
     now = utcformat(utcnow())
     with connection.pipeline() as pipe:
         pipe.delete(key)
-        pipe.hset(
-            key,
-            mapping={
-                "birth": now,
-                "last_heartbeat": now,
-                "queues": ",".join(queue_names),
-                "pid": os.getpid(),
-                "hostname": socket.gethostname(),
-                "ip_address": "",
-                "version": f"jobpool {_native.__version__}",
-                "python_version": sys.version,
-                "state": "started",
-            },
-        )
+        born = [("birth", now), ("last_heartbeat", now), *fields(queue_names, os.getpid(), "started")]
+        pipe.hset(key, mapping=dict(born))
         pipe.sadd(keys.WORKERS, key)
         for queue_name in queue_names:
             pipe.sadd(keys.queue_workers(queue_name), key)
         pipe.expire(key, ttl)
         pipe.execute()
+
+
+def fields(queue_names: list[str], pid: int, state: str) -> list[tuple[str, str]]:
+    """A worker's hash as its birth writes it, but for ``birth`` and ``last_heartbeat``."""
+    return [
+        ("queues", ",".join(queue_names)),
+        ("pid", str(pid)),
+        ("hostname", socket.gethostname()),
+        ("ip_address", ""),
+        ("version", f"jobpool {_native.__version__}"),
+        ("python_version", sys.version),
+        ("state", state),
+    ]
+
+
+def for_heartbeat(queue_names: list[str], pid: int, busy: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """A pool worker's registration as its supervisor's heartbeat writes it again, should
+    Redis lose it (see ``Core.heartbeat``): its queues and its hash's fields."""
+    return queue_names, fields(queue_names, pid, "busy" if busy else "idle")
 
 
 def register_death(connection: Redis, name: str, queue_names: list[str]) -> None:

@@ -27,7 +27,8 @@ local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6
 local now, now_float = ARGV[4], tonumber(ARGV[5])
 local now_seconds = math.floor(now_float)
 
-local member = job_id .. ":" .. execution_id
+-- An empty execution id stands for a bare job id, as RQ before 2.0 wrote started members.
+local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
 if outcome == "abandoned" then
     local score = redis.call("ZSCORE", KEYS[2], member)
     if not score or tonumber(score) > now_seconds then

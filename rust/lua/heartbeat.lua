@@ -2,13 +2,19 @@
 -- execution's started-registry score, execution hash and index entry, and its job's
 -- last_heartbeat; each worker's last_heartbeat and the TTLs of its hash and executions set.
 -- An execution no longer in the started registry (finished, or recovered) is left alone, and
--- nothing is written to a job or worker hash that is gone.
+-- nothing is written to a job hash that is gone. A worker given with its registration is
+-- registered again if its hash has neither birth nor death (Redis lost it: a restart without
+-- persistence, or the hash expired while no beat got through), and put back in the worker sets
+-- on every beat while it lives, so `rq info` always sees it; a worker without one, or a dead
+-- one, is only refreshed if its hash exists.
 --
 -- KEYS, for each execution i = 1..n: started registry, execution hash, executions index, job
--- hash (4 keys each); then, for each worker j = 1..m: worker hash, worker executions set.
+-- hash (4 keys each); then, for each worker j = 1..m: worker hash, worker executions set, and
+-- with a registration, the workers set and the worker set of each of its q queues.
 -- ARGV[1] now, hash timestamp   ARGV[2] now, epoch float   ARGV[3] n   ARGV[4] m
 -- ARGV, for each execution: `<job_id>:<execution_id>`, execution id, ttl (3 each);
--- then, for each worker: ttl.
+-- then, for each worker: ttl, q (-1: no registration), and with a registration, f and f
+-- field-value pairs of its hash (all but birth and last_heartbeat, set to now).
 -- Returns the `<job_id>:<execution_id>` of the executions that were not live.
 
 local now, now_float = ARGV[1], tonumber(ARGV[2])
@@ -33,12 +39,28 @@ for i = 1, n do
         gone[#gone + 1] = member
     end
 end
-for j = 1, m do
-    local k, ttl = 4 * n + 2 * (j - 1), ARGV[4 + 3 * n + j]
-    if redis.call("EXISTS", KEYS[k + 1]) == 1 then
-        redis.call("HSET", KEYS[k + 1], "last_heartbeat", now)
-        redis.call("EXPIRE", KEYS[k + 1], ttl)
-        redis.call("EXPIRE", KEYS[k + 2], ttl)
+local k, a = 4 * n, 4 + 3 * n
+for _ = 1, m do
+    local worker_key, executions_key = KEYS[k + 1], KEYS[k + 2]
+    local ttl, q = ARGV[a + 1], tonumber(ARGV[a + 2])
+    k, a = k + 2, a + 2
+    if q >= 0 then
+        local f = tonumber(ARGV[a + 1])
+        local registered = redis.call("HMGET", worker_key, "birth", "death")
+        if not registered[2] then
+            if not registered[1] then
+                redis.call("HSET", worker_key, "birth", now, unpack(ARGV, a + 2, a + 1 + 2 * f))
+            end
+            for i = 1, q + 1 do
+                redis.call("SADD", KEYS[k + i], worker_key)
+            end
+        end
+        k, a = k + q + 1, a + 1 + 2 * f
+    end
+    if redis.call("EXISTS", worker_key) == 1 then
+        redis.call("HSET", worker_key, "last_heartbeat", now)
+        redis.call("EXPIRE", worker_key, ttl)
+        redis.call("EXPIRE", executions_key, ttl)
     end
 end
 return gone
