@@ -164,6 +164,20 @@ def test_numbers_set_on_a_job_directly_are_checked_before_it_is_enqueued(connect
     assert connection.dbsize() == 0
 
 
+def test_the_enqueue_script_refuses_a_ttl_before_writing(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own check, for a caller that skipped the producer's."""
+    monkeypatch.setattr(Job, "_check_numbers", lambda job: None)
+    queue = Queue("q", connection=connection)
+    for ttl in [10**16, 10**18, -1]:
+        job = queue.create_job(jobs.add, (1, 2))
+        job.ttl = ttl
+        with pytest.raises(redis.ResponseError, match="ttl"):
+            queue.enqueue_job(job)
+    assert connection.dbsize() == 0
+
+
 def test_unique_needs_a_job_id(connection: redis.Redis) -> None:
     from datetime import timedelta
 

@@ -734,6 +734,7 @@ class Job:
         pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
             pipe.zrem(keys.registry(kind, self.origin), self.id)
+        self._remove_executions(pipe, delete=False)
         self.set_status(JobStatus.CANCELED, pipeline=pipe)
         pipe.zadd(keys.registry("canceled", self.origin), {self.id: epoch_seconds()})
         if remove_from_dependencies:
@@ -743,6 +744,23 @@ class Job:
             release_dependents(pipe, self.id, skip_parent=True)
         if pipeline is None:
             pipe.execute()
+
+    def _remove_executions(self, pipeline: Pipeline, delete: bool) -> None:
+        """Takes the job's executions out of the started registry, in ``pipeline`` (one script,
+        so a worker cannot take the job between reading them and removing them), as RQ does for a
+        started job it cancels or deletes; with ``delete``, deletes them too. The worker running
+        the job then records nothing about it when it ends."""
+        scripts.run(
+            "remove_executions",
+            pipeline,
+            keys=[keys.executions(self.id), keys.registry("started", self.origin)],
+            args=[
+                self.id,
+                keys.execution(self.id, scripts.ID_MARK),
+                keys.worker_executions(scripts.ID_MARK),
+                "1" if delete else "0",
+            ],
+        )
 
     def requeue(self, at_front: bool = False) -> Job:
         """Puts a failed job back on its queue (InvalidJobOperation if it is not failed)."""
@@ -769,6 +787,7 @@ class Job:
             pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
             pipe.zrem(keys.registry(kind, self.origin), self.id)
+        self._remove_executions(pipe, delete=True)
         for parent_id in self._dependency_ids:
             pipe.srem(keys.job_dependents(parent_id), self.id)
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
