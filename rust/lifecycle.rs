@@ -372,4 +372,203 @@ mod tests {
             "{due:?}"
         );
     }
+
+    /// The queue and registries of queue `q` that hold `job_id`.
+    fn places_of(con: &mut redis::Connection, job_id: &str) -> Vec<String> {
+        let mut places = Vec::new();
+        let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
+        if queued.iter().any(|id| id == job_id) {
+            places.push("queue".to_string());
+        }
+        for kind in ["wip", "finished", "failed", "scheduled"] {
+            let members: Vec<String> = con
+                .zrange(format!("rq:{kind}:q"), 0, -1)
+                .unwrap_or_default();
+            if members.iter().any(|m| m.split(':').next() == Some(job_id)) {
+                places.push(kind.to_string());
+            }
+        }
+        places
+    }
+
+    fn set_job_fields(con: &mut redis::Connection, job_id: &str, fields: &[(&str, &str)]) {
+        let set: redis::RedisResult<()> = con.hset_multiple(format!("rq:job:{job_id}"), fields);
+        assert!(set.is_ok(), "{set:?}");
+    }
+
+    #[test]
+    fn unusable_retry_intervals_retry_at_once_and_lose_nothing() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        let corrupt = [
+            "not json",
+            "[1,",
+            "5",
+            "{\"a\": 1}",
+            "[\"soon\"]",
+            "[[1]]",
+            "[-5]",
+            "[1e400]",
+        ];
+        for (n, intervals) in corrupt.iter().enumerate() {
+            let job_id = format!("j{n}");
+            enqueue(&mut con, "q", &job_id);
+            set_job_fields(
+                &mut con,
+                &job_id,
+                &[("retries_left", "1"), ("retry_intervals", intervals)],
+            );
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}a"));
+            let first = fail(&mut redis, &keys, &taken, Failure::Failed);
+            assert_eq!(
+                outcome_of(first),
+                Some("retried".to_string()),
+                "{intervals}"
+            );
+            assert_eq!(places_of(&mut con, &job_id), vec!["queue"], "{intervals}");
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}b"));
+            let second = fail(&mut redis, &keys, &taken, Failure::Failed);
+            assert_eq!(
+                outcome_of(second),
+                Some("failed".to_string()),
+                "{intervals}"
+            );
+            assert_eq!(places_of(&mut con, &job_id), vec!["failed"], "{intervals}");
+        }
+    }
+
+    #[test]
+    fn unusable_stored_ttls_fall_back_to_the_defaults() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        for (n, ttl) in ["10000000000000000", "1e16", "1.5", "-7"]
+            .iter()
+            .enumerate()
+        {
+            let finishing = format!("f{n}");
+            enqueue(&mut con, "q", &finishing);
+            set_job_fields(&mut con, &finishing, &[("result_ttl", ttl)]);
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}f"));
+            let done = finish(&mut redis, &keys, &execution(&taken), None, 500, None);
+            assert_eq!(outcome_of(done), Some("finished".to_string()), "{ttl}");
+            assert_eq!(places_of(&mut con, &finishing), vec!["finished"], "{ttl}");
+            let left: i64 = con.ttl(format!("rq:job:{finishing}")).unwrap_or(0);
+            assert!(left > 0 && left <= 500, "{ttl}: {left}");
+
+            let failing = format!("x{n}");
+            enqueue(&mut con, "q", &failing);
+            set_job_fields(&mut con, &failing, &[("failure_ttl", ttl)]);
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}x"));
+            let done = fail(&mut redis, &keys, &taken, Failure::Failed);
+            assert_eq!(outcome_of(done), Some("failed".to_string()), "{ttl}");
+            assert_eq!(places_of(&mut con, &failing), vec!["failed"], "{ttl}");
+            let left: i64 = con.ttl(format!("rq:job:{failing}")).unwrap_or(0);
+            assert!(left > 31_535_000 && left <= 31_536_000, "{ttl}: {left}");
+        }
+    }
+
+    #[test]
+    fn corrupt_worker_counters_start_again() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let set: redis::RedisResult<()> = con.hset_multiple(
+            "rq:worker:w1",
+            &[
+                ("successful_job_count", "many"),
+                ("failed_job_count", "007"),
+                ("total_working_time", "long"),
+            ],
+        );
+        assert!(set.is_ok(), "{set:?}");
+        enqueue(&mut con, "q", "a");
+        enqueue(&mut con, "q", "b");
+        let queues = vec!["q".to_string()];
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        let done = finish(&mut redis, &keys, &execution(&taken), None, 500, None);
+        assert_eq!(outcome_of(done), Some("finished".to_string()));
+        let taken = start(&mut redis, &keys, &queues, "e2");
+        assert_eq!(
+            outcome_of(fail(&mut redis, &keys, &taken, Failure::Failed)),
+            Some("failed".to_string())
+        );
+        let counters: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg("rq:worker:w1")
+            .arg(&[
+                "successful_job_count",
+                "failed_job_count",
+                "total_working_time",
+            ])
+            .query(&mut con)
+            .unwrap_or_default();
+        assert_eq!(
+            counters,
+            vec![
+                Some("1".to_string()),
+                Some("1".to_string()),
+                Some("0.5".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_job_deleted_while_it_ran_is_not_brought_back() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        for (n, failure) in [None, Some(Failure::Failed), Some(Failure::Released)]
+            .into_iter()
+            .enumerate()
+        {
+            let job_id = format!("d{n}");
+            enqueue(&mut con, "q", &job_id);
+            set_job_fields(&mut con, &job_id, &[("retries_left", "1")]);
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}"));
+            let deleted: redis::RedisResult<()> = con.del(format!("rq:job:{job_id}"));
+            assert!(deleted.is_ok());
+            let recorded = match failure {
+                None => finish(&mut redis, &keys, &execution(&taken), None, 500, None),
+                Some(failure) => fail(&mut redis, &keys, &taken, failure),
+            };
+            assert_eq!(outcome_of(recorded), Some("deleted".to_string()));
+            let left: Vec<String> = con.keys(format!("*{job_id}*")).unwrap_or_default();
+            assert!(left.is_empty(), "{failure:?}: {left:?}");
+            assert!(places_of(&mut con, &job_id).is_empty(), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn the_record_of_an_execution_taken_out_of_the_registry_only_forgets_it() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        enqueue(&mut con, "q", "a");
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        // As a cancel does: status canceled, the execution out of the started registry.
+        let canceled: redis::RedisResult<()> = redis::pipe()
+            .hset("rq:job:a", "status", "canceled")
+            .zrem("rq:wip:q", "a:e1")
+            .query(&mut con);
+        assert!(canceled.is_ok());
+        let done = finish(&mut redis, &keys, &execution(&taken), None, 500, None);
+        assert_eq!(outcome_of(done), Some("stale".to_string()));
+        let status: Option<String> = con.hget("rq:job:a", "status").ok();
+        assert_eq!(status.as_deref(), Some("canceled"));
+        assert!(places_of(&mut con, "a").is_empty());
+        let executions: Vec<String> = con.keys("rq:execution*").unwrap_or_default();
+        assert!(executions.is_empty(), "{executions:?}");
+        let owned: Vec<String> = con.smembers("rq:worker:w1:executions").unwrap_or_default();
+        assert!(owned.is_empty(), "{owned:?}");
+    }
 }

@@ -27,6 +27,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("fail"),
     script!("heartbeat"),
     script!("schedule"),
+    script!("remove_executions"),
 ];
 
 /// The source of the script `name`, if there is one.

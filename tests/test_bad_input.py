@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
 import pytest
 import redis
 
 import jobs
 from jobpool import Queue, Retry
+from jobpool.durations import MAX_SECONDS
 from jobpool.exceptions import (
     DeserializationError,
     FunctionReferenceError,
     InvalidJobId,
     InvalidJobOperation,
+    InvalidRetry,
     JobpoolError,
     NoSuchJobError,
     SerializationError,
@@ -19,6 +24,7 @@ from jobpool.exceptions import (
 )
 from jobpool.job import Job
 from jobpool.registry import FailedJobRegistry
+from jobpool.retry import MAX_RETRIES
 from jobpool.serializers import JSONSerializer
 
 
@@ -82,6 +88,93 @@ def test_job_ttl_must_be_positive(connection: redis.Redis, ttl: object) -> None:
     """A ttl of -1 would otherwise expire the job hash at once and strand its id in the queue."""
     with pytest.raises(TimeoutFormatError, match="positive"):
         _enqueue(connection, 1, 2, ttl=ttl)
+    assert connection.dbsize() == 0
+
+
+@pytest.mark.parametrize("option", ["job_timeout", "result_ttl", "failure_ttl", "ttl"])
+@pytest.mark.parametrize("value", [10**16, 10**18, float(10**16), str(10**16), "100000000d", MAX_SECONDS + 1])
+def test_numbers_redis_would_refuse_raise_before_anything_is_written(
+    connection: redis.Redis, option: str, value: object
+) -> None:
+    """EXPIRE fails from about 9.2e15 s, and Redis keeps a script's writes up to the failing
+    command: such a ttl used to raise only after the job was queued."""
+    queue = Queue("q", connection=connection)
+    with pytest.raises(TimeoutFormatError, match="at most"):
+        queue.enqueue(jobs.add, 1, 2, **{option: value})
+    with pytest.raises(TimeoutFormatError, match="at most"):
+        queue.enqueue_in(timedelta(seconds=5), jobs.add, 1, 2, **{option: value})
+    with pytest.raises(TimeoutFormatError, match="at most"):
+        data = {"timeout" if option == "job_timeout" else option: value}
+        queue.enqueue_many(
+            [Queue.prepare_data(jobs.add, (1, 2)), Queue.prepare_data(jobs.add, (3, 4), **data)]
+        )
+    assert connection.dbsize() == 0
+
+
+def test_the_largest_numbers_allowed_are_stored(connection: redis.Redis) -> None:
+    limit = MAX_SECONDS
+    job = _enqueue(connection, 1, 2, job_timeout=limit, result_ttl=limit, failure_ttl=limit, ttl=limit)
+    forever = _enqueue(connection, 1, 2, job_timeout=-1, result_ttl=-1, failure_ttl=-1)
+    retried = _enqueue(connection, 1, 2, retry=Retry(MAX_RETRIES, [0, limit]))
+    fetched = Job.fetch(job.id, connection)
+    assert (fetched.timeout, fetched.result_ttl, fetched.failure_ttl, fetched.ttl) == (limit,) * 4
+    assert limit - 5 < connection.ttl(job.key) <= limit
+    fetched = Job.fetch(forever.id, connection)
+    assert (fetched.timeout, fetched.result_ttl, fetched.failure_ttl) == (-1, -1, -1)
+    fetched = Job.fetch(retried.id, connection)
+    assert (fetched.retries_left, fetched.retry_intervals) == (MAX_RETRIES, [0, limit])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Retry(MAX_RETRIES + 1),
+        lambda: Retry(True),
+        lambda: Retry("3"),  # type: ignore[arg-type]
+        lambda: Retry(2, MAX_SECONDS + 1),
+        lambda: Retry(2, [1, 10**16]),
+        lambda: Retry(2, [1.5]),  # type: ignore[list-item]
+        lambda: Retry(2, "5"),  # type: ignore[arg-type]
+        lambda: Retry(2, 1.5),  # type: ignore[arg-type]
+    ],
+)
+def test_retry_numbers_out_of_range(make: Callable[[], Retry]) -> None:
+    with pytest.raises(InvalidRetry) as raised:
+        make()
+    assert isinstance(raised.value, ValueError)  # what RQ raises for a bad max or interval
+
+
+def test_numbers_set_on_a_job_directly_are_checked_before_it_is_enqueued(connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    retry = Retry(2, [5])
+    retry.intervals = ["soon"]  # type: ignore[list-item]
+    with pytest.raises(InvalidRetry):
+        queue.enqueue(jobs.add, 1, 2, retry=retry)
+    for name, value in [("timeout", 10**16), ("result_ttl", 10**16), ("failure_ttl", -7), ("ttl", 10**18)]:
+        job = queue.create_job(jobs.add, (1, 2))
+        setattr(job, name, value)
+        with pytest.raises(TimeoutFormatError):
+            queue.enqueue_job(job)
+        with pytest.raises(TimeoutFormatError):
+            queue.schedule_job(job, datetime.now(timezone.utc))
+    job = Job.create(jobs.add, (1, 2), connection=connection)
+    job.ttl = 10**18
+    with pytest.raises(TimeoutFormatError):
+        job.save()
+    assert connection.dbsize() == 0
+
+
+def test_the_enqueue_script_refuses_a_ttl_before_writing(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own check, for a caller that skipped the producer's."""
+    monkeypatch.setattr(Job, "_check_numbers", lambda job: None)
+    queue = Queue("q", connection=connection)
+    for ttl in [10**16, 10**18, -1]:
+        job = queue.create_job(jobs.add, (1, 2))
+        job.ttl = ttl
+        with pytest.raises(redis.ResponseError, match="ttl"):
+            queue.enqueue_job(job)
     assert connection.dbsize() == 0
 
 

@@ -11,15 +11,12 @@ import rq
 import rq.registry
 
 import jobs
-import test_pool
 from conftest import wait_for
 from jobpool import Queue, keys
 from jobpool.job import JobStatus
 from jobpool.supervisor import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
-from test_pool import Pool, jobpool
-
-pool = test_pool.pool  # the fixture: a `jobpool start` in a subprocess
+from pool_process import Pool, jobpool
 
 
 def test_the_pool_trims_expired_registry_entries(connection: redis.Redis, pool: Callable[..., Pool]) -> None:

@@ -29,7 +29,13 @@ class InvalidJobId(JobpoolError, ValueError, TypeError):
 
 
 class TimeoutFormatError(JobpoolError, ValueError):
-    """A timeout or TTL is neither a positive number of seconds, -1, nor a string like '1h'."""
+    """A timeout or TTL is neither a positive number of seconds (at most ten years), -1, nor a
+    string like '1h'."""
+
+
+class InvalidRetry(JobpoolError, ValueError, TypeError):
+    """A Retry's max or intervals are not whole numbers in range (RQ raises ValueError, or a
+    TypeError for values it cannot compare)."""
 
 
 class InvalidJobDependency(JobpoolError, ValueError):

@@ -33,7 +33,7 @@ from .exceptions import (
 from .functions import call_string, import_attribute, resolve_function_reference
 from .redis_values import as_fields, as_text, as_texts
 from .results import UNSERIALIZABLE_RETURN_VALUE
-from .retry import Retry
+from .retry import Retry, check_intervals, check_retries
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow, utcparse
 
@@ -274,11 +274,7 @@ class Job:
         job.timeout = parse_timeout(timeout)
         job.result_ttl = parse_ttl(result_ttl, "result_ttl")
         job.failure_ttl = parse_ttl(failure_ttl, "failure_ttl")
-        job.ttl = parse_ttl(ttl, "ttl")
-        if job.ttl is not None and job.ttl <= 0:
-            raise TimeoutFormatError(
-                f"ttl (the longest a job may wait in its queue) must be positive, got {ttl!r}"
-            )
+        job.ttl = _parse_job_ttl(ttl)
         job.meta = dict(meta or {})
         job.group_id = group_id
         if retry is not None:
@@ -583,10 +579,24 @@ class Job:
         except (ValueError, TypeError, KeyError, zlib.error, UnicodeDecodeError) as exc:
             raise DeserializationError(f"Job {self.id}: its hash is corrupt ({exc})") from exc
 
+    def _check_numbers(self) -> None:
+        """Raises TimeoutFormatError or InvalidRetry for a number Redis or a worker would refuse
+        (set on the job directly rather than through ``create``), before anything is written:
+        the enqueue script would otherwise fail halfway, its first writes kept."""
+        parse_timeout(self.timeout)
+        parse_ttl(self.result_ttl, "result_ttl")
+        parse_ttl(self.failure_ttl, "failure_ttl")
+        _parse_job_ttl(self.ttl)
+        if self.retries_left is not None:
+            check_retries(self.retries_left)
+        if self.retry_intervals is not None:
+            check_intervals(self.retry_intervals)
+
     def save(
         self, pipeline: Pipeline | None = None, include_meta: bool = True, include_result: bool = True
     ) -> None:
         """Writes the whole hash (the job's TTL, if any, is applied)."""
+        _parse_job_ttl(self.ttl)  # before the hash is written, so an EXPIRE cannot fail after it
         connection = pipeline if pipeline is not None else self.connection
         connection.hset(self.key, mapping=self.to_dict(include_meta, include_result))  # type: ignore[arg-type]
         if self.ttl:
@@ -724,6 +734,7 @@ class Job:
         pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
             pipe.zrem(keys.registry(kind, self.origin), self.id)
+        self._remove_executions(pipe, delete=False)
         self.set_status(JobStatus.CANCELED, pipeline=pipe)
         pipe.zadd(keys.registry("canceled", self.origin), {self.id: epoch_seconds()})
         if remove_from_dependencies:
@@ -733,6 +744,23 @@ class Job:
             release_dependents(pipe, self.id, skip_parent=True)
         if pipeline is None:
             pipe.execute()
+
+    def _remove_executions(self, pipeline: Pipeline, delete: bool) -> None:
+        """Takes the job's executions out of the started registry, in ``pipeline`` (one script,
+        so a worker cannot take the job between reading them and removing them), as RQ does for a
+        started job it cancels or deletes; with ``delete``, deletes them too. The worker running
+        the job then records nothing about it when it ends."""
+        scripts.run(
+            "remove_executions",
+            pipeline,
+            keys=[keys.executions(self.id), keys.registry("started", self.origin)],
+            args=[
+                self.id,
+                keys.execution(self.id, scripts.ID_MARK),
+                keys.worker_executions(scripts.ID_MARK),
+                "1" if delete else "0",
+            ],
+        )
 
     def requeue(self, at_front: bool = False) -> Job:
         """Puts a failed job back on its queue (InvalidJobOperation if it is not failed)."""
@@ -759,6 +787,7 @@ class Job:
             pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
             pipe.zrem(keys.registry(kind, self.origin), self.id)
+        self._remove_executions(pipe, delete=True)
         for parent_id in self._dependency_ids:
             pipe.srem(keys.job_dependents(parent_id), self.id)
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
@@ -823,7 +852,7 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
     for name in ("enqueued_at", "started_at", "ended_at", "last_heartbeat"):
         _Timestamp.set_text(job, name, get(name))
     job.group_id = get("group_id")
-    job.timeout = parse_timeout(value) if (value := get("timeout")) else None
+    job.timeout = parse_timeout(value, limit=None) if (value := get("timeout")) else None
     job.result_ttl = int(value) if (value := get("result_ttl")) else None
     job.failure_ttl = int(value) if (value := get("failure_ttl")) else None
     job.ttl = int(value) if (value := get("ttl")) else None
@@ -853,6 +882,16 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
             job._legacy_result = UNSERIALIZABLE_RETURN_VALUE
     # What jobpool does not model (webhooks, repeats, rate limits), written back as read.
     job._other_fields = {name: value for name, value in fields.items() if name not in _MODELLED_FIELDS}
+
+
+def _parse_job_ttl(value: int | float | str | None) -> int | None:
+    """A job's ttl: positive (-1 would expire the hash at once and strand its id in the queue)."""
+    ttl = parse_ttl(value, "ttl")
+    if ttl is not None and ttl <= 0:
+        raise TimeoutFormatError(
+            f"ttl (the longest a job may wait in its queue) must be positive, got {value!r}"
+        )
+    return ttl
 
 
 def _has_text_names(raw: Any) -> bool:

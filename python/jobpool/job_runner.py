@@ -2,13 +2,22 @@
 callbacks, and encode the outcome for the Rust core to record.
 
 Any failure, whatever its cause (a corrupt job hash, a function that cannot be imported, an
-exception, a timeout, a failing callback), becomes a failed outcome with a readable reason:
-the worker records it and carries on.
+exception, a timeout, a failing callback, even SystemExit or KeyboardInterrupt raised by the
+job), becomes a failed outcome with a readable reason: the worker records it and carries on, as
+RQ's does. Only JobStopped, the worker's own stop, ends a job as stopped.
+
+A job may also change what the worker process relies on: its signal handlers are put back after
+every job, and a process the job forked that returns from it ends there (see ``run_job``).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +65,65 @@ def _run_callback(callback: Any, timeout: int | None, *args: Any) -> None:
         callback(*args)
 
 
+# The signals whose handlers the worker installs once per process (warm and cold shutdown, stop
+# of the running job): a job that replaces them must not leave the worker deaf to them.
+WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+@contextmanager
+def _worker_signal_handlers() -> Iterator[None]:
+    """Puts back, when the block ends however it ends, the handlers the block's job replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set, and so changed by a job, in the main thread
+        return
+    saved = [(signum, signal.getsignal(signum)) for signum in WORKER_SIGNALS]
+    try:
+        yield
+    finally:
+        for signum, handler in saved:
+            if handler is not None and signal.getsignal(signum) != handler:
+                signal.signal(signum, handler)
+
+
+def _perform(job: Job, worker_pid: int) -> Any:
+    """``job.perform()``; in a process the job forked that returns (or raises) from it, an
+    immediate exit: that copy of the worker must record nothing and run no worker loop. Its
+    buffered output is not flushed, since that buffer is a copy of the worker's."""
+    try:
+        value = job.perform()
+    except BaseException as error:
+        if os.getpid() != worker_pid:
+            os._exit(_exit_status(error))
+        raise
+    if os.getpid() != worker_pid:
+        os._exit(0)
+    return value
+
+
+def _exit_status(error: BaseException) -> int:
+    """The status a process ending with ``error`` exits with, as the interpreter picks it."""
+    if isinstance(error, SystemExit):
+        return error.code if isinstance(error.code, int) else int(error.code is not None)
+    return 1
+
+
 def run_job(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer) -> Outcome:
-    """Runs the job in this process and returns its outcome (never raises for a job's failure)."""
+    """Runs the job in this process and returns its outcome (never raises for a job's failure;
+    JobStopped, the worker's stop, is a stopped outcome). The worker's signal handlers are as
+    they were when it returns."""
+    with _worker_signal_handlers():
+        return _run(job_id, fields, connection, serializer)
+
+
+def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer) -> Outcome:
     started_at = time.time()
     clock = time.perf_counter()
+    worker_pid = os.getpid()
     job: Job | None = None
     try:
         job = load_job(job_id, fields, connection, serializer)
         with death_penalty(job.timeout or DEFAULT_JOB_TIMEOUT):
-            value = job.perform()
+            value = _perform(job, worker_pid)
         if job._success_callback_name:
             _run_callback(job.success_callback, job._success_callback_timeout, job, connection, value)
         encoded = encode_return_value(job.serializer, value)
@@ -81,7 +140,7 @@ def run_job(job_id: str, fields: dict[str, bytes], connection: Redis, serializer
             started_at=started_at,
             working_seconds=time.perf_counter() - clock,
         )
-    except Exception as error:
+    except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
         reason = format_exception(error)
         if job is not None and job._failure_callback_name:
             reason = _failure_reason_of_callback(job, connection, error) or reason
@@ -107,6 +166,6 @@ def _failure_reason_of_callback(
                 error,
                 error.__traceback__,
             )
-    except Exception as callback_error:
+    except BaseException as callback_error:  # as RQ: whatever it raises replaces the reason
         return format_exception(callback_error)
     return None

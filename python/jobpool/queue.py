@@ -440,6 +440,7 @@ class Queue:
         scheduled_at: int | None = None,
     ) -> Job:
         """Runs the enqueue script for ``job`` (on ``pipeline`` if given)."""
+        job._check_numbers()
         job.origin = self.name
         now = utcnow()
         fields = job.to_dict()

@@ -13,11 +13,22 @@
 -- ARGV[9] scheduled time, epoch seconds, or ""   ARGV[10] n (parents)
 -- ARGV[11 .. 10+n] parent ids
 -- ARGV[11+n ..] the job hash's fields and values (without status and enqueued_at)
--- Returns the job's new status, or "duplicate" for a unique job whose id exists.
+-- Returns the job's new status, or "duplicate" for a unique job whose id exists. A ttl or
+-- scheduled time that EXPIRE or ZADD would refuse is an error, raised before anything is
+-- written (the producer checks them first; this keeps a bad call from leaving half a job).
 
 local job_key = KEYS[1]
 local job_id = ARGV[1]
 local n = tonumber(ARGV[10])
+local ttl = ARGV[6] ~= "" and stored_seconds(ARGV[6]) or nil
+if ARGV[6] ~= "" and not (ttl and ttl > 0) then
+    return redis.error_reply("ERR jobpool enqueue: ttl " .. ARGV[6]
+        .. " is not a positive whole number of seconds")
+end
+local scheduled_at = tonumber(ARGV[9])
+if ARGV[9] ~= "" and not (scheduled_at and scheduled_at == scheduled_at) then
+    return redis.error_reply("ERR jobpool enqueue: scheduled time " .. ARGV[9] .. " is not a number")
+end
 
 if ARGV[4] == "1" and redis.call("EXISTS", job_key) == 1 then
     return "duplicate"
@@ -62,10 +73,10 @@ for i = 1, n do
     redis.call("SADD", KEYS[2], ARGV[10 + i])
 end
 
-if ARGV[6] ~= "" then
-    redis.call("EXPIRE", job_key, ARGV[6])
+if ttl then
+    redis.call("EXPIRE", job_key, whole(ttl))
     if n > 0 then
-        redis.call("EXPIRE", KEYS[2], ARGV[6])
+        redis.call("EXPIRE", KEYS[2], whole(ttl))
     end
 end
 return status

@@ -4,8 +4,16 @@
 -- abandoned job with retries left goes back to its queue, or to the scheduled registry when
 -- its retry interval is not zero, and writes no result; otherwise it ends in the failed
 -- registry (status failed, or stopped) with its traceback in the job hash and the results
--- stream. Stopped jobs are never retried. Does nothing (returns "stale") when the execution is
--- no longer in the started registry, or, for "abandoned", when its heartbeat came back.
+-- stream. Stopped jobs are never retried. When the execution is no longer in the started
+-- registry (recorded already, recovered, or its job canceled or deleted) it only forgets the
+-- execution and returns "stale"; for "abandoned", it does nothing and returns "stale" when the
+-- execution is gone or its heartbeat came back. When the job hash is gone (deleted while it ran
+-- or was held), nothing is written about the job and it returns "deleted".
+--
+-- Everything that can fail (retry_intervals, retries_left and failure_ttl as another client
+-- stored them, the worker's counters) is read and checked before the first write, since Redis
+-- keeps the writes of a script that errors: unusable intervals mean a retry at once, an
+-- unusable failure_ttl the default (one year).
 --
 -- KEYS[1] job hash   KEYS[2] started registry   KEYS[3] execution hash   KEYS[4] executions index
 -- KEYS[5] results stream   KEYS[6] failed registry   KEYS[7] job dependents set
@@ -20,69 +28,78 @@
 -- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
 -- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
 -- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
--- abandoned execution whose job is no longer started, "cleared".
+-- abandoned execution whose job is no longer started, "cleared"; or "deleted".
 
 local DEFAULT_FAILURE_TTL = 31536000
 local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6]
-local now, now_float = ARGV[4], tonumber(ARGV[5])
-local now_seconds = math.floor(now_float)
-
+local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
+local worker_key = KEYS[13]
+local takes_next = ARGV[16] == "1"
 -- An empty execution id stands for a bare job id, as RQ before 2.0 wrote started members.
 local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
+
+local job = redis.call("HMGET", job_key, "status", "retries_left", "retry_intervals",
+    "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held")
+local job_exists = redis.call("EXISTS", job_key) == 1
+local retries_left = stored_count(job[2])
+local interval = retries_left > 0 and retry_interval(job[3], retries_left) or 0
+local failure_ttl = stored_seconds(job[5])
+local count_it = worker_counting(worker_key, "failed_job_count", finite_seconds(ARGV[10]))
+local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
+    wakeup = ARGV[15]}
+
 if outcome == "abandoned" then
     local score = redis.call("ZSCORE", KEYS[2], member)
     if not score or tonumber(score) > now_seconds then
         return "stale"
     end
 end
-if redis.call("ZREM", KEYS[2], member) == 0 then
+local recorded = redis.call("ZREM", KEYS[2], member) == 1
+end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+if count_it and not takes_next then
+    redis.call("HSET", worker_key, "state", "idle")
+end
+if not recorded then
     return "stale"
 end
-end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
-if outcome == "abandoned" and redis.call("HGET", job_key, "jobpool_held") == execution_id then
+if outcome == "abandoned" and job[6] == execution_id then
     outcome = "released" -- taken ahead by a worker that vanished before it started the job
 end
-if outcome == "abandoned" and redis.call("HGET", job_key, "status") ~= "started" then
+if outcome == "abandoned" and job[1] ~= "started" then
     return "cleared"
 end
 if outcome == "released" then
-    -- It never ran: back to the front of its queue, as it was before the take (unless it was
-    -- deleted meanwhile: nothing to put back).
-    if redis.call("EXISTS", job_key) == 1 then
-        redis.call("HDEL", job_key, "jobpool_held")
-        redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-        push_job(KEYS[10], KEYS[12], job_id, true)
+    if not job_exists then
+        return "deleted"
     end
+    -- It never ran: back to the front of its queue, as it was before the take.
+    redis.call("HDEL", job_key, "jobpool_held")
+    redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
+    push_job(KEYS[10], KEYS[12], job_id, true)
     return "released"
 end
-if KEYS[13] and redis.call("EXISTS", KEYS[13]) == 1 then
-    redis.call("HINCRBY", KEYS[13], "failed_job_count", 1)
-    redis.call("HINCRBYFLOAT", KEYS[13], "total_working_time", ARGV[10])
-    if ARGV[16] ~= "1" then
-        redis.call("HSET", KEYS[13], "state", "idle")
-    end
+if count_it then
+    count_it()
+end
+if not job_exists then
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now) -- a parent that is gone is met
+    return "deleted"
 end
 
-local job = redis.call("HMGET", job_key, "retries_left", "retry_intervals", "enqueue_at_front_on_retry",
-    "failure_ttl")
-local retries_left = tonumber(job[1] or "") or 0
 if outcome ~= "stopped" and retries_left > 0 then
-    local intervals = job[2] and cjson.decode(job[2]) or {}
-    local interval = intervals[math.max(#intervals - retries_left, 0) + 1] or 0
-    redis.call("HSET", job_key, "retries_left", retries_left - 1, "ended_at", now)
+    redis.call("HSET", job_key, "retries_left", whole(retries_left - 1), "ended_at", now)
     if interval > 0 then
         redis.call("HSET", job_key, "status", "scheduled")
         redis.call("ZADD", KEYS[11], now_seconds + interval, job_id)
         return "scheduled"
     end
     redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
-    push_job(KEYS[10], KEYS[12], job_id, job[3] == "1")
+    push_job(KEYS[10], KEYS[12], job_id, job[4] == "1")
     return "retried"
 end
 
 local status = outcome == "stopped" and "stopped" or "failed"
 redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
-local failure_ttl = tonumber(job[4] or "")
 local keep_for = failure_ttl or DEFAULT_FAILURE_TTL
 redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", "type", "2", "worker_name", ARGV[3],
     "exc_string", ARGV[8], "execution_id", execution_id, "execution_started_at", ARGV[9],
@@ -92,15 +109,13 @@ if keep_for == -1 then
     redis.call("PERSIST", job_key)
 else
     redis.call("ZADD", KEYS[6], now_seconds + keep_for, job_id)
-    redis.call("EXPIRE", job_key, keep_for)
-    redis.call("EXPIRE", KEYS[8], keep_for)
+    redis.call("EXPIRE", job_key, whole(keep_for))
+    redis.call("EXPIRE", KEYS[8], whole(keep_for))
 end
 if failure_ttl == -1 then
     redis.call("PERSIST", KEYS[5])
 elseif failure_ttl then
-    redis.call("EXPIRE", KEYS[5], failure_ttl)
+    redis.call("EXPIRE", KEYS[5], whole(failure_ttl))
 end
-local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
-    wakeup = ARGV[15]}
 release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
 return status

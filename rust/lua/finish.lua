@@ -1,8 +1,14 @@
 -- Records a successful execution, in one round trip, as RQ does: status finished, ended_at, the
 -- result stream entry, the finished registry and the job's TTLs per result_ttl, dependents
--- released, the worker's counters, and the execution forgotten. Does nothing (returns
--- "stale") when the execution is no longer in the started registry: it was recorded already
--- (a retried call) or recovered as abandoned.
+-- released, the worker's counters, and the execution forgotten. When the execution is no
+-- longer in the started registry (it was recorded already by a repeated call, recovered as
+-- abandoned, or its job was canceled or deleted), it only forgets the execution and returns
+-- "stale". When the job hash is gone (deleted while it ran), nothing is written about the job
+-- (no stub hash, result or registry entry) and it returns "deleted".
+--
+-- Everything that can fail (a result_ttl another client stored, the worker's counters) is read
+-- and checked before the first write, since Redis keeps the writes of a script that errors: an
+-- unusable result_ttl falls back to the default.
 --
 -- KEYS[1] job hash   KEYS[2] started registry   KEYS[3] execution hash   KEYS[4] executions index
 -- KEYS[5] results stream   KEYS[6] finished registry   KEYS[7] job dependents set
@@ -14,27 +20,37 @@
 -- ARGV[8] the execution's start, epoch float   ARGV[9] seconds it worked
 -- ARGV[10..14] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
 -- ARGV[15] "1" when the worker takes its next job in the same round trip (it stays busy)
--- Returns "finished" or "stale".
+-- Returns "finished", "stale" or "deleted".
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
-local now, now_float = ARGV[4], tonumber(ARGV[5])
-if redis.call("ZREM", KEYS[2], job_id .. ":" .. execution_id) == 0 then
-    return "stale"
-end
-end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
-if redis.call("EXISTS", KEYS[10]) == 1 then
-    redis.call("HINCRBY", KEYS[10], "successful_job_count", 1)
-    redis.call("HINCRBYFLOAT", KEYS[10], "total_working_time", ARGV[9])
-    if ARGV[15] ~= "1" then
-        redis.call("HSET", KEYS[10], "state", "idle")
-    end
-end
+local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
+local worker_key = KEYS[10]
+local takes_next = ARGV[15] == "1"
 
 local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids")
-local result_ttl = tonumber(job[1] or "") or tonumber(ARGV[6])
-redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
+local job_exists = redis.call("EXISTS", job_key) == 1
+local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
+local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
 local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],
     wakeup = ARGV[14]}
+
+local recorded = redis.call("ZREM", KEYS[2], job_id .. ":" .. execution_id) == 1
+end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
+if count_it and not takes_next then
+    redis.call("HSET", worker_key, "state", "idle")
+end
+if not recorded then
+    return "stale"
+end
+if count_it then
+    count_it()
+end
+if not job_exists then
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now) -- a parent that is gone is met
+    return "deleted"
+end
+
+redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
 release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
 
 if result_ttl == 0 then
@@ -56,11 +72,11 @@ if result_ttl == -1 then
     redis.call("ZADD", KEYS[6], "+inf", job_id)
     redis.call("PERSIST", job_key)
 else
-    redis.call("EXPIRE", KEYS[5], result_ttl)
-    redis.call("ZADD", KEYS[6], math.floor(now_float) + result_ttl, job_id)
-    redis.call("EXPIRE", job_key, result_ttl)
+    redis.call("EXPIRE", KEYS[5], whole(result_ttl))
+    redis.call("ZADD", KEYS[6], now_seconds + result_ttl, job_id)
+    redis.call("EXPIRE", job_key, whole(result_ttl))
     if job[2] then
-        redis.call("EXPIRE", KEYS[8], result_ttl)
+        redis.call("EXPIRE", KEYS[8], whole(result_ttl))
     end
 end
 return "finished"

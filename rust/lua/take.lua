@@ -46,13 +46,15 @@ local function heartbeat_ttl(timeout)
     if ttl > 0 then
         return ttl
     end
-    timeout = tonumber(timeout or "")
-    if timeout == nil or timeout ~= timeout or timeout > 315360000 then
-        return tonumber(ARGV[12 + n]) + 60 -- none, or not one EXPIRE accepts: the default
+    -- Checked before anything is written: a timeout another client stored that EXPIRE would
+    -- refuse must not stop the script after its LPOP.
+    timeout = stored_seconds(timeout)
+    if timeout == nil or timeout > 315360000 then
+        return tonumber(ARGV[12 + n]) + 60 -- none, or not usable: the default
     elseif timeout == -1 then
         return 420
     end
-    return math.max(math.floor(timeout), 1) + 60
+    return math.max(timeout, 1) + 60
 end
 
 -- `job` holds the job's status (false when its hash is gone), timeout and ttl.

@@ -57,7 +57,8 @@ local function release_dependents(dependents_key, queues_key, parent_id, skip_pa
         local job_key = fill(templates.job, dependent_id)
         local job = redis.call("HMGET", job_key, "status", "origin", "allow_dependency_failures",
             "enqueue_at_front")
-        if job[1] == "deferred" and ready_to_run(dependent_id, job[3] == "1") then
+        -- A deferred dependent with no origin (a corrupt hash) has no queue to go to: it stays.
+        if job[1] == "deferred" and job[2] and ready_to_run(dependent_id, job[3] == "1") then
             local origin = job[2]
             local queue_key = fill(templates.queue, origin)
             redis.call("ZREM", fill(templates.deferred, origin), dependent_id)
@@ -79,5 +80,91 @@ local function end_execution(execution_key, index_key, worker_executions_key, jo
     redis.call("ZREM", index_key, execution_id)
     if worker_executions_key then
         redis.call("SREM", worker_executions_key, member)
+    end
+end
+
+-- Values read from a job or worker hash, which any client may have written: each check below
+-- returns nil (or a default) for a value that would make a later command fail, so a script can
+-- check everything before its first write. Redis does not undo a script's writes when it errors
+-- halfway, and a job half-recorded can end in no queue and no registry.
+
+-- The whole number of seconds in `text` (a TTL or timeout from a hash), or nil when it is not
+-- one EXPIRE and ZADD take: not a whole number, below -1, or 1e15 or more (EXPIRE refuses about
+-- 9.2e15 s and more; below 9e15, a double holds every whole number exactly).
+local function stored_seconds(text)
+    local seconds = tonumber(text or "")
+    if seconds == nil or seconds ~= math.floor(seconds) or seconds < -1 or seconds >= 1e15 then
+        return nil
+    end
+    return seconds
+end
+
+-- `seconds` as the integer text EXPIRE takes (a Lua number may otherwise be sent as "1e+15").
+local function whole(seconds)
+    return string.format("%d", seconds)
+end
+
+-- The number of seconds in `text` (the caller's measure of a job's working time), or 0 when it
+-- is not a finite number HINCRBYFLOAT accepts.
+local function finite_seconds(text)
+    local seconds = tonumber(text or "")
+    if seconds == nil or seconds ~= seconds or seconds == math.huge or seconds == -math.huge then
+        return 0
+    end
+    return seconds
+end
+
+-- The retries left in `text` (a job's retries_left), 0 when it is not a whole number below 1e15.
+local function stored_count(text)
+    local count = stored_seconds(text)
+    if count == nil or count < 0 then
+        return 0
+    end
+    return count
+end
+
+-- The seconds to wait before the next retry of a job with `retries_left` retries left, picked
+-- as RQ picks it from the job's retry_intervals (a JSON list of seconds); 0, a retry at once,
+-- when the list is missing, not JSON, not a list, or its entry not a number of seconds.
+local function retry_interval(intervals_json, retries_left)
+    if not intervals_json then
+        return 0
+    end
+    local decoded, intervals = pcall(cjson.decode, intervals_json)
+    if not decoded or type(intervals) ~= "table" then
+        return 0
+    end
+    local interval = intervals[math.max(#intervals - retries_left, 0) + 1]
+    if type(interval) ~= "number" or interval ~= interval or interval < 0 or interval >= 1e15 then
+        return 0
+    end
+    return interval
+end
+
+-- What recording an ended execution adds to its worker's counters (`count_field` by one,
+-- total_working_time by `seconds`), decided before the script's first write: a counter that
+-- HINCRBY or HINCRBYFLOAT would refuse (another client's garbage) is started again instead.
+-- Returns a function that applies it, or nil when the worker hash is missing.
+local function worker_counting(worker_key, count_field, seconds)
+    if not worker_key or redis.call("EXISTS", worker_key) == 0 then
+        return nil
+    end
+    local stored = redis.call("HMGET", worker_key, count_field, "total_working_time")
+    local count_ok = not stored[1] or stored[1] == "0"
+        or (string.find(stored[1], "^%-?[1-9]%d*$") ~= nil and #stored[1] <= 15)
+    local time_ok = not stored[2]
+        or (string.find(stored[2], "^%-?%d+%.?%d*$") ~= nil and #stored[2] <= 30)
+    local worked = string.format("%.6f", seconds)
+    return function()
+        if count_ok then
+            redis.call("HINCRBY", worker_key, count_field, 1)
+        else
+            redis.call("HSET", worker_key, count_field, 1)
+        end
+        if time_ok then
+            redis.call("HINCRBYFLOAT", worker_key, "total_working_time", worked)
+        else
+            redis.call("HSET", worker_key, "total_working_time", worked)
+        end
     end
 end
