@@ -174,6 +174,33 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_timeout_expire_would_refuse_takes_the_default_and_loses_nothing() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        for (id, timeout) in [("huge", "1e16"), ("half", "1.5"), ("word", "soon")] {
+            enqueue(&mut con, "q", id);
+            let _: () = con
+                .hset(format!("rq:job:{id}"), "timeout", timeout)
+                .unwrap_or(());
+            let mut lone = request(&queues, id);
+            lone.heartbeat_ttl = 0; // derived from the job's timeout, as a lone worker takes
+            let taken = take(&mut redis, &keys, &lone, None);
+            let Ok(Some(taken)) = taken else {
+                panic!("{timeout}: {taken:?}")
+            };
+            assert_eq!(taken.heartbeat_ttl, DEFAULT_JOB_TIMEOUT + 60, "{timeout}");
+            let score: Option<f64> = con.zscore("rq:wip:q", format!("{id}:{id}")).unwrap_or(None);
+            assert!(
+                score.is_some(),
+                "{timeout}: the job is in the started registry"
+            );
+        }
+    }
+
+    #[test]
     fn takes_by_priority_and_marks_started() {
         let server = RedisServer::start();
         let keys = KeySchema::new("rq");
