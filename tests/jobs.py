@@ -134,3 +134,18 @@ def counted_sleep(seconds: float) -> float:
     job.connection.incr(f"runs:{job.id}")
     time.sleep(seconds)
     return seconds
+
+
+def log_run(seconds: float) -> str:
+    """Appends "start <pid>" to ``log:<job id>``, sleeps, then appends "end <pid>": a run that
+    was stopped has no end."""
+    import os
+    import time
+
+    job = get_current_job()
+    assert job is not None
+    log = f"log:{job.id}"
+    job.connection.rpush(log, f"start {os.getpid()}")
+    time.sleep(seconds)
+    job.connection.rpush(log, f"end {os.getpid()}")
+    return "done"

@@ -56,3 +56,13 @@ def corrupt_worker_counters() -> None:
         keys.worker(job.worker_name),
         mapping={"successful_job_count": "many", "failed_job_count": "1.5", "total_working_time": "long"},
     )
+
+
+def deaf_sleep(seconds: float) -> str:
+    """Takes over the worker's stop signals (as take_over_signals), then sleeps: no stop signal
+    reaches the job while it runs."""
+    import time
+
+    take_over_signals()
+    time.sleep(seconds)
+    return "slept"

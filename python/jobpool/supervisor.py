@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import psutil
 import redis
 from setproctitle import setproctitle
 
@@ -142,7 +143,10 @@ class Supervisor:
         self.signals: list[int] = []
         self.cut_wait_on_sigchld = False  # true only while blocked in the BLPOP of _wait_for_work
         self.stopping = False
+        self.cold = False  # a second stop signal came: running jobs are being stopped
         self.stopped_at = 0.0
+        self.last_beat = time.monotonic()  # the last heartbeat Redis took
+        self.stopped_children: set[int] = set()  # pids of workers found stopped (SIGSTOP) while idle
         self.announced_ready = False
         self.due: dict[str, float] = {}
         self.pubsub: Any = None
@@ -171,11 +175,16 @@ class Supervisor:
             if signum in (signal.SIGTERM, signal.SIGINT):
                 if not self.stopping:
                     self._begin_shutdown()
-                else:
+                elif not self.cold:
                     # SIGUSR1, not a second SIGTERM, which could merge with the first if the
                     # worker had not handled it yet.
                     logger.warning("Second signal: cold shutdown, stopping the running jobs")
+                    self.cold = True
                     self._signal_children(signal.SIGUSR1)
+                else:
+                    # A job may ignore or swallow SIGUSR1 while it runs: this one always works.
+                    logger.warning("Third signal: killing the workers; their running jobs fail")
+                    self._signal_children(signal.SIGKILL)
             elif signum == signal.SIGHUP and not self.stopping:
                 logger.info("SIGHUP: replacing the workers one by one")
                 self.retiring = list(self.children)
@@ -245,6 +254,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # what its jobs forked and left behind
             child = self.children.pop(pid, None)
+            self.stopped_children.discard(pid)
             if child is not None:
                 self._take_back_hold(child)
                 self.ledger.clear(child.slot)
@@ -299,7 +309,11 @@ class Supervisor:
                 self.done_slots.add(child.slot)
             return
         delay = 0.0
-        if not clean and time.monotonic() - child.started < STABLE_SECONDS:
+        if (
+            not clean
+            and not _killed_from_outside(status)
+            and time.monotonic() - child.started < STABLE_SECONDS
+        ):
             delay = self.respawn_delay.get(child.slot, FIRST_RESPAWN_DELAY / 2) * 2
             delay = min(delay, MAX_RESPAWN_DELAY)
             logger.warning(
@@ -432,7 +446,37 @@ class Supervisor:
             for child in self.children.values()
             if child.ready
         }
-        self.core.heartbeat(executions, workers, registrations)
+        gone = set(self.core.heartbeat(executions, workers, registrations))
+        self.last_beat = time.monotonic()
+        self._stop_runs_taken_elsewhere(gone)
+
+    def _stop_runs_taken_elsewhere(self, gone: set[str]) -> None:
+        """Stops each running job whose execution is no longer in the started registry because
+        recovery took it while this pool was stalled (the job was failed, or retried and maybe
+        running elsewhere): its record here would be stale, and two runs must not overlap. A job
+        canceled or deleted while it runs is left to run on, as RQ does."""
+        for child in self.children.values():
+            for owned in child.owned.values():
+                if owned.state != "running" or f"{owned.job_id}:{owned.execution_id}" not in gone:
+                    continue
+                status = self.connection.hget(keys.render("job", job_id=owned.job_id), "status")
+                if status is None or status == b"canceled":
+                    continue
+                logger.warning(
+                    "%s: job %s was recovered elsewhere while this pool was stalled; stopping its run on %s",
+                    owned.queue,
+                    owned.job_id,
+                    child.name,
+                )
+                _kill(child.pid, signal.SIGUSR1)
+
+    def _maintain_after_a_beat(self) -> None:
+        """Maintenance, but never on a stale view of this pool's own jobs: after a stall (the
+        supervisor stopped, Redis refusing writes), this pool's executions may have lapsed, and
+        recovering them would fail jobs that still run. A heartbeat must get through first."""
+        if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
+            self._heartbeat()
+        self._maintain()
 
     def _enforce_deadlines(self) -> None:
         now = time.time()
@@ -500,10 +544,46 @@ class Supervisor:
 
     def _status_line(self) -> str:
         busy = sum(1 for c in self.children.values() if any(o.state == "running" for o in c.owned.values()))
-        return f"{len(self.children)} workers, {busy} busy, queues {','.join(self.queue_names)}"
+        stopped = f", {len(self.stopped_children)} stopped" if self.stopped_children else ""
+        return f"{len(self.children)} workers, {busy} busy{stopped}, queues {','.join(self.queue_names)}"
 
     def _idle_children(self) -> list[Child]:
         return [child for child in self.children.values() if child.ready and not child.owned]
+
+    def _nudge_an_idle_worker(self, idle: list[Child]) -> None:
+        """Nudges the next idle worker in turn that is not stopped (SIGSTOP, a debugger, a
+        freezer): a stopped worker would sit on the nudge, and its job on the queue."""
+        for _ in range(len(idle)):
+            self.nudged = (self.nudged + 1) % len(idle)
+            child = idle[self.nudged]
+            if not self._is_stopped(child):
+                _nudge(child)
+                return
+
+    def _is_stopped(self, child: Child) -> bool:
+        """Whether ``child`` is stopped; says so (once each time, in the log and in RQ's worker
+        hash as ``suspended``) when that changes."""
+        try:
+            stopped = psutil.Process(child.pid).status() in (
+                psutil.STATUS_STOPPED,
+                psutil.STATUS_TRACING_STOP,
+            )
+        except psutil.Error:
+            return False
+        if stopped != (child.pid in self.stopped_children):
+            if stopped:
+                self.stopped_children.add(child.pid)
+                logger.warning("Worker %s is stopped (SIGSTOP?); jobs go to the other workers", child.name)
+            else:
+                self.stopped_children.discard(child.pid)
+                logger.info("Worker %s runs again", child.name)
+            self._redis_call(
+                "record a worker's state",
+                partial(
+                    self.connection.hset, keys.worker(child.name), "state", "suspended" if stopped else "idle"
+                ),
+            )
+        return stopped
 
     def _wait_for_work(self) -> None:
         """Waits on the queues' wake-up lists for the whole pool (one blocking call, whatever
@@ -525,8 +605,7 @@ class Supervisor:
         finally:
             self.cut_wait_on_sigchld = False
         if woken is not None or self._every("look", LOOK_SECONDS):
-            self.nudged = (self.nudged + 1) % len(idle)
-            _nudge(idle[self.nudged])
+            self._nudge_an_idle_worker(idle)
 
     def _tick(self, wakeup_fd: int) -> None:
         readable = {child.report_fd: child for child in self.children.values()}
@@ -558,7 +637,7 @@ class Supervisor:
                 "schedule", lambda: enqueue_due_jobs(self.connection, self.queue_names, self.name)
             )
         if not self.stopping and self._every("maintenance", MAINTENANCE_SECONDS):
-            self._redis_call("recover abandoned jobs", self._maintain)
+            self._redis_call("recover abandoned jobs", self._maintain_after_a_beat)
         if (
             not self.announced_ready
             and len(self.children) == self.size
@@ -637,6 +716,12 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _killed_from_outside(status: int) -> bool:
+    """Whether a worker was killed by a signal someone sent it (an operator, the OOM killer, a
+    test), rather than crashing on its own: such a death is no reason to back off."""
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 
 
 def _death_reason(status: int, hard_killed: bool) -> str:
