@@ -46,22 +46,29 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pool(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Pool]]:
-    """Starts ``jobpool start`` subprocesses (arguments as on the command line); kills them all
-    at the end of the test."""
+def pool_at(tmp_path: Path) -> Iterator[Callable[..., Pool]]:
+    """Starts ``jobpool start`` subprocesses on the Redis at a URL (then the arguments as on the
+    command line); kills them all at the end of the test."""
     from pool_process import Pool  # it uses wait_for, below
 
     started: list[Pool] = []
 
-    def start(*args: str, environ: dict[str, str] | None = None) -> Pool:
+    def start(url: str, *args: str, environ: dict[str, str] | None = None) -> Pool:
         directory = tmp_path / f"pool{len(started)}"
         directory.mkdir()
-        started.append(Pool(redis_url, directory, *args, environ=environ))
+        started.append(Pool(url, directory, *args, environ=environ))
         return started[-1]
 
     yield start
     for each in started:
         each.close()
+
+
+@pytest.fixture
+def pool(redis_url: str, pool_at: Callable[..., Pool]) -> Callable[..., Pool]:
+    """Starts ``jobpool start`` subprocesses on the test's Redis (arguments as on the command
+    line); kills them all at the end of the test."""
+    return lambda *args, environ=None: pool_at(redis_url, *args, environ=environ)
 
 
 @pytest.fixture

@@ -149,3 +149,20 @@ def log_run(seconds: float) -> str:
     time.sleep(seconds)
     job.connection.rpush(log, f"end {os.getpid()}")
     return "done"
+
+
+def logged_sleep(path: str, seconds: float) -> float:
+    """Appends this job's id to the file ``path`` (one line a run, whatever Redis is doing),
+    then sleeps."""
+    import os
+    import time
+
+    job = get_current_job()
+    assert job is not None
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(descriptor, f"{job.id}\n".encode())
+    finally:
+        os.close(descriptor)
+    time.sleep(seconds)
+    return seconds

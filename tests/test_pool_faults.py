@@ -1,4 +1,4 @@
-"""Faults from outside a running pool while its workers hold jobs: SIGKILL and SIGSTOP of
+"""Faults from outside a running pool while its workers hold jobs, and a Redis restart mid-drain: SIGKILL and SIGSTOP of
 workers, SIGKILL of the whole pool (supervisor and workers), at random instants of a drain that
 mixes quick jobs (so workers take jobs ahead) with slow ones (so the supervisor takes held jobs
 back). Every job ends exactly once; a job fails only if it was running when its worker died
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import random
+import socket
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import redis
@@ -134,3 +137,89 @@ def test_faults_from_outside_lose_nothing_and_run_nothing_twice(
     for name in QUEUES:
         assert connection.llen(f"rq:queue:{name}") == 0
         wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
+
+
+class DurableRedis:
+    """A redis-server of the test's own that writes every change to its append-only file
+    before it answers, so a SIGKILL of it loses nothing it acknowledged; restarted on its port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+        ]
+        command += ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        wait_for(lambda: _answers(client), deadline_seconds=10)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_a_redis_restart_mid_drain_loses_nothing_and_runs_nothing_twice(
+    tmp_path: Path, pool_at: Callable[..., Pool]
+) -> None:
+    server = DurableRedis(tmp_path)
+    server.start()
+    try:
+        connection = redis.Redis.from_url(server.url)
+        runs = tmp_path / "runs.log"
+        queue = Queue("q", connection=connection)
+        datas = [
+            Queue.prepare_data(jobs.logged_sleep, (str(runs), 0.1 if i % SLOW_EVERY == 0 else 0), timeout=60)
+            for i in range(600)
+        ]
+        ids = [job.id for job in queue.enqueue_many(datas)]
+        running = pool_at(server.url, "-n", "2", "q")
+        restarts = 0
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while True:
+            finished = _finished_count(connection)
+            if finished is not None and finished >= len(ids):
+                break
+            assert time.monotonic() < deadline, f"only {finished} of {len(ids)} jobs ended"
+            if restarts < 3 and finished is not None and finished >= (restarts + 1) * len(ids) // 4:
+                server.kill()
+                time.sleep(0.5)  # the length of the outage, not a synchronisation
+                server.start()
+                restarts += 1
+            time.sleep(0.05)  # the pace of the look
+        assert restarts == 3 and running.process.poll() is None
+        ran = Counter(runs.read_text().split())
+        assert set(ran) == set(ids) and max(ran.values()) == 1, ran.most_common(3)
+        for job in Job.fetch_many(ids, connection):
+            assert job is not None and job.get_status(refresh=False) == JobStatus.FINISHED
+            assert len(job.results()) == 1
+        assert connection.zcard("rq:wip:q") == 0 and connection.llen("rq:queue:q") == 0
+    finally:
+        server.kill()
+
+
+def _finished_count(connection: redis.Redis) -> int | None:
+    try:
+        return int(connection.zcard("rq:finished:q"))
+    except redis.RedisError:
+        return None
