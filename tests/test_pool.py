@@ -149,7 +149,9 @@ def test_a_warm_stop_while_a_respawn_is_pending_exits(pool: Callable[..., Pool])
     running = pool("-n", "2", "q")
     running.wait_for_message("READY=1")
     victim = running.workers()[0]
-    victim.kill()  # young: its slot's next worker waits out the crash-loop back-off (0.5 s)
+    # A crash of its own (a kill from outside is replaced at once), young: its slot's next worker
+    # waits out the crash-loop back-off (0.5 s).
+    victim.send_signal(signal.SIGSEGV)
     wait_for(lambda: victim.pid not in {child.pid for child in running.workers()}, step=0.005)
     running.process.send_signal(signal.SIGTERM)
     assert running.wait(timeout=10) == 0
