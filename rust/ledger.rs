@@ -13,6 +13,11 @@
 //!
 //! The `hold` word packs a sequence number with the state, so a supervisor that read one hold
 //! cannot reclaim a later one (no ABA).
+//!
+//! A slot also carries the supervisor's request to stop a running execution (stop-job, a run
+//! recovered elsewhere, a cold shutdown), read by the worker when the SIGUSR1 that follows
+//! arrives: a worker stops its job only if the request names that job's execution (or any), so
+//! a request that arrives as one job ends never stops the next.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +39,27 @@ struct Slot {
     held_execution: [AtomicU64; 2],
     /// When the hold began (epoch microseconds), under the same rule as `held_execution`.
     held_since: AtomicU64,
+    /// The execution the supervisor asks the worker to stop: all zeros for none, all ones for
+    /// whatever runs.
+    stop: [AtomicU64; 2],
+}
+
+/// An execution id in a stop request that stands for whatever execution runs.
+pub const ANY_EXECUTION: [u8; 16] = [0xff; 16];
+
+fn split_id(execution_id: &[u8; 16]) -> (u64, u64) {
+    let mut high = [0u8; 8];
+    let mut low = [0u8; 8];
+    high.copy_from_slice(&execution_id[..8]);
+    low.copy_from_slice(&execution_id[8..]);
+    (u64::from_be_bytes(high), u64::from_be_bytes(low))
+}
+
+fn join_id(high: u64, low: u64) -> [u8; 16] {
+    let mut execution_id = [0u8; 16];
+    execution_id[..8].copy_from_slice(&high.to_be_bytes());
+    execution_id[8..].copy_from_slice(&low.to_be_bytes());
+    execution_id
 }
 
 /// A held job as the supervisor reads it: `token` identifies this very hold for `reclaim`.
@@ -166,14 +192,9 @@ impl Ledger {
         if state(word) == HELD {
             return Err(LedgerError::AlreadyHolding(index));
         }
-        let (high, low) = execution_id.split_at(8);
-        let as_u64 = |half: &[u8]| {
-            let mut eight = [0u8; 8];
-            eight.copy_from_slice(half);
-            u64::from_be_bytes(eight)
-        };
-        slot.held_execution[0].store(as_u64(high), Ordering::Relaxed);
-        slot.held_execution[1].store(as_u64(low), Ordering::Relaxed);
+        let (high, low) = split_id(execution_id);
+        slot.held_execution[0].store(high, Ordering::Relaxed);
+        slot.held_execution[1].store(low, Ordering::Relaxed);
         slot.held_since.store(now_micros(), Ordering::Relaxed);
         // Only this worker moves its slot out of a non-HELD state, so a plain store is safe;
         // Release publishes the execution id with it.
@@ -216,11 +237,10 @@ impl Ledger {
         if state(word) != HELD {
             return Ok(None);
         }
-        let mut execution_id = [0u8; 16];
-        execution_id[..8]
-            .copy_from_slice(&slot.held_execution[0].load(Ordering::Relaxed).to_be_bytes());
-        execution_id[8..]
-            .copy_from_slice(&slot.held_execution[1].load(Ordering::Relaxed).to_be_bytes());
+        let execution_id = join_id(
+            slot.held_execution[0].load(Ordering::Relaxed),
+            slot.held_execution[1].load(Ordering::Relaxed),
+        );
         let since = slot.held_since.load(Ordering::Relaxed);
         // The id is that hold's only if the word did not move while it was read.
         if slot.hold.load(Ordering::Acquire) != word {
@@ -251,12 +271,33 @@ impl Ledger {
             .is_ok())
     }
 
+    /// Supervisor: asks the worker in `index` to stop `execution_id` (or `ANY_EXECUTION`); the
+    /// SIGUSR1 it sends next makes the worker read this.
+    pub fn request_stop(&self, index: usize, execution_id: &[u8; 16]) -> Result<(), LedgerError> {
+        let slot = self.slot(index)?;
+        let (high, low) = split_id(execution_id);
+        slot.stop[0].store(high, Ordering::Release);
+        slot.stop[1].store(low, Ordering::Release);
+        Ok(())
+    }
+
+    /// Worker: the execution its supervisor asked it to stop (`ANY_EXECUTION` for whatever
+    /// runs), or None.
+    pub fn stop_requested(&self, index: usize) -> Result<Option<[u8; 16]>, LedgerError> {
+        let slot = self.slot(index)?;
+        let requested = join_id(
+            slot.stop[0].load(Ordering::Acquire),
+            slot.stop[1].load(Ordering::Acquire),
+        );
+        Ok((requested != [0u8; 16]).then_some(requested))
+    }
+
     /// Supervisor: empties a slot whose worker is gone, before another worker takes it.
     pub fn clear(&self, index: usize) -> Result<(), LedgerError> {
         let slot = self.slot(index)?;
         let word = slot.hold.load(Ordering::Acquire);
         slot.hold.store(word & !STATE_MASK, Ordering::Release);
-        Ok(())
+        self.request_stop(index, &[0u8; 16])
     }
 }
 
@@ -337,6 +378,19 @@ mod tests {
         ledger.clear(0).expect("clear");
         assert_eq!(ledger.held(0), Ok(None));
         assert_eq!(ledger.reclaim(0, held.token), Ok(false));
+    }
+
+    #[test]
+    fn a_stop_request_names_one_execution_or_any() {
+        let ledger = Ledger::new(2).expect("map");
+        assert_eq!(ledger.stop_requested(0), Ok(None));
+        ledger.request_stop(0, &id()).expect("request");
+        assert_eq!(ledger.stop_requested(0), Ok(Some(id())));
+        assert_eq!(ledger.stop_requested(1), Ok(None));
+        ledger.request_stop(1, &ANY_EXECUTION).expect("request any");
+        assert_eq!(ledger.stop_requested(1), Ok(Some(ANY_EXECUTION)));
+        ledger.clear(0).expect("clear");
+        assert_eq!(ledger.stop_requested(0), Ok(None));
     }
 
     #[test]

@@ -1,8 +1,8 @@
-"""Faults from outside a running pool while its workers hold jobs, and a Redis restart mid-drain: SIGKILL and SIGSTOP of
+"""Faults from outside a running pool while its workers hold jobs: SIGKILL and SIGSTOP of
 workers, SIGKILL of the whole pool (supervisor and workers), at random instants of a drain that
 mixes quick jobs (so workers take jobs ahead) with slow ones (so the supervisor takes held jobs
-back). Every job ends exactly once; a job fails only if it was running when its worker died
-(one job a death at most); none is run twice, none is lost.
+back); and a Redis restart mid-drain. Every job ends exactly once; a job fails only if it was
+running when its worker died (one job a death at most); none is run twice, none is lost.
 """
 
 from __future__ import annotations

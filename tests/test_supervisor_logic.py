@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
+import redis
+
+from jobpool._native import Ledger
 from jobpool.supervisor import (
     FIRST_RESPAWN_DELAY,
     MAX_RESPAWN_DELAY,
@@ -70,3 +74,42 @@ def test_death_reasons_are_readable() -> None:
     assert "exit code 1" in _death_reason(1 << 8, hard_killed=False)
     assert "JobTimeoutException" in _death_reason(signal.SIGKILL, hard_killed=True)
     assert os.WIFSIGNALED(_status_killed(signal.SIGKILL))
+
+
+def test_a_stop_request_stops_only_the_execution_it_names() -> None:
+    ledger = Ledger(2)
+    first, second = os.urandom(16).hex(), os.urandom(16).hex()
+    assert not ledger.stop_requested_for(0, first)
+    ledger.request_stop(0, first)
+    assert ledger.stop_requested_for(0, first) and not ledger.stop_requested_for(0, second)
+    assert not ledger.stop_requested_for(1, first)
+    ledger.request_stop(1)  # whatever runs: a cold shutdown
+    assert ledger.stop_requested_for(1, first) and ledger.stop_requested_for(1, second)
+    ledger.clear(0)
+    assert not ledger.stop_requested_for(0, first)
+
+
+def test_only_a_run_given_back_to_its_queue_elsewhere_is_stopped(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    """An execution missing from the started registry at a heartbeat was recorded by its own
+    worker (whose report is not read yet), failed by recovery, canceled, or retried elsewhere:
+    only the last is stopped."""
+    supervisor = Supervisor(redis_url, ["q"], 1, name="logic")
+    sleeper = subprocess.Popen(["sleep", "60"])  # stands for the worker: SIGUSR1 would end it
+    try:
+        child = Child(0, sleeper.pid, "logic.0.1", -1, -1, started=time.monotonic())
+        supervisor.children[sleeper.pid] = child
+        execution = os.urandom(16).hex()
+        child.owned[execution] = Owned("j1", execution, "q", "running", 0.0)
+        for status, worker in (("finished", "logic.0.1"), ("failed", "logic.0.1"), ("canceled", "logic.0.1")):
+            connection.hset("rq:job:j1", mapping={"status": status, "worker_name": worker})
+            supervisor._stop_runs_taken_elsewhere({f"j1:{execution}"})
+            assert sleeper.poll() is None, status
+        connection.hset("rq:job:j1", mapping={"status": "started", "worker_name": "other.0.1"})
+        supervisor._stop_runs_taken_elsewhere({f"j1:{execution}"})
+        assert sleeper.wait(timeout=5) == -signal.SIGUSR1
+        assert supervisor.ledger.stop_requested_for(0, execution)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -63,6 +63,7 @@ class PoolWorker(Worker):
         super().__init__(*args, **kwargs)
         self.ledger = ledger
         self.slot = slot
+        self.running_execution = ""
         self.holds_ahead = prefetch > 0
         self.report_fd = report_fd
         self.nudge_fd = nudge_fd
@@ -110,6 +111,7 @@ class PoolWorker(Worker):
         self.ledger.drop_held(self.slot)
 
     def _starting(self, taken: Taken) -> None:
+        self.running_execution = taken[2]
         timeout = _job_timeout(taken)
         deadline = time.time() + timeout if timeout > 0 else 0
         self._report(f"start {taken[2]} {deadline:.3f}")
@@ -136,9 +138,10 @@ class PoolWorker(Worker):
             self._stop_requested = True
 
     def stop_running_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """SIGUSR1 from the supervisor (a stop-job command, or a cold shutdown): the running job
-        ends as stopped."""
-        if self._in_job:
+        """SIGUSR1 from the supervisor (a stop-job command, a run recovered elsewhere, a cold
+        shutdown): the running job ends as stopped, if the supervisor's request in the ledger
+        names it (a request for a job that has just ended does not stop the next)."""
+        if self._in_job and self.ledger.stop_requested_for(self.slot, self.running_execution):
             raise JobStopped("stopped by its supervisor")
 
 

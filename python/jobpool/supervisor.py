@@ -180,7 +180,8 @@ class Supervisor:
                     # worker had not handled it yet.
                     logger.warning("Second signal: cold shutdown, stopping the running jobs")
                     self.cold = True
-                    self._signal_children(signal.SIGUSR1)
+                    for child in self.children.values():
+                        self._stop_run(child, None)
                 else:
                     # A job may ignore or swallow SIGUSR1 while it runs: this one always works.
                     logger.warning("Third signal: killing the workers; their running jobs fail")
@@ -451,16 +452,22 @@ class Supervisor:
         self._stop_runs_taken_elsewhere(gone)
 
     def _stop_runs_taken_elsewhere(self, gone: set[str]) -> None:
-        """Stops each running job whose execution is no longer in the started registry because
-        recovery took it while this pool was stalled (the job was failed, or retried and maybe
-        running elsewhere): its record here would be stale, and two runs must not overlap. A job
-        canceled or deleted while it runs is left to run on, as RQ does."""
+        """Stops each running job that recovery gave back to its queue (or to the scheduler)
+        while this pool was stalled, and that may now run elsewhere: two runs must not overlap,
+        and this one's record would be stale. An execution is also gone when its worker has just
+        recorded it (before its next report says so), when recovery failed the job (no second
+        run), or when the job was canceled or deleted (it runs on, as in RQ): those are left be."""
         for child in self.children.values():
             for owned in child.owned.values():
                 if owned.state != "running" or f"{owned.job_id}:{owned.execution_id}" not in gone:
                     continue
-                status = self.connection.hget(keys.render("job", job_id=owned.job_id), "status")
-                if status is None or status == b"canceled":
+                status, worker = self.connection.hmget(
+                    keys.render("job", job_id=owned.job_id), ["status", "worker_name"]
+                )
+                retried = status in (b"queued", b"scheduled") or (
+                    status == b"started" and worker != child.name.encode()
+                )
+                if not retried:
                     continue
                 logger.warning(
                     "%s: job %s was recovered elsewhere while this pool was stalled; stopping its run on %s",
@@ -468,7 +475,12 @@ class Supervisor:
                     owned.job_id,
                     child.name,
                 )
-                _kill(child.pid, signal.SIGUSR1)
+                self._stop_run(child, owned.execution_id)
+
+    def _stop_run(self, child: Child, execution_id: str | None) -> None:
+        """Stops ``execution_id`` (None: whatever runs) on ``child``, if it still runs it."""
+        self.ledger.request_stop(child.slot, execution_id)
+        _kill(child.pid, signal.SIGUSR1)
 
     def _maintain_after_a_beat(self) -> None:
         """Maintenance, but never on a stale view of this pool's own jobs: after a stall (the
@@ -523,11 +535,9 @@ class Supervisor:
         self._read_reports(child)  # what it has reported so far, the job's start included
         kind = command.get("command")
         if kind in ("stop-job", "stop-execution"):
-            if any(
-                owned.job_id == command.get("job_id") and owned.state == "running"
-                for owned in child.owned.values()
-            ):
-                _kill(child.pid, signal.SIGUSR1)
+            for owned in child.owned.values():
+                if owned.job_id == command.get("job_id") and owned.state == "running":
+                    self._stop_run(child, owned.execution_id)
         elif kind == "kill-horse":
             _kill(child.pid, signal.SIGKILL)
         elif kind == "shutdown":
