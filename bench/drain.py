@@ -19,13 +19,24 @@ from typing import Any
 
 from jobpool import keys
 from machine_info import cpu_count
-from pools import JOBPOOL, POOLS, RQ_FORK, RQ_SIMPLE, CpuSeconds, PoolKind, finished_jobs, run_pool_to_end
+from pools import (
+    JOBPOOL,
+    JOBPOOL_ONE_AT_A_TIME,
+    POOLS,
+    RQ_FORK,
+    RQ_SIMPLE,
+    CpuSeconds,
+    PoolKind,
+    finished_jobs,
+    run_pool_to_end,
+)
 from reporting import EN_DASH, TIMES, Spread, number, progress, spread_cell, table
 from suite_types import Context, Profile, Target
 from workload import WORKLOADS
 
 EXPECTED_RATE_OF_ONE = {
     JOBPOOL.name: {"noop": 3_500.0, "sleep_1ms": 650.0, "burn_1ms": 650.0},
+    JOBPOOL_ONE_AT_A_TIME.name: {"noop": 2_500.0, "sleep_1ms": 600.0, "burn_1ms": 600.0},
     RQ_SIMPLE.name: {"noop": 330.0, "sleep_1ms": 280.0, "burn_1ms": 280.0},
     RQ_FORK.name: {"noop": 45.0, "sleep_1ms": 45.0, "burn_1ms": 45.0},
 }

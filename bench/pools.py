@@ -59,9 +59,12 @@ def executable_beside_python(name: str) -> str:
     return str(beside) if beside.exists() else shutil.which(name) or name
 
 
-def jobpool_command(url: str, queue: str, size: int, burst: bool) -> list[str]:
-    command = [executable_beside_python("jobpool"), "start", "-n", str(size), "-u", url]
-    return [*command, *(["--burst"] if burst else []), "--log-level", LOG_LEVEL, queue]
+def jobpool_command(*options: str) -> Callable[[str, str, int, bool], list[str]]:
+    def command(url: str, queue: str, size: int, burst: bool) -> list[str]:
+        line = [executable_beside_python("jobpool"), "start", "-n", str(size), "-u", url, *options]
+        return [*line, *(["--burst"] if burst else []), "--log-level", LOG_LEVEL, queue]
+
+    return command
 
 
 def rq_command(worker_class: str | None) -> Callable[[str, str, int, bool], list[str]]:
@@ -103,12 +106,21 @@ class PoolKind:
         return ids
 
 
-JOBPOOL = PoolKind("jobpool", "jobpool", "jobpool", jobpool.Queue, jobpool_command, True)
+JOBPOOL = PoolKind("jobpool", "jobpool", "jobpool", jobpool.Queue, jobpool_command(), True)
+JOBPOOL_ONE_AT_A_TIME = PoolKind(
+    "jobpool-prefetch-0",
+    "jobpool --prefetch 0",
+    "jobpool",
+    jobpool.Queue,
+    jobpool_command("--prefetch", "0"),
+    True,
+)
+"""jobpool with holding off: the price of never holding a job ahead, measured beside the default."""
 RQ_SIMPLE = PoolKind(
     "rq-simple", "RQ SimpleWorker", "rq", rq.Queue, rq_command("rq.worker.SimpleWorker"), False
 )
 RQ_FORK = PoolKind("rq-fork", "RQ default Worker", "rq", rq.Queue, rq_command(None), False)
-POOLS = (JOBPOOL, RQ_SIMPLE, RQ_FORK)
+POOLS = (JOBPOOL, JOBPOOL_ONE_AT_A_TIME, RQ_SIMPLE, RQ_FORK)
 
 
 def pool_environment(notify_path: Path | None = None) -> dict[str, str]:
