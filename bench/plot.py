@@ -16,7 +16,12 @@ import matplotlib.pyplot as plt
 from drain import LABELS
 from pools import POOLS
 
-STYLES = {"jobpool": ("tab:blue", "o"), "rq-simple": ("tab:orange", "s"), "rq-fork": ("tab:gray", "^")}
+STYLES = {
+    "jobpool": ("tab:blue", "o"),
+    "jobpool-prefetch-0": ("tab:cyan", "D"),
+    "rq-simple": ("tab:orange", "s"),
+    "rq-fork": ("tab:gray", "^"),
+}
 
 
 def draw_drain(figures: dict[str, Any], caption: str, path: Path) -> Path:
