@@ -554,6 +554,18 @@ impl PyLedger {
         self.ledger.reclaim(slot, token).map_err(ledger_error)
     }
 
+    /// Supervisor: asks the worker in `slot` to stop `execution_id` (then signal it).
+    fn request_stop(&self, slot: usize, execution_id: &str) -> PyResult<()> {
+        let id = parse_execution_id(execution_id).map_err(ledger_error)?;
+        self.ledger.request_stop(slot, &id).map_err(ledger_error)
+    }
+
+    /// Worker: whether its supervisor asked it to stop `execution_id`.
+    fn stop_requested(&self, slot: usize, execution_id: &str) -> PyResult<bool> {
+        let id = parse_execution_id(execution_id).map_err(ledger_error)?;
+        self.ledger.stop_requested(slot, &id).map_err(ledger_error)
+    }
+
     /// Supervisor: empties the slot of a worker that is gone.
     fn clear(&self, slot: usize) -> PyResult<()> {
         self.ledger.clear(slot).map_err(ledger_error)
