@@ -14,6 +14,7 @@ import errno
 import json
 import logging
 import os
+import re
 import select
 import signal
 import time
@@ -28,7 +29,8 @@ from setproctitle import setproctitle
 from . import keys, worker_registration
 from ._native import Ledger
 from .exceptions import JobpoolError
-from .pool_worker import RECYCLE_EXIT, run_child
+from .job_runner import JobStopped, stopped_outcome
+from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
@@ -63,6 +65,8 @@ HOLD_BOUND_SECONDS = 0.1
 STABLE_SECONDS = 5.0
 FIRST_RESPAWN_DELAY = 0.5
 MAX_RESPAWN_DELAY = 30.0
+# An execution id as jobpool's workers write them (in `jobpool_held`, say): 32 hex digits.
+EXECUTION_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class _WaitCut(Exception):
@@ -476,18 +480,86 @@ class Supervisor:
         child = next((c for c in self.children.values() if c.name == worker_name), None)
         if child is None:
             return
-        self._read_reports(child)  # what it has reported so far, the job's start included
         kind = command.get("command")
         if kind in ("stop-job", "stop-execution"):
-            if any(
-                owned.job_id == command.get("job_id") and owned.state == "running"
-                for owned in child.owned.values()
-            ):
-                _kill(child.pid, signal.SIGUSR1)
+            self._stop_job(child, str(command.get("job_id")), command.get("execution_id"))
         elif kind == "kill-horse":
             _kill(child.pid, signal.SIGKILL)
         elif kind == "shutdown":
             _kill(child.pid, signal.SIGTERM)
+
+    def _stop_job(self, child: Child, job_id: str, execution_id: str | None) -> None:
+        """Stops ``job_id`` (its ``execution_id`` only, for stop-execution) if ``child`` runs it,
+        is about to begin it, or holds it ahead: the job ends as ``stopped``. A job that has
+        ended already, or is not this worker's, is left alone, as RQ's workers leave it."""
+        if not (
+            self._stop_owned(child, job_id, execution_id)
+            or self._stop_held(child, job_id, execution_id)
+            # It may have begun the job it held since the first look: its report of that
+            # comes before its start clears the hold in Redis, so a second look finds it.
+            or self._stop_owned(child, job_id, execution_id)
+        ):
+            logger.info("Worker %s is not running job %s: stop-job ignored", child.name, job_id)
+
+    def _stop_owned(self, child: Child, job_id: str, execution_id: str | None) -> bool:
+        """Asks ``child`` to stop the job if it has reported it taken or running."""
+        self._read_reports(child)
+        for owned in child.owned.values():
+            if (
+                owned.job_id == job_id
+                and owned.state != "ended"
+                and execution_id in (None, owned.execution_id)
+            ):
+                self._ask_to_stop(child, owned.execution_id)
+                return True
+        return False
+
+    def _stop_held(self, child: Child, job_id: str, execution_id: str | None) -> bool:
+        """Records stopped the job ``child`` took ahead (it shows as started, held in the job
+        hash): it never runs. The worker is asked to stop it too, in case it begins it
+        meanwhile; then the hold is taken back, if it is still held, so that it does not."""
+        fields = self.connection.hmget(keys.job(job_id), "jobpool_held", "worker_name", "origin")
+        held_execution, worker, queue = (_lenient_text(value) for value in fields)
+        if held_execution is None or queue is None or worker != child.name:
+            return False
+        if not EXECUTION_ID.fullmatch(held_execution) or execution_id not in (None, held_execution):
+            return False
+        self._ask_to_stop(child, held_execution)
+        outcome = self._record_stopped_before_it_began(child, job_id, held_execution, queue)
+        held = self.ledger.held(child.slot)
+        if held is not None and held[1] == held_execution:
+            self.ledger.reclaim(child.slot, held[0])  # it will not begin it now
+        if outcome == "stopped":
+            logger.info("%s: job %s, held by %s, stopped before it began", queue, job_id, child.name)
+        else:  # "stale": its worker put it back first (it is stopping), or it ended otherwise
+            logger.warning(
+                "%s: job %s, held by %s, could not be stopped (%s)", queue, job_id, child.name, outcome
+            )
+        return True
+
+    def _record_stopped_before_it_began(
+        self, child: Child, job_id: str, execution_id: str, queue: str
+    ) -> str:
+        exc_info, exc_string = stopped_outcome(JobStopped(STOPPED_BEFORE_IT_BEGAN), 0.0, 0.0).traceback
+        outcome, _ = self.core.fail(
+            job_id,
+            execution_id,
+            queue,
+            child.name,
+            None,
+            0.0,
+            "stopped",
+            exc_info,
+            exc_string,
+            running=True,  # the worker runs another job: its state stays busy
+        ) or ("", None)
+        return outcome or ""
+
+    def _ask_to_stop(self, child: Child, execution_id: str) -> None:
+        """The worker stops ``execution_id`` now if it runs it, else as it begins it (see
+        ``PoolWorker.stop_requested_job``); the ledger tells it which execution."""
+        self.ledger.request_stop(child.slot, execution_id)
+        _kill(child.pid, signal.SIGUSR2)
 
     # ---- the loop ------------------------------------------------------------------------------------
 
@@ -629,6 +701,11 @@ def _nudge(child: Child) -> None:
 def _kill(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def _lenient_text(value: bytes | str | None) -> str | None:
+    """A text field of a hash other clients may write: undecodable bytes do not raise."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _drain(fd: int) -> None:
