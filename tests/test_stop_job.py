@@ -1,5 +1,7 @@
-"""stop-job in a pool: a job held ahead is stopped before it begins, and a pool worker stops the
-execution its supervisor names, whether it runs it or has yet to begin it."""
+"""stop-job in a pool: a job held ahead is stopped before it begins, a pool worker stops the
+execution its supervisor names, whether it runs it or has yet to begin it, and the command
+reaches the pool under an ACL that refuses pattern subscriptions and after its subscription's
+connection is lost, loudly or silently."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,17 @@ import redis
 from setproctitle import getproctitle, setproctitle
 
 import jobs
+from conftest import wait_for
+from freezing_proxy import FreezingProxy
 from jobpool import Queue, keys
 from jobpool._native import Ledger
 from jobpool.job import Job, JobStatus
 from jobpool.job_runner import Outcome
 from jobpool.pool_worker import PoolWorker
 from jobpool.redis_target import connect_core
+from jobpool.redis_values import as_text, as_texts
 from jobpool.supervisor import Child, Supervisor
+from pool_process import Pool, jobpool
 
 EXECUTION = "0123456789abcdef0123456789abcdef"
 
@@ -137,3 +144,115 @@ def test_a_pool_worker_asked_to_stop_a_job_it_has_not_begun_never_runs_it(
     outcome = pool_worker._perform(taken)
     assert outcome.stopped and "before the job began" in outcome.reason
     assert connection.get(f"runs:{job.id}") is None
+
+
+# ---- the subscription ---------------------------------------------------------------------------
+
+
+def _worker_channels(connection: redis.Redis) -> list[str]:
+    prefix = len(keys.worker(""))
+    return [keys.worker_commands(key[prefix:]) for key in as_texts(connection.smembers(keys.WORKERS))]
+
+
+def _subscribers(connection: redis.Redis) -> dict[str, int]:
+    """Each live worker's channel, and how many connections subscribe to it."""
+    channels = _worker_channels(connection)
+    return {as_text(name): count for name, count in connection.pubsub_numsub(*channels)} if channels else {}
+
+
+def _running_job(connection: redis.Redis, running: Pool) -> Job:
+    job = Queue("q", connection=connection).enqueue(jobs.sleep_for, 60)
+    running.busy_worker(job.id)
+    return job
+
+
+def _stop_with_the_cli(job: Job, url: str) -> None:
+    stopped = jobpool("stop-job", job.id, url=url)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: job.get_status() == JobStatus.STOPPED, deadline_seconds=5)
+
+
+@pytest.fixture
+def acl_url(redis_url: str, connection: redis.Redis) -> Iterator[str]:
+    """The URL of a user who may use every key and channel under ``rq:`` (``~rq:* &rq:*``), which
+    lets it subscribe to a worker's channel, as RQ's workers do, and not to a pattern."""
+    major = int(str(connection.info("server")["redis_version"]).split(".")[0])
+    if major < 6:
+        pytest.skip("ACLs need Redis 6")
+    connection.execute_command(
+        "ACL", "SETUSER", "pool-user", "reset", "on", ">secret", "~rq:*", "&rq:*", "+@all"
+    )
+    parts = urllib.parse.urlsplit(redis_url)
+    yield urllib.parse.urlunsplit(parts._replace(netloc=f"pool-user:secret@{parts.hostname}:{parts.port}"))
+    connection.execute_command("ACL", "DELUSER", "pool-user")
+
+
+def test_commands_reach_a_pool_whose_user_may_subscribe_to_channels_but_not_patterns(
+    acl_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    refused = redis.Redis.from_url(acl_url).pubsub()
+    refused.psubscribe(keys.worker_commands("testpool.*"))
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        refused.get_message(timeout=1)  # what a pool subscribed with a pattern got: nothing, ever
+    refused.close()
+    running = pool("-n", "2", "-u", acl_url, "q")  # the last -u is the one argparse keeps
+    running.wait_for_message("READY=1")
+    wait_for(lambda: list(_subscribers(connection).values()) == [1, 1])
+    _stop_with_the_cli(_running_job(connection, running), acl_url)
+
+
+def test_a_pool_follows_its_workers_channels_as_they_come_and_go(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    (first,) = _worker_channels(connection)
+    wait_for(lambda: _subscribers(connection) == {first: 1})
+    (worker,) = running.workers()
+    worker.kill()
+    replacements: list[str] = []
+
+    def replaced() -> bool:
+        replacements[:] = set(_worker_channels(connection)) - {first}
+        return bool(replacements)
+
+    wait_for(replaced)
+    (second,) = replacements
+    wait_for(lambda: connection.pubsub_numsub(first, second) == [(first.encode(), 0), (second.encode(), 1)])
+
+
+def test_a_pool_subscribes_again_after_redis_closes_its_subscription(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    job = _running_job(connection, running)
+    wait_for(lambda: list(_subscribers(connection).values()) == [1, 1])
+    assert connection.client_kill_filter(_type="pubsub") == 1
+    wait_for(lambda: list(_subscribers(connection).values()) == [1, 1])  # both channels, again
+    _stop_with_the_cli(job, redis_url)
+
+
+def test_a_pool_notices_a_silent_subscription_and_subscribes_again(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    proxy = FreezingProxy(int(urllib.parse.urlsplit(redis_url).port or 6379))
+    try:
+        running = pool("-n", "1", "-u", proxy.url, "q")
+        running.wait_for_message("READY=1")
+        job = _running_job(connection, running)
+        wait_for(lambda: connection.client_list(_type="pubsub"))
+        (before,) = [client["id"] for client in connection.client_list(_type="pubsub")]
+        assert proxy.silence_subscribers() == 1
+        # Redis still counts the silent connection: a command published now is lost.
+        assert connection.publish(_worker_channels(connection)[0], b'{"command": "nothing"}') == 1
+
+        def subscribed_anew() -> bool:
+            return [client["id"] for client in connection.client_list(_type="pubsub")] not in ([], [before])
+
+        wait_for(subscribed_anew)
+        wait_for(lambda: list(_subscribers(connection).values()) == [1])  # the silent one is closed
+        _stop_with_the_cli(job, redis_url)
+        assert "went silent" in running.log.read_text()
+    finally:
+        proxy.close()

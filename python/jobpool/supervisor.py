@@ -3,7 +3,7 @@
 Its loop (gunicorn's arbiter shape: signal handlers only record the signal) reaps and respawns
 workers, reads what each one owns from its report pipe (see ``pool_worker``), heartbeats all of
 it in one batch per interval, hard-kills a worker whose job overran, settles what a dead worker
-owned within a second, relays worker commands from one pub/sub subscription, runs the scheduler
+owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler
 and the abandoned-job recovery, and talks to systemd.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ from setproctitle import setproctitle
 
 from . import keys, worker_registration
 from ._native import Ledger
+from .command_channels import CommandChannels
 from .exceptions import JobpoolError
 from .job_runner import JobStopped, stopped_outcome
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
@@ -149,7 +149,7 @@ class Supervisor:
         self.stopped_at = 0.0
         self.announced_ready = False
         self.due: dict[str, float] = {}
-        self.pubsub: Any = None
+        self.command_channels = CommandChannels(self.connection)
         self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
 
     # ---- signals -------------------------------------------------------------------------------
@@ -459,21 +459,18 @@ class Supervisor:
 
     # ---- commands -----------------------------------------------------------------------------------
 
-    def _subscribe(self) -> None:
-        self.pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(keys.worker_commands(f"{self.name}.*"))
-
     def _relay_commands(self) -> None:
-        if self.pubsub is None:
-            self._subscribe()
-        while (message := self.pubsub.get_message(timeout=0)) is not None:
-            channel = message["channel"].decode()
-            worker_name = channel[len(keys.worker_commands("")) :]
-            try:
-                command = json.loads(message["data"])
-            except (ValueError, TypeError):
-                logger.warning("Unreadable command on %s", channel)
-                continue
+        """Applies the commands that arrived for the pool's workers. The subscription follows
+        the live workers (a worker spawned is followed, one reaped is not, within a tick); a
+        connection that fails, or goes silent, is replaced, with every live worker's channel."""
+        try:
+            self.command_channels.follow({child.name for child in self.children.values()})
+            commands = self.command_channels.receive()
+            self.command_channels.check()
+        except redis.ConnectionError:
+            self.command_channels.drop()
+            raise
+        for worker_name, command in commands:
             self._apply_command(worker_name, command)
 
     def _apply_command(self, worker_name: str, command: dict[str, Any]) -> None:
@@ -654,8 +651,6 @@ class Supervisor:
         except (redis.RedisError, JobpoolError, OSError) as error:
             if self._every(f"complain:{what}", COMPLAIN_SECONDS):
                 logger.warning("Cannot %s now: %s", what, error)
-            if isinstance(error, redis.ConnectionError) and what == "relay worker commands":
-                self.pubsub = None  # subscribe again on a new connection
             return False
 
     def _release_scheduler_locks(self) -> None:
