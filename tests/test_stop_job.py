@@ -1,7 +1,6 @@
-"""stop-job in a pool: a job held ahead is stopped before it begins, a pool worker stops the
-execution its supervisor names, whether it runs it or has yet to begin it, and the command
-reaches the pool under an ACL that refuses pattern subscriptions and after its subscription's
-connection is lost, loudly or silently."""
+"""stop-job end to end: the command reaches a pool's workers under an ACL that refuses pattern
+subscriptions and after its subscription's connection is lost (loudly or silently), a job held
+ahead is stopped before it begins, and ``jobpool stop-job`` says whether the job stopped."""
 
 from __future__ import annotations
 
@@ -169,7 +168,8 @@ def _running_job(connection: redis.Redis, running: Pool) -> Job:
 def _stop_with_the_cli(job: Job, url: str) -> None:
     stopped = jobpool("stop-job", job.id, url=url)
     assert stopped.returncode == 0, stopped.stderr
-    wait_for(lambda: job.get_status() == JobStatus.STOPPED, deadline_seconds=5)
+    assert stopped.stdout.startswith(f"stopped job {job.id}")
+    assert job.get_status() == JobStatus.STOPPED
 
 
 @pytest.fixture
@@ -256,3 +256,37 @@ def test_a_pool_notices_a_silent_subscription_and_subscribes_again(
         assert "went silent" in running.log.read_text()
     finally:
         proxy.close()
+
+
+# ---- jobpool stop-job ----------------------------------------------------------------------------
+
+
+def _started_on(connection: redis.Redis, worker_name: str) -> Job:
+    """A job that looks started by ``worker_name`` (no worker runs it)."""
+    job = Queue("q", connection=connection).enqueue(jobs.add, 1, 1)
+    connection.hset(job.key, mapping={"status": "started", "worker_name": worker_name})
+    return job
+
+
+def test_stop_job_says_when_no_worker_received_the_command(redis_url: str, connection: redis.Redis) -> None:
+    job = _started_on(connection, "gone.0.1")
+    result = jobpool("stop-job", job.id, "--wait", "0.5", url=redis_url)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"jobpool: no worker received the command to stop job {job.id}: nothing listens on "
+        f"rq:pubsub:gone.0.1 (is the pool or worker gone.0.1 running?)\n"
+    )
+
+
+def test_stop_job_says_when_the_job_did_not_stop(redis_url: str, connection: redis.Redis) -> None:
+    job = _started_on(connection, "deaf.0.1")
+    deaf = connection.pubsub()
+    deaf.subscribe(keys.worker_commands("deaf.0.1"))  # receives the command, and does nothing
+    deaf.get_message(timeout=1)
+    result = jobpool("stop-job", job.id, "--wait", "0.5", url=redis_url)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"jobpool: deaf.0.1 received the command, but job {job.id} is still started after 0.5 s\n"
+    )
+    assert deaf.get_message(timeout=1)["data"] == f'{{"command": "stop-job", "job_id": "{job.id}"}}'.encode()
+    deaf.close()
