@@ -221,6 +221,20 @@ def test_a_pool_follows_its_workers_channels_as_they_come_and_go(
     wait_for(lambda: connection.pubsub_numsub(first, second) == [(first.encode(), 0), (second.encode(), 1)])
 
 
+def test_a_pool_drops_unreadable_commands_and_relays_the_next(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    job = _running_job(connection, running)
+    (channel,) = _worker_channels(connection)
+    wait_for(lambda: _subscribers(connection) == {channel: 1})
+    for unreadable in (b"1", b"[]", b"not json", b"\xff"):
+        assert connection.publish(channel, unreadable) == 1
+    _stop_with_the_cli(job, redis_url)
+    assert running.process.poll() is None and "Unreadable command" in running.log.read_text()
+
+
 def test_a_pool_subscribes_again_after_redis_closes_its_subscription(
     redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
