@@ -14,13 +14,12 @@
 //! The `hold` word packs a sequence number with the state, so a supervisor that read one hold
 //! cannot reclaim a later one (no ABA).
 //!
-//! A slot also carries the supervisor's request to stop a running execution (stop-job, a run
-//! recovered elsewhere, a cold shutdown), read by the worker when the SIGUSR1 that follows
-//! arrives: a worker stops its job only if the request names that job's execution (or any), so
-//! a request that arrives as one job ends never stops the next.
+//! A slot also carries the execution its supervisor last asked the worker to stop (a stop-job
+//! command): the supervisor writes it (`request_stop`), then signals the worker, which compares
+//! it with the execution it runs or is about to start (`stop_requested`).
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const EMPTY: u64 = 0;
@@ -39,27 +38,10 @@ struct Slot {
     held_execution: [AtomicU64; 2],
     /// When the hold began (epoch microseconds), under the same rule as `held_execution`.
     held_since: AtomicU64,
-    /// The execution the supervisor asks the worker to stop: all zeros for none, all ones for
-    /// whatever runs.
-    stop: [AtomicU64; 2],
-}
-
-/// An execution id in a stop request that stands for whatever execution runs.
-pub const ANY_EXECUTION: [u8; 16] = [0xff; 16];
-
-fn split_id(execution_id: &[u8; 16]) -> (u64, u64) {
-    let mut high = [0u8; 8];
-    let mut low = [0u8; 8];
-    high.copy_from_slice(&execution_id[..8]);
-    low.copy_from_slice(&execution_id[8..]);
-    (u64::from_be_bytes(high), u64::from_be_bytes(low))
-}
-
-fn join_id(high: u64, low: u64) -> [u8; 16] {
-    let mut execution_id = [0u8; 16];
-    execution_id[..8].copy_from_slice(&high.to_be_bytes());
-    execution_id[8..].copy_from_slice(&low.to_be_bytes());
-    execution_id
+    /// Counts the supervisor's writes of `stop_execution`: odd while one is under way.
+    stop_sequence: AtomicU64,
+    /// The execution id the supervisor last asked the worker to stop.
+    stop_execution: [AtomicU64; 2],
 }
 
 /// A held job as the supervisor reads it: `token` identifies this very hold for `reclaim`.
@@ -138,6 +120,16 @@ pub fn parse_execution_id(text: &str) -> Result<[u8; 16], LedgerError> {
     Ok(bytes)
 }
 
+fn halves(execution_id: &[u8; 16]) -> [u64; 2] {
+    let (high, low) = execution_id.split_at(8);
+    let as_u64 = |half: &[u8]| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(half);
+        u64::from_be_bytes(eight)
+    };
+    [as_u64(high), as_u64(low)]
+}
+
 /// The 32 hex digits of an execution id.
 pub fn format_execution_id(bytes: &[u8; 16]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -192,7 +184,7 @@ impl Ledger {
         if state(word) == HELD {
             return Err(LedgerError::AlreadyHolding(index));
         }
-        let (high, low) = split_id(execution_id);
+        let [high, low] = halves(execution_id);
         slot.held_execution[0].store(high, Ordering::Relaxed);
         slot.held_execution[1].store(low, Ordering::Relaxed);
         slot.held_since.store(now_micros(), Ordering::Relaxed);
@@ -237,10 +229,11 @@ impl Ledger {
         if state(word) != HELD {
             return Ok(None);
         }
-        let execution_id = join_id(
-            slot.held_execution[0].load(Ordering::Relaxed),
-            slot.held_execution[1].load(Ordering::Relaxed),
-        );
+        let mut execution_id = [0u8; 16];
+        execution_id[..8]
+            .copy_from_slice(&slot.held_execution[0].load(Ordering::Relaxed).to_be_bytes());
+        execution_id[8..]
+            .copy_from_slice(&slot.held_execution[1].load(Ordering::Relaxed).to_be_bytes());
         let since = slot.held_since.load(Ordering::Relaxed);
         // The id is that hold's only if the word did not move while it was read.
         if slot.hold.load(Ordering::Acquire) != word {
@@ -271,25 +264,43 @@ impl Ledger {
             .is_ok())
     }
 
-    /// Supervisor: asks the worker in `index` to stop `execution_id` (or `ANY_EXECUTION`); the
-    /// SIGUSR1 it sends next makes the worker read this.
+    /// Supervisor (the only writer): asks the worker in `index` to stop `execution_id`, whether
+    /// it runs it or has yet to start it. It replaces any earlier request; the supervisor then
+    /// signals the worker.
     pub fn request_stop(&self, index: usize, execution_id: &[u8; 16]) -> Result<(), LedgerError> {
         let slot = self.slot(index)?;
-        let (high, low) = split_id(execution_id);
-        slot.stop[0].store(high, Ordering::Release);
-        slot.stop[1].store(low, Ordering::Release);
+        let sequence = slot.stop_sequence.load(Ordering::Relaxed);
+        slot.stop_sequence
+            .store(sequence.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let [high, low] = halves(execution_id);
+        slot.stop_execution[0].store(high, Ordering::Relaxed);
+        slot.stop_execution[1].store(low, Ordering::Relaxed);
+        slot.stop_sequence
+            .store(sequence.wrapping_add(2), Ordering::Release);
         Ok(())
     }
 
-    /// Worker: the execution its supervisor asked it to stop (`ANY_EXECUTION` for whatever
-    /// runs), or None.
-    pub fn stop_requested(&self, index: usize) -> Result<Option<[u8; 16]>, LedgerError> {
+    /// Worker: whether its supervisor asked it to stop `execution_id`. A request being written
+    /// at that instant reads as no request: the signal that follows it makes the worker look
+    /// again, so nothing waits on a writer (which may have died).
+    pub fn stop_requested(
+        &self,
+        index: usize,
+        execution_id: &[u8; 16],
+    ) -> Result<bool, LedgerError> {
         let slot = self.slot(index)?;
-        let requested = join_id(
-            slot.stop[0].load(Ordering::Acquire),
-            slot.stop[1].load(Ordering::Acquire),
-        );
-        Ok((requested != [0u8; 16]).then_some(requested))
+        let before = slot.stop_sequence.load(Ordering::Acquire);
+        if before == 0 || before % 2 == 1 {
+            return Ok(false);
+        }
+        let requested = [
+            slot.stop_execution[0].load(Ordering::Relaxed),
+            slot.stop_execution[1].load(Ordering::Relaxed),
+        ];
+        fence(Ordering::Acquire);
+        let unchanged = slot.stop_sequence.load(Ordering::Relaxed) == before;
+        Ok(unchanged && requested == halves(execution_id))
     }
 
     /// Supervisor: empties a slot whose worker is gone, before another worker takes it.
@@ -297,7 +308,7 @@ impl Ledger {
         let slot = self.slot(index)?;
         let word = slot.hold.load(Ordering::Acquire);
         slot.hold.store(word & !STATE_MASK, Ordering::Release);
-        self.request_stop(index, &[0u8; 16])
+        Ok(())
     }
 }
 
@@ -381,16 +392,30 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_request_names_one_execution_or_any() {
+    fn a_stop_request_names_one_execution_and_the_next_replaces_it() {
         let ledger = Ledger::new(2).expect("map");
-        assert_eq!(ledger.stop_requested(0), Ok(None));
+        let other = parse_execution_id("ffeeddccbbaa99887766554433221100").expect("id");
+        assert_eq!(ledger.stop_requested(0, &id()), Ok(false), "none yet");
         ledger.request_stop(0, &id()).expect("request");
-        assert_eq!(ledger.stop_requested(0), Ok(Some(id())));
-        assert_eq!(ledger.stop_requested(1), Ok(None));
-        ledger.request_stop(1, &ANY_EXECUTION).expect("request any");
-        assert_eq!(ledger.stop_requested(1), Ok(Some(ANY_EXECUTION)));
-        ledger.clear(0).expect("clear");
-        assert_eq!(ledger.stop_requested(0), Ok(None));
+        assert_eq!(ledger.stop_requested(0, &id()), Ok(true));
+        assert_eq!(ledger.stop_requested(0, &other), Ok(false));
+        assert_eq!(ledger.stop_requested(1, &id()), Ok(false), "another slot's");
+        ledger.request_stop(0, &other).expect("request another");
+        assert_eq!(ledger.stop_requested(0, &id()), Ok(false));
+        assert_eq!(ledger.stop_requested(0, &other), Ok(true));
+        assert_eq!(
+            ledger.request_stop(2, &id()),
+            Err(LedgerError::NoSuchSlot(2))
+        );
+    }
+
+    #[test]
+    fn a_request_written_half_way_reads_as_none() {
+        let ledger = Ledger::new(1).expect("map");
+        ledger.request_stop(0, &id()).expect("request");
+        let slot = ledger.slot(0).expect("slot");
+        slot.stop_sequence.fetch_add(1, Ordering::AcqRel); // a writer stopped in the middle
+        assert_eq!(ledger.stop_requested(0, &id()), Ok(false));
     }
 
     #[test]

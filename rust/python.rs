@@ -14,7 +14,7 @@ use crate::conn::{Address, Redis, Target, TlsOptions};
 use crate::error::Error;
 use crate::heartbeat::{heartbeat, Beat, Registration, WorkerBeat};
 use crate::keys::KeySchema;
-use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError, ANY_EXECUTION};
+use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError};
 use crate::lifecycle::{Failure, Traceback};
 use crate::reclaim::{reclaim, Reclaimed};
 use crate::recovery::recover_abandoned;
@@ -554,24 +554,16 @@ impl PyLedger {
         self.ledger.reclaim(slot, token).map_err(ledger_error)
     }
 
-    /// Supervisor: asks the worker in `slot` to stop `execution_id`, or whatever runs (None);
-    /// send it SIGUSR1 next.
-    #[pyo3(signature = (slot, execution_id=None))]
-    fn request_stop(&self, slot: usize, execution_id: Option<&str>) -> PyResult<()> {
-        let id = match execution_id {
-            Some(text) => parse_execution_id(text).map_err(ledger_error)?,
-            None => ANY_EXECUTION,
-        };
+    /// Supervisor: asks the worker in `slot` to stop `execution_id` (then signal it).
+    fn request_stop(&self, slot: usize, execution_id: &str) -> PyResult<()> {
+        let id = parse_execution_id(execution_id).map_err(ledger_error)?;
         self.ledger.request_stop(slot, &id).map_err(ledger_error)
     }
 
-    /// Worker: whether its supervisor asked it to stop `execution_id` (by its id, or any).
-    fn stop_requested_for(&self, slot: usize, execution_id: &str) -> PyResult<bool> {
+    /// Worker: whether its supervisor asked it to stop `execution_id`.
+    fn stop_requested(&self, slot: usize, execution_id: &str) -> PyResult<bool> {
         let id = parse_execution_id(execution_id).map_err(ledger_error)?;
-        Ok(matches!(
-            self.ledger.stop_requested(slot).map_err(ledger_error)?,
-            Some(requested) if requested == id || requested == ANY_EXECUTION
-        ))
+        self.ledger.stop_requested(slot, &id).map_err(ledger_error)
     }
 
     /// Supervisor: empties the slot of a worker that is gone.

@@ -30,11 +30,12 @@ def _swallow(signum: int, frame: FrameType | None) -> None:
 
 
 def take_over_signals(fail: bool = False) -> str:
-    """Ignores SIGTERM and swallows SIGINT and SIGUSR1, as a careless job (or a library it calls)
-    might, then returns or raises."""
+    """Ignores SIGTERM and swallows SIGINT, SIGUSR1 and SIGUSR2, as a careless job (or a library
+    it calls) might, then returns or raises."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, _swallow)
     signal.signal(signal.SIGUSR1, _swallow)
+    signal.signal(signal.SIGUSR2, _swallow)
     if fail:
         raise ValueError("failed after taking over the signals")
     return "signals taken"

@@ -99,7 +99,7 @@ def test_a_pool_stays_stoppable_after_a_job_took_over_its_signals(
     sleeper = queue.enqueue(jobs.sleep_for, 60)
     wait_for(lambda: sleeper.get_status() == JobStatus.STARTED)
     assert careless.get_status() == JobStatus.FINISHED
-    send_stop_job_command(connection, sleeper.id)  # SIGUSR1 to the worker, from its supervisor
+    send_stop_job_command(connection, sleeper.id)  # SIGUSR2 to the worker, from its supervisor
     wait_for(lambda: sleeper.get_status() == JobStatus.STOPPED)
     pool.process.send_signal(signal.SIGTERM)  # the worker's SIGTERM stops it again
     assert pool.wait(timeout=20) == 0

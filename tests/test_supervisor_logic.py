@@ -10,7 +10,6 @@ import time
 
 import redis
 
-from jobpool._native import Ledger
 from jobpool.supervisor import (
     FIRST_RESPAWN_DELAY,
     MAX_RESPAWN_DELAY,
@@ -76,19 +75,6 @@ def test_death_reasons_are_readable() -> None:
     assert os.WIFSIGNALED(_status_killed(signal.SIGKILL))
 
 
-def test_a_stop_request_stops_only_the_execution_it_names() -> None:
-    ledger = Ledger(2)
-    first, second = os.urandom(16).hex(), os.urandom(16).hex()
-    assert not ledger.stop_requested_for(0, first)
-    ledger.request_stop(0, first)
-    assert ledger.stop_requested_for(0, first) and not ledger.stop_requested_for(0, second)
-    assert not ledger.stop_requested_for(1, first)
-    ledger.request_stop(1)  # whatever runs: a cold shutdown
-    assert ledger.stop_requested_for(1, first) and ledger.stop_requested_for(1, second)
-    ledger.clear(0)
-    assert not ledger.stop_requested_for(0, first)
-
-
 def test_only_a_run_given_back_to_its_queue_elsewhere_is_stopped(
     redis_url: str, connection: redis.Redis
 ) -> None:
@@ -96,7 +82,7 @@ def test_only_a_run_given_back_to_its_queue_elsewhere_is_stopped(
     worker (whose report is not read yet), failed by recovery, canceled, or retried elsewhere:
     only the last is stopped."""
     supervisor = Supervisor(redis_url, ["q"], 1, name="logic")
-    sleeper = subprocess.Popen(["sleep", "60"])  # stands for the worker: SIGUSR1 would end it
+    sleeper = subprocess.Popen(["sleep", "60"])  # stands for the worker: SIGUSR2 would end it
     try:
         child = Child(0, sleeper.pid, "logic.0.1", -1, -1, started=time.monotonic())
         supervisor.children[sleeper.pid] = child
@@ -108,8 +94,8 @@ def test_only_a_run_given_back_to_its_queue_elsewhere_is_stopped(
             assert sleeper.poll() is None, status
         connection.hset("rq:job:j1", mapping={"status": "started", "worker_name": "other.0.1"})
         supervisor._stop_runs_taken_elsewhere({f"j1:{execution}"})
-        assert sleeper.wait(timeout=5) == -signal.SIGUSR1
-        assert supervisor.ledger.stop_requested_for(0, execution)
+        assert sleeper.wait(timeout=5) == -signal.SIGUSR2  # the stop-job signal, with the ledger's request
+        assert supervisor.ledger.stop_requested(0, execution)
     finally:
         sleeper.kill()
         sleeper.wait()

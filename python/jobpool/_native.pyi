@@ -151,12 +151,12 @@ class Ledger:
     def reclaim(self, slot: int, token: int) -> bool:
         """Supervisor: takes back the hold ``token``; False when the worker started or dropped it."""
 
-    def request_stop(self, slot: int, execution_id: str | None = None) -> None:
-        """Supervisor: asks the worker in ``slot`` to stop ``execution_id``, or whatever runs
-        (None); send it SIGUSR1 next."""
+    def request_stop(self, slot: int, execution_id: str) -> None:
+        """Supervisor: asks the worker in ``slot`` to stop ``execution_id``, running or about to
+        start (then it signals the worker). Replaces any earlier request."""
 
-    def stop_requested_for(self, slot: int, execution_id: str) -> bool:
-        """Worker: whether its supervisor asked it to stop ``execution_id`` (by its id, or any)."""
+    def stop_requested(self, slot: int, execution_id: str) -> bool:
+        """Worker: whether its supervisor asked it to stop ``execution_id``."""
 
     def clear(self, slot: int) -> None:
         """Supervisor: empties the slot of a worker that is gone."""

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import redis
 
 from . import __version__, keys
-from .command import send_stop_job_command
+from .command import publish_command
 from .exceptions import JobpoolError
 from .job import Job, JobStatus, cancel_job
 from .queue import Queue
@@ -26,6 +27,9 @@ from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
 
 DEFAULT_URL = "redis://localhost:6379/0"
+# How long stop-job waits, by default, for a worker to take its command and the job to stop.
+STOP_WAIT_SECONDS = 5.0
+STOP_POLL_SECONDS = 0.05
 POOL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 URL_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL")
 
@@ -162,16 +166,47 @@ def resume(options: argparse.Namespace) -> int:
 
 
 def stop_job(options: argparse.Namespace) -> int:
+    """Sends RQ's stop-job command to the job's worker, then waits (``--wait``) until the job is
+    stopped: exit 0 then, else a one-line error saying whether any worker received it."""
     connection = connect(redis_url(options.url))
     job = Job.fetch(options.job_id, connection=connection)
     status = job.get_status()
-    if status != JobStatus.STARTED:
+    worker = job.worker_name
+    if status != JobStatus.STARTED or not worker:
+        raise JobpoolError(f"job {job.id} is not running (it is {status.value if status else 'gone'})")
+    deadline = time.monotonic() + options.wait
+    if not _publish_stop_until_received(connection, job, worker, deadline):
         raise JobpoolError(
-            f"job {options.job_id} is not running (it is {status.value if status else 'gone'})"
+            f"no worker received the command to stop job {job.id}: nothing listens on "
+            f"{keys.worker_commands(worker)} (is the pool or worker {worker} running?)"
         )
-    send_stop_job_command(connection, options.job_id)
-    print(f"asked {job.worker_name} to stop job {options.job_id}")
+    status = _status_once_not_started(job, deadline)
+    if status == JobStatus.STARTED:
+        raise JobpoolError(
+            f"{worker} received the command, but job {job.id} is still started after {options.wait:g} s"
+        )
+    if status != JobStatus.STOPPED:
+        raise JobpoolError(f"job {job.id} did not stop: it is {status.value if status else 'gone'}")
+    print(f"stopped job {job.id} (worker {worker})")
     return 0
+
+
+def _publish_stop_until_received(connection: redis.Redis, job: Job, worker: str, deadline: float) -> int:
+    """Publishes RQ's stop-job message until a subscriber receives it, the job is no longer
+    started, or the deadline passes; returns how many received it. A pool whose subscription
+    was just lost subscribes again within a moment, so one miss is not the last word."""
+    while True:
+        received = publish_command(connection, worker, "stop-job", job_id=job.id)
+        if received or time.monotonic() >= deadline or job.get_status() != JobStatus.STARTED:
+            return received
+        time.sleep(STOP_POLL_SECONDS)
+
+
+def _status_once_not_started(job: Job, deadline: float) -> JobStatus | None:
+    """The job's status as soon as it is no longer ``started``, or at the deadline."""
+    while (status := job.get_status()) == JobStatus.STARTED and time.monotonic() < deadline:
+        time.sleep(STOP_POLL_SECONDS)
+    return status
 
 
 # ---- parsing ----------------------------------------------------------------------------------------
@@ -243,6 +278,13 @@ def _parser() -> argparse.ArgumentParser:
     command("resume", resume, "Let workers take jobs again.")
     sub = command("stop-job", stop_job, "Stop a running job: it ends as stopped, in the failed registry.")
     sub.add_argument("job_id", metavar="JOB_ID")
+    sub.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=STOP_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the job to stop (default {STOP_WAIT_SECONDS:g})",
+    )
     return parser
 
 
@@ -250,6 +292,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
 
 

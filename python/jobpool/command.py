@@ -14,9 +14,18 @@ from .job import Job
 from .serializers import Serializer
 
 
-def send_command(connection: Redis, worker_name: str, command: str, **kwargs: Any) -> None:
+def publish_command(connection: Redis, worker_name: str, command: str, **kwargs: Any) -> int:
+    """Publishes ``{"command": command, **kwargs}`` on the worker's channel, as ``send_command``
+    does, and returns how many subscribers received it: 0 when nothing listens on that channel
+    (the worker is gone, or its pool cannot subscribe). A jobpool pool's supervisor, or an RQ
+    worker, counts as one."""
     payload = {"command": command, **kwargs}
-    connection.publish(keys.worker_commands(worker_name), json.dumps(payload))
+    return int(connection.publish(keys.worker_commands(worker_name), json.dumps(payload)))
+
+
+def send_command(connection: Redis, worker_name: str, command: str, **kwargs: Any) -> None:
+    """Publishes ``{"command": command, **kwargs}`` on the worker's channel, as RQ does."""
+    publish_command(connection, worker_name, command, **kwargs)
 
 
 def send_shutdown_command(connection: Redis, worker_name: str) -> None:
@@ -30,8 +39,9 @@ def send_kill_horse_command(connection: Redis, worker_name: str) -> None:
 
 
 def send_stop_job_command(connection: Redis, job_id: str, serializer: Serializer | str | None = None) -> None:
-    """Stops a running job (it ends as stopped, and is not retried). NoSuchJobError for an unknown
-    job, InvalidJobOperation for one that no worker is running."""
+    """Asks the worker running a job to stop it (it ends as stopped, and is not retried), as RQ
+    does: NoSuchJobError for an unknown job, InvalidJobOperation for one that no worker is
+    running, and no word on whether a worker received it (``jobpool stop-job`` checks that)."""
     job = Job.fetch(job_id, connection=connection, serializer=serializer)
     if not job.worker_name:
         raise InvalidJobOperation(f"Job {job_id} is not running, so it cannot be stopped")

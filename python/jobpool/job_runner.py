@@ -53,6 +53,17 @@ class JobStopped(BaseException):
     ``stopped``. A BaseException, so the job's own ``except Exception`` does not swallow it."""
 
 
+def stopped_outcome(stop: JobStopped, started_at: float, working_seconds: float) -> Outcome:
+    """The outcome of a job ended by ``stop``."""
+    return Outcome(
+        False,
+        reason=f"Job stopped by user: {stop}\n",
+        stopped=True,
+        started_at=started_at,
+        working_seconds=working_seconds,
+    )
+
+
 def load_job(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer) -> Job:
     """The job from the hash the core returned (raises DeserializationError if it is corrupt)."""
     job = Job(job_id, connection=connection, serializer=serializer)
@@ -66,8 +77,9 @@ def _run_callback(callback: Any, timeout: int | None, *args: Any) -> None:
 
 
 # The signals whose handlers the worker installs once per process (warm and cold shutdown, stop
-# of the running job): a job that replaces them must not leave the worker deaf to them.
-WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# of the running job, a pool worker's stop-job): a job that replaces them must not leave the
+# worker deaf to them.
+WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 @contextmanager
@@ -133,13 +145,7 @@ def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: S
     except JobStopped as stop:
         if job is not None and job._stopped_callback_name:
             _failure_reason_of_callback(job, connection, stop, stopped=True)
-        return Outcome(
-            False,
-            reason=f"Job stopped by user: {stop}\n",
-            stopped=True,
-            started_at=started_at,
-            working_seconds=time.perf_counter() - clock,
-        )
+        return stopped_outcome(stop, started_at, time.perf_counter() - clock)
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
         reason = format_exception(error)
         if job is not None and job._failure_callback_name:

@@ -43,6 +43,8 @@ PR_SET_PDEATHSIG = 1
 RECYCLE_EXIT = 3
 # How often a worker compares its memory with --max-memory.
 MEMORY_CHECK_SECONDS = 1.0
+# Why a job stopped by a stop-job command before it began ends so.
+STOPPED_BEFORE_IT_BEGAN = "stop-job command, before the job began"
 
 
 class PoolWorker(Worker):
@@ -63,7 +65,6 @@ class PoolWorker(Worker):
         super().__init__(*args, **kwargs)
         self.ledger = ledger
         self.slot = slot
-        self.running_execution = ""
         self.holds_ahead = prefetch > 0
         self.report_fd = report_fd
         self.nudge_fd = nudge_fd
@@ -73,6 +74,7 @@ class PoolWorker(Worker):
         self.too_big = False
         self._memory_checked = 0.0
         self._process = psutil.Process()
+        self._execution = ""  # the execution id of the job that runs (or last ran)
 
     def _report(self, line: str) -> None:
         os.write(self.report_fd, f"{line}\n".encode())
@@ -111,7 +113,7 @@ class PoolWorker(Worker):
         self.ledger.drop_held(self.slot)
 
     def _starting(self, taken: Taken) -> None:
-        self.running_execution = taken[2]
+        self._execution = taken[2]
         timeout = _job_timeout(taken)
         deadline = time.time() + timeout if timeout > 0 else 0
         self._report(f"start {taken[2]} {deadline:.3f}")
@@ -137,12 +139,21 @@ class PoolWorker(Worker):
             self.too_big = True
             self._stop_requested = True
 
+    def _check_stop(self, taken: Taken) -> None:
+        if self.ledger.stop_requested(self.slot, taken[2]):
+            raise JobStopped(STOPPED_BEFORE_IT_BEGAN)
+
     def stop_running_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """SIGUSR1 from the supervisor (a stop-job command, a run recovered elsewhere, a cold
-        shutdown): the running job ends as stopped, if the supervisor's request in the ledger
-        names it (a request for a job that has just ended does not stop the next)."""
-        if self._in_job and self.ledger.stop_requested_for(self.slot, self.running_execution):
+        """SIGUSR1 from the supervisor (a cold shutdown): the running job ends as stopped."""
+        if self._in_job:
             raise JobStopped("stopped by its supervisor")
+
+    def stop_requested_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGUSR2 from the supervisor (a stop-job command): the running job ends as stopped if
+        it is the execution the ledger names. A request for a job that has not begun yet is
+        found by ``_check_stop`` as it begins; one for a job that has ended is ignored."""
+        if self._in_job and self.ledger.stop_requested(self.slot, self._execution):
+            raise JobStopped("stop-job command")
 
 
 def _job_timeout(taken: Taken) -> int:
@@ -205,6 +216,7 @@ def run_child(
             max_memory_mb=max_memory_mb,
         )
         signal.signal(signal.SIGUSR1, worker.stop_running_job)
+        signal.signal(signal.SIGUSR2, worker.stop_requested_job)
         worker.work(burst=burst, max_jobs=max_jobs)
         if worker.too_big or (max_jobs is not None and worker.jobs_done >= max_jobs):
             status = RECYCLE_EXIT

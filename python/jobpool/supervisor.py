@@ -3,7 +3,7 @@
 Its loop (gunicorn's arbiter shape: signal handlers only record the signal) reaps and respawns
 workers, reads what each one owns from its report pipe (see ``pool_worker``), heartbeats all of
 it in one batch per interval, hard-kills a worker whose job overran, settles what a dead worker
-owned within a second, relays worker commands from one pub/sub subscription, runs the scheduler
+owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler
 and the abandoned-job recovery, and talks to systemd.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
+import re
 import select
 import signal
 import time
@@ -28,8 +28,10 @@ from setproctitle import setproctitle
 
 from . import keys, worker_registration
 from ._native import Ledger
+from .command_channels import CommandChannels
 from .exceptions import JobpoolError
-from .pool_worker import RECYCLE_EXIT, run_child
+from .job_runner import JobStopped, stopped_outcome
+from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
@@ -64,6 +66,8 @@ HOLD_BOUND_SECONDS = 0.1
 STABLE_SECONDS = 5.0
 FIRST_RESPAWN_DELAY = 0.5
 MAX_RESPAWN_DELAY = 30.0
+# An execution id as jobpool's workers write them (in `jobpool_held`, say): 32 hex digits.
+EXECUTION_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class _WaitCut(Exception):
@@ -149,7 +153,7 @@ class Supervisor:
         self.stopped_children: set[int] = set()  # pids of workers found stopped (SIGSTOP) while idle
         self.announced_ready = False
         self.due: dict[str, float] = {}
-        self.pubsub: Any = None
+        self.command_channels = CommandChannels(self.connection)
         self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
 
     # ---- signals -------------------------------------------------------------------------------
@@ -180,8 +184,7 @@ class Supervisor:
                     # worker had not handled it yet.
                     logger.warning("Second signal: cold shutdown, stopping the running jobs")
                     self.cold = True
-                    for child in self.children.values():
-                        self._stop_run(child, None)
+                    self._signal_children(signal.SIGUSR1)
                 else:
                     # A job may ignore or swallow SIGUSR1 while it runs: this one always works.
                     logger.warning("Third signal: killing the workers; their running jobs fail")
@@ -475,12 +478,7 @@ class Supervisor:
                     owned.job_id,
                     child.name,
                 )
-                self._stop_run(child, owned.execution_id)
-
-    def _stop_run(self, child: Child, execution_id: str | None) -> None:
-        """Stops ``execution_id`` (None: whatever runs) on ``child``, if it still runs it."""
-        self.ledger.request_stop(child.slot, execution_id)
-        _kill(child.pid, signal.SIGUSR1)
+                self._ask_to_stop(child, owned.execution_id)
 
     def _maintain_after_a_beat(self) -> None:
         """Maintenance, but never on a stale view of this pool's own jobs: after a stall (the
@@ -511,37 +509,104 @@ class Supervisor:
 
     # ---- commands -----------------------------------------------------------------------------------
 
-    def _subscribe(self) -> None:
-        self.pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(keys.worker_commands(f"{self.name}.*"))
-
     def _relay_commands(self) -> None:
-        if self.pubsub is None:
-            self._subscribe()
-        while (message := self.pubsub.get_message(timeout=0)) is not None:
-            channel = message["channel"].decode()
-            worker_name = channel[len(keys.worker_commands("")) :]
-            try:
-                command = json.loads(message["data"])
-            except (ValueError, TypeError):
-                logger.warning("Unreadable command on %s", channel)
-                continue
+        """Applies the commands that arrived for the pool's workers. The subscription follows
+        the live workers (a worker spawned is followed, one reaped is not, within a tick); a
+        connection that fails, or goes silent, is replaced, with every live worker's channel."""
+        try:
+            self.command_channels.follow({child.name for child in self.children.values()})
+            commands = self.command_channels.receive()
+            self.command_channels.check()
+        except redis.ConnectionError:
+            self.command_channels.drop()
+            raise
+        for worker_name, command in commands:
             self._apply_command(worker_name, command)
 
     def _apply_command(self, worker_name: str, command: dict[str, Any]) -> None:
         child = next((c for c in self.children.values() if c.name == worker_name), None)
         if child is None:
             return
-        self._read_reports(child)  # what it has reported so far, the job's start included
         kind = command.get("command")
         if kind in ("stop-job", "stop-execution"):
-            for owned in child.owned.values():
-                if owned.job_id == command.get("job_id") and owned.state == "running":
-                    self._stop_run(child, owned.execution_id)
+            self._stop_job(child, str(command.get("job_id")), command.get("execution_id"))
         elif kind == "kill-horse":
             _kill(child.pid, signal.SIGKILL)
         elif kind == "shutdown":
             _kill(child.pid, signal.SIGTERM)
+
+    def _stop_job(self, child: Child, job_id: str, execution_id: str | None) -> None:
+        """Stops ``job_id`` (its ``execution_id`` only, for stop-execution) if ``child`` runs it,
+        is about to begin it, or holds it ahead: the job ends as ``stopped``. A job that has
+        ended already, or is not this worker's, is left alone, as RQ's workers leave it."""
+        if not (
+            self._stop_owned(child, job_id, execution_id)
+            or self._stop_held(child, job_id, execution_id)
+            # It may have begun the job it held since the first look: its report of that
+            # comes before its start clears the hold in Redis, so a second look finds it.
+            or self._stop_owned(child, job_id, execution_id)
+        ):
+            logger.info("Worker %s is not running job %s: stop-job ignored", child.name, job_id)
+
+    def _stop_owned(self, child: Child, job_id: str, execution_id: str | None) -> bool:
+        """Asks ``child`` to stop the job if it has reported it taken or running."""
+        self._read_reports(child)
+        for owned in child.owned.values():
+            if (
+                owned.job_id == job_id
+                and owned.state != "ended"
+                and execution_id in (None, owned.execution_id)
+            ):
+                self._ask_to_stop(child, owned.execution_id)
+                return True
+        return False
+
+    def _stop_held(self, child: Child, job_id: str, execution_id: str | None) -> bool:
+        """Records stopped the job ``child`` took ahead (it shows as started, held in the job
+        hash): it never runs. The worker is asked to stop it too, in case it begins it
+        meanwhile; then the hold is taken back, if it is still held, so that it does not."""
+        fields = self.connection.hmget(keys.job(job_id), "jobpool_held", "worker_name", "origin")
+        held_execution, worker, queue = (_lenient_text(value) for value in fields)
+        if held_execution is None or queue is None or worker != child.name:
+            return False
+        if not EXECUTION_ID.fullmatch(held_execution) or execution_id not in (None, held_execution):
+            return False
+        self._ask_to_stop(child, held_execution)
+        outcome = self._record_stopped_before_it_began(child, job_id, held_execution, queue)
+        held = self.ledger.held(child.slot)
+        if held is not None and held[1] == held_execution:
+            self.ledger.reclaim(child.slot, held[0])  # it will not begin it now
+        if outcome == "stopped":
+            logger.info("%s: job %s, held by %s, stopped before it began", queue, job_id, child.name)
+        else:  # "stale": its worker put it back first (it is stopping), or it ended otherwise
+            logger.warning(
+                "%s: job %s, held by %s, could not be stopped (%s)", queue, job_id, child.name, outcome
+            )
+        return True
+
+    def _record_stopped_before_it_began(
+        self, child: Child, job_id: str, execution_id: str, queue: str
+    ) -> str:
+        exc_info, exc_string = stopped_outcome(JobStopped(STOPPED_BEFORE_IT_BEGAN), 0.0, 0.0).traceback
+        outcome, _ = self.core.fail(
+            job_id,
+            execution_id,
+            queue,
+            child.name,
+            None,
+            0.0,
+            "stopped",
+            exc_info,
+            exc_string,
+            running=True,  # the worker runs another job: its state stays busy
+        ) or ("", None)
+        return outcome or ""
+
+    def _ask_to_stop(self, child: Child, execution_id: str) -> None:
+        """The worker stops ``execution_id`` now if it runs it, else as it begins it (see
+        ``PoolWorker.stop_requested_job``); the ledger tells it which execution."""
+        self.ledger.request_stop(child.slot, execution_id)
+        _kill(child.pid, signal.SIGUSR2)
 
     # ---- the loop ------------------------------------------------------------------------------------
 
@@ -671,8 +736,6 @@ class Supervisor:
         except (redis.RedisError, JobpoolError, OSError) as error:
             if self._every(f"complain:{what}", COMPLAIN_SECONDS):
                 logger.warning("Cannot %s now: %s", what, error)
-            if isinstance(error, redis.ConnectionError) and what == "relay worker commands":
-                self.pubsub = None  # subscribe again on a new connection
             return False
 
     def _release_scheduler_locks(self) -> None:
@@ -718,6 +781,11 @@ def _nudge(child: Child) -> None:
 def _kill(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def _lenient_text(value: bytes | str | None) -> str | None:
+    """A text field of a hash other clients may write: undecodable bytes do not raise."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _drain(fd: int) -> None:

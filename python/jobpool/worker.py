@@ -20,7 +20,7 @@ from redis import Redis
 
 from . import keys, worker_registration
 from .exceptions import RedisUnavailable
-from .job_runner import JobStopped, Outcome, run_job
+from .job_runner import JobStopped, Outcome, run_job, stopped_outcome
 from .queue import Queue
 from .recovery import recover_abandoned
 from .redis_target import connect_core
@@ -257,6 +257,10 @@ class Worker:
     def _starting(self, taken: Taken) -> None:
         """``taken`` starts running."""
 
+    def _check_stop(self, taken: Taken) -> None:
+        """Raises JobStopped if ``taken`` was stopped before it began (nothing can stop a job
+        of a worker on its own before it begins)."""
+
     def _freed(self, taken: Taken) -> None:
         """``taken``'s record is written (or it was put back): it is no longer this worker's."""
 
@@ -265,9 +269,13 @@ class Worker:
         if logger.isEnabledFor(logging.INFO):
             description = fields.get("description", b"").decode(errors="replace")
             logger.info("%s: %s (%s)", queue, description, job_id)
-        self._in_job = True
+        started_at, clock = time.time(), time.perf_counter()
         try:
+            self._in_job = True  # inside the try: a stop signal from here on is caught
+            self._check_stop(taken)
             return run_job(job_id, fields, self.connection, self.serializer)
+        except JobStopped as stop:  # before the job began, or as it ended: outside the job itself
+            return stopped_outcome(stop, started_at, time.perf_counter() - clock)
         finally:
             self._in_job = False
 

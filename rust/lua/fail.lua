@@ -1,6 +1,7 @@
 -- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or puts
 -- back a job its worker held but never started ("released", also what an abandoned execution
--- of a held job becomes: see take.lua). A failed or
+-- of a held job becomes: see take.lua). A held job may also be stopped (a stop-job command
+-- relayed by the supervisor): it is no longer held, and ends stopped. A failed or
 -- abandoned job with retries left goes back to its queue, or to the scheduled registry when
 -- its retry interval is not zero, and writes no result; otherwise it ends in the failed
 -- registry (status failed, or stopped) with its traceback in the job hash and the results
@@ -84,6 +85,9 @@ end
 if not job_exists then
     release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now) -- a parent that is gone is met
     return "deleted"
+end
+if job[6] == execution_id then
+    redis.call("HDEL", job_key, "jobpool_held") -- stopped while its worker held it, before it began
 end
 
 if outcome ~= "stopped" and retries_left > 0 then
