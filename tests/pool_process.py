@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import psutil
+import redis
 
 from conftest import wait_for
 
@@ -90,3 +91,10 @@ class Pool:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     worker.kill()
         self.notify.close()
+
+
+def lapse_executions(connection: redis.Redis, queue: str) -> None:
+    """Makes every execution in ``queue``'s started registry look lapsed now, as 30 s without a
+    heartbeat would (a killed or stalled pool's), so a test need not wait for its ttl."""
+    for member in connection.zrange(f"rq:wip:{queue}", 0, -1):
+        connection.zadd(f"rq:wip:{queue}", {member: 0})

@@ -24,7 +24,7 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool
+from pool_process import Pool, lapse_executions
 
 
 def _quick_jobs(queue: Queue, count: int, **options: object) -> list[Job]:
@@ -161,9 +161,7 @@ def test_a_pool_killed_outright_leaves_its_held_job_to_run_not_to_fail(
     first.process.kill()
     first.process.wait()
     wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
-    # Let the dead pool's executions lapse now rather than after its 30 s heartbeat ttl.
-    for member in connection.zrange("rq:wip:q", 0, -1):
-        connection.zadd("rq:wip:q", {member: 0})
+    lapse_executions(connection, "q")
     second = pool("-n", "1", "--burst", "q")
     assert second.wait() == 0
     assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1

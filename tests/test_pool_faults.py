@@ -23,7 +23,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
-from pool_process import Pool
+from pool_process import Pool, lapse_executions
 
 QUEUES = ["high", "low"]
 JOBS_PER_QUEUE = 600
@@ -75,8 +75,7 @@ def kill_pool(running: Pool) -> None:
             worker.wait(10)
     connection = redis.Redis.from_url(running.url)
     for name in QUEUES:
-        for member in connection.zrange(f"rq:wip:{name}", 0, -1):
-            connection.zadd(f"rq:wip:{name}", {member: 0})
+        lapse_executions(connection, name)
 
 
 def test_faults_from_outside_lose_nothing_and_run_nothing_twice(

@@ -17,13 +17,7 @@ from conftest import wait_for
 from jobpool import Queue, Retry
 from jobpool.job import JobStatus
 from jobpool.recovery import recover_abandoned
-from pool_process import Pool
-
-
-def _lapse(connection: redis.Redis, queue: str) -> None:
-    """Makes every execution of ``queue`` look lapsed, as 30 s without a heartbeat would."""
-    for member in connection.zrange(f"rq:wip:{queue}", 0, -1):
-        connection.zadd(f"rq:wip:{queue}", {member: 0})
+from pool_process import Pool, lapse_executions
 
 
 def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered_elsewhere(
@@ -37,7 +31,7 @@ def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered
     # A stall: the supervisor stops; its job's heartbeat lapses. When it runs again, it must
     # heartbeat before its own maintenance could take the job for abandoned.
     running.process.send_signal(signal.SIGSTOP)
-    _lapse(connection, "q")
+    lapse_executions(connection, "q")
     running.process.send_signal(signal.SIGCONT)
     time.sleep(1.5)  # the pool's ticks after the stall (its maintenance is due at once), not a sync
     assert mine.get_status() == JobStatus.STARTED and connection.llen(f"log:{mine.id}") == 1
@@ -47,7 +41,7 @@ def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered
     retried = queue.enqueue(jobs.log_run, 8, retry=Retry(1))
     wait_for(lambda: connection.llen(f"log:{retried.id}") == 1)
     running.process.send_signal(signal.SIGSTOP)
-    _lapse(connection, "q")
+    lapse_executions(connection, "q")
     recovered = recover_abandoned(connection, ["q"])  # as another pool's maintenance would
     assert {job_id for _, job_id, _, _ in recovered} >= {retried.id}
     running.process.send_signal(signal.SIGCONT)  # its idle worker takes the retry
