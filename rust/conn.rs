@@ -155,6 +155,11 @@ impl Redis {
 }
 
 impl Redis {
+    /// Opens this process's connection (loading the scripts) now, rather than at its first call.
+    pub fn connect(&mut self) -> Result<()> {
+        self.run(|_| Ok(()))
+    }
+
     fn drop_connection(&mut self) {
         self.live = None;
         self.owed_replies = 0;

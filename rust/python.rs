@@ -247,6 +247,12 @@ impl Core {
         })
     }
 
+    /// Opens this process's connection and loads the scripts now, rather than at the first call
+    /// (a pool worker does, before it says it is ready, so its first job waits for neither).
+    fn connect(&self, py: Python<'_>) -> PyResult<()> {
+        self.with_state(py, |state| state.redis.connect())
+    }
+
     /// Requests sent to Redis and answered so far (a pipeline counts once).
     #[getter]
     fn round_trips(&self) -> PyResult<u64> {

@@ -43,6 +43,10 @@ class Core:
         tls_ca_certificate: bytes | None = None,
         tls_client_certificate: tuple[bytes, bytes] | None = None,
     ) -> Core: ...
+    def connect(self) -> None:
+        """Opens this process's connection and loads the scripts now, rather than at the first
+        call."""
+
     @property
     def round_trips(self) -> int:
         """Requests sent to Redis and answered so far (a pipeline counts once)."""

@@ -80,6 +80,7 @@ class PoolWorker(Worker):
         os.write(self.report_fd, f"{line}\n".encode())
 
     def _ready(self) -> None:
+        self._retrying(self.core.connect)  # now, not when the first nudge comes: one at a time
         self._report("ready")
 
     def _take(self, wait: float | None) -> Taken | None:
