@@ -1,6 +1,8 @@
 """Drain throughput: K jobs pre-enqueued, then a pool started in burst mode until it has run them
 and exits, for each pool size, workload and pool: ``jobpool start -n N --burst`` against
-``rq worker-pool -n N --burst`` with RQ's default worker and with ``-w rq.worker.SimpleWorker``.
+``rq worker-pool -n N --burst`` with RQ's default worker and with ``-w rq.worker.SimpleWorker``, and
+against Dramatiq's ``dramatiq dramatiq_workload --processes N`` (no burst mode: stopped with SIGTERM
+once its K jobs have ended; see ``dramatiq_pool``), at the profile's Dramatiq sizes and workloads.
 
 The rate is read from the jobs' own timestamps: the jobs that ended between the 10th and the 90th
 percentile of the end times, over that span, so a pool's start-up (workers starting one after
@@ -12,11 +14,14 @@ turn, so a change in the machine's load hits all of them alike.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import dramatiq_pool
+from dramatiq_pool import DRAMATIQ, DramatiqKind
 from jobpool import keys
 from machine_info import cpu_count
 from pools import (
@@ -39,6 +44,7 @@ EXPECTED_RATE_OF_ONE = {
     JOBPOOL_ONE_AT_A_TIME.name: {"noop": 2_500.0, "sleep_1ms": 600.0, "burn_1ms": 600.0},
     RQ_SIMPLE.name: {"noop": 330.0, "sleep_1ms": 280.0, "burn_1ms": 280.0},
     RQ_FORK.name: {"noop": 45.0, "sleep_1ms": 45.0, "burn_1ms": 45.0},
+    DRAMATIQ.name: {"noop": 1_600.0, "sleep_1ms": 1_500.0, "burn_1ms": 650.0},
 }
 """Jobs per second of a pool of 1 on this kind of machine, roughly: sizes a run's queue so that it
 lasts about ``Profile.drain_seconds``. Only the run's length depends on it, never a figure."""
@@ -51,10 +57,15 @@ MIN_RATIO = 30.0
 """Target: jobpool drains no-op jobs at least this many times as fast as RQ's fastest pool of the
 same size."""
 TARGET_WORKLOAD = "noop"
+MIN_RATIO_OVER_DRAMATIQ = 3.0
+DRAMATIQ_TARGET_SIZE = 2
+"""Target: jobpool drains no-op jobs at pool size 2 at least 3 times as fast as Dramatiq with 2
+processes (its default 8 threads each)."""
+DRAIN_POOLS: tuple[PoolKind | DramatiqKind, ...] = (*POOLS, DRAMATIQ)
 LABELS = {"noop": "no-op jobs", "sleep_1ms": "jobs that sleep 1 ms", "burn_1ms": "jobs that burn 1 ms of CPU"}
 
 
-def jobs_per_run(kind: PoolKind, workload: str, size: int, profile: Profile, cpus: int) -> int:
+def jobs_per_run(kind: PoolKind | DramatiqKind, workload: str, size: int, profile: Profile, cpus: int) -> int:
     """A queue that a pool of ``size`` drains in about ``profile.drain_seconds``: workers beyond the
     machine's CPUs are assumed to add nothing, so large pools never get huge queues."""
     rate = EXPECTED_RATE_OF_ONE[kind.name][workload] * min(size, cpus)
@@ -63,9 +74,17 @@ def jobs_per_run(kind: PoolKind, workload: str, size: int, profile: Profile, cpu
 
 def steady_rate(started: Sequence[datetime], ended: Sequence[datetime]) -> float:
     """Jobs per second while every worker was busy (see the module's docstring)."""
-    ends = sorted(moment.timestamp() for moment in ended)
+    return steady_rate_of(
+        min(moment.timestamp() for moment in started), [moment.timestamp() for moment in ended]
+    )
+
+
+def steady_rate_of(first_start: float, ended: Sequence[float]) -> float:
+    """The same from seconds since the epoch: the first job's start (used for few jobs only) and
+    every job's end."""
+    ends = sorted(ended)
     if len(ends) < STEADY_MIN_JOBS:
-        return len(ends) / (ends[-1] - min(moment.timestamp() for moment in started))
+        return len(ends) / (ends[-1] - first_start)
     low = math.floor(STEADY_QUANTILES[0] * (len(ends) - 1))
     high = math.ceil(STEADY_QUANTILES[1] * (len(ends) - 1))
     return (high - low) / (ends[high] - ends[low])
@@ -94,7 +113,11 @@ class DrainRun:
         }
 
 
-def drain_once(context: Context, kind: PoolKind, workload: str, size: int, jobs: int) -> DrainRun:
+def drain_once(
+    context: Context, kind: PoolKind | DramatiqKind, workload: str, size: int, jobs: int
+) -> DrainRun:
+    if isinstance(kind, DramatiqKind):
+        return dramatiq_drain_once(context, workload, size, jobs)
     admin = context.admin
     admin.flushdb()
     job_ids = kind.enqueue(admin, jobs, WORKLOADS[workload])
@@ -110,6 +133,14 @@ def drain_once(context: Context, kind: PoolKind, workload: str, size: int, jobs:
         [job.started_at for job in done if job.started_at], [job.ended_at for job in done if job.ended_at]
     )
     return DrainRun(jobs, wall_seconds, rate, cpu)
+
+
+def dramatiq_drain_once(context: Context, workload: str, size: int, jobs: int) -> DrainRun:
+    """Dramatiq has no start times: with fewer than STEADY_MIN_JOBS jobs (the tiny profile), its
+    rate counts from the pool's start (wall clock at its launch)."""
+    launched = time.time()
+    wall_seconds, cpu, ends = dramatiq_pool.drain_once(context, workload, size, jobs)
+    return DrainRun(jobs, wall_seconds, steady_rate_of(launched, ends), cpu)
 
 
 @dataclass(frozen=True)
@@ -159,6 +190,13 @@ class Drain:
     def ratio(self, other: str, workload: str, size: int) -> float:
         return self.rate(JOBPOOL.name, workload, size) / self.rate(other, workload, size)
 
+    def measured(self, pool: str, workload: str, size: int) -> bool:
+        """Dramatiq runs at the profile's Dramatiq sizes only."""
+        return (pool, workload, size) in self.cells
+
+    def dramatiq_sizes(self, workload: str) -> list[int]:
+        return [size for size in self.profile.pool_sizes if self.measured(DRAMATIQ.name, workload, size)]
+
     def ratio_to_fastest_rq(self, size: int) -> float:
         fastest = max(self.rate(kind.name, TARGET_WORKLOAD, size) for kind in (RQ_SIMPLE, RQ_FORK))
         return self.rate(JOBPOOL.name, TARGET_WORKLOAD, size) / fastest
@@ -168,7 +206,11 @@ class Drain:
         for (pool, workload, size), cell in self.cells.items():
             figures.setdefault(workload, {}).setdefault(pool, {})[str(size)] = cell.to_json()
         return {
-            "method": "burst pools; rate from the jobs' end times between the 10th and 90th percentile",
+            "method": "burst pools (Dramatiq: SIGTERM once its jobs have ended); rate from the jobs' "
+            "end times between the 10th and 90th percentile",
+            "dramatiq": f"dramatiq {dramatiq_pool.VERSION} --processes N (8 threads each), sizes "
+            f"{list(self.profile.dramatiq_pool_sizes)}; end times written by the actors to a file "
+            "per process",
             "pool_sizes": list(self.profile.pool_sizes),
             "workloads": list(self.profile.workloads),
             "figures": figures,
@@ -178,6 +220,12 @@ class Drain:
                         str(size): self.ratio(other.name, workload, size) for size in self.profile.pool_sizes
                     }
                     for other in (RQ_SIMPLE, RQ_FORK)
+                }
+                | {
+                    DRAMATIQ.name: {
+                        str(size): self.ratio(DRAMATIQ.name, workload, size)
+                        for size in self.dramatiq_sizes(workload)
+                    }
                 }
                 for workload in self.profile.workloads
             },
@@ -192,16 +240,23 @@ class Drain:
             f"{self.profile.runs} runs, min{EN_DASH}max); the rate over the pool process's "
             "whole life, start-up included, is in the JSON.",
         ]
-        header = ["pool size", *(kind.label for kind in POOLS), f"jobpool / {RQ_SIMPLE.label}"]
-        header.append(f"jobpool / {RQ_FORK.label}")
+        header = ["pool size", *(kind.label for kind in POOLS), f"{DRAMATIQ.label}, N processes"]
+        header += [f"jobpool / {other.label}" for other in (RQ_SIMPLE, RQ_FORK, DRAMATIQ)]
         for workload in self.profile.workloads:
             rows = [
                 [
                     str(size),
-                    *(spread_cell(self.cells[kind.name, workload, size].steady) for kind in POOLS),
+                    *(
+                        spread_cell(self.cells[kind.name, workload, size].steady)
+                        if self.measured(kind.name, workload, size)
+                        else EN_DASH
+                        for kind in DRAIN_POOLS
+                    ),
                     *(
                         f"{self.ratio(other.name, workload, size):.1f}{TIMES}"
-                        for other in (RQ_SIMPLE, RQ_FORK)
+                        if self.measured(other.name, workload, size)
+                        else EN_DASH
+                        for other in (RQ_SIMPLE, RQ_FORK, DRAMATIQ)
                     ),
                 ]
                 for size in self.profile.pool_sizes
@@ -211,11 +266,23 @@ class Drain:
         lines += ["", "### CPU time per no-op job, µs (user + system, all runs)", ""]
         rows = []
         for size in self.profile.pool_sizes:
-            for kind in POOLS:
+            for kind in DRAIN_POOLS:
+                if not self.measured(kind.name, TARGET_WORKLOAD, size):
+                    continue
                 cpu = self.cells[kind.name, TARGET_WORKLOAD, size].cpu_per_job
                 figures = (cpu.pool_process, cpu.workers, cpu.redis_server, cpu.total)
                 rows.append([f"{kind.label}, {size}", *(number(round(value)) for value in figures)])
         lines += table(["pool, size", "pool process", "workers", "redis-server", "all"], rows)
+        lines += [
+            "",
+            f"Dramatiq {dramatiq_pool.VERSION}: `dramatiq dramatiq_workload --processes N` (its default 8 "
+            "threads a process) on a RedisBroker, at pool sizes "
+            f"{', '.join(map(str, self.profile.dramatiq_pool_sizes))}; it has no burst mode, so its K "
+            "messages (enqueued one `broker.enqueue` each, as `actor.send()` does) are drained by a pool "
+            "stopped with SIGTERM once every job has written its end time (one `os.write` to a file of "
+            "its process, no Redis traffic); its wall rate includes that warm shutdown. Its pool process "
+            "is Dramatiq's main process, its workers the worker processes.",
+        ]
         return lines
 
     def targets(self) -> list[Target]:
@@ -223,6 +290,20 @@ class Drain:
             return []
         ratios = {size: self.ratio_to_fastest_rq(size) for size in self.profile.pool_sizes}
         measured = ", ".join(f"{size}: {ratio:.1f}{TIMES}" for size, ratio in ratios.items())
+        targets = []
+        if self.measured(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE):
+            ratio = self.ratio(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
+            jobpool = self.rate(JOBPOOL.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
+            dramatiq = self.rate(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
+            targets.append(
+                Target(
+                    "drain_3x_dramatiq",
+                    f"no-op drain at pool size {DRAMATIQ_TARGET_SIZE} at least "
+                    f"{MIN_RATIO_OVER_DRAMATIQ:.0f}{TIMES} Dramatiq with {DRAMATIQ_TARGET_SIZE} processes",
+                    f"{ratio:.1f}{TIMES} ({number(round(jobpool))} against {number(round(dramatiq))} jobs/s)",
+                    ratio >= MIN_RATIO_OVER_DRAMATIQ,
+                )
+            )
         return [
             Target(
                 "drain_30x_fastest_rq_pool",
@@ -230,8 +311,14 @@ class Drain:
                 "the same size",
                 f"by pool size: {measured}",
                 min(ratios.values()) >= MIN_RATIO,
-            )
+            ),
+            *targets,
         ]
+
+
+def drain_pools(profile: Profile, workload: str, size: int) -> tuple[PoolKind | DramatiqKind, ...]:
+    """The pools a run of this workload and size drains with: Dramatiq at its sizes only."""
+    return DRAIN_POOLS if size in profile.dramatiq_pool_sizes else POOLS
 
 
 def run(context: Context) -> Drain:
@@ -240,7 +327,7 @@ def run(context: Context) -> Drain:
     for index in range(profile.runs):
         for size in profile.pool_sizes:
             for workload in profile.workloads:
-                for kind in POOLS:
+                for kind in drain_pools(profile, workload, size):
                     jobs = jobs_per_run(kind, workload, size, profile, cpu_count())
                     drain = drain_once(context, kind, workload, size, jobs)
                     progress(

@@ -1,6 +1,6 @@
 """The suite's picture: drain throughput against pool size, one panel per workload, a line per pool
-(jobpool, RQ SimpleWorker, RQ default worker), the median with the min-max spread as error bars, on a
-log scale (the pools differ by orders of magnitude)."""
+(jobpool, RQ SimpleWorker, RQ default worker, Dramatiq at the sizes it ran), the median with the
+min-max spread as error bars, on a log scale (the pools differ by orders of magnitude)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
 
-from drain import LABELS
-from pools import POOLS
+from drain import DRAIN_POOLS, LABELS
 
 STYLES = {
     "jobpool": ("tab:blue", "o"),
     "jobpool-prefetch-0": ("tab:cyan", "D"),
     "rq-simple": ("tab:orange", "s"),
     "rq-fork": ("tab:gray", "^"),
+    "dramatiq": ("tab:green", "v"),
 }
 
 
@@ -30,15 +30,24 @@ def draw_drain(figures: dict[str, Any], caption: str, path: Path) -> Path:
     sizes = figures["pool_sizes"]
     figure, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False)
     for axis, workload in zip(axes[0], workloads, strict=True):
-        for kind in POOLS:
-            cells = figures["figures"][workload][kind.name]
-            spreads = [cells[str(size)]["steady_jobs_per_second"] for size in sizes]
+        for kind in DRAIN_POOLS:
+            cells = figures["figures"][workload].get(kind.name, {})
+            measured = [size for size in sizes if str(size) in cells]
+            if not measured:
+                continue
+            spreads = [cells[str(size)]["steady_jobs_per_second"] for size in measured]
             medians = [spread["median"] for spread in spreads]
             below = [spread["median"] - spread["min"] for spread in spreads]
             above = [spread["max"] - spread["median"] for spread in spreads]
             colour, marker = STYLES[kind.name]
             axis.errorbar(
-                sizes, medians, yerr=[below, above], label=kind.label, color=colour, marker=marker, capsize=3
+                measured,
+                medians,
+                yerr=[below, above],
+                label=kind.label,
+                color=colour,
+                marker=marker,
+                capsize=3,
             )
         axis.set_title(LABELS[workload])
         axis.set_xlabel("pool size (workers)")

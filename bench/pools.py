@@ -309,10 +309,18 @@ class PoolWatch:
     hung: str = ""
 
 
-def watch_pool(pid: int, exited: threading.Event, done: Callable[[], bool], watch: PoolWatch) -> None:
+def watch_pool(
+    pid: int,
+    exited: threading.Event,
+    done: Callable[[], bool],
+    watch: PoolWatch,
+    stop_when_done: bool = False,
+    check_seconds: float = WATCH_SECONDS,
+) -> None:
     """Samples the pool process's CPU time until it exits; kills it (and its workers) if it is
     still running EXIT_GRACE_SECONDS after its jobs are done, as it should exit within a second
-    or two (a bug to report, not a figure), or after DRAIN_DEADLINE_SECONDS in all."""
+    or two (a bug to report, not a figure), or after DRAIN_DEADLINE_SECONDS in all. A pool with no
+    burst mode (``stop_when_done``) gets SIGTERM, its warm shutdown, once its jobs are done."""
     started = time.monotonic()
     done_since: float | None = None
     checked = 0.0
@@ -322,10 +330,12 @@ def watch_pool(pid: int, exited: threading.Event, done: Callable[[], bool], watc
             with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
                 watch.pool_cpu_seconds = own_cpu_seconds(process)
             now = time.monotonic()
-            if done_since is None and now - checked >= WATCH_SECONDS:
+            if done_since is None and now - checked >= check_seconds:
                 checked = now
                 if done():
                     done_since = now
+                    if stop_when_done:
+                        process.send_signal(signal.SIGTERM)
             if done_since is not None and now - done_since > EXIT_GRACE_SECONDS:
                 watch.hung = f"had not exited {EXIT_GRACE_SECONDS:.0f} s after its jobs were done"
             elif now - started > DRAIN_DEADLINE_SECONDS:
@@ -336,10 +346,18 @@ def watch_pool(pid: int, exited: threading.Event, done: Callable[[], bool], watc
 
 
 def run_pool_to_end(
-    command: list[str], log_path: Path, done: Callable[[], bool], server: psutil.Process
+    command: list[str],
+    log_path: Path,
+    done: Callable[[], bool],
+    server: psutil.Process,
+    environment: dict[str, str] | None = None,
+    stop_when_done: bool = False,
 ) -> tuple[float, CpuSeconds]:
     """Runs a burst pool to its end, its output to ``log_path``; returns its wall time and the
-    CPU time spent. ``done`` tells whether its jobs are all done (asked from a thread).
+    CPU time spent. ``done`` tells whether its jobs are all done (asked from a thread). A pool
+    with no burst mode (``stop_when_done``) is sent SIGTERM as soon as ``done``, which is then
+    asked every SAMPLE_SECONDS instead of every WATCH_SECONDS (so it must be cheap, and not ask
+    Redis); ``environment`` adds to the pool's.
 
     The pool's whole CPU time (its own and its workers', which it waits for) comes from wait4();
     the pool process's own, from the last sample before it exited."""
@@ -350,9 +368,18 @@ def run_pool_to_end(
         server_before = own_cpu_seconds(server)
         start = time.perf_counter()
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=pool_environment()
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**pool_environment(), **(environment or {})},
         )
-        watchdog = threading.Thread(target=watch_pool, args=(process.pid, exited, done, watch), daemon=True)
+        check_seconds = SAMPLE_SECONDS if stop_when_done else WATCH_SECONDS
+        watchdog = threading.Thread(
+            target=watch_pool,
+            args=(process.pid, exited, done, watch, stop_when_done, check_seconds),
+            daemon=True,
+        )
         watchdog.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)

@@ -1,4 +1,5 @@
-"""The benchmark suite: jobpool against RQ 3.0, side by side, in one run on one private redis-server.
+"""The benchmark suite: jobpool against RQ 3.0 (and Dramatiq in the drain section), side by side, in
+one run on one private redis-server.
 
     python bench/suite.py [--profile full|quick|tiny] [--out DIR] [--plot PATH] [--only SECTION,...]
 
@@ -38,6 +39,7 @@ import idle  # noqa: E402
 import latency  # noqa: E402
 import memory  # noqa: E402
 import recovery  # noqa: E402
+from dramatiq_pool import VERSION as DRAMATIQ_VERSION  # noqa: E402
 from jobpool.embedded_redis import EmbeddedRedis  # noqa: E402
 from machine_info import (  # noqa: E402
     environment,
@@ -60,6 +62,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "idle": idle.run,
     "memory": memory.run,
 }
+VERSIONS = {**VERSIONS, "dramatiq": DRAMATIQ_VERSION}
 RESULTS_DIR = BENCH_DIR / "results"
 PUBLISHED_PLOT = BENCH_DIR.parent / "docs" / "img" / "drain-throughput.png"
 
@@ -111,7 +114,8 @@ def run_sections(profile: Profile, names: list[str], env: dict[str, Any]) -> dic
 def header_lines(profile: Profile, env: dict[str, Any], started: datetime) -> list[str]:
     build = env["extension_build"]
     return [
-        f"# jobpool {VERSIONS['jobpool']} against RQ {VERSIONS['rq']}: {started:%Y-%m-%d} "
+        f"# jobpool {VERSIONS['jobpool']} against RQ {VERSIONS['rq']} and Dramatiq {VERSIONS['dramatiq']}: "
+        f"{started:%Y-%m-%d} "
         f"({profile.name} profile)",
         "",
         f"{env['nproc']} CPUs ({env['cpu_model']}), {env['platform']}; Python {env['python']}, "
@@ -178,7 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     (options.out / f"{stem}.json").write_text(figures_json(profile, sections, env, started))
     if "drain" in sections:
         plot = options.plot or (PUBLISHED_PLOT if profile.publishable else options.out / f"{stem}.png")
-        caption = f"jobpool vs RQ {VERSIONS['rq']}, burst drains, {env['nproc']} CPUs, {started:%Y-%m-%d}"
+        caption = (
+            f"jobpool vs RQ {VERSIONS['rq']} and Dramatiq {VERSIONS['dramatiq']}, drains, "
+            f"{env['nproc']} CPUs, {started:%Y-%m-%d}"
+        )
         draw_drain(sections["drain"].to_json(), caption, plot)
         progress(f"plot: {plot}")
     print(markdown)

@@ -28,6 +28,8 @@ class Profile:
     """Pool sizes of the drain section."""
     workloads: tuple[str, ...]
     """Names from ``workload.WORKLOADS`` the drain section runs."""
+    dramatiq_pool_sizes: tuple[int, ...]
+    """The pool sizes at which the drain section runs Dramatiq too (every workload)."""
     drain_seconds: float
     """About how long one drain of a pool of 1 lasts: sizes the queue from an expected rate."""
     enqueue_jobs: int
@@ -63,6 +65,7 @@ PROFILES = {
         runs=3,
         pool_sizes=(1, 2, 4, 8),
         workloads=("noop", "sleep_1ms", "burn_1ms"),
+        dramatiq_pool_sizes=(1, 2, 8),
         drain_seconds=1.5,
         enqueue_jobs=3_000,
         cost_jobs=200,
@@ -80,6 +83,7 @@ PROFILES = {
         runs=3,
         pool_sizes=(2,),
         workloads=("noop",),
+        dramatiq_pool_sizes=(2,),
         drain_seconds=0.25,
         enqueue_jobs=300,
         cost_jobs=20,
@@ -97,6 +101,7 @@ PROFILES = {
         runs=1,
         pool_sizes=(1, 2),
         workloads=("noop",),
+        dramatiq_pool_sizes=(2,),
         drain_seconds=0.1,
         enqueue_jobs=20,
         cost_jobs=5,

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"enqueue", "cost_per_job", "drain", "latency", "recovery", "idle", "memory"}
 
@@ -48,6 +50,9 @@ def test_the_tiny_suite_runs_every_section_and_writes_its_figures(tmp_path: Path
         for pool, sizes in pools.items():
             for size, cell in sizes.items():
                 assert cell["steady_jobs_per_second"]["median"] > 0, (workload, pool, size)
+    assert drain["noop"]["dramatiq"]["2"]["runs"][0]["jobs"] > 0, "Dramatiq did not run"
+    assert figures["sections"]["drain"]["ratio_jobpool_over"]["noop"]["dramatiq"]["2"] > 0
+    assert isinstance(figures["targets"]["drain_3x_dramatiq"]["met"], bool)
     rates = positive_numbers(figures["sections"]["enqueue"])
     assert rates and all(rate > 0 for _, rate in rates), rates
     assert figures["targets"], "no target was judged"
@@ -55,6 +60,7 @@ def test_the_tiny_suite_runs_every_section_and_writes_its_figures(tmp_path: Path
 
     markdown = figures_path.with_suffix(".md").read_text()
     assert "## Targets" in markdown
+    assert "jobpool / Dramatiq" in markdown
     assert all(f"## {heading}" in markdown for heading in ("Drain throughput", "Pickup latency", "Memory"))
     assert figures_path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "build" in completed.stdout
@@ -69,3 +75,19 @@ def test_every_workload_runs_in_this_process() -> None:
             assert function() is None
     finally:
         sys.path.remove(str(ROOT / "bench"))
+
+
+def test_every_workload_is_a_dramatiq_actor_that_records_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    monkeypatch.setenv("JOBPOOL_BENCH_DRAMATIQ_ENDS", str(tmp_path))
+    import dramatiq_workload
+    import workload
+
+    for name in workload.WORKLOADS:
+        actor = getattr(dramatiq_workload, name)
+        assert actor.actor_name == name and actor.queue_name == dramatiq_workload.QUEUE
+        assert actor() is None  # called directly: runs in this process, no broker involved
+    assert dramatiq_workload.ended_count(tmp_path) == len(workload.WORKLOADS)
+    assert len(dramatiq_workload.end_times(tmp_path)) == len(workload.WORKLOADS)
