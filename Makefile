@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 VENV    := .venv/.installed
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench bench-quick clean
+.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench bench-quick soak clean
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
@@ -52,6 +52,9 @@ bench: $(VENV) build-release  ## the benchmark suite against RQ (< 15 min): benc
 
 bench-quick: $(VENV) build-release  ## a small run of the same suite (< 1 min), into bench/results/<date>-quick.*
 	$(PY) bench/suite.py --profile quick
+
+soak: $(VENV)                 ## an idle pool's memory over an hour, at low priority, on the installed build (make build-release first): bench/results/<date>-soak.{json,md}
+	nice -n 10 $(PY) bench/soak.py --seconds $(or $(SOAK_SECONDS),3600)
 
 clean:
 	rm -rf .venv target

@@ -91,3 +91,47 @@ def test_every_workload_is_a_dramatiq_actor_that_records_its_end(
         assert actor() is None  # called directly: runs in this process, no broker involved
     assert dramatiq_workload.ended_count(tmp_path) == len(workload.WORKLOADS)
     assert len(dramatiq_workload.end_times(tmp_path)) == len(workload.WORKLOADS)
+
+
+def test_a_short_soak_samples_every_process_and_reports_slopes(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "soak.py"),
+            "--seconds",
+            "4",
+            "--interval",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+    [figures_path] = tmp_path.glob("*-soak-short.json")
+    figures = json.loads(figures_path.read_text())
+    processes = figures["sections"]["soak"]["processes"]
+    assert [each["role"] for each in processes] == ["supervisor", "worker 1", "worker 2"]
+    for each in processes:
+        assert len(each["samples"]) >= 4, each["role"]
+        for field in ("rss", "uss", "anon"):
+            assert each[field]["start_bytes"] > 0 and each[field]["end_bytes"] > 0, (each["role"], field)
+            assert isinstance(each[field]["slope_bytes_per_hour"], float)
+    assert set(figures["targets"]) == {"idle_supervisor_memory_flat"}
+    assert "## Idle soak" in figures_path.with_suffix(".md").read_text()
+
+
+def test_the_soak_slope_is_the_least_squares_line_per_hour() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import soak
+
+        samples = [soak.Sample(seconds, 1000 + seconds, 0, 2000) for seconds in (0.0, 10.0, 20.0, 30.0)]
+        assert soak.slope_per_hour(samples, "rss") == 3600.0  # one byte a second
+        assert soak.slope_per_hour(samples, "anon") == 0.0
+        assert soak.slope_per_hour(samples[:1], "rss") == 0.0
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
