@@ -17,7 +17,7 @@ use std::time::Duration;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, Value};
 
 use crate::error::{is_connection_failure, Error, Result};
-use crate::scripts::SCRIPTS;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Where Redis is, as parsed (once, in Python, with redis-py's rules) from a URL or client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +310,11 @@ impl Session<'_> {
         let mut command = redis::cmd("EVALSHA");
         command.arg(sha).arg(keys.len()).arg(keys).arg(args);
         command
+    }
+
+    /// The EVALSHA of `call`.
+    pub fn call(&self, call: &ScriptCall) -> redis::Cmd {
+        self.script(call.name, &call.keys, &call.args)
     }
 
     pub fn query(&mut self, command: &redis::Cmd) -> redis::RedisResult<Value> {

@@ -7,13 +7,17 @@ use crate::error::Result;
 use crate::keys::KeySchema;
 use crate::reply;
 
-/// One running execution to keep alive for `ttl` more seconds.
+/// One running execution to keep alive for `ttl` more seconds. Its first beat writes RQ's
+/// records of it (a pool's worker takes without them), with `started_at` (epoch seconds) as
+/// their `created_at` and `worker` as their `worker_name`.
 #[derive(Debug, Clone)]
 pub struct Beat<'a> {
     pub job_id: &'a str,
     pub execution_id: &'a str,
     pub queue: &'a str,
     pub ttl: u64,
+    pub worker: &'a str,
+    pub started_at: f64,
 }
 
 /// A worker to keep registered for `ttl` more seconds.
@@ -47,12 +51,13 @@ pub fn heartbeat(
     if beats.is_empty() && workers.is_empty() {
         return Ok(Vec::new());
     }
-    let mut script_keys = Vec::with_capacity(beats.len() * 4 + workers.len() * 2);
+    let mut script_keys = Vec::with_capacity(beats.len() * 5 + workers.len() * 2);
     for beat in beats {
         script_keys.push(keys.registry("started", beat.queue));
         script_keys.push(keys.execution(beat.job_id, beat.execution_id));
         script_keys.push(keys.executions(beat.job_id));
         script_keys.push(keys.job(beat.job_id));
+        script_keys.push(keys.worker_executions(beat.worker));
     }
     for worker in workers {
         script_keys.push(keys.worker(worker.name));
@@ -74,6 +79,9 @@ pub fn heartbeat(
             args.push(format!("{}:{}", beat.job_id, beat.execution_id).into());
             args.push(beat.execution_id.into());
             args.push(beat.ttl.to_string().into());
+            args.push(beat.job_id.into());
+            args.push(format!("{:.6}", beat.started_at).into());
+            args.push(beat.worker.into());
         }
         for worker in workers {
             args.push(worker.ttl.to_string().into());
@@ -125,18 +133,25 @@ mod tests {
             Ok(Some(_))
         ));
         let before: f64 = con.zscore("rq:wip:q", "a:e1").unwrap_or(0.0);
+        // A pool worker's take leaves RQ's execution records to the heartbeat.
+        let recorded: bool = con.exists("rq:execution:a:e1").unwrap_or(true);
+        assert!(!recorded);
         let beats = [
             Beat {
                 job_id: "a",
                 execution_id: "e1",
                 queue: "q",
                 ttl: 100,
+                worker: "w1",
+                started_at: 1234.5,
             },
             Beat {
                 job_id: "gone",
                 execution_id: "e9",
                 queue: "q",
                 ttl: 100,
+                worker: "w1",
+                started_at: 1234.5,
             },
         ];
         let workers = ["w1", "nobody"].map(|name| WorkerBeat {
@@ -150,6 +165,19 @@ mod tests {
         assert!(after >= before + 90.0, "{before} -> {after}");
         let ttl: i64 = con.ttl("rq:worker:w1").unwrap_or(-2);
         assert!(ttl > 80 && ttl <= 90, "{ttl}");
+        let execution: HashMap<String, String> =
+            con.hgetall("rq:execution:a:e1").unwrap_or_default();
+        assert_eq!(
+            execution.get("created_at").map(String::as_str),
+            Some("1234.500000")
+        );
+        assert_eq!(execution.get("worker_name").map(String::as_str), Some("w1"));
+        assert_eq!(execution.get("job_id").map(String::as_str), Some("a"));
+        let indexed: Option<f64> = con.zscore("rq:executions:a", "e1").unwrap_or(None);
+        let listed: bool = con
+            .sismember("rq:worker:w1:executions", "a:e1")
+            .unwrap_or(false);
+        assert!(indexed.is_some() && listed);
         let gone_job: bool = con.exists("rq:job:gone").unwrap_or(true);
         let nobody: bool = con.exists("rq:worker:nobody").unwrap_or(true);
         assert!(!gone_job && !nobody);

@@ -1,13 +1,13 @@
 //! The end of an execution: the commands that record it finished (`lua/finish.lua`), or
 //! failed, stopped or abandoned (`lua/fail.lua`, which also retries). `step` sends them,
-//! with the worker's next take in the same round trip.
+//! with the worker's next take in the same script run.
 //!
 //! Every transition first checks that the execution is still in the started registry, so a
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
 
 use crate::clock::Now;
-use crate::conn::Session;
 use crate::keys::KeySchema;
+use crate::scripts::ScriptCall;
 
 /// A running execution, as its worker knows it.
 #[derive(Debug, Clone)]
@@ -93,16 +93,15 @@ fn worker_keys(keys: &KeySchema, execution: &Execution<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The EVALSHA of `finish.lua`.
-pub fn finish_command(
-    session: &Session<'_>,
+/// A call of `finish.lua`.
+pub fn finish_call(
     keys: &KeySchema,
     execution: &Execution<'_>,
     return_value: Option<&[u8]>,
     default_result_ttl: i64,
     now: &Now,
     takes_next: bool,
-) -> redis::Cmd {
+) -> ScriptCall {
     let mut script_keys = common_keys(keys, execution, "finished");
     script_keys.extend(worker_keys(keys, execution));
     let mut args = common_args(execution, now);
@@ -112,19 +111,22 @@ pub fn finish_command(
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
-    session.script("finish", &script_keys, &args)
+    ScriptCall {
+        name: "finish",
+        keys: script_keys,
+        args,
+    }
 }
 
-/// The EVALSHA of `fail.lua`.
-pub fn fail_command(
-    session: &Session<'_>,
+/// A call of `fail.lua`.
+pub fn fail_call(
     keys: &KeySchema,
     execution: &Execution<'_>,
     failure: Failure,
     traceback: &Traceback<'_>,
     now: &Now,
     takes_next: bool,
-) -> redis::Cmd {
+) -> ScriptCall {
     let mut script_keys = common_keys(keys, execution, "failed");
     script_keys.push(keys.queue(execution.queue));
     script_keys.push(keys.registry("scheduled", execution.queue));
@@ -138,7 +140,11 @@ pub fn fail_command(
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
-    session.script("fail", &script_keys, &args)
+    ScriptCall {
+        name: "fail",
+        keys: script_keys,
+        args,
+    }
 }
 
 #[cfg(test)]

@@ -411,15 +411,16 @@ impl Core {
         transition_to_python(py, transition)
     }
 
-    /// Refreshes executions (job id, execution id, queue, ttl) and workers (name, ttl) in one
-    /// round trip; returns the `<job_id>:<execution_id>` of executions no longer running. A
+    /// Refreshes executions (job id, execution id, queue, ttl, worker, started at) and workers
+    /// (name, ttl) in one round trip, writing RQ's records of an execution at its first beat;
+    /// returns the `<job_id>:<execution_id>` of executions no longer running. A
     /// worker named in `registrations` (name to queues and hash fields) is registered again if
     /// its registration is gone.
     #[pyo3(signature = (executions, workers, registrations=None))]
     fn heartbeat(
         &self,
         py: Python<'_>,
-        executions: Vec<(String, String, String, u64)>,
+        executions: Vec<(String, String, String, u64, String, f64)>,
         workers: Vec<(String, u64)>,
         registrations: Option<HashMap<String, PyRegistration>>,
     ) -> PyResult<Vec<String>> {
@@ -427,12 +428,16 @@ impl Core {
         self.with_state(py, |state| {
             let beats: Vec<Beat<'_>> = executions
                 .iter()
-                .map(|(job_id, execution_id, queue, ttl)| Beat {
-                    job_id,
-                    execution_id,
-                    queue,
-                    ttl: *ttl,
-                })
+                .map(
+                    |(job_id, execution_id, queue, ttl, worker, started_at)| Beat {
+                        job_id,
+                        execution_id,
+                        queue,
+                        ttl: *ttl,
+                        worker,
+                        started_at: *started_at,
+                    },
+                )
                 .collect();
             let workers: Vec<WorkerBeat<'_>> = workers
                 .iter()

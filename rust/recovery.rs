@@ -6,7 +6,7 @@ use crate::clock::Now;
 use crate::conn::Redis;
 use crate::error::Result;
 use crate::keys::KeySchema;
-use crate::lifecycle::{fail_command, Execution, Failure, Traceback};
+use crate::lifecycle::{fail_call, Execution, Failure, Traceback};
 use crate::reply;
 
 /// One recovered execution and what became of its job ("failed", "retried", "scheduled", or
@@ -65,15 +65,14 @@ pub fn recover_abandoned(
                     started_at: None,
                     working_seconds: 0.0,
                 };
-                fail_command(
-                    session,
+                session.call(&fail_call(
                     keys,
                     &execution,
                     Failure::Abandoned,
                     traceback,
                     &now,
                     false,
-                )
+                ))
             })
             .collect();
         session.pipeline(&commands)

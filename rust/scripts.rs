@@ -14,6 +14,20 @@ macro_rules! script {
     };
 }
 
+/// The text of script `$name` as a local function `<name>_part(KEYS, ARGV)` (its parameters
+/// stand for the globals it reads), for `lua/step.lua`.
+macro_rules! part {
+    ($name:literal) => {
+        concat!(
+            "local function ",
+            $name,
+            "_part(KEYS, ARGV)\n",
+            include_str!(concat!("lua/", $name, ".lua")),
+            "\nend\n"
+        )
+    };
+}
+
 /// (name, source) of every script.
 pub const SCRIPTS: &[(&str, &str)] = &[
     script!("enqueue"),
@@ -25,10 +39,58 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("reclaim"),
     script!("finish"),
     script!("fail"),
+    (
+        "step",
+        concat!(
+            include_str!("lua/lib/library.lua"),
+            part!("start"),
+            part!("finish"),
+            part!("fail"),
+            part!("take"),
+            include_str!("lua/step.lua")
+        ),
+    ),
     script!("heartbeat"),
     script!("schedule"),
     script!("remove_executions"),
 ];
+
+/// One call of a script, before it is sent: on its own (`Session::call`), or as a part of a
+/// worker's step (`steps`).
+#[derive(Debug, Clone)]
+pub struct ScriptCall {
+    pub name: &'static str,
+    pub keys: Vec<String>,
+    pub args: Vec<Vec<u8>>,
+}
+
+/// The parts as one call of `lua/step.lua`, which runs them in order and returns each one's
+/// reply: one script run for a step instead of one per part.
+pub fn steps(parts: Vec<ScriptCall>) -> ScriptCall {
+    let mut args: Vec<Vec<u8>> = Vec::with_capacity(1 + parts.len() * 3);
+    args.push(parts.len().to_string().into_bytes());
+    args.extend(parts.iter().map(|part| part.name.as_bytes().to_vec()));
+    args.extend(
+        parts
+            .iter()
+            .map(|part| part.keys.len().to_string().into_bytes()),
+    );
+    args.extend(
+        parts
+            .iter()
+            .map(|part| part.args.len().to_string().into_bytes()),
+    );
+    let mut keys = Vec::new();
+    for part in parts {
+        keys.extend(part.keys);
+        args.extend(part.args);
+    }
+    ScriptCall {
+        name: "step",
+        keys,
+        args,
+    }
+}
 
 /// The source of the script `name`, if there is one.
 pub fn source(name: &str) -> Option<&'static str> {
@@ -43,6 +105,11 @@ mod tests {
     fn every_script_is_embedded_with_the_library_and_found_by_name() {
         for (name, text) in SCRIPTS {
             assert!(text.contains("local function release_dependents"), "{name}");
+            assert_eq!(
+                text.matches("local function release_dependents").count(),
+                1,
+                "{name}: the library once"
+            );
             assert_eq!(source(name), Some(*text));
         }
         assert_eq!(source("no-such-script"), None);

@@ -1,6 +1,7 @@
-//! The worker's step: record how its last job ended and/or take its next one, in one round
-//! trip, either waiting for the reply (`run`) or not (`send`, then `collect` once the next job
-//! has run: the worker's Python time then overlaps Redis's work and the network).
+//! The worker's step: start the job it held, record how its last job ended and/or take its
+//! next one, in one round trip and one script run (`lua/step.lua`), either waiting for the
+//! reply (`run`) or not (`send`, then `collect` once the next job has run: the worker's Python
+//! time then overlaps Redis's work and the network).
 //!
 //! A step is safe to repeat: recording checks the execution is still started, and a repeated
 //! take returns the job its execution id already took. So a step whose reply is lost, for any
@@ -10,9 +11,10 @@ use crate::clock::Now;
 use crate::conn::{Redis, Session};
 use crate::error::{Error, Result};
 use crate::keys::KeySchema;
-use crate::lifecycle::{fail_command, finish_command, Execution, Failure, Traceback};
+use crate::lifecycle::{fail_call, finish_call, Execution, Failure, Traceback};
 use crate::reply;
-use crate::take::{parse_taken, take_command, TakeRequest, Taken};
+use crate::scripts::{steps, ScriptCall};
+use crate::take::{parse_taken, take_call, TakeRequest, Taken};
 
 /// A take, with owned parts (a deferred step outlives the call that sent it).
 #[derive(Debug, Clone)]
@@ -106,28 +108,27 @@ pub struct Transition {
     pub next: Option<Taken>,
 }
 
-fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -> Vec<redis::Cmd> {
+fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
     let now = Now::read();
-    let mut commands = Vec::with_capacity(3);
+    let mut parts = Vec::with_capacity(3);
     if let Some(start) = &step.start {
-        commands.push(session.script(
-            "start",
-            &[keys.job(&start.job_id), keys.worker(&start.worker)],
-            &[
+        parts.push(ScriptCall {
+            name: "start",
+            keys: vec![keys.job(&start.job_id), keys.worker(&start.worker)],
+            args: vec![
                 start.execution_id.clone().into_bytes(),
                 now.timestamp.clone().into_bytes(),
             ],
-        ));
+        });
     }
     let stays_busy = step.running || step.take.is_some();
     if let Some(ended) = &step.record {
         let execution = ended.execution();
-        commands.push(match &ended.ending {
+        parts.push(match &ended.ending {
             Ending::Finished {
                 return_value,
                 default_result_ttl,
-            } => finish_command(
-                session,
+            } => finish_call(
                 keys,
                 &execution,
                 return_value.as_deref(),
@@ -144,15 +145,12 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
                     exc_info,
                     exc_string,
                 };
-                fail_command(
-                    session, keys, &execution, *failure, &traceback, &now, stays_busy,
-                )
+                fail_call(keys, &execution, *failure, &traceback, &now, stays_busy)
             }
         });
     }
     if let Some(take) = &step.take {
-        commands.push(take_command(
-            session,
+        parts.push(take_call(
             keys,
             &take.request(),
             &now,
@@ -160,10 +158,35 @@ fn commands(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) 
             step.record.is_some() && !step.running,
         ));
     }
-    commands
+    parts
 }
 
-fn transition(step: &Step, replies: &[redis::Value]) -> Result<Transition> {
+/// The step as one command: a lone part is sent as its own script, several as `lua/step.lua`.
+fn command(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -> redis::Cmd {
+    let mut parts = parts(keys, step, repeat);
+    if parts.len() == 1 {
+        if let Some(part) = parts.pop() {
+            return session.call(&part);
+        }
+    }
+    session.call(&steps(parts))
+}
+
+fn transition(step: &Step, reply: &redis::Value) -> Result<Transition> {
+    let lone = [reply.clone()];
+    let part_count = [
+        step.start.is_some(),
+        step.record.is_some(),
+        step.take.is_some(),
+    ]
+    .iter()
+    .filter(|&&part| part)
+    .count();
+    let replies = if part_count == 1 {
+        &lone[..]
+    } else {
+        reply::items(reply)?
+    };
     let mut replies = replies.iter();
     if step.start.is_some() {
         next_reply(&mut replies)?;
@@ -184,17 +207,17 @@ fn next_reply<'a>(
 ) -> Result<&'a redis::Value> {
     replies
         .next()
-        .ok_or_else(|| Error::Reply("a step got fewer replies than it sent commands".into()))
+        .ok_or_else(|| Error::Reply("a step got fewer replies than it has parts".into()))
 }
 
 /// Runs `step` and waits for its reply.
 pub fn run(redis: &mut Redis, keys: &KeySchema, step: &Step) -> Result<Transition> {
     let mut attempts = 0;
-    let replies = redis.run(|session| {
+    let reply = redis.run(|session| {
         attempts += 1;
-        session.pipeline(&commands(session, keys, step, attempts > 1))
+        session.query(&command(session, keys, step, attempts > 1))
     })?;
-    transition(step, &replies)
+    transition(step, &reply)
 }
 
 /// A step sent without waiting for its reply.
@@ -206,7 +229,7 @@ pub struct InFlight {
 
 /// Sends `step`; read what it did with `collect`.
 pub fn send(redis: &mut Redis, keys: &KeySchema, step: Step) -> InFlight {
-    let sent = redis.send(|session| commands(session, keys, &step, false));
+    let sent = redis.send(|session| vec![command(session, keys, &step, false)]);
     InFlight { step, sent }
 }
 
@@ -214,12 +237,14 @@ pub fn send(redis: &mut Redis, keys: &KeySchema, step: Step) -> InFlight {
 pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Result<Transition> {
     if in_flight.sent {
         if let Ok(replies) = redis.receive() {
-            return transition(&in_flight.step, &replies);
+            if let [reply] = &replies[..] {
+                return transition(&in_flight.step, reply);
+            }
         }
     }
-    let replies =
-        redis.run(|session| session.pipeline(&commands(session, keys, &in_flight.step, true)))?;
-    transition(&in_flight.step, &replies)
+    let reply =
+        redis.run(|session| session.query(&command(session, keys, &in_flight.step, true)))?;
+    transition(&in_flight.step, &reply)
 }
 
 #[cfg(test)]
@@ -322,5 +347,75 @@ mod tests {
         assert_eq!(results, 1);
         let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
         assert_eq!(wip, vec!["b:e2".to_string(), "c:e3".to_string()]);
+    }
+
+    #[test]
+    fn a_step_starts_a_held_job_records_the_last_and_takes_ahead_in_one_script_run() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        for id in ["a", "b", "c"] {
+            enqueue(&mut con, "q", id);
+        }
+        let held = |execution_id: &str| TakeSpec {
+            held: true,
+            ..take_spec(execution_id)
+        };
+        let plain = |take: TakeSpec| Step {
+            start: None,
+            running: false,
+            record: None,
+            take: Some(take),
+        };
+        let Ok(Transition { next: Some(a), .. }) = run(&mut redis, &keys, &plain(take_spec("e1")))
+        else {
+            panic!("a not taken")
+        };
+        let Ok(Transition { next: Some(b), .. }) = run(&mut redis, &keys, &plain(held("e2")))
+        else {
+            panic!("b not taken")
+        };
+        let marked: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
+        assert_eq!(marked.as_deref(), Some("e2"));
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut con)
+            .unwrap_or(());
+        let step = run(
+            &mut redis,
+            &keys,
+            &Step {
+                start: Some(StartHeld {
+                    job_id: b.job_id.clone(),
+                    execution_id: b.execution_id.clone(),
+                    worker: "w1".into(),
+                }),
+                running: true,
+                record: Some(finished(&a)),
+                take: Some(held("e3")),
+            },
+        );
+        let Ok(step) = step else { panic!("{step:?}") };
+        assert_eq!(step.outcome.as_deref(), Some("finished"));
+        assert_eq!(step.next.map(|t| t.job_id), Some("c".to_string()));
+        let b_held: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
+        let c_held: Option<String> = con.hget("rq:job:c", "jobpool_held").unwrap_or(None);
+        assert_eq!((b_held, c_held.as_deref()), (None, Some("e3")));
+        let a_status: Option<String> = con.hget("rq:job:a", "status").unwrap_or(None);
+        assert_eq!(a_status.as_deref(), Some("finished"));
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap_or_default();
+        let script_runs: Vec<&str> = stats
+            .lines()
+            .filter(|line| line.starts_with("cmdstat_evalsha:"))
+            .collect();
+        assert_eq!(script_runs.len(), 1, "{stats}");
+        assert!(
+            script_runs[0].starts_with("cmdstat_evalsha:calls=1,"),
+            "{stats}"
+        );
     }
 }

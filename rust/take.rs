@@ -6,10 +6,11 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::clock::Now;
-use crate::conn::{Redis, Session};
+use crate::conn::Redis;
 use crate::error::{Error, Result};
 use crate::keys::{KeySchema, ID_MARK};
 use crate::reply;
+use crate::scripts::ScriptCall;
 
 /// Who is taking, from which queues (in priority order), under which execution id.
 #[derive(Debug, Clone)]
@@ -39,17 +40,16 @@ pub struct Taken {
     pub fields: Vec<(String, Vec<u8>)>,
 }
 
-/// The EVALSHA of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost,
+/// A call of `take.lua` for `request`; `repeat` when an earlier attempt's reply was lost,
 /// `after_record` when it follows the worker's record of a job (its state stays busy if it
 /// takes one, and becomes idle if not).
-pub fn take_command(
-    session: &Session<'_>,
+pub fn take_call(
     keys: &KeySchema,
     request: &TakeRequest<'_>,
     now: &Now,
     repeat: bool,
     after_record: bool,
-) -> redis::Cmd {
+) -> ScriptCall {
     let mut script_keys = vec![
         keys.worker_executions(request.worker),
         keys.worker(request.worker),
@@ -78,7 +78,11 @@ pub fn take_command(
     };
     args.push(state_rule.into());
     args.push(DEFAULT_JOB_TIMEOUT.to_string().into());
-    session.script("take", &script_keys, &args)
+    ScriptCall {
+        name: "take",
+        keys: script_keys,
+        args,
+    }
 }
 
 /// The job in a `take.lua` reply, if it took one.
@@ -120,14 +124,7 @@ fn take_once(
     let mut attempts = 0;
     let reply = redis.run(|session| {
         attempts += 1;
-        session.query(&take_command(
-            session,
-            keys,
-            request,
-            &Now::read(),
-            attempts > 1,
-            false,
-        ))
+        session.query(&session.call(&take_call(keys, request, &Now::read(), attempts > 1, false)))
     })?;
     parse_taken(&reply)
 }
@@ -218,31 +215,39 @@ mod tests {
         assert_eq!(status.as_deref(), Some("started"));
         let score: Option<f64> = con.zscore("rq:wip:high", "b:e1").ok();
         assert!(score.is_some());
-        let members: Vec<String> = con.smembers("rq:worker:w1:executions").unwrap_or_default();
-        assert_eq!(members, vec!["b:e1".to_string()]);
-        let worker_name: Option<String> = con.hget("rq:execution:b:e1", "worker_name").ok();
-        assert_eq!(worker_name.as_deref(), Some("w1"));
+        // A pool worker's take (a heartbeat ttl given) leaves RQ's execution records to its
+        // supervisor's heartbeat.
+        let recorded: bool = con.exists("rq:execution:b:e1").unwrap_or(true);
+        assert!(!recorded);
         // A repeat of a take whose reply was lost returns the same job.
         let repeated = redis.run(|session| {
-            session.query(&take_command(
-                session,
+            session.query(&session.call(&take_call(
                 &keys,
                 &request(&queues, "e1"),
                 &Now::read(),
                 true,
                 false,
-            ))
+            )))
         });
         let repeated = repeated.and_then(|reply| parse_taken(&reply));
         assert_eq!(
             repeated.map(|t| t.map(|t| t.job_id)),
             Ok(Some("b".to_string()))
         );
-        let second = take(&mut redis, &keys, &request(&queues, "e2"), None);
+        // A lone worker's take (ttl 0: nothing heartbeats its executions) writes them.
+        let mut lone = request(&queues, "e2");
+        lone.heartbeat_ttl = 0;
+        let second = take(&mut redis, &keys, &lone, None);
         assert_eq!(
             second.map(|t| t.map(|t| t.job_id)),
             Ok(Some("a".to_string()))
         );
+        let members: Vec<String> = con.smembers("rq:worker:w1:executions").unwrap_or_default();
+        assert_eq!(members, vec!["a:e2".to_string()]);
+        let worker_name: Option<String> = con.hget("rq:execution:a:e2", "worker_name").ok();
+        assert_eq!(worker_name.as_deref(), Some("w1"));
+        let indexed: Option<f64> = con.zscore("rq:executions:a", "e2").unwrap_or(None);
+        assert!(indexed.is_some());
         let none = take(&mut redis, &keys, &request(&queues, "e3"), None);
         assert_eq!(none, Ok(None));
     }

@@ -2,10 +2,15 @@
 3.0's cancel and delete leave: a canceled job in the canceled registry alone, a deleted job gone.
 When the worker then records the job's end, it writes nothing about it: the canceled job stays
 canceled (RQ's own worker would mark it finished, leaving it in two registries), the deleted job
-is not brought back as a stub hash that cannot be read."""
+is not brought back as a stub hash that cannot be read.
+
+A pool writes RQ's records of an execution (which RQ's cancel and delete read to find its
+started entry) at its supervisor's next pass, within half a second: the jobs below are canceled
+or deleted once they have them, and a last test shows what RQ's cancel of a younger job leaves."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 import pytest
@@ -31,6 +36,7 @@ def running_job(connection: redis.Redis, pool: Callable[..., Pool]) -> Callable[
         running = queue.enqueue(jobs.sleep_for, 2.0)
         after = queue.enqueue(jobs.add, 1, 1)
         wait_for(lambda: running.get_status() == JobStatus.STARTED)
+        wait_for(lambda: bool(rq.job.Job.fetch(running.id, connection=connection).get_executions()))
         return running, after
 
     return start
@@ -83,3 +89,33 @@ def test_delete_of_a_running_job(
         Job.fetch(job.id, connection=connection)
     for key in connection.scan_iter("rq:worker:*:executions"):
         assert not any(member.startswith(job.id.encode()) for member in connection.smembers(key))
+
+
+def test_rq_cancel_of_a_job_before_the_pool_wrote_its_records(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """Before the pool has written RQ's records of an execution, RQ's cancel cannot find its
+    started entry and leaves it; the job still ends canceled, with no result, and the entry goes
+    when the worker records the end. The supervisor is frozen (SIGSTOP) while the worker takes
+    the job (its record of the job before takes it), so the records are not written before the
+    cancel, however the machine is loaded."""
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    first = queue.enqueue(jobs.sleep_for, 1.0)
+    wait_for(lambda: first.get_status() == JobStatus.STARTED)
+    running.process.send_signal(signal.SIGSTOP)
+    try:
+        job = queue.enqueue(jobs.sleep_for, 1.0)
+        after = queue.enqueue(jobs.add, 1, 1)
+        wait_for(lambda: job.get_status() == JobStatus.STARTED)
+        rq_job = rq.job.Job.fetch(job.id, connection=connection)
+        assert rq_job.get_executions() == []
+        rq_job.cancel()
+        assert registries_holding(connection, job.id) == ["wip", "canceled"]
+    finally:
+        running.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: after.get_status() == JobStatus.FINISHED)
+    assert registries_holding(connection, job.id) == ["canceled"]
+    assert job.get_status() == JobStatus.CANCELED and job.latest_result() is None
+    assert not connection.keys(f"rq:execution:{job.id}:*")

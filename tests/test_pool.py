@@ -78,11 +78,15 @@ def test_a_killed_worker_has_its_job_failed_within_a_second_and_is_replaced(
     doomed = queue.enqueue(jobs.sleep_for, 60)
     retried = queue.enqueue(jobs.sleep_then_fail_once, 60, retry=Retry(1))
     worker = running.busy_worker(doomed.id)
+    wait_for(lambda: connection.keys(f"rq:execution:{doomed.id}:*"))  # RQ's records, for a job that runs on
     worker.kill()
     killed_at = time.monotonic()
     wait_for(lambda: doomed.get_status() == JobStatus.FAILED, deadline_seconds=5)
     assert time.monotonic() - killed_at < 2.0  # within about a second: the supervisor saw it die
     assert "terminated unexpectedly" in (doomed.exc_info or "") and "signal 9" in (doomed.exc_info or "")
+    assert not connection.keys(f"rq:execution:{doomed.id}:*") and not connection.exists(
+        f"rq:executions:{doomed.id}"
+    )
     second = running.busy_worker(retried.id)  # a new worker took the next job
     assert second.pid != worker.pid
     wait_for(lambda: connection.exists(f"attempts:{retried.id}"))  # its first attempt has begun

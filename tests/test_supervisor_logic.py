@@ -56,12 +56,14 @@ def test_clean_exits_in_burst_mode_end_the_slot_and_recycling_does_not() -> None
 def test_reports_track_what_a_worker_owns_and_the_deadline_is_the_running_jobs() -> None:
     supervisor = _supervisor()
     child = Child(0, 1, "a", -1, -1, started=time.monotonic())
-    for line in ("ready", "own j1 e1 q", "start e1 1234.5", "own j2 e2 q"):
+    for line in ("ready", "own j1 e1 q", "start e1 1234.5 1200.0", "own j2 e2 q"):
         supervisor._apply_report(child, line.split())
-    assert child.ready and child.owned["e1"] == Owned("j1", "e1", "q", "running", 1234.5)
-    assert child.owned["e2"] == Owned("j2", "e2", "q", "taken")
-    supervisor._apply_report(child, ["start", "e2", "99.0"])  # e1 ended: its record is in flight
-    assert child.owned["e1"].state == "ended" and child.owned["e2"] == Owned("j2", "e2", "q", "running", 99.0)
+    assert child.ready and child.owned["e1"] == Owned("j1", "e1", "q", "running", 1234.5, 1200.0)
+    taken = child.owned["e2"]
+    assert (taken.job_id, taken.state, taken.recorded) == ("j2", "taken", False)
+    supervisor._apply_report(child, ["start", "e2", "99.0", "98.0"])  # e1 ended: its record is in flight
+    assert child.owned["e1"].state == "ended"
+    assert child.owned["e2"] == Owned("j2", "e2", "q", "running", 99.0, 98.0)
     for line in ("free e1", "nonsense"):
         supervisor._apply_report(child, line.split())
     assert list(child.owned) == ["e2"]

@@ -111,12 +111,14 @@ class Core:
 
     def heartbeat(
         self,
-        executions: list[tuple[str, str, str, int]],
+        executions: list[tuple[str, str, str, int, str, float]],
         workers: list[tuple[str, int]],
         registrations: dict[str, tuple[list[str], list[tuple[str, str]]]] | None = None,
     ) -> list[str]:
-        """Refreshes (job id, execution id, queue, ttl) executions and (name, ttl) workers;
-        returns the ``<job_id>:<execution_id>`` of executions no longer running. A worker
+        """Refreshes (job id, execution id, queue, ttl, worker, started at) executions and
+        (name, ttl) workers, writing RQ's records of an execution (its hash, index entry and
+        worker's executions set) at its first beat; returns the ``<job_id>:<execution_id>`` of
+        executions no longer running. A worker
         named in ``registrations`` (name: its queues, and its hash's fields but ``birth`` and
         ``last_heartbeat`` as (field, value) pairs) is registered again if its hash has
         neither ``birth`` nor ``death``, and kept in the worker sets while it lives."""

@@ -116,8 +116,9 @@ class PoolWorker(Worker):
     def _starting(self, taken: Taken) -> None:
         self._execution = taken[2]
         timeout = _job_timeout(taken)
-        deadline = time.time() + timeout if timeout > 0 else 0
-        self._report(f"start {taken[2]} {deadline:.3f}")
+        now = time.time()
+        deadline = now + timeout if timeout > 0 else 0
+        self._report(f"start {taken[2]} {deadline:.3f} {now:.6f}")
         setproctitle(f"{self.title} busy {taken[1]}")
 
     def _freed(self, taken: Taken) -> None:

@@ -45,6 +45,10 @@ HEARTBEAT_SECONDS = 5.0
 # How long an execution lives without a heartbeat: a pool that vanishes whole has its jobs
 # recovered by any other pool this long after its last beat.
 HEARTBEAT_TTL = 30
+# How often RQ's per-execution records (execution hash, executions index, the worker's
+# executions set) are written for the executions that started since: a pool's workers take
+# without them (most jobs end long before), so a job that runs longer than this has them.
+RECORDS_SECONDS = 0.5
 WORKER_TTL = 60
 HARD_KILL_GRACE_SECONDS = 5.0
 SCHEDULER_SECONDS = 1.0
@@ -88,6 +92,8 @@ class Owned:
     queue: str
     state: str = "taken"  # "taken", "running" or "ended"
     deadline: float = 0.0  # while running: the epoch its timeout ends, 0 for none
+    started_at: float = field(default_factory=time.time)  # the epoch it started (or was taken)
+    recorded: bool = False  # whether a heartbeat has written RQ's records of it
 
 
 @dataclass
@@ -367,13 +373,14 @@ class Supervisor:
                 child.ready = True
             case ["own", job_id, execution_id, queue]:
                 child.owned[execution_id] = Owned(job_id, execution_id, queue)
-            case ["start", execution_id, deadline]:
+            case ["start", execution_id, deadline, started_at]:
                 for owned in child.owned.values():  # a worker runs one job at a time
                     if owned.state == "running":
                         owned.state = "ended"
                 if execution_id in child.owned:
                     child.owned[execution_id].state = "running"
                     child.owned[execution_id].deadline = float(deadline)
+                    child.owned[execution_id].started_at = float(started_at)
             case ["free", execution_id]:
                 child.owned.pop(execution_id, None)
             case _:
@@ -438,12 +445,30 @@ class Supervisor:
                 logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
             clean_registries(self.connection, mine)
 
-    def _heartbeat(self) -> None:
-        executions = [
-            (owned.job_id, owned.execution_id, owned.queue, HEARTBEAT_TTL)
+    def _beats(self, owned_by: list[tuple[Child, Owned]]) -> list[tuple[str, str, str, int, str, float]]:
+        return [
+            (owned.job_id, owned.execution_id, owned.queue, HEARTBEAT_TTL, child.name, owned.started_at)
+            for child, owned in owned_by
+        ]
+
+    def _record_new_executions(self) -> None:
+        """Writes RQ's records of the executions that started since the last pass (the workers
+        took them without): what RQ's readers see of a job that runs (``get_executions()``,
+        ``send_stop_execution_command``, a worker's current executions)."""
+        new = [
+            (child, owned)
             for child in self.children.values()
             for owned in child.owned.values()
+            if owned.state == "running" and not owned.recorded
         ]
+        if new:
+            self.core.heartbeat(self._beats(new), [])
+            for _, owned in new:
+                owned.recorded = True
+
+    def _heartbeat(self) -> None:
+        owned_by = [(child, owned) for child in self.children.values() for owned in child.owned.values()]
+        executions = self._beats(owned_by)
         workers = [(child.name, WORKER_TTL) for child in self.children.values()]
         registrations = {
             child.name: worker_registration.for_heartbeat(self.queue_names, child.pid, bool(child.owned))
@@ -451,6 +476,8 @@ class Supervisor:
             if child.ready
         }
         gone = set(self.core.heartbeat(executions, workers, registrations))
+        for _, owned in owned_by:
+            owned.recorded = True
         self.last_beat = time.monotonic()
         self._stop_runs_taken_elsewhere(gone)
 
@@ -707,6 +734,8 @@ class Supervisor:
         self._redis_call("relay worker commands", self._relay_commands)
         if self._every("heartbeat", HEARTBEAT_SECONDS):
             self._redis_call("heartbeat", self._heartbeat)
+        elif self._every("records", RECORDS_SECONDS):
+            self._redis_call("record executions", self._record_new_executions)
         if self.scheduler and not self.stopping and self._every("scheduler", SCHEDULER_SECONDS):
             self._redis_call(
                 "schedule", lambda: enqueue_due_jobs(self.connection, self.queue_names, self.name)

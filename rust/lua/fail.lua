@@ -60,8 +60,8 @@ end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
 if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end
-if not recorded then
-    return "stale"
+if not recorded or job[1] == "canceled" then
+    return "stale" -- a job canceled as it ran stays canceled (see finish.lua)
 end
 if outcome == "abandoned" and job[6] == execution_id then
     outcome = "released" -- taken ahead by a worker that vanished before it started the job

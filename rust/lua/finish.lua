@@ -2,8 +2,9 @@
 -- result stream entry, the finished registry and the job's TTLs per result_ttl, dependents
 -- released, the worker's counters, and the execution forgotten. When the execution is no
 -- longer in the started registry (it was recorded already by a repeated call, recovered as
--- abandoned, or its job was canceled or deleted), it only forgets the execution and returns
--- "stale". When the job hash is gone (deleted while it ran), nothing is written about the job
+-- abandoned, or its job was canceled or deleted), or its job was canceled while it ran (RQ's
+-- cancel leaves the started entry of an execution whose records the pool has not written yet:
+-- see take.lua), it only forgets the execution and returns "stale". When the job hash is gone (deleted while it ran), nothing is written about the job
 -- (no stub hash, result or registry entry) and it returns "deleted".
 --
 -- Everything that can fail (a result_ttl another client stored, the worker's counters) is read
@@ -27,7 +28,7 @@ local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
 local worker_key = KEYS[10]
 local takes_next = ARGV[15] == "1"
 
-local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids")
+local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status")
 local job_exists = redis.call("EXISTS", job_key) == 1
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
@@ -39,8 +40,8 @@ end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
 if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end
-if not recorded then
-    return "stale"
+if not recorded or job[3] == "canceled" then
+    return "stale" -- a job canceled as it ran stays canceled (see the header)
 end
 if count_it then
     count_it()

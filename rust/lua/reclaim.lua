@@ -13,26 +13,19 @@
 -- Returns {"released", job id, queue name} or {"absent"}.
 
 local execution_id, n = ARGV[1], tonumber(ARGV[2])
-local pattern = "*:" .. execution_id
 for i = 1, n do
-    local cursor = "0"
-    repeat
-        local page = redis.call("ZSCAN", KEYS[2 + i], cursor, "MATCH", pattern, "COUNT", 1000)
-        cursor = page[1]
-        local member = page[2][1]
-        if member then
-            local job_id = string.sub(member, 1, #member - #execution_id - 1)
-            redis.call("ZREM", KEYS[2 + i], member)
-            end_execution(fill(ARGV[4], job_id), fill(ARGV[5], job_id), KEYS[2], job_id, execution_id)
-            local job_key = fill(ARGV[3], job_id)
-            if redis.call("EXISTS", job_key) == 1 then
-                redis.call("HDEL", job_key, "jobpool_held")
-                redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-                push_job(KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id, true)
-            end
-            return {"released", job_id, ARGV[6 + i]}
+    local job_id = find_execution(KEYS[2 + i], execution_id)
+    if job_id then
+        redis.call("ZREM", KEYS[2 + i], job_id .. ":" .. execution_id)
+        end_execution(fill(ARGV[4], job_id), fill(ARGV[5], job_id), KEYS[2], job_id, execution_id)
+        local job_key = fill(ARGV[3], job_id)
+        if redis.call("EXISTS", job_key) == 1 then
+            redis.call("HDEL", job_key, "jobpool_held")
+            redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
+            push_job(KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id, true)
         end
-    until cursor == "0"
+        return {"released", job_id, ARGV[6 + i]}
+    end
 end
 redis.call("SET", KEYS[1], "1", "EX", ARGV[6])
 return {"absent"}

@@ -1,9 +1,14 @@
 -- Takes the next job for a worker, atomically, in one round trip: pops the first id from the
 -- first non-empty queue (priority order) and marks the job started in RQ's data (status,
--- started_at, worker_name, the started-registry entry `<job_id>:<execution_id>`, the
--- execution hash and index, the worker's executions set). The id is never only in a reply:
--- it moves from the queue to the started registry, so a worker killed at any instant loses
--- nothing (its execution lapses and is recovered).
+-- started_at, worker_name, the started-registry entry `<job_id>:<execution_id>`). The id is
+-- never only in a reply: it moves from the queue to the started registry, so a worker killed at
+-- any instant loses nothing (its execution lapses and is recovered).
+--
+-- RQ's per-execution records (the execution hash and index, the worker's executions set) are
+-- written here for a lone worker (ARGV[5] "0": nothing heartbeats its executions). A pool
+-- worker's (a heartbeat ttl given) are left to its supervisor's next heartbeat, which writes
+-- them for the executions still running then (lua/heartbeat.lua): most jobs end before it, and
+-- never cost the three keys.
 --
 -- A take *ahead* (a pool worker's, sent as its current job starts) marks the job held: the job
 -- hash's `jobpool_held` field names the execution until the worker starts it (lua/start.lua).
@@ -11,7 +16,7 @@
 -- take it back before it starts (lua/reclaim.lua), leaving KEYS[4] behind when it came first.
 --
 -- A retry (ARGV[10+n] = "1", after a lost reply) with the same execution id returns the job
--- that execution took instead of taking another.
+-- that execution took instead of taking another (found by its started-registry member).
 --
 -- KEYS[1] the worker's executions set   KEYS[2] the worker hash   KEYS[3] the suspension flag
 -- KEYS[4] the reclaimed marker of this execution id
@@ -19,7 +24,8 @@
 -- While workers are suspended (`rq suspend`, `jobpool suspend`) it takes nothing.
 -- ARGV[1] execution id   ARGV[2] worker name   ARGV[3] now, hash timestamp   ARGV[4] now, epoch float
 -- ARGV[5] heartbeat ttl (seconds), or "0" to derive it from the job's timeout as RQ's
---         SimpleWorker does (timeout + 60; 420 when the job has no timeout)
+--         SimpleWorker does (timeout + 60; 420 when the job has no timeout) and write the
+--         execution's records here
 -- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
 -- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
 -- ARGV[10+n] "1" when this call repeats one whose reply was lost
@@ -40,6 +46,7 @@ end
 
 local state_rule = ARGV[11 + n]
 local held = state_rule == "2"
+local records_at_take = ARGV[5] == "0"
 
 local function heartbeat_ttl(timeout)
     local ttl = tonumber(ARGV[5])
@@ -71,16 +78,11 @@ local function start(i, job_id, job_key, job)
     if job[3] then
         redis.call("PERSIST", job_key) -- its ttl bounded only its wait in the queue
     end
-    local execution_key = fill(ARGV[7], job_id)
-    redis.call("HSET", execution_key, "id", execution_id, "job_id", job_id, "created_at", ARGV[4],
-        "last_heartbeat", ARGV[4], "worker_name", worker)
-    redis.call("EXPIRE", execution_key, ttl)
-    local index_key = fill(ARGV[8], job_id)
-    redis.call("ZADD", index_key, now_seconds + ttl + 60, execution_id)
-    redis.call("EXPIRE", index_key, ttl + 60)
     redis.call("ZADD", KEYS[4 + n + i], now_seconds + ttl, member)
-    redis.call("SADD", KEYS[1], member)
-    redis.call("EXPIRE", KEYS[1], ttl + 60)
+    if records_at_take then
+        write_execution_records(fill(ARGV[7], job_id), fill(ARGV[8], job_id), KEYS[1], job_id,
+            execution_id, ARGV[4], ARGV[4], worker, ttl, now_seconds)
+    end
     if state_rule == "0" and redis.call("EXISTS", KEYS[2]) == 1 then
         redis.call("HSET", KEYS[2], "state", "busy", "last_heartbeat", now)
     end
@@ -88,12 +90,11 @@ local function start(i, job_id, job_key, job)
 end
 
 if ARGV[10 + n] == "1" then
-    local suffix = ":" .. execution_id
-    for _, member in ipairs(redis.call("SMEMBERS", KEYS[1])) do
-        if string.sub(member, -#suffix) == suffix then
-            local job_id = string.sub(member, 1, #member - #suffix)
-            local job = redis.call("HMGET", fill(ARGV[6], job_id), "origin", "timeout")
-            return reply(job[1] or "", job_id, heartbeat_ttl(job[2]))
+    for i = 1, n do
+        local job_id = find_execution(KEYS[4 + n + i], execution_id)
+        if job_id then
+            local job = redis.call("HMGET", fill(ARGV[6], job_id), "timeout")
+            return reply(ARGV[9 + i], job_id, heartbeat_ttl(job[1]))
         end
     end
 end

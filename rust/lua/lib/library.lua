@@ -72,15 +72,46 @@ local function release_dependents(dependents_key, queues_key, parent_id, skip_pa
     return enqueued
 end
 
+-- Writes RQ's records of a running execution: its hash, its entry in the job's executions
+-- index and in its worker's executions set (all three together, or none: see end_execution).
+local function write_execution_records(execution_key, index_key, worker_executions_key, job_id,
+        execution_id, created_at, last_heartbeat, worker, ttl, now_seconds)
+    redis.call("HSET", execution_key, "id", execution_id, "job_id", job_id, "created_at", created_at,
+        "last_heartbeat", last_heartbeat, "worker_name", worker)
+    redis.call("EXPIRE", execution_key, ttl)
+    redis.call("ZADD", index_key, now_seconds + ttl + 60, execution_id)
+    redis.call("EXPIRE", index_key, ttl + 60)
+    redis.call("SADD", worker_executions_key, job_id .. ":" .. execution_id)
+    redis.call("EXPIRE", worker_executions_key, ttl + 60)
+end
+
 -- Forgets a running execution, whose started-registry entry the caller has removed: its hash,
--- index entry and worker entry.
+-- index entry and worker entry. A pool's quick jobs never had them (they are written at the
+-- supervisor's heartbeat, all three at once): one DEL finds that out.
 local function end_execution(execution_key, index_key, worker_executions_key, job_id, execution_id)
-    local member = job_id .. ":" .. execution_id
-    redis.call("DEL", execution_key)
+    if redis.call("DEL", execution_key) == 0 then
+        return
+    end
     redis.call("ZREM", index_key, execution_id)
     if worker_executions_key then
-        redis.call("SREM", worker_executions_key, member)
+        redis.call("SREM", worker_executions_key, job_id .. ":" .. execution_id)
     end
+end
+
+-- The id of the job whose execution `execution_id` is in the started registry `registry_key`
+-- (its member is `<job_id>:<execution_id>`), or nil. A scan: for the rare calls that know only
+-- the execution id (a repeated take, a hold taken back).
+local function find_execution(registry_key, execution_id)
+    local cursor = "0"
+    repeat
+        local page = redis.call("ZSCAN", registry_key, cursor, "MATCH", "*:" .. execution_id, "COUNT", 1000)
+        cursor = page[1]
+        local member = page[2][1]
+        if member then
+            return string.sub(member, 1, #member - #execution_id - 1)
+        end
+    until cursor == "0"
+    return nil
 end
 
 -- Values read from a job or worker hash, which any client may have written: each check below

@@ -1,0 +1,26 @@
+-- A worker's step in one script run: the scripts it needs (start.lua for a held job that starts
+-- now, finish.lua or fail.lua for the job that ended, take.lua for the next job), run in order,
+-- as one call rather than one call each. Each part is that script's text, unchanged, made a
+-- function of its own KEYS and ARGV (see rust/scripts.rs), so each keeps the contract its
+-- header states, and a part that finds nothing to do (a stale record) does not stop the next.
+--
+-- ARGV[1] p, the number of parts; for part i = 1..p: ARGV[1+i] its script's name,
+-- ARGV[1+p+i] its number of keys, ARGV[1+2p+i] its number of arguments. Then KEYS holds each
+-- part's keys, and ARGV (from 2+3p) each part's arguments, in part order.
+-- Returns each part's reply, in order (false, a nil reply, for a part that returned nil).
+
+local parts = {start = start_part, finish = finish_part, fail = fail_part, take = take_part}
+local p = tonumber(ARGV[1])
+local replies = {}
+local k, a = 0, 1 + 3 * p
+for i = 1, p do
+    local run = parts[ARGV[1 + i]]
+    local key_count, arg_count = tonumber(ARGV[1 + p + i]), tonumber(ARGV[1 + 2 * p + i])
+    local reply = run({unpack(KEYS, k + 1, k + key_count)}, {unpack(ARGV, a + 1, a + arg_count)})
+    if reply == nil then
+        reply = false
+    end
+    replies[i] = reply
+    k, a = k + key_count, a + arg_count
+end
+return replies
