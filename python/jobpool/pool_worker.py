@@ -75,17 +75,36 @@ class PoolWorker(Worker):
         self._memory_checked = 0.0
         self._process = psutil.Process()
         self._execution = ""  # the execution id of the job that runs (or last ran)
+        self._unsent_reports: list[str] = []
 
     def _report(self, line: str) -> None:
-        os.write(self.report_fd, f"{line}\n".encode())
+        """Queues a report line for the supervisor; ``_send_reports`` writes them at once. A
+        worker of quick jobs so wakes its supervisor once a job (as the job starts), not once a
+        line."""
+        self._unsent_reports.append(line)
+
+    def _send_reports(self) -> None:
+        """Writes the queued reports, before anything the supervisor must know of in time: a
+        job starting (it may run long, or be stopped), the worker waiting idle or ending."""
+        if self._unsent_reports:
+            lines, self._unsent_reports = self._unsent_reports, []
+            os.write(self.report_fd, ("\n".join(lines) + "\n").encode())
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            self._send_reports()
 
     def _ready(self) -> None:
         self._retrying(self.core.connect)  # now, not when the first nudge comes: one at a time
         self._report("ready")
+        self._send_reports()
 
     def _take(self, wait: float | None) -> Taken | None:
         """Takes a job; when idle (``wait``), only once the supervisor nudges, within ``wait``."""
         if wait is not None:
+            self._send_reports()  # it is idle: the supervisor nudges it when a job comes
             readable, _, _ = select.select([self.nudge_fd], [], [], wait)
             if not readable:
                 return None
@@ -119,6 +138,7 @@ class PoolWorker(Worker):
         now = time.time()
         deadline = now + timeout if timeout > 0 else 0
         self._report(f"start {taken[2]} {deadline:.3f} {now:.6f}")
+        self._send_reports()
         setproctitle(f"{self.title} busy {taken[1]}")
 
     def _freed(self, taken: Taken) -> None:

@@ -65,6 +65,10 @@ IDLE_WAIT_SECONDS = 0.25
 # A job a worker took ahead goes back to its queue once it has been held this long (the job
 # before it is slow, or the worker is stopped): an idle worker takes it rather than it waiting.
 HOLD_BOUND_SECONDS = 0.1
+# The least time between two reads of the workers' reports while they are busy: a pool of quick
+# jobs wakes its supervisor this often, not once a job. What waits meanwhile (a worker seen idle
+# late, a new job's deadline known late) waits no longer than this.
+REPORTS_EVERY_SECONDS = 0.002
 # Crash-loop back-off: a worker that dies within STABLE_SECONDS of its start waits before it is
 # replaced, twice as long each time, up to MAX_RESPAWN_DELAY.
 STABLE_SECONDS = 5.0
@@ -156,6 +160,7 @@ class Supervisor:
         self.cold = False  # a second stop signal came: running jobs are being stopped
         self.stopped_at = 0.0
         self.last_beat = time.monotonic()  # the last heartbeat Redis took
+        self.reports_read_at = 0.0  # when the workers' reports were last read (monotonic)
         self.stopped_children: set[int] = set()  # pids of workers found stopped (SIGSTOP) while idle
         self.announced_ready = False
         self.due: dict[str, float] = {}
@@ -710,18 +715,28 @@ class Supervisor:
             self._nudge_an_idle_worker(idle)
 
     def _tick(self, wakeup_fd: int) -> None:
-        readable = {child.report_fd: child for child in self.children.values()}
+        # Reports are read at most every REPORTS_EVERY_SECONDS: until then only a signal wakes
+        # the loop, and the reports that come meanwhile are read together.
+        since_reports = time.monotonic() - self.reports_read_at
+        readable = (
+            {}
+            if since_reports < REPORTS_EVERY_SECONDS
+            else {child.report_fd: child for child in self.children.values()}
+        )
         poller = select.poll()
         for fd in (*readable, wakeup_fd):
             poller.register(fd, select.POLLIN)
         # While Redis cannot be reached, the wait on it fails at once: the poll paces the loop then.
         waiting_on_redis = bool(self._idle_children()) and not self.stopping and self.redis_reachable
         tick = min(TICK_SECONDS, self._holds_due_in() or TICK_SECONDS)
+        if not readable:
+            tick = min(tick, REPORTS_EVERY_SECONDS - since_reports)
         for fd, _ in poller.poll(0 if waiting_on_redis else tick * 1000):
             if fd == wakeup_fd:
                 _drain(wakeup_fd)
             else:
                 self._read_reports(readable[fd])
+                self.reports_read_at = time.monotonic()
         self._reclaim_slow_holds()
         self._redis_call("put back held jobs", self._put_back_reclaimed)
         self.redis_reachable = self._redis_call("wait for jobs", self._wait_for_work)

@@ -6,6 +6,7 @@ to Python and is hard-killed by the supervisor instead.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal: no stub
 import signal
 import threading
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def death_penalty(seconds: float | None, what: str = "Task") -> Iterator[None]:
         yield
         return
     _Deadline.seconds, _Deadline.what = seconds, what
-    if signal.getsignal(signal.SIGALRM) is not _expire:
+    if _signal.getsignal(signal.SIGALRM) is not _expire:  # as job_runner reads handlers
         signal.signal(signal.SIGALRM, _expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:

@@ -221,9 +221,18 @@ class Worker:
             logger.info("%s: released %s, which had not started", queue, job_id)
 
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
+        """The job's one line at INFO: what ran, how it ended and how long it took (its start is
+        logged at DEBUG; a line per job costs a no-op job a few per cent)."""
         if logger.isEnabledFor(logging.INFO):
-            (queue, job_id, *_), outcome = performed
-            logger.info("%s: %s (%s)", queue, "Job OK" if outcome.succeeded else recorded, job_id)
+            (queue, job_id, _, _, fields), outcome = performed
+            logger.info(
+                "%s: %s (%s): %s in %.1f ms",
+                queue,
+                _description(fields),
+                job_id,
+                "Job OK" if outcome.succeeded else recorded,
+                outcome.working_seconds * 1000,
+            )
 
     def _beat_if_due(self) -> None:
         """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight)."""
@@ -266,9 +275,8 @@ class Worker:
 
     def _perform(self, taken: Taken) -> Outcome:
         queue, job_id, _, _, fields = taken
-        if logger.isEnabledFor(logging.INFO):
-            description = fields.get("description", b"").decode(errors="replace")
-            logger.info("%s: %s (%s)", queue, description, job_id)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: %s (%s) starts", queue, _description(fields), job_id)
         started_at, clock = time.time(), time.perf_counter()
         try:
             self._in_job = True  # inside the try: a stop signal from here on is caught
@@ -375,3 +383,7 @@ class Worker:
                     self._drop_held()
             quick = outcome.working_seconds < PREFETCH_BELOW_SECONDS
             idle_since = time.monotonic()
+
+
+def _description(fields: dict[str, bytes]) -> str:
+    return fields.get("description", b"").decode(errors="replace")
