@@ -35,6 +35,7 @@ from pools import (
     finished_jobs,
     run_pool_to_end,
 )
+from redis_counting import executed_commands, reset_server_stats
 from reporting import EN_DASH, TIMES, Spread, number, progress, spread_cell, table
 from suite_types import Context, Profile, Target
 from workload import WORKLOADS
@@ -62,6 +63,10 @@ DRAMATIQ_TARGET_SIZE = 2
 """Target: jobpool drains no-op jobs at pool size 2 at least 3 times as fast as Dramatiq with 2
 processes (its default 8 threads each)."""
 DRAIN_POOLS: tuple[PoolKind | DramatiqKind, ...] = (*POOLS, DRAMATIQ)
+BUDGET_SIZE = 2
+BUDGET_MICROSECONDS = {"redis-server": 60.0, "workers": 120.0, "pool process": 20.0}
+"""The per-job budget on no-op jobs while a pool of BUDGET_SIZE drains (the design's): Redis CPU
+(one Redis serves every pool of a deployment), the workers' CPU, the supervisor's."""
 LABELS = {"noop": "no-op jobs", "sleep_1ms": "jobs that sleep 1 ms", "burn_1ms": "jobs that burn 1 ms of CPU"}
 
 
@@ -92,12 +97,16 @@ def steady_rate_of(first_start: float, ended: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class DrainRun:
-    """One pool process, in burst mode, draining a queue of ``jobs`` jobs."""
+    """One pool process, in burst mode, draining a queue of ``jobs`` jobs; with the commands and
+    script calls Redis executed meanwhile (``INFO commandstats``, commands run inside scripts
+    included, the benchmark's own polls left out; not counted for Dramatiq)."""
 
     jobs: int
     wall_seconds: float
     steady_rate: float
     cpu: CpuSeconds
+    commands: int | None = None
+    script_calls: int | None = None
 
     @property
     def wall_rate(self) -> float:
@@ -110,7 +119,13 @@ class DrainRun:
             "steady_jobs_per_second": self.steady_rate,
             "wall_jobs_per_second": self.wall_rate,
             "cpu_seconds": self.cpu.to_json(),
+            "redis_commands": self.commands,
+            "redis_script_calls": self.script_calls,
         }
+
+
+POLLS = ("zcard", "info")
+"""The benchmark's own commands while a pool drains (it asks how many jobs have finished)."""
 
 
 def drain_once(
@@ -122,17 +137,21 @@ def drain_once(
     admin.flushdb()
     job_ids = kind.enqueue(admin, jobs, WORKLOADS[workload])
     finished = keys.registry("finished", kind.queue_name)
+    reset_server_stats(admin)
     wall_seconds, cpu = run_pool_to_end(
         kind.command(context.url, kind.queue_name, size, True),
         context.log_dir / f"drain-{kind.name}-{workload}-{size}.log",
         lambda: admin.zcard(finished) >= jobs,
         context.redis_process,
     )
+    executed = executed_commands(admin)
+    commands = sum(calls for name, calls in executed.items() if name not in POLLS)
+    script_calls = executed["evalsha"] + executed["eval"]
     done = finished_jobs(admin, job_ids)
     rate = steady_rate(
         [job.started_at for job in done if job.started_at], [job.ended_at for job in done if job.ended_at]
     )
-    return DrainRun(jobs, wall_seconds, rate, cpu)
+    return DrainRun(jobs, wall_seconds, rate, cpu, commands, script_calls)
 
 
 def dramatiq_drain_once(context: Context, workload: str, size: int, jobs: int) -> DrainRun:
@@ -168,11 +187,20 @@ class Cell:
             sum(run.cpu.others for run in self.runs) / jobs,
         )
 
+    def per_job(self, count: str) -> float | None:
+        """Redis ``commands`` or ``script_calls`` per job, over all runs (None: not counted)."""
+        counted = [getattr(run, count) for run in self.runs]
+        if any(each is None for each in counted):
+            return None
+        return sum(counted) / sum(run.jobs for run in self.runs)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "steady_jobs_per_second": self.steady.to_json(),
             "wall_jobs_per_second": self.wall.to_json(),
             "cpu_microseconds_per_job": self.cpu_per_job.to_json(),
+            "redis_commands_per_job": self.per_job("commands"),
+            "redis_script_calls_per_job": self.per_job("script_calls"),
             "runs": [run.to_json() for run in self.runs],
         }
 
@@ -269,10 +297,32 @@ class Drain:
             for kind in DRAIN_POOLS:
                 if not self.measured(kind.name, TARGET_WORKLOAD, size):
                     continue
-                cpu = self.cells[kind.name, TARGET_WORKLOAD, size].cpu_per_job
+                cell = self.cells[kind.name, TARGET_WORKLOAD, size]
+                cpu = cell.cpu_per_job
                 figures = (cpu.pool_process, cpu.workers, cpu.redis_server, cpu.total)
-                rows.append([f"{kind.label}, {size}", *(number(round(value)) for value in figures)])
-        lines += table(["pool, size", "pool process", "workers", "redis-server", "all"], rows)
+                counts = (cell.per_job("commands"), cell.per_job("script_calls"))
+                rows.append(
+                    [
+                        f"{kind.label}, {size}",
+                        *(number(round(value)) for value in figures),
+                        *(EN_DASH if count is None else f"{count:.2f}" for count in counts),
+                    ]
+                )
+        header = [
+            "pool, size",
+            "pool process",
+            "workers",
+            "redis-server",
+            "all",
+            "Redis commands",
+            "script calls",
+        ]
+        lines += table(header, rows)
+        lines += [
+            "",
+            "Redis commands and script calls are per job, as Redis executed them (`INFO commandstats`, "
+            "the commands run inside scripts included, the benchmark's own polls left out).",
+        ]
         lines += [
             "",
             f"Dramatiq {dramatiq_pool.VERSION}: `dramatiq dramatiq_workload --processes N` (its default 8 "
@@ -305,6 +355,7 @@ class Drain:
                 )
             )
         return [
+            *self.budget_targets(),
             Target(
                 "drain_30x_fastest_rq_pool",
                 f"no-op jobs drained at least {MIN_RATIO:.0f}{TIMES} as fast as RQ's fastest pool of "
@@ -314,6 +365,39 @@ class Drain:
             ),
             *targets,
         ]
+
+    def budget_targets(self) -> list[Target]:
+        """The per-job budget, for jobpool at BUDGET_SIZE (``--prefetch 0`` beside it)."""
+        if not self.measured(JOBPOOL.name, TARGET_WORKLOAD, BUDGET_SIZE):
+            return []
+        cells = {
+            kind.label: self.cells[kind.name, TARGET_WORKLOAD, BUDGET_SIZE]
+            for kind in (JOBPOOL, JOBPOOL_ONE_AT_A_TIME)
+            if self.measured(kind.name, TARGET_WORKLOAD, BUDGET_SIZE)
+        }
+        targets = []
+        for part, limit in BUDGET_MICROSECONDS.items():
+            spent = {label: _cpu_part(cell.cpu_per_job, part) for label, cell in cells.items()}
+            measured = "; ".join(f"{label}: {number(round(value))} µs" for label, value in spent.items())
+            cell = cells[JOBPOOL.label]
+            if part == "redis-server" and cell.per_job("commands") is not None:
+                measured += (
+                    f" ({cell.per_job('commands'):.1f} commands and {cell.per_job('script_calls'):.2f} "
+                    "script calls a job)"
+                )
+            targets.append(
+                Target(
+                    f"{part.replace(' ', '_').replace('-', '_')}_cpu_per_job",
+                    f"{part} CPU per no-op job at most {limit:.0f} µs, pool of {BUDGET_SIZE} draining",
+                    measured,
+                    spent[JOBPOOL.label] <= limit,
+                )
+            )
+        return targets
+
+
+def _cpu_part(cpu: CpuSeconds, part: str) -> float:
+    return {"redis-server": cpu.redis_server, "workers": cpu.workers, "pool process": cpu.pool_process}[part]
 
 
 def drain_pools(profile: Profile, workload: str, size: int) -> tuple[PoolKind | DramatiqKind, ...]:

@@ -127,6 +127,7 @@ mod tests {
             execution_id: "e1",
             heartbeat_ttl: 5,
             held: false,
+            marked_held: false,
         };
         assert!(matches!(
             take(&mut redis, &keys, &request, None),

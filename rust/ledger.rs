@@ -2,54 +2,80 @@
 //! its forked workers (an anonymous `MAP_SHARED` mapping made before the fork), one slot per
 //! worker, written with atomics only: no lock a dying process could leave held.
 //!
-//! A worker one step ahead has taken a job it has not started (it is *held*). Exactly one of
-//! two things may happen to a held job, and the ledger arbitrates which with one
-//! compare-and-swap on the slot's `hold` word:
+//! A worker working ahead has taken jobs it has not started (they are *held*): a batch of up to
+//! `MAX_HELD`, started one after another in the order they were taken. Exactly one of two things
+//! may happen to each held job, and the ledger arbitrates which with one compare-and-swap on the
+//! slot's `hold` word:
 //!
-//! * the worker starts it (`start_held`: HELD -> STARTED), or
-//! * the supervisor takes it back (`reclaim`: HELD -> RECLAIMED), when it has been held longer
-//!   than the holding bound (the job before it is slow, or the worker is stopped), or the worker
-//!   has died; it then puts the job back at the front of its queue (`lua/reclaim.lua`).
+//! * the worker starts the next one (`start_held`), or
+//! * the supervisor takes back all it has not started (`reclaim`: HELD -> RECLAIMED), when the
+//!   job that runs has run longer than the holding bound (it is slow, or the worker is stopped),
+//!   or the worker has died; it then puts them back at the front of their queues
+//!   (`lua/reclaim.lua`).
 //!
-//! The `hold` word packs a sequence number with the state, so a supervisor that read one hold
-//! cannot reclaim a later one (no ABA).
+//! The `hold` word packs a sequence number, the index of the next job to start, the batch's
+//! size and the state, so a supervisor that read one hold cannot reclaim a later one (no ABA),
+//! nor one job more or less than the worker left unstarted.
 //!
 //! A slot also carries the execution its supervisor last asked the worker to stop (a stop-job
 //! command): the supervisor writes it (`request_stop`), then signals the worker, which compares
 //! it with the execution it runs or is about to start (`stop_requested`).
+//!
+//! And each worker has a log of the jobs that ended and whose records it has not sent yet (a
+//! batch's: they go to Redis together, with the take of the next batch). The worker appends each
+//! one as it ends (`note_ended`), before it starts the next, and forgets them once their records
+//! are written (`forget_ended`); if it dies meanwhile, its supervisor reads them (`ended`) and
+//! writes the records itself: a job that ran is recorded, never run again nor failed. The log is
+//! the worker's alone while it lives: the supervisor reads it only once the worker is gone.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The most jobs a worker holds at once (`jobpool start --prefetch` is capped to it).
+pub const MAX_HELD: usize = 16;
+/// The bytes of a worker's log of ended jobs (its length word included). A record that does not
+/// fit is sent at once instead.
+const ENDED_LOG_BYTES: usize = 64 * 1024;
+const ENTRY_HEADER: usize = 4;
+
 const EMPTY: u64 = 0;
 const HELD: u64 = 1;
 const STARTED: u64 = 2;
 const RECLAIMED: u64 = 3;
-const STATE_BITS: u64 = 2;
-const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+const STATE_MASK: u64 = 0b11;
+// The hold word: state in bits 0-1, the batch's size in bits 2-6, the index of the next job to
+// start in bits 7-11, the sequence number above.
+const SIZE_SHIFT: u64 = 2;
+const NEXT_SHIFT: u64 = 7;
+const SEQUENCE_SHIFT: u64 = 12;
+const FIELD_MASK: u64 = 0b1_1111;
 
-/// One worker's slot, on its own cache line.
+/// One worker's slot, on cache lines of its own.
 #[repr(C, align(64))]
 struct Slot {
     hold: AtomicU64,
-    /// The held execution id (16 bytes, the 32 hex digits the worker chose), valid while
-    /// `hold` says HELD with the sequence number it was written under.
-    held_execution: [AtomicU64; 2],
-    /// When the hold began (epoch microseconds), under the same rule as `held_execution`.
+    /// When the job that runs began (epoch microseconds): the held jobs have waited since.
     held_since: AtomicU64,
     /// Counts the supervisor's writes of `stop_execution`: odd while one is under way.
     stop_sequence: AtomicU64,
     /// The execution id the supervisor last asked the worker to stop.
     stop_execution: [AtomicU64; 2],
+    /// The bytes used in the worker's log of ended jobs (see `note_ended`).
+    ended_length: AtomicU64,
+    /// The held execution ids (16 bytes each, the 32 hex digits the worker chose), in the order
+    /// they start; valid while `hold` says HELD with the sequence number they were written under.
+    held_executions: [[AtomicU64; 2]; MAX_HELD],
 }
 
-/// A held job as the supervisor reads it: `token` identifies this very hold for `reclaim`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The jobs a worker holds, as the supervisor reads them: `token` identifies this very hold (and
+/// how far the worker got) for `reclaim`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub token: u64,
-    pub execution_id: [u8; 16],
-    /// When the hold began, epoch microseconds.
+    /// The execution ids not started yet, in order.
+    pub execution_ids: Vec<[u8; 16]>,
+    /// When the job that runs began, epoch microseconds.
     pub since: u64,
 }
 
@@ -60,10 +86,14 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
-/// The shared mapping of `slots` slots; unmapped when dropped.
+/// The shared mapping of `slots` slots, then a log of ended jobs for each; unmapped when dropped.
 pub struct Ledger {
     slots: NonNull<Slot>,
     count: usize,
+}
+
+fn mapping_length(count: usize) -> usize {
+    count.max(1) * (std::mem::size_of::<Slot>() + ENDED_LOG_BYTES)
 }
 
 // SAFETY: the mapping is only ever accessed through atomics, from any thread or process.
@@ -81,6 +111,8 @@ pub enum LedgerError {
     BadExecutionId(String),
     /// `hold` while the slot already holds a job.
     AlreadyHolding(usize),
+    /// A batch of no job, or of more than `MAX_HELD`.
+    BadBatch(usize),
 }
 
 impl std::fmt::Display for LedgerError {
@@ -92,6 +124,9 @@ impl std::fmt::Display for LedgerError {
                 write!(f, "execution id {id:?} is not 32 hex digits")
             }
             LedgerError::AlreadyHolding(i) => write!(f, "slot {i} holds a job already"),
+            LedgerError::BadBatch(n) => {
+                write!(f, "a worker holds 1 to {MAX_HELD} jobs at once, not {n}")
+            }
         }
     }
 }
@@ -102,8 +137,24 @@ fn state(word: u64) -> u64 {
     word & STATE_MASK
 }
 
-fn next_hold(word: u64) -> u64 {
-    ((word >> STATE_BITS).wrapping_add(1) << STATE_BITS) | HELD
+fn size(word: u64) -> usize {
+    ((word >> SIZE_SHIFT) & FIELD_MASK) as usize
+}
+
+fn next(word: u64) -> usize {
+    ((word >> NEXT_SHIFT) & FIELD_MASK) as usize
+}
+
+/// `word` with its next index, size and state replaced (its sequence number kept).
+fn with(word: u64, next: usize, size: usize, state: u64) -> u64 {
+    (word >> SEQUENCE_SHIFT << SEQUENCE_SHIFT)
+        | ((next as u64 & FIELD_MASK) << NEXT_SHIFT)
+        | ((size as u64 & FIELD_MASK) << SIZE_SHIFT)
+        | state
+}
+
+fn next_sequence(word: u64) -> u64 {
+    (word >> SEQUENCE_SHIFT).wrapping_add(1) << SEQUENCE_SHIFT
 }
 
 /// The 16 bytes of a 32-hex-digit execution id.
@@ -138,7 +189,7 @@ pub fn format_execution_id(bytes: &[u8; 16]) -> String {
 impl Ledger {
     /// Maps a ledger of `count` empty slots, shared with the processes this one forks.
     pub fn new(count: usize) -> Result<Ledger, LedgerError> {
-        let length = count.max(1) * std::mem::size_of::<Slot>();
+        let length = mapping_length(count);
         // SAFETY: an anonymous shared mapping; the kernel zero-fills it, and all-zero bytes
         // are valid (EMPTY) slots of atomics.
         let address = unsafe {
@@ -177,35 +228,77 @@ impl Ledger {
         Ok(unsafe { &*self.slots.as_ptr().add(index) })
     }
 
-    /// Worker: it is about to take `execution_id` ahead, to hold until its current job ends.
-    pub fn hold(&self, index: usize, execution_id: &[u8; 16]) -> Result<(), LedgerError> {
+    /// Worker: it is about to take the jobs of `execution_ids` ahead (in that order), to hold
+    /// until each starts in turn, after the job it starts now.
+    pub fn hold(&self, index: usize, execution_ids: &[[u8; 16]]) -> Result<(), LedgerError> {
         let slot = self.slot(index)?;
+        if execution_ids.is_empty() || execution_ids.len() > MAX_HELD {
+            return Err(LedgerError::BadBatch(execution_ids.len()));
+        }
         let word = slot.hold.load(Ordering::Acquire);
         if state(word) == HELD {
             return Err(LedgerError::AlreadyHolding(index));
         }
-        let [high, low] = halves(execution_id);
-        slot.held_execution[0].store(high, Ordering::Relaxed);
-        slot.held_execution[1].store(low, Ordering::Relaxed);
+        for (place, execution_id) in slot.held_executions.iter().zip(execution_ids) {
+            let [high, low] = halves(execution_id);
+            place[0].store(high, Ordering::Relaxed);
+            place[1].store(low, Ordering::Relaxed);
+        }
         slot.held_since.store(now_micros(), Ordering::Relaxed);
         // Only this worker moves its slot out of a non-HELD state, so a plain store is safe;
-        // Release publishes the execution id with it.
-        slot.hold.store(next_hold(word), Ordering::Release);
+        // Release publishes the execution ids with it.
+        let held = with(next_sequence(word), 0, execution_ids.len(), HELD);
+        slot.hold.store(held, Ordering::Release);
         Ok(())
     }
 
-    /// Worker: starts the job it holds. False when the supervisor took it back first.
+    /// Worker: starts the next job it holds. False when the supervisor took it back first (with
+    /// every other one not started).
     pub fn start_held(&self, index: usize) -> Result<bool, LedgerError> {
-        self.settle_hold(index, STARTED)
+        let slot = self.slot(index)?;
+        let word = slot.hold.load(Ordering::Acquire);
+        let (started, size) = (next(word) + 1, size(word));
+        if state(word) != HELD || started > size {
+            return Ok(false);
+        }
+        // Before the swap: a supervisor that sees the new `since` with the old word waits longer
+        // to take back the rest, never less long.
+        slot.held_since.store(now_micros(), Ordering::Relaxed);
+        let to = if started == size { STARTED } else { HELD };
+        Ok(slot
+            .hold
+            .compare_exchange(
+                word,
+                with(word, started, size, to),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok())
     }
 
-    /// Worker: its held take brought no job, or it puts the job back itself (it is stopping).
-    /// False when the supervisor took it back first.
+    /// Worker: its take ahead brought `taken` jobs, fewer than it held a place for (the queues
+    /// ran dry): the hold shrinks to them, or ends if none is left to start. False when the
+    /// supervisor took the hold back first.
+    pub fn shrink_held(&self, index: usize, taken: usize) -> Result<bool, LedgerError> {
+        let slot = self.slot(index)?;
+        let word = slot.hold.load(Ordering::Acquire);
+        if state(word) != HELD {
+            return Ok(false);
+        }
+        let shrunk = if taken <= next(word) {
+            with(word, 0, 0, EMPTY)
+        } else {
+            with(word, next(word), taken.min(size(word)), HELD)
+        };
+        Ok(slot
+            .hold
+            .compare_exchange(word, shrunk, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok())
+    }
+
+    /// Worker: it puts back the jobs it holds itself (it is stopping). False when the
+    /// supervisor took them back first.
     pub fn drop_held(&self, index: usize) -> Result<bool, LedgerError> {
-        self.settle_hold(index, EMPTY)
-    }
-
-    fn settle_hold(&self, index: usize, to: u64) -> Result<bool, LedgerError> {
         let slot = self.slot(index)?;
         let word = slot.hold.load(Ordering::Acquire);
         if state(word) != HELD {
@@ -215,39 +308,46 @@ impl Ledger {
             .hold
             .compare_exchange(
                 word,
-                (word & !STATE_MASK) | to,
+                with(word, 0, 0, EMPTY),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
             .is_ok())
     }
 
-    /// Supervisor: the job the worker in `index` holds, if any.
+    /// Supervisor: the jobs the worker in `index` holds and has not started, if any.
     pub fn held(&self, index: usize) -> Result<Option<Held>, LedgerError> {
         let slot = self.slot(index)?;
         let word = slot.hold.load(Ordering::Acquire);
         if state(word) != HELD {
             return Ok(None);
         }
-        let mut execution_id = [0u8; 16];
-        execution_id[..8]
-            .copy_from_slice(&slot.held_execution[0].load(Ordering::Relaxed).to_be_bytes());
-        execution_id[8..]
-            .copy_from_slice(&slot.held_execution[1].load(Ordering::Relaxed).to_be_bytes());
+        let execution_ids = slot
+            .held_executions
+            .iter()
+            .take(size(word).min(MAX_HELD))
+            .skip(next(word))
+            .map(|place| {
+                let mut execution_id = [0u8; 16];
+                execution_id[..8].copy_from_slice(&place[0].load(Ordering::Relaxed).to_be_bytes());
+                execution_id[8..].copy_from_slice(&place[1].load(Ordering::Relaxed).to_be_bytes());
+                execution_id
+            })
+            .collect();
         let since = slot.held_since.load(Ordering::Relaxed);
-        // The id is that hold's only if the word did not move while it was read.
+        // The ids are that hold's only if the word did not move while they were read.
         if slot.hold.load(Ordering::Acquire) != word {
             return Ok(None);
         }
         Ok(Some(Held {
             token: word,
-            execution_id,
+            execution_ids,
             since,
         }))
     }
 
-    /// Supervisor: takes back the hold `token` (from `held`). False when the worker started
-    /// or dropped it first, or it is another hold by now.
+    /// Supervisor: takes back the jobs of the hold `token` (from `held`) not started. False when
+    /// the worker started one or dropped them first, or it is another hold by now.
     pub fn reclaim(&self, index: usize, token: u64) -> Result<bool, LedgerError> {
         let slot = self.slot(index)?;
         if state(token) != HELD {
@@ -308,13 +408,105 @@ impl Ledger {
         let slot = self.slot(index)?;
         let word = slot.hold.load(Ordering::Acquire);
         slot.hold.store(word & !STATE_MASK, Ordering::Release);
+        slot.ended_length.store(0, Ordering::Release);
         Ok(())
+    }
+
+    /// The bytes of the log of ended jobs of slot `index` (its length word is in the slot).
+    fn ended_log(&self, index: usize) -> Result<*mut u8, LedgerError> {
+        self.slot(index)?;
+        let logs = self.count * std::mem::size_of::<Slot>();
+        // SAFETY: within the mapping (`mapping_length`): the slots, then one log per slot.
+        Ok(unsafe {
+            self.slots
+                .as_ptr()
+                .cast::<u8>()
+                .add(logs + index * ENDED_LOG_BYTES)
+        })
+    }
+
+    /// Worker: appends `entry` (a job that ended, whose record it has not sent) to its log.
+    /// False when it does not fit: the worker sends the record before it starts another job.
+    pub fn note_ended(&self, index: usize, entry: &[u8]) -> Result<bool, LedgerError> {
+        let slot = self.slot(index)?;
+        let log = self.ended_log(index)?;
+        let used = slot.ended_length.load(Ordering::Relaxed) as usize;
+        let Ok(size) = u32::try_from(entry.len()) else {
+            return Ok(false);
+        };
+        if used + ENTRY_HEADER + entry.len() > ENDED_LOG_BYTES {
+            return Ok(false);
+        }
+        // SAFETY: the bytes from `used` on are this log's and unused (checked above); only this
+        // worker writes its log, and the supervisor reads only what the length below publishes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(size.to_le_bytes().as_ptr(), log.add(used), ENTRY_HEADER);
+            std::ptr::copy_nonoverlapping(
+                entry.as_ptr(),
+                log.add(used + ENTRY_HEADER),
+                entry.len(),
+            );
+        }
+        let length = (used + ENTRY_HEADER + entry.len()) as u64;
+        slot.ended_length.store(length, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Worker: the first `count` entries of its log are recorded in Redis: it forgets them.
+    pub fn forget_ended(&self, index: usize, count: usize) -> Result<(), LedgerError> {
+        let slot = self.slot(index)?;
+        let log = self.ended_log(index)?;
+        let used = slot.ended_length.load(Ordering::Relaxed) as usize;
+        let entries = self.ended_bounds(log, used);
+        let cut = entries
+            .get(count)
+            .map_or(used, |(start, _)| start - ENTRY_HEADER);
+        // SAFETY: moves the log's remaining used bytes to its front, within the log.
+        unsafe { std::ptr::copy(log.add(cut), log, used - cut) };
+        slot.ended_length
+            .store((used - cut) as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Supervisor, once the worker is gone: the entries of its log of ended jobs, in order.
+    pub fn ended(&self, index: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let slot = self.slot(index)?;
+        let log = self.ended_log(index)?;
+        let used = (slot.ended_length.load(Ordering::Acquire) as usize).min(ENDED_LOG_BYTES);
+        Ok(self
+            .ended_bounds(log, used)
+            .into_iter()
+            // SAFETY: each entry lies within the log's published length (`ended_bounds`).
+            .map(|(start, end)| {
+                unsafe { std::slice::from_raw_parts(log.add(start), end - start) }.to_vec()
+            })
+            .collect())
+    }
+
+    /// (start, end) of each entry's bytes within the first `used` bytes of `log`.
+    fn ended_bounds(&self, log: *const u8, used: usize) -> Vec<(usize, usize)> {
+        let mut bounds = Vec::new();
+        let mut at = 0;
+        while at + ENTRY_HEADER <= used {
+            let mut header = [0u8; ENTRY_HEADER];
+            // SAFETY: `at + ENTRY_HEADER <= used`, within the log.
+            unsafe {
+                std::ptr::copy_nonoverlapping(log.add(at), header.as_mut_ptr(), ENTRY_HEADER)
+            };
+            let end = at + ENTRY_HEADER + u32::from_le_bytes(header) as usize;
+            if end > used {
+                break; // a torn entry: never published, or a corrupt log
+            }
+            bounds.push((at + ENTRY_HEADER, end));
+            at = end;
+        }
+        bounds
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        let length = self.count.max(1) * std::mem::size_of::<Slot>();
+        let length = mapping_length(self.count);
         // SAFETY: the mapping made in `new`, with its length; not used after this.
         unsafe {
             libc::munmap(self.slots.as_ptr().cast(), length);
@@ -350,17 +542,17 @@ mod tests {
     fn a_hold_is_started_or_reclaimed_never_both() {
         let ledger = Ledger::new(2).expect("map");
         assert_eq!(ledger.held(0), Ok(None));
-        ledger.hold(0, &id()).expect("hold");
-        assert_eq!(ledger.hold(0, &id()), Err(LedgerError::AlreadyHolding(0)));
+        ledger.hold(0, &[id()]).expect("hold");
+        assert_eq!(ledger.hold(0, &[id()]), Err(LedgerError::AlreadyHolding(0)));
         let held = ledger.held(0).expect("read").expect("held");
-        assert_eq!(held.execution_id, id());
+        assert_eq!(held.execution_ids, vec![id()]);
         assert_eq!(ledger.held(1), Ok(None));
         // The worker starts it: the supervisor's reclaim of that hold then fails.
         assert_eq!(ledger.start_held(0), Ok(true));
         assert_eq!(ledger.reclaim(0, held.token), Ok(false));
         assert_eq!(ledger.held(0), Ok(None));
         // The next hold is reclaimed first: the worker cannot start it, nor drop it.
-        ledger.hold(0, &id()).expect("hold again");
+        ledger.hold(0, &[id()]).expect("hold again");
         let again = ledger.held(0).expect("read").expect("held");
         assert_ne!(again.token, held.token);
         assert_eq!(
@@ -372,7 +564,7 @@ mod tests {
         assert_eq!(ledger.start_held(0), Ok(false));
         assert_eq!(ledger.drop_held(0), Ok(false));
         // After a reclaim the worker may hold again; a dropped hold is not reclaimable.
-        ledger.hold(0, &id()).expect("hold after a reclaim");
+        ledger.hold(0, &[id()]).expect("hold after a reclaim");
         let third = ledger.held(0).expect("read").expect("held");
         assert_eq!(ledger.drop_held(0), Ok(true));
         assert_eq!(ledger.reclaim(0, third.token), Ok(false));
@@ -380,10 +572,80 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_starts_in_order_and_what_is_not_started_is_reclaimed_whole() {
+        let ledger = Ledger::new(1).expect("map");
+        let ids: Vec<[u8; 16]> = (0u8..3).map(|i| [i; 16]).collect();
+        assert_eq!(ledger.hold(0, &[]), Err(LedgerError::BadBatch(0)));
+        let too_many = vec![id(); MAX_HELD + 1];
+        assert_eq!(
+            ledger.hold(0, &too_many),
+            Err(LedgerError::BadBatch(MAX_HELD + 1))
+        );
+        ledger.hold(0, &ids).expect("hold three");
+        assert_eq!(ledger.start_held(0), Ok(true));
+        let rest = ledger.held(0).expect("read").expect("held");
+        assert_eq!(rest.execution_ids, ids[1..].to_vec());
+        // The worker starts the second: the token read before no longer reclaims anything.
+        assert_eq!(ledger.start_held(0), Ok(true));
+        assert_eq!(ledger.reclaim(0, rest.token), Ok(false));
+        let last = ledger.held(0).expect("read").expect("held");
+        assert_eq!(last.execution_ids, ids[2..].to_vec());
+        assert_eq!(ledger.reclaim(0, last.token), Ok(true));
+        assert_eq!(ledger.start_held(0), Ok(false), "taken back: never started");
+        // A batch the queues could fill only in part shrinks; one they could not fill ends.
+        ledger.hold(0, &ids).expect("hold again");
+        assert_eq!(ledger.shrink_held(0, 2), Ok(true));
+        let shrunk = ledger.held(0).expect("read").expect("held");
+        assert_eq!(shrunk.execution_ids, ids[..2].to_vec());
+        assert_eq!(ledger.start_held(0), Ok(true));
+        assert_eq!(ledger.start_held(0), Ok(true));
+        assert_eq!(ledger.start_held(0), Ok(false), "none is left");
+        assert_eq!(ledger.held(0), Ok(None));
+        ledger.hold(0, &ids).expect("hold once more");
+        assert_eq!(ledger.shrink_held(0, 0), Ok(true));
+        assert_eq!(ledger.held(0), Ok(None));
+        assert_eq!(ledger.start_held(0), Ok(false));
+    }
+
+    #[test]
+    fn the_log_of_ended_jobs_keeps_what_was_not_recorded_and_survives_its_writer() {
+        let ledger = Ledger::new(2).expect("map");
+        assert_eq!(ledger.ended(0), Ok(Vec::new()));
+        for entry in [&b"first"[..], b"", b"third"] {
+            assert_eq!(ledger.note_ended(0, entry), Ok(true));
+        }
+        assert_eq!(ledger.ended(1), Ok(Vec::new()), "another slot's");
+        ledger.forget_ended(0, 2).expect("forget two");
+        assert_eq!(ledger.ended(0), Ok(vec![b"third".to_vec()]));
+        let too_big = vec![7u8; ENDED_LOG_BYTES];
+        assert_eq!(ledger.note_ended(0, &too_big), Ok(false));
+        assert_eq!(ledger.ended(0), Ok(vec![b"third".to_vec()]));
+        // SAFETY: the child only appends to the shared log and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let noted = ledger.note_ended(0, b"from the child").unwrap_or(false);
+            unsafe { libc::_exit(if noted { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert_eq!(
+            ledger.ended(0),
+            Ok(vec![b"third".to_vec(), b"from the child".to_vec()])
+        );
+        ledger.forget_ended(0, 5).expect("forget all");
+        assert_eq!(ledger.ended(0), Ok(Vec::new()));
+        ledger.note_ended(1, b"x").expect("note");
+        ledger.clear(1).expect("clear");
+        assert_eq!(ledger.ended(1), Ok(Vec::new()));
+    }
+
+    #[test]
     fn a_hold_knows_when_it_began_and_a_cleared_slot_holds_nothing() {
         let ledger = Ledger::new(1).expect("map");
         let before = now_micros();
-        ledger.hold(0, &id()).expect("hold");
+        ledger.hold(0, &[id()]).expect("hold");
         let held = ledger.held(0).expect("read").expect("held");
         assert!(held.since >= before && held.since <= now_micros());
         ledger.clear(0).expect("clear");
@@ -421,7 +683,7 @@ mod tests {
     #[test]
     fn a_forked_child_and_its_parent_share_the_slots() {
         let ledger = Ledger::new(1).expect("map");
-        ledger.hold(0, &id()).expect("hold");
+        ledger.hold(0, &[id()]).expect("hold");
         // SAFETY: the child only touches atomics in the shared mapping and `_exit`s.
         let pid = unsafe { libc::fork() };
         if pid == 0 {

@@ -187,16 +187,17 @@ mod tests {
             execution_id: n.execution_id.into(),
             heartbeat_ttl: n.heartbeat_ttl,
             held: n.held,
+            marked_held: false,
             repeat: false,
         });
         step::run(
             redis,
             keys,
             &Step {
-                start: None,
+                starts: Vec::new(),
                 running: false,
-                record: Some(ended(execution, ending)),
-                take,
+                records: vec![ended(execution, ending)],
+                takes: take.into_iter().collect(),
             },
         )
     }
@@ -217,16 +218,16 @@ mod tests {
             redis,
             keys,
             &Step {
-                start: None,
+                starts: Vec::new(),
                 running: false,
-                record: Some(ended(&execution(taken), ending)),
-                take: None,
+                records: vec![ended(&execution(taken), ending)],
+                takes: Vec::new(),
             },
         )
     }
 
     fn outcome_of(transition: Result<Transition>) -> Option<String> {
-        transition.ok().and_then(|t| t.outcome)
+        transition.ok().and_then(|t| t.outcomes.into_iter().next())
     }
 
     const TRACEBACK: Traceback<'static> = Traceback {
@@ -241,6 +242,7 @@ mod tests {
             execution_id,
             heartbeat_ttl: 30,
             held: false,
+            marked_held: false,
         };
         match take(redis, keys, &request, None) {
             Ok(Some(taken)) => taken,
@@ -278,6 +280,7 @@ mod tests {
             execution_id: "e2",
             heartbeat_ttl: 30,
             held: false,
+            marked_held: false,
         };
         let done = finish(
             &mut redis,
@@ -288,8 +291,11 @@ mod tests {
             Some(&next),
         );
         let Ok(done) = done else { panic!("{done:?}") };
-        assert_eq!(done.outcome.as_deref(), Some("finished"));
-        assert_eq!(done.next.map(|t| t.job_id), Some("b".to_string()));
+        assert_eq!(done.outcomes.first().map(String::as_str), Some("finished"));
+        assert_eq!(
+            done.taken.first().map(|t| t.job_id.clone()),
+            Some("b".to_string())
+        );
         let status: Option<String> = con.hget("rq:job:a", "status").ok();
         assert_eq!(status.as_deref(), Some("finished"));
         let finished: Vec<String> = con.zrange("rq:finished:q", 0, -1).unwrap_or_default();

@@ -14,7 +14,7 @@ use crate::conn::{Address, Redis, Target, TlsOptions};
 use crate::error::Error;
 use crate::heartbeat::{heartbeat, Beat, Registration, WorkerBeat};
 use crate::keys::KeySchema;
-use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError};
+use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError, MAX_HELD};
 use crate::lifecycle::{Failure, Traceback};
 use crate::reclaim::{reclaim, Reclaimed};
 use crate::recovery::recover_abandoned;
@@ -85,14 +85,53 @@ fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
 /// whether it is a take ahead, held until it starts).
 type NextTake = (Vec<String>, String, String, u64, bool);
 
-fn take_spec((queues, worker, execution_id, heartbeat_ttl, held): NextTake) -> TakeSpec {
+/// The takes of a step: (queues, worker, an execution id for each job to take, heartbeat ttl,
+/// whether they are taken ahead, held until each starts; whether they are marked held until a
+/// later step marks them started, as a worker that works in batches takes).
+type BatchTake = (Vec<String>, String, Vec<String>, u64, bool, bool);
+
+/// An ended execution to record: (job id, execution id, queue, started at, working seconds,
+/// failure: None when it finished, else "failed", "stopped" or "released"; return value (base64
+/// of the serialized value, None for None), exc_info, exc_string).
+type Record = (
+    String,
+    String,
+    String,
+    Option<f64>,
+    f64,
+    Option<String>,
+    Option<Vec<u8>>,
+    Vec<u8>,
+    Vec<u8>,
+);
+
+fn take_spec(
+    queues: Vec<String>,
+    worker: String,
+    execution_id: String,
+    heartbeat_ttl: u64,
+    held: bool,
+) -> TakeSpec {
     TakeSpec {
         queues,
         worker,
         execution_id,
         heartbeat_ttl,
         held,
+        marked_held: held,
         repeat: false,
+    }
+}
+
+fn failure_of(failure: &str) -> PyResult<Failure> {
+    match failure {
+        "failed" => Ok(Failure::Failed),
+        "stopped" => Ok(Failure::Stopped),
+        "abandoned" => Ok(Failure::Abandoned),
+        "released" => Ok(Failure::Released),
+        other => Err(PyValueError::new_err(format!(
+            "failure must be failed, stopped, abandoned or released, not {other:?}"
+        ))),
     }
 }
 
@@ -106,13 +145,22 @@ fn record_step(
 ) -> Step {
     let worker = ended.worker.clone().unwrap_or_default();
     Step {
-        start: started.map(|(job_id, execution_id)| StartHeld {
-            job_id,
-            execution_id,
-            worker,
-        }),
-        record: Some(ended),
-        take: next.map(take_spec),
+        starts: started
+            .map(|(job_id, execution_id)| StartHeld {
+                job_id,
+                execution_id,
+                worker,
+                started_at: None,
+            })
+            .into_iter()
+            .collect(),
+        records: vec![ended],
+        takes: next
+            .map(|(queues, worker, execution_id, ttl, held)| {
+                take_spec(queues, worker, execution_id, ttl, held)
+            })
+            .into_iter()
+            .collect(),
         running,
     }
 }
@@ -127,11 +175,15 @@ struct State {
 }
 
 impl State {
-    /// Marks `step`'s take as a repeat when it reuses the last take's execution id.
+    /// Marks `step`'s takes as a repeat when they reuse the last take's execution id.
     fn note_take(&mut self, step: &mut Step) {
-        if let Some(take) = step.take.as_mut() {
-            take.repeat = self.last_take.as_deref() == Some(take.execution_id.as_str());
-            self.last_take = Some(take.execution_id.clone());
+        let Some(first) = step.takes.first() else {
+            return;
+        };
+        let repeat = self.last_take.as_deref() == Some(first.execution_id.as_str());
+        self.last_take = Some(first.execution_id.clone());
+        for take in &mut step.takes {
+            take.repeat = repeat;
         }
     }
 }
@@ -160,7 +212,12 @@ impl Core {
     }
 
     /// Runs `step`, or with `defer` sends it for `collect` to read (returning None).
-    fn step(&self, py: Python<'_>, mut step: Step, defer: bool) -> PyResult<Option<PyStep>> {
+    fn run_step(
+        &self,
+        py: Python<'_>,
+        mut step: Step,
+        defer: bool,
+    ) -> PyResult<Option<Transition>> {
         if defer {
             self.with_state(py, |state| {
                 if state.in_flight.is_some() {
@@ -174,27 +231,45 @@ impl Core {
             })?;
             return Ok(None);
         }
-        let transition = self.with_state(py, |state| {
+        self.with_state(py, |state| {
             state.note_take(&mut step);
             step::run(&mut state.redis, &state.keys, &step)
-        })?;
-        transition_to_python(py, transition).map(Some)
+        })
+        .map(Some)
+    }
+
+    /// `step` run (or deferred) as one record's: (its outcome, the job taken or None).
+    fn record_and_take(&self, py: Python<'_>, step: Step, defer: bool) -> PyResult<Option<PyStep>> {
+        let Some(transition) = self.run_step(py, step, defer)? else {
+            return Ok(None);
+        };
+        let next = transition
+            .taken
+            .into_iter()
+            .next()
+            .map(|taken| taken_to_python(py, taken))
+            .transpose()?;
+        Ok(Some((transition.outcomes.into_iter().next(), next)))
     }
 }
 
 /// (outcome of the record, or None when there was none; the next job, or None).
 type PyStep = (Option<String>, Option<PyTaken>);
 
+/// (the outcome of each record, the jobs taken).
+type PyBatch = (Vec<String>, Vec<PyTaken>);
+
 /// A worker's registration, for `heartbeat`: its queues, and its hash's fields (but `birth` and
 /// `last_heartbeat`) as (field, value) pairs.
 type PyRegistration = (Vec<String>, Vec<(String, String)>);
 
-fn transition_to_python(py: Python<'_>, transition: Transition) -> PyResult<PyStep> {
-    let next = transition
-        .next
+fn batch_to_python(py: Python<'_>, transition: Transition) -> PyResult<PyBatch> {
+    let taken = transition
+        .taken
+        .into_iter()
         .map(|taken| taken_to_python(py, taken))
-        .transpose()?;
-    Ok((transition.outcome, next))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((transition.outcomes, taken))
 }
 
 #[pymethods]
@@ -265,8 +340,9 @@ impl Core {
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
     /// (seconds, about 1), blocks that long at most when every queue is empty. With `defer`,
     /// sends the take and returns None at once: `collect` returns the job, which may then be
-    /// `held` (a take ahead) until it starts.
-    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, held=false))]
+    /// `held` (a take ahead) until it starts. `marked_held`: the job stays marked held until a
+    /// later step marks it started (a worker that works in batches).
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, held=false, marked_held=false))]
     #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
@@ -278,19 +354,19 @@ impl Core {
         wait: Option<f64>,
         defer: bool,
         held: bool,
+        marked_held: bool,
     ) -> PyResult<Option<PyTaken>> {
         if defer {
-            let spec = take_spec((queues, worker, execution_id, heartbeat_ttl, held));
-            self.step(
-                py,
-                Step {
-                    start: None,
-                    record: None,
-                    take: Some(spec),
-                    running: held,
-                },
-                true,
-            )?;
+            let spec = TakeSpec {
+                marked_held: held || marked_held,
+                ..take_spec(queues, worker, execution_id, heartbeat_ttl, held)
+            };
+            let step = Step {
+                takes: vec![spec],
+                running: held,
+                ..Step::default()
+            };
+            self.run_step(py, step, true)?;
             return Ok(None);
         }
         let wait = wait.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
@@ -301,6 +377,7 @@ impl Core {
                 execution_id: &execution_id,
                 heartbeat_ttl,
                 held,
+                marked_held: held || marked_held,
             };
             take(&mut state.redis, &state.keys, &request, wait)
         })?;
@@ -342,7 +419,7 @@ impl Core {
             working_seconds,
             ending,
         };
-        self.step(py, record_step(ended, next, started, running), defer)
+        self.record_and_take(py, record_step(ended, next, started, running), defer)
     }
 
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
@@ -367,17 +444,7 @@ impl Core {
         started: Option<(String, String)>,
         running: bool,
     ) -> PyResult<Option<PyStep>> {
-        let failure = match failure {
-            "failed" => Failure::Failed,
-            "stopped" => Failure::Stopped,
-            "abandoned" => Failure::Abandoned,
-            "released" => Failure::Released,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "failure must be failed, stopped, abandoned or released, not {other:?}"
-                )))
-            }
-        };
+        let failure = failure_of(failure)?;
         let ending = Ending::Failed {
             failure,
             exc_info,
@@ -392,12 +459,101 @@ impl Core {
             working_seconds,
             ending,
         };
-        self.step(py, record_step(ended, next, started, running), defer)
+        self.record_and_take(py, record_step(ended, next, started, running), defer)
     }
 
-    /// What the step sent with `defer=True` did: (outcome of its record or None, next job or
-    /// None). If its reply was lost, the step is sent again (it is safe to repeat).
-    fn collect(&self, py: Python<'_>) -> PyResult<PyStep> {
+    /// A worker's step, in one round trip and one script run: records the ended executions of
+    /// `records` (with `mark_started`, each marked started first, at its start: a worker that
+    /// works in batches takes its jobs marked held and writes their start with their record),
+    /// and takes a job for each execution id of `take`. `running`: a job runs while the step is
+    /// in flight (the worker stays busy). Returns (the outcome of each record, the jobs taken);
+    /// with `defer`, sends the step and returns None: `collect` returns them.
+    #[pyo3(signature = (worker, records, take, default_result_ttl, running=false, defer=false, mark_started=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        py: Python<'_>,
+        worker: String,
+        records: Vec<Record>,
+        take: Option<BatchTake>,
+        default_result_ttl: i64,
+        running: bool,
+        defer: bool,
+        mark_started: bool,
+    ) -> PyResult<Option<PyBatch>> {
+        let records = records
+            .into_iter()
+            .map(|record| {
+                let (
+                    job_id,
+                    execution_id,
+                    queue,
+                    started_at,
+                    working_seconds,
+                    failure,
+                    value,
+                    exc_info,
+                    exc_string,
+                ) = record;
+                let ending = match failure {
+                    None => Ending::Finished {
+                        return_value: value,
+                        default_result_ttl,
+                    },
+                    Some(failure) => Ending::Failed {
+                        failure: failure_of(&failure)?,
+                        exc_info,
+                        exc_string,
+                    },
+                };
+                Ok(Ended {
+                    job_id,
+                    execution_id,
+                    queue,
+                    worker: Some(worker.clone()),
+                    started_at,
+                    working_seconds,
+                    ending,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let starts = if mark_started {
+            records
+                .iter()
+                .map(|ended| StartHeld {
+                    job_id: ended.job_id.clone(),
+                    execution_id: ended.execution_id.clone(),
+                    worker: worker.clone(),
+                    started_at: ended.started_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let takes = match take {
+            None => Vec::new(),
+            Some((queues, taker, execution_ids, ttl, held, marked_held)) => execution_ids
+                .into_iter()
+                .map(|execution_id| TakeSpec {
+                    marked_held: held || marked_held,
+                    ..take_spec(queues.clone(), taker.clone(), execution_id, ttl, held)
+                })
+                .collect(),
+        };
+        let step = Step {
+            starts,
+            records,
+            takes,
+            running,
+        };
+        self.run_step(py, step, defer)?
+            .map(|transition| batch_to_python(py, transition))
+            .transpose()
+    }
+
+    /// What the step sent with `defer=True` did: (the outcome of each record, the jobs taken).
+    /// If its reply was lost, the step is sent again (it is safe to repeat).
+    fn collect(&self, py: Python<'_>) -> PyResult<PyBatch> {
         let transition = self.with_state(py, |state| {
             let Some(in_flight) = state.in_flight.take() else {
                 return Err(Error::Command("no deferred step to collect".into()));
@@ -408,7 +564,7 @@ impl Core {
             }
             collected
         })?;
-        transition_to_python(py, transition)
+        batch_to_python(py, transition)
     }
 
     /// Refreshes executions (job id, execution id, queue, ttl, worker, started at) and workers
@@ -504,9 +660,9 @@ impl Core {
 fn ledger_error(error: LedgerError) -> PyErr {
     match error {
         LedgerError::NoSuchSlot(_) => PyKeyError::new_err(error.to_string()),
-        LedgerError::BadExecutionId(_) | LedgerError::AlreadyHolding(_) => {
-            PyValueError::new_err(error.to_string())
-        }
+        LedgerError::BadExecutionId(_)
+        | LedgerError::AlreadyHolding(_)
+        | LedgerError::BadBatch(_) => PyValueError::new_err(error.to_string()),
         LedgerError::Map(_) => PyRuntimeError::new_err(error.to_string()),
     }
 }
@@ -531,36 +687,48 @@ impl PyLedger {
         self.ledger.len()
     }
 
-    /// Worker: it is about to take `execution_id` (32 hex digits) ahead.
-    fn hold(&self, slot: usize, execution_id: &str) -> PyResult<()> {
-        let id = parse_execution_id(execution_id).map_err(ledger_error)?;
-        self.ledger.hold(slot, &id).map_err(ledger_error)
+    /// Worker: it is about to take the jobs of `execution_ids` (32 hex digits each) ahead, to
+    /// start in that order.
+    fn hold(&self, slot: usize, execution_ids: Vec<String>) -> PyResult<()> {
+        let ids = execution_ids
+            .iter()
+            .map(|id| parse_execution_id(id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ledger_error)?;
+        self.ledger.hold(slot, &ids).map_err(ledger_error)
     }
 
-    /// Worker: starts the job it holds; False when the supervisor took it back first.
+    /// Worker: starts the next job it holds; False when the supervisor took it back first.
     fn start_held(&self, slot: usize) -> PyResult<bool> {
         self.ledger.start_held(slot).map_err(ledger_error)
     }
 
-    /// Worker: gives up its hold (its take brought nothing, or it puts the job back itself);
-    /// False when the supervisor took it back first.
+    /// Worker: its take ahead brought `taken` jobs, fewer than it held places for; False when
+    /// the supervisor took the hold back first.
+    fn shrink_held(&self, slot: usize, taken: usize) -> PyResult<bool> {
+        self.ledger.shrink_held(slot, taken).map_err(ledger_error)
+    }
+
+    /// Worker: gives up the jobs it holds (it puts them back itself); False when the supervisor
+    /// took them back first.
     fn drop_held(&self, slot: usize) -> PyResult<bool> {
         self.ledger.drop_held(slot).map_err(ledger_error)
     }
 
-    /// Supervisor: (token, execution id, epoch seconds the hold began) of the job the worker
-    /// in `slot` holds, or None.
-    fn held(&self, slot: usize) -> PyResult<Option<(u64, String, f64)>> {
+    /// Supervisor: (token, execution ids not started, epoch seconds the running job began) of
+    /// the jobs the worker in `slot` holds, or None.
+    fn held(&self, slot: usize) -> PyResult<Option<(u64, Vec<String>, f64)>> {
         Ok(self.ledger.held(slot).map_err(ledger_error)?.map(|held| {
             (
                 held.token,
-                format_execution_id(&held.execution_id),
+                held.execution_ids.iter().map(format_execution_id).collect(),
                 held.since as f64 / 1e6,
             )
         }))
     }
 
-    /// Supervisor: takes back the hold `token`; False when the worker started or dropped it.
+    /// Supervisor: takes back the jobs of the hold `token` not started; False when the worker
+    /// started one or dropped them first.
     fn reclaim(&self, slot: usize, token: u64) -> PyResult<bool> {
         self.ledger.reclaim(slot, token).map_err(ledger_error)
     }
@@ -577,6 +745,28 @@ impl PyLedger {
         self.ledger.stop_requested(slot, &id).map_err(ledger_error)
     }
 
+    /// Worker: appends `entry` (a job that ended, its record not sent yet) to its log of ended
+    /// jobs; False when it does not fit (send the record before starting another job).
+    fn note_ended(&self, slot: usize, entry: &[u8]) -> PyResult<bool> {
+        self.ledger.note_ended(slot, entry).map_err(ledger_error)
+    }
+
+    /// Worker: forgets the first `count` entries of its log (their records are written).
+    fn forget_ended(&self, slot: usize, count: usize) -> PyResult<()> {
+        self.ledger.forget_ended(slot, count).map_err(ledger_error)
+    }
+
+    /// Supervisor, once the worker in `slot` is gone: the entries of its log of ended jobs.
+    fn ended<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        Ok(self
+            .ledger
+            .ended(slot)
+            .map_err(ledger_error)?
+            .iter()
+            .map(|entry| PyBytes::new(py, entry))
+            .collect())
+    }
+
     /// Supervisor: empties the slot of a worker that is gone.
     fn clear(&self, slot: usize) -> PyResult<()> {
         self.ledger.clear(slot).map_err(ledger_error)
@@ -586,6 +776,7 @@ impl PyLedger {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_HELD", MAX_HELD)?;
     m.add_function(wrap_pyfunction!(key_templates, m)?)?;
     m.add_function(wrap_pyfunction!(render_key, m)?)?;
     m.add_function(wrap_pyfunction!(lua_scripts, m)?)?;

@@ -58,25 +58,26 @@ pub fn reclaim(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{self, StartHeld, Step, TakeSpec, Transition};
-    use crate::testing::{enqueue, RedisServer};
+    use crate::step::{self, StartHeld, Step, TakeSpec};
+    use crate::testing::{enqueue, first_taken, RedisServer};
     use redis::Commands;
 
     const WORKER: &str = "w1";
 
     fn held_take(execution_id: &str) -> Step {
         Step {
-            start: None,
+            starts: Vec::new(),
             running: true,
-            record: None,
-            take: Some(TakeSpec {
+            records: Vec::new(),
+            takes: vec![TakeSpec {
                 queues: vec!["q".into()],
                 worker: WORKER.into(),
                 execution_id: execution_id.into(),
                 heartbeat_ttl: 30,
                 held: true,
+                marked_held: false,
                 repeat: false,
-            }),
+            }],
         }
     }
 
@@ -90,7 +91,7 @@ mod tests {
             enqueue(&mut con, "q", id);
         }
         let taken = step::run(&mut redis, &keys, &held_take("e1"));
-        let Ok(Transition { next: Some(a), .. }) = taken else {
+        let Some(a) = first_taken(&taken) else {
             panic!("{taken:?}")
         };
         assert_eq!(a.job_id, "a");
@@ -137,20 +138,14 @@ mod tests {
             Ok(Reclaimed::Absent)
         );
         let late = step::run(&mut redis, &keys, &held_take("e1"));
-        assert!(
-            matches!(late, Ok(Transition { next: None, .. })),
-            "{late:?}"
-        );
+        assert!(matches!(&late, Ok(t) if t.taken.is_empty()), "{late:?}");
         let queue: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
         assert_eq!(queue, vec!["a".to_string()]);
         let marker: bool = con.exists("rq:jobpool:reclaimed:e1").unwrap_or(true);
         assert!(!marker, "the take consumed its marker");
         // A later held take under another id takes the job.
         let next = step::run(&mut redis, &keys, &held_take("e2"));
-        assert!(
-            matches!(next, Ok(Transition { next: Some(_), .. })),
-            "{next:?}"
-        );
+        assert!(matches!(&next, Ok(t) if t.taken.len() == 1), "{next:?}");
     }
 
     #[test]
@@ -169,14 +164,15 @@ mod tests {
             "a take ahead leaves the state alone"
         );
         let start = Step {
-            start: Some(StartHeld {
+            starts: vec![StartHeld {
                 job_id: "a".into(),
                 execution_id: "e1".into(),
                 worker: WORKER.into(),
-            }),
+                started_at: None,
+            }],
             running: true,
-            record: None,
-            take: None,
+            records: Vec::new(),
+            takes: Vec::new(),
         };
         assert!(step::run(&mut redis, &keys, &start).is_ok());
         let held: Option<String> = con.hget("rq:job:a", "jobpool_held").unwrap_or(None);

@@ -124,6 +124,7 @@ mod tests {
                 execution_id,
                 heartbeat_ttl: 60,
                 held: false,
+                marked_held: false,
             };
             assert!(matches!(
                 take(&mut redis, &keys, &request, None),

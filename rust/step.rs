@@ -7,7 +7,7 @@
 //! take returns the job its execution id already took. So a step whose reply is lost, for any
 //! reason, is sent again.
 
-use crate::clock::Now;
+use crate::clock::{format_timestamp, Now};
 use crate::conn::{Redis, Session};
 use crate::error::{Error, Result};
 use crate::keys::KeySchema;
@@ -25,6 +25,8 @@ pub struct TakeSpec {
     pub heartbeat_ttl: u64,
     /// A take ahead, held until it starts (see `take::TakeRequest::held`).
     pub held: bool,
+    /// Marked held until a later step marks it started (see `take::TakeRequest::marked_held`).
+    pub marked_held: bool,
     /// This execution id was sent before (the caller is retrying): return what it took.
     pub repeat: bool,
 }
@@ -37,6 +39,7 @@ impl TakeSpec {
             execution_id: &self.execution_id,
             heartbeat_ttl: self.heartbeat_ttl,
             held: self.held,
+            marked_held: self.marked_held,
         }
     }
 }
@@ -81,48 +84,57 @@ impl Ended {
     }
 }
 
-/// A job the worker took ahead and starts now (see `lua/start.lua`).
+/// A job the worker took marked held, marked started now (see `lua/start.lua`): as it starts, or
+/// with its record (a worker that works in batches), at `started_at` (epoch seconds; None: now).
 #[derive(Debug, Clone)]
 pub struct StartHeld {
     pub job_id: String,
     pub execution_id: String,
     pub worker: String,
+    pub started_at: Option<f64>,
 }
 
-#[derive(Debug, Clone)]
+/// What a worker's step does, in this order: mark the held jobs that started since its last
+/// step started (`starts`), record the jobs that ended (`records`), take the next jobs
+/// (`takes`: one job each, the same queues, in order).
+#[derive(Debug, Clone, Default)]
 pub struct Step {
-    /// A held job that starts as this step is sent.
-    pub start: Option<StartHeld>,
-    pub record: Option<Ended>,
-    pub take: Option<TakeSpec>,
+    pub starts: Vec<StartHeld>,
+    pub records: Vec<Ended>,
+    pub takes: Vec<TakeSpec>,
     /// A job runs while this step is in flight (the worker's state stays busy whatever the
     /// step records or takes).
     pub running: bool,
 }
 
-/// What a step did: the outcome of the record ("finished", "failed", "stopped", "retried",
-/// "scheduled", "stale"), and the job taken, if one was asked for and waiting.
-#[derive(Debug, Clone, PartialEq)]
+/// What a step did: the outcome of each record ("finished", "failed", "stopped", "retried",
+/// "scheduled", "stale", ...), in order, and the jobs taken (the takes that found one: the
+/// first ones, since a take finds nothing only when every queue is empty).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Transition {
-    pub outcome: Option<String>,
-    pub next: Option<Taken>,
+    pub outcomes: Vec<String>,
+    pub taken: Vec<Taken>,
 }
 
 fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
     let now = Now::read();
-    let mut parts = Vec::with_capacity(3);
-    if let Some(start) = &step.start {
+    let mut parts = Vec::with_capacity(step.starts.len() + step.records.len() + step.takes.len());
+    for start in &step.starts {
         parts.push(ScriptCall {
             name: "start",
             keys: vec![keys.job(&start.job_id), keys.worker(&start.worker)],
             args: vec![
                 start.execution_id.clone().into_bytes(),
-                now.timestamp.clone().into_bytes(),
+                start
+                    .started_at
+                    .map(|epoch| format_timestamp((epoch * 1e6) as i64))
+                    .unwrap_or_else(|| now.timestamp.clone())
+                    .into_bytes(),
             ],
         });
     }
-    let stays_busy = step.running || step.take.is_some();
-    if let Some(ended) = &step.record {
+    let stays_busy = step.running || !step.takes.is_empty();
+    for ended in &step.records {
         let execution = ended.execution();
         parts.push(match &ended.ending {
             Ending::Finished {
@@ -149,13 +161,14 @@ fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
             }
         });
     }
-    if let Some(take) = &step.take {
+    let after_record = !step.records.is_empty() && !step.running;
+    for take in &step.takes {
         parts.push(take_call(
             keys,
             &take.request(),
             &now,
             repeat || take.repeat,
-            step.record.is_some() && !step.running,
+            after_record,
         ));
     }
     parts
@@ -174,32 +187,27 @@ fn command(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -
 
 fn transition(step: &Step, reply: &redis::Value) -> Result<Transition> {
     let lone = [reply.clone()];
-    let part_count = [
-        step.start.is_some(),
-        step.record.is_some(),
-        step.take.is_some(),
-    ]
-    .iter()
-    .filter(|&&part| part)
-    .count();
-    let replies = if part_count == 1 {
+    let replies = if step.starts.len() + step.records.len() + step.takes.len() == 1 {
         &lone[..]
     } else {
         reply::items(reply)?
     };
     let mut replies = replies.iter();
-    if step.start.is_some() {
+    for _ in &step.starts {
         next_reply(&mut replies)?;
     }
-    let outcome = match step.record {
-        Some(_) => Some(reply::text(next_reply(&mut replies)?)?),
-        None => None,
-    };
-    let next = match step.take {
-        Some(_) => parse_taken(next_reply(&mut replies)?)?,
-        None => None,
-    };
-    Ok(Transition { outcome, next })
+    let mut transition = Transition::default();
+    for _ in &step.records {
+        transition
+            .outcomes
+            .push(reply::text(next_reply(&mut replies)?)?);
+    }
+    for _ in &step.takes {
+        if let Some(taken) = parse_taken(next_reply(&mut replies)?)? {
+            transition.taken.push(taken);
+        }
+    }
+    Ok(transition)
 }
 
 fn next_reply<'a>(
@@ -250,7 +258,7 @@ pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{enqueue, RedisServer};
+    use crate::testing::{enqueue, first_taken, RedisServer};
     use redis::Commands;
 
     fn take_spec(execution_id: &str) -> TakeSpec {
@@ -260,6 +268,7 @@ mod tests {
             execution_id: execution_id.into(),
             heartbeat_ttl: 30,
             held: false,
+            marked_held: false,
             repeat: false,
         }
     }
@@ -292,13 +301,13 @@ mod tests {
             &mut redis,
             &keys,
             &Step {
-                start: None,
+                starts: Vec::new(),
                 running: false,
-                record: None,
-                take: Some(take_spec("e1")),
+                records: Vec::new(),
+                takes: vec![take_spec("e1")],
             },
         );
-        let Ok(Transition { next: Some(a), .. }) = first else {
+        let Some(a) = first_taken(&first) else {
             panic!("{first:?}")
         };
         // Take b while a "runs".
@@ -306,14 +315,14 @@ mod tests {
             &mut redis,
             &keys,
             Step {
-                start: None,
+                starts: Vec::new(),
                 running: false,
-                record: None,
-                take: Some(take_spec("e2")),
+                records: Vec::new(),
+                takes: vec![take_spec("e2")],
             },
         );
         let got_b = collect(&mut redis, &keys, &in_flight);
-        let Ok(Transition { next: Some(b), .. }) = got_b else {
+        let Some(b) = first_taken(&got_b) else {
             panic!("{got_b:?}")
         };
         assert_eq!((a.job_id.as_str(), b.job_id.as_str()), ("a", "b"));
@@ -323,10 +332,10 @@ mod tests {
             &mut redis,
             &keys,
             Step {
-                start: None,
+                starts: Vec::new(),
                 running: false,
-                record: Some(finished(&a)),
-                take: Some(take_spec("e3")),
+                records: vec![finished(&a)],
+                takes: vec![take_spec("e3")],
             },
         );
         let pong = redis.run(|session| session.query(&redis::cmd("PING")));
@@ -334,10 +343,13 @@ mod tests {
         let step = collect(&mut redis, &keys, &in_flight);
         let Ok(step) = step else { panic!("{step:?}") };
         assert!(matches!(
-            step.outcome.as_deref(),
+            step.outcomes.first().map(String::as_str),
             Some("finished") | Some("stale")
         ));
-        assert_eq!(step.next.map(|t| t.job_id), Some("c".to_string()));
+        assert_eq!(
+            step.taken.first().map(|t| t.job_id.clone()),
+            Some("c".to_string())
+        );
         let finished_ids: Vec<String> = con.zrange("rq:finished:q", 0, -1).unwrap_or_default();
         assert_eq!(finished_ids, vec!["a".to_string()]);
         let results: usize = redis::cmd("XLEN")
@@ -363,17 +375,15 @@ mod tests {
             ..take_spec(execution_id)
         };
         let plain = |take: TakeSpec| Step {
-            start: None,
+            starts: Vec::new(),
             running: false,
-            record: None,
-            take: Some(take),
+            records: Vec::new(),
+            takes: vec![take],
         };
-        let Ok(Transition { next: Some(a), .. }) = run(&mut redis, &keys, &plain(take_spec("e1")))
-        else {
+        let Some(a) = first_taken(&run(&mut redis, &keys, &plain(take_spec("e1")))) else {
             panic!("a not taken")
         };
-        let Ok(Transition { next: Some(b), .. }) = run(&mut redis, &keys, &plain(held("e2")))
-        else {
+        let Some(b) = first_taken(&run(&mut redis, &keys, &plain(held("e2")))) else {
             panic!("b not taken")
         };
         let marked: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
@@ -386,19 +396,23 @@ mod tests {
             &mut redis,
             &keys,
             &Step {
-                start: Some(StartHeld {
+                starts: vec![StartHeld {
                     job_id: b.job_id.clone(),
                     execution_id: b.execution_id.clone(),
                     worker: "w1".into(),
-                }),
+                    started_at: None,
+                }],
                 running: true,
-                record: Some(finished(&a)),
-                take: Some(held("e3")),
+                records: vec![finished(&a)],
+                takes: vec![held("e3")],
             },
         );
         let Ok(step) = step else { panic!("{step:?}") };
-        assert_eq!(step.outcome.as_deref(), Some("finished"));
-        assert_eq!(step.next.map(|t| t.job_id), Some("c".to_string()));
+        assert_eq!(step.outcomes.first().map(String::as_str), Some("finished"));
+        assert_eq!(
+            step.taken.first().map(|t| t.job_id.clone()),
+            Some("c".to_string())
+        );
         let b_held: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
         let c_held: Option<String> = con.hget("rq:job:c", "jobpool_held").unwrap_or(None);
         assert_eq!((b_held, c_held.as_deref()), (None, Some("e3")));
@@ -417,5 +431,78 @@ mod tests {
             script_runs[0].starts_with("cmdstat_evalsha:calls=1,"),
             "{stats}"
         );
+    }
+
+    #[test]
+    fn a_batch_is_taken_started_and_recorded_in_one_script_run_each_and_repeats_safely() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        for id in ["a", "b", "c", "d", "e"] {
+            enqueue(&mut con, "q", id);
+        }
+        let held = |execution_id: &str| TakeSpec {
+            held: true,
+            ..take_spec(execution_id)
+        };
+        let first = run(
+            &mut redis,
+            &keys,
+            &Step {
+                takes: vec![held("e1"), held("e2"), held("e3")],
+                running: true,
+                ..Step::default()
+            },
+        );
+        let Ok(first) = first else {
+            panic!("{first:?}")
+        };
+        let ids: Vec<&str> = first.taken.iter().map(|t| t.job_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let start = |taken: &Taken| StartHeld {
+            job_id: taken.job_id.clone(),
+            execution_id: taken.execution_id.clone(),
+            worker: "w1".into(),
+            started_at: None,
+        };
+        let second = Step {
+            starts: first.taken[..2].iter().map(start).collect(),
+            records: first.taken[..2].iter().map(finished).collect(),
+            takes: vec![held("e4"), held("e5"), held("e6")],
+            running: true,
+        };
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut con)
+            .unwrap_or(());
+        let done = run(&mut redis, &keys, &second);
+        let Ok(done) = done else { panic!("{done:?}") };
+        assert_eq!(done.outcomes, ["finished", "finished"]);
+        let ids: Vec<&str> = done.taken.iter().map(|t| t.job_id.as_str()).collect();
+        assert_eq!(ids, ["d", "e"], "the queue ran dry: two of three");
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap_or_default();
+        assert!(stats.contains("cmdstat_evalsha:calls=1,"), "{stats}");
+        let c_held: Option<String> = con.hget("rq:job:c", "jobpool_held").unwrap_or(None);
+        assert_eq!(c_held.as_deref(), Some("e3"), "c is still held");
+        // The same step again (its reply lost): nothing is recorded twice, the same jobs come back.
+        let mut second = second;
+        for take in &mut second.takes {
+            take.repeat = true;
+        }
+        let again = run(&mut redis, &keys, &second);
+        let Ok(again) = again else {
+            panic!("{again:?}")
+        };
+        assert_eq!(again.outcomes, ["stale", "stale"]);
+        let ids: Vec<&str> = again.taken.iter().map(|t| t.job_id.as_str()).collect();
+        assert_eq!(ids, ["d", "e"]);
+        let finished_ids: Vec<String> = con.zrange("rq:finished:q", 0, -1).unwrap_or_default();
+        assert_eq!(finished_ids, ["a", "b"]);
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert_eq!(wip, ["c:e3", "d:e4", "e:e5"]);
     }
 }

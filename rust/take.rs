@@ -24,6 +24,9 @@ pub struct TakeRequest<'a> {
     /// A take ahead: a pool worker takes the job while another one runs, and holds it until
     /// it starts (see `ledger`); the job is marked held, and the worker's state left alone.
     pub held: bool,
+    /// The job is marked held even if it is not taken ahead: a worker that works in batches
+    /// marks a job started only with its record (see `lua/take.lua`).
+    pub marked_held: bool,
 }
 
 /// The job timeout (seconds) of a job that sets none, as RQ's.
@@ -78,6 +81,7 @@ pub fn take_call(
     };
     args.push(state_rule.into());
     args.push(DEFAULT_JOB_TIMEOUT.to_string().into());
+    args.push(if request.marked_held { "1" } else { "0" }.into());
     ScriptCall {
         name: "take",
         keys: script_keys,
@@ -167,6 +171,7 @@ mod tests {
             execution_id,
             heartbeat_ttl: 30,
             held: false,
+            marked_held: false,
         }
     }
 

@@ -116,3 +116,13 @@ pub fn enqueue(connection: &mut redis::Connection, queue: &str, job_id: &str) {
         .query(connection);
     assert!(done.is_ok(), "{done:?}");
 }
+
+/// The first job a step took, if it ran and took one.
+pub fn first_taken(
+    transition: &crate::error::Result<crate::step::Transition>,
+) -> Option<crate::take::Taken> {
+    transition
+        .as_ref()
+        .ok()
+        .and_then(|t| t.taken.first().cloned())
+}

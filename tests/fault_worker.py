@@ -45,22 +45,21 @@ class FaultyWorker(Worker):
 
     def _step(
         self,
-        performed: Performed,
-        take: TakeRequest | None = None,
-        started: Taken | None = None,
+        recorded: list[Performed],
+        take: TakeRequest | None,
         running: bool = False,
         defer: bool = False,
-    ) -> Taken | None:
+    ) -> list[Taken]:
         self.maybe_die("between a job and its record")
-        next_job = super()._step(performed, take, started, running, defer)
+        taken = super()._step(recorded, take, running, defer)
         self.maybe_die("with a step in flight" if defer else "after a record's reply")
-        return next_job
+        return taken
 
-    def _collect(self, recorded: Performed | None) -> Taken | None:
+    def _collect(self, recorded: list[Performed]) -> list[Taken]:
         self.maybe_die("before collecting a step")
-        next_job = super()._collect(recorded)
+        taken = super()._collect(recorded)
         self.maybe_die("after collecting a step")
-        return next_job
+        return taken
 
 
 def main() -> None:

@@ -125,6 +125,14 @@ def sleep_then_fail_once(seconds: float) -> str:
     return f"attempt {attempts}"
 
 
+def wait_for_gate(key: str) -> str:
+    """Blocks until something is pushed to the list ``key`` (a test opens the gate)."""
+    job = get_current_job()
+    assert job is not None
+    job.connection.blpop([key], timeout=60)
+    return key
+
+
 def counted_sleep(seconds: float) -> float:
     """Counts its runs in ``runs:<job id>`` (a job run twice shows 2), then sleeps."""
     import time

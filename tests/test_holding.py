@@ -73,7 +73,19 @@ def test_a_held_job_goes_back_to_the_front_of_its_queue_while_the_job_before_it_
     after = queue.enqueue(jobs.add, 2, 2)
     last = queue.enqueue(jobs.add, 3, 3)
     wait_for(lambda: slow.get_status() == JobStatus.STARTED)
-    wait_for(lambda: queue.job_ids == [after.id, last.id], deadline_seconds=2)
+    names = {
+        job.id: name
+        for job, name in [
+            *((j, f"quick{i}") for i, j in enumerate(quick)),
+            (slow, "slow"),
+            (after, "after"),
+            (last, "last"),
+        ]
+    }
+    try:
+        wait_for(lambda: queue.job_ids == [after.id, last.id], deadline_seconds=2)
+    except AssertionError:
+        raise AssertionError([names.get(i, i) for i in queue.job_ids]) from None
     assert after.get_status() == JobStatus.QUEUED and not Job.fetch(after.id, connection).worker_name
     assert queue.started_job_registry.get_job_ids() == [slow.id]
     assert connection.hget(after.key, "jobpool_held") is None
@@ -118,20 +130,28 @@ def test_prefetch_0_holds_nothing(connection: redis.Redis, pool: Callable[..., P
     assert most_started <= 1  # one job at a time: never one running and one held
 
 
-def _hold_behind_a_slow_job(connection: redis.Redis, running: Pool) -> tuple[Job, Job]:
+def _hold_behind_a_slow_job(
+    connection: redis.Redis, running: Pool, slow_seconds: float = 60
+) -> tuple[Job, Job]:
     """Makes the pool's one worker hold a job behind a slow one, for as long as the test likes:
-    the supervisor is frozen (SIGSTOP) while the worker drains quick jobs, so nothing takes the
-    held job back. Returns (slow, held); the supervisor stays stopped."""
+    the supervisor is frozen (SIGSTOP) while the worker waits on a gate job, before the quick
+    jobs (their ids in the list ``jobs-before-slow``) that lead to the slow one, so nothing takes
+    the held job back. Returns (slow, held); the supervisor stays stopped."""
     queue = Queue("q", connection=connection)
-    quick = _quick_jobs(queue, 400)
-    slow = queue.enqueue(jobs.counted_sleep, 60)
+    gate = queue.enqueue(jobs.wait_for_gate, "gate")
+    quick = [queue.enqueue(jobs.counted_sleep, 0) for _ in range(100)]
+    connection.rpush("jobs-before-slow", *[job.id for job in quick])
+    slow = queue.enqueue(jobs.counted_sleep, slow_seconds)
     held = queue.enqueue(jobs.counted_sleep, 0)
-    # A worker writes three short report lines a job to its supervisor's pipe; with 100 jobs to
-    # go, they fit in the pipe while the supervisor is stopped.
-    wait_for(lambda: connection.zcard("rq:finished:q") >= len(quick) - 100)
+    wait_for(lambda: gate.get_status() == JobStatus.STARTED)
     running.process.send_signal(signal.SIGSTOP)
-    wait_for(lambda: connection.hget(held.key, "jobpool_held") is not None)
+    # A worker writes a few short report lines a job to its supervisor's pipe; those of 100
+    # jobs fit in the pipe while the supervisor is stopped.
+    connection.rpush("gate", "open")
+    wait_for(lambda: connection.get(f"runs:{slow.id}") is not None)  # the slow job runs
+    assert connection.hget(held.key, "jobpool_held") is not None
     assert slow.get_status() == JobStatus.STARTED and int(connection.get(f"runs:{slow.id}") or 0) == 1
+    assert not set(connection.lrange("rq:queue:q", 0, -1)) & {job.id.encode() for job in quick}
     return slow, held
 
 
@@ -149,15 +169,21 @@ def test_a_held_job_of_a_sigkilled_worker_goes_back_to_its_queue_and_runs_once(
     assert slow.get_status() == JobStatus.FAILED and "terminated unexpectedly" in (slow.exc_info or "")
 
 
-def test_a_pool_killed_outright_leaves_its_held_job_to_run_not_to_fail(
+def test_a_long_job_of_a_pool_killed_outright_fails_as_abandoned_and_its_held_job_runs(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
-    """SIGKILL of the supervisor (its workers die with it) while a worker holds a job: once the
-    pool's heartbeats lapse, another pool's recovery puts the held job back in its queue (it
-    never ran), and fails the running one as abandoned (it did)."""
+    """SIGKILL of the supervisor (its workers die with it) while a worker runs a long job and
+    holds the next: once the pool's heartbeats lapse, another pool's recovery puts the held job
+    back in its queue (it never ran), and fails the long one as abandoned (it ran: its start is
+    written by then, by the supervisor's pass over running jobs), as RQ's would."""
     first = pool("-n", "1", "q")
     first.wait_for_message("READY=1")
-    slow, held = _hold_behind_a_slow_job(connection, first)
+    queue = Queue("q", connection=connection)
+    _quick_jobs(queue, 50)
+    slow = queue.enqueue(jobs.counted_sleep, 60)
+    held = queue.enqueue(jobs.counted_sleep, 0)
+    wait_for(lambda: connection.get(f"runs:{slow.id}") is not None)
+    wait_for(lambda: connection.hget(slow.key, "jobpool_held") is None)  # its start is written
     first.process.kill()
     first.process.wait()
     wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
@@ -167,6 +193,35 @@ def test_a_pool_killed_outright_leaves_its_held_job_to_run_not_to_fail(
     assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1
     assert slow.get_status() == JobStatus.FAILED and "AbandonedJobError" in (slow.exc_info or "")
     assert int(connection.get(f"runs:{slow.id}") or 0) == 1
+
+
+def test_a_pool_killed_outright_mid_batch_loses_nothing_and_fails_nothing(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """SIGKILL of the supervisor (its workers die with it, and the records the worker kept in
+    the ledger with them) while a worker is in a batch of quick jobs, its supervisor frozen
+    before: a worker that works in batches writes a job's start with its record, so what the
+    batch ran but had not recorded, what it held, and the job it ran are all found in Redis
+    still marked held, and another pool's recovery puts them back in their queue. Each job ends
+    finished, none is lost or failed, and some run twice: at least once, as the design
+    promises (``--prefetch 0`` runs each job once, at the price of a round trip per job)."""
+    first = pool("-n", "1", "q")
+    first.wait_for_message("READY=1")
+    slow, held = _hold_behind_a_slow_job(connection, first, slow_seconds=1)
+    quick = [
+        Job.fetch(job_id.decode(), connection) for job_id in connection.lrange("jobs-before-slow", 0, -1)
+    ]
+    first.process.kill()
+    first.process.wait()
+    wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
+    lapse_executions(connection, "q")
+    second = pool("-n", "1", "--burst", "q")
+    assert second.wait() == 0
+    assert connection.llen("rq:queue:q") == 0 and connection.zcard("rq:wip:q") == 0
+    runs = [int(connection.get(f"runs:{job.id}") or 0) for job in quick]
+    assert all(job.get_status() == JobStatus.FINISHED for job in quick) and all(r in (1, 2) for r in runs)
+    assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1
+    assert slow.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{slow.id}") or 0) == 2
 
 
 def _workers_named(connection: redis.Redis, pool_name: str) -> list[psutil.Process]:

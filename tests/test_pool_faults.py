@@ -1,8 +1,14 @@
-"""Faults from outside a running pool while its workers hold jobs: SIGKILL and SIGSTOP of
-workers, SIGKILL of the whole pool (supervisor and workers), at random instants of a drain that
-mixes quick jobs (so workers take jobs ahead) with slow ones (so the supervisor takes held jobs
-back); and a Redis restart mid-drain. Every job ends exactly once; a job fails only if it was
-running when its worker died (one job a death at most); none is run twice, none is lost.
+"""Faults while a pool's workers hold jobs in batches: SIGKILL and SIGSTOP of workers from
+outside, and workers SIGKILLing themselves at every step of their batches, at random instants of
+a drain that mixes quick jobs (so workers take jobs ahead, in batches) with slow ones (so the
+supervisor takes held jobs back); SIGKILL of the whole pool (supervisor and workers); and a
+Redis restart mid-drain.
+
+Every job ends exactly once and none is lost. While the supervisor lives, none runs twice: a
+job fails only if it was running when its worker died (one job a death at most), and the
+records a worker kept in the ledger are written by its supervisor. When the whole pool dies,
+those records die with it: jobs of the batch in progress run again (at least once, as the
+design promises), and with ``--prefetch 0`` none does.
 """
 
 from __future__ import annotations
@@ -78,12 +84,17 @@ def kill_pool(running: Pool) -> None:
         lapse_executions(connection, name)
 
 
-def test_faults_from_outside_lose_nothing_and_run_nothing_twice(
-    connection: redis.Redis, pool: Callable[..., Pool]
-) -> None:
+def drain_under_faults(
+    connection: redis.Redis,
+    pool: Callable[..., Pool],
+    kinds: list[str],
+    options: tuple[str, ...] = (),
+    environ: dict[str, str] | None = None,
+) -> tuple[list[str], Counter[str], list[Pool]]:
+    """Drains the mixed jobs with a pool of two, a fault of one of ``kinds`` at a time."""
     ids = enqueue_mixed(connection)
     rng = random.Random(9)
-    running = pool("-n", "2", *QUEUES)
+    running = pool("-n", "2", *options, *QUEUES, environ=environ)
     pools = [running]
     faults: Counter[str] = Counter()
     deadline = time.monotonic() + DEADLINE_SECONDS
@@ -92,29 +103,37 @@ def test_faults_from_outside_lose_nothing_and_run_nothing_twice(
             f"only {ended(connection)} of {len(ids)} jobs ended: {stuck(connection)}"
         )
         time.sleep(FAULT_EVERY_SECONDS)  # the pace of the faults, not a synchronisation
+        if not kinds:
+            continue
         workers = running.workers()
-        fault = rng.choice(["kill worker", "kill worker", "stop worker", "stop worker", "kill pool"])
+        fault = rng.choice(kinds)
         if fault == "kill pool" and faults[fault] < 3:
             kill_pool(running)
-            running = pool("-n", "2", *QUEUES)
+            running = pool("-n", "2", *options, *QUEUES, environ=environ)
             pools.append(running)
         elif fault == "stop worker" and workers:
             victim = rng.choice(workers)
             with contextlib.suppress(psutil.NoSuchProcess):
                 victim.suspend()
-                time.sleep(rng.uniform(0.05, 0.5))  # long enough, often, for its held job to be taken back
+                time.sleep(rng.uniform(0.05, 0.5))  # long enough, often, for its held jobs to be taken back
                 victim.resume()
-        elif workers:
+        elif fault == "kill worker" and workers:
             with contextlib.suppress(psutil.NoSuchProcess):
                 rng.choice(workers).kill()
         else:
             continue
         faults[fault] += 1
     print(f"\n{len(ids)} jobs; faults: {dict(faults)}")
-    assert faults["kill worker"] >= 3 and faults["stop worker"] >= 3 and faults["kill pool"] >= 1
-    taken_back = sum(each.log.read_text().count("is back in its queue") for each in pools)
-    assert taken_back >= 5  # held jobs were taken back from busy and stopped workers
+    for name in QUEUES:
+        assert connection.llen(f"rq:queue:{name}") == 0
+        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
+    return ids, faults, pools
 
+
+def recorded_once(connection: redis.Redis, ids: list[str], most_runs: int) -> Counter[str]:
+    """Checks each job ended in exactly one registry with one result, ran at most ``most_runs``
+    times and at least once unless it failed (its worker died as it ran), and failed only so.
+    Returns the count of each status."""
     statuses: Counter[str] = Counter()
     for job in Job.fetch_many(ids, connection):
         assert job is not None, "a job hash disappeared"
@@ -125,17 +144,59 @@ def test_faults_from_outside_lose_nothing_and_run_nothing_twice(
         assert in_finished != in_failed, f"{job.id}: finished {in_finished}, failed {in_failed}"
         assert len(job.results()) == 1, f"{job.id} has {len(job.results())} results"
         runs = int(connection.get(f"runs:{job.id}") or 0)
-        assert runs <= 1, f"{job.id} ({status}) ran {runs} times"
-        assert runs == 1 or status == JobStatus.FAILED, f"{job.id} ({status}) never ran"
+        assert runs <= most_runs, f"{job.id} ({status}) ran {runs} times"
+        assert runs >= 1 or status == JobStatus.FAILED, f"{job.id} ({status}) never ran"
         if status == JobStatus.FAILED:  # its worker died as it ran (or, when a pool died, as it began)
             reason = job.exc_info or ""
             assert "terminated unexpectedly" in reason or "AbandonedJobError" in reason, reason
     print(f"statuses: {dict(statuses)}")
+    return statuses
+
+
+def test_workers_killed_and_stopped_from_outside_lose_nothing_and_run_nothing_twice(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    ids, faults, pools = drain_under_faults(connection, pool, ["kill worker", "stop worker"])
+    assert faults["kill worker"] >= 3 and faults["stop worker"] >= 3
+    taken_back = sum(each.log.read_text().count("is back in its queue") for each in pools)
+    assert taken_back >= 5  # held jobs were taken back from busy and stopped workers
+    statuses = recorded_once(connection, ids, most_runs=1)
     # One job at most a death: the one running. A held job never fails with it.
+    assert statuses[JobStatus.FAILED] <= faults["kill worker"]
+
+
+def test_workers_killed_at_every_step_of_their_batches_lose_nothing_and_run_nothing_twice(
+    connection: redis.Redis, pool: Callable[..., Pool], tmp_path: Path
+) -> None:
+    kill_log = tmp_path / "kills.log"
+    environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.002", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
+    ids, _, pools = drain_under_faults(connection, pool, [], ("--preload", "faulty_pool_worker"), environ)
+    kills = kill_log.read_text().splitlines()
+    print(f"kills: {dict(Counter(kills))}")
+    assert len(kills) >= 5 and len(set(kills)) >= 4, kills
+    assert any("in flight" in kill for kill in kills) or len(kills) < 10
+    statuses = recorded_once(connection, ids, most_runs=1)
+    assert statuses[JobStatus.FAILED] <= len(kills)
+    recorded_by_supervisor = sum(each.log.read_text().count("ran before it died") for each in pools)
+    print(f"records written by the supervisor for dead workers: {recorded_by_supervisor}")
+
+
+def test_a_pool_killed_outright_loses_nothing_and_records_each_job_once(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    ids, faults, _ = drain_under_faults(connection, pool, ["kill worker", "kill pool", "kill pool"])
+    assert faults["kill pool"] >= 1
+    statuses = recorded_once(connection, ids, most_runs=2)
     assert statuses[JobStatus.FAILED] <= faults["kill worker"] + 2 * faults["kill pool"]
-    for name in QUEUES:
-        assert connection.llen(f"rq:queue:{name}") == 0
-        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
+
+
+def test_a_pool_that_takes_one_job_at_a_time_runs_nothing_twice_even_killed_outright(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    ids, faults, _ = drain_under_faults(connection, pool, ["kill worker", "kill pool"], ("--prefetch", "0"))
+    assert faults["kill pool"] >= 1
+    statuses = recorded_once(connection, ids, most_runs=1)
+    assert statuses[JobStatus.FAILED] <= faults["kill worker"] + 2 * faults["kill pool"]
 
 
 class DurableRedis:

@@ -58,7 +58,7 @@ def test_a_job_held_ahead_is_stopped_before_it_begins(
     child = Child(0, sleeper.pid, "relay.0.1", report_read, report_write, started=time.monotonic())
     supervisor.children[sleeper.pid] = child
     connection.hset(keys.worker(child.name), mapping={"state": "busy", "failed_job_count": 0})
-    supervisor.ledger.hold(0, EXECUTION)
+    supervisor.ledger.hold(0, [EXECUTION])
     connect_core(redis_url).take(["q"], child.name, EXECUTION, 30, None, False, True)
     assert held.get_status() == JobStatus.STARTED and connection.hget(held.key, "jobpool_held")
 

@@ -1,10 +1,12 @@
 """jobpool's Rust extension (hand-written stub, checked against the built module by mypy.stubtest)."""
 
-__all__ = ["Core", "Ledger", "__version__", "key_templates", "lua_scripts", "render_key"]
+__all__ = ["MAX_HELD", "Core", "Ledger", "__version__", "key_templates", "lua_scripts", "render_key"]
 
 from typing import final
 
 __version__: str
+MAX_HELD: int
+"""The most jobs a pool worker holds at once (``jobpool start --prefetch`` is capped to it)."""
 
 # (queue, job id, execution id, heartbeat ttl, the job hash)
 _Taken = tuple[str, str, str, int, dict[str, bytes]]
@@ -13,6 +15,16 @@ _Taken = tuple[str, str, str, int, dict[str, bytes]]
 _NextTake = tuple[list[str], str, str, int, bool]
 # (the outcome of a step's record, or None when it had none; the job it took, or None)
 _Step = tuple[str | None, _Taken | None]
+# A step's takes: (queues, worker, an execution id for each job to take, heartbeat ttl, whether
+# they are taken ahead, held until each starts; whether they stay marked held until a later step
+# marks them started, as a worker that works in batches takes).
+_BatchTake = tuple[list[str], str, list[str], int, bool, bool]
+# An ended execution to record: (job id, execution id, queue, started at, working seconds,
+# failure: None when it finished, else "failed", "stopped" or "released"; the return value
+# (base64 of the serialized value, None for None), exc_info, exc_string).
+_Record = tuple[str, str, str, float | None, float, str | None, bytes | None, bytes, bytes]
+# (the outcome of each record of a step, the jobs it took)
+_Batch = tuple[list[str], list[_Taken]]
 
 def key_templates() -> list[tuple[str, str]]:
     """Every key template as (name, template); identical to ``jobpool.keys.TEMPLATES``."""
@@ -60,6 +72,7 @@ class Core:
         wait: float | None = None,
         defer: bool = False,
         held: bool = False,
+        marked_held: bool = False,
     ) -> _Taken | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
@@ -106,8 +119,25 @@ class Core:
         job that never started; the outcome is "failed", "stopped", "retried", "scheduled",
         "released", "stale" or "cleared". Returns or defers as finish."""
 
-    def collect(self) -> _Step:
-        """What the step sent with ``defer=True`` did; a step whose reply was lost is repeated."""
+    def step(
+        self,
+        worker: str,
+        records: list[_Record],
+        take: _BatchTake | None,
+        default_result_ttl: int,
+        running: bool = False,
+        defer: bool = False,
+        mark_started: bool = False,
+    ) -> _Batch | None:
+        """A worker's step, in one round trip and one script run: records ``records`` (with
+        ``mark_started``, each marked started first, at its start), takes a job for each
+        execution id of ``take``. ``running``: a job runs while it is in flight. Returns (the
+        outcome of each record, the jobs taken); with ``defer``, sends it and returns None:
+        ``collect`` returns them."""
+
+    def collect(self) -> _Batch:
+        """What the step sent with ``defer=True`` did (as ``step`` returns it); a step whose
+        reply was lost is repeated."""
 
     def heartbeat(
         self,
@@ -137,25 +167,32 @@ class Core:
 @final
 class Ledger:
     """What each worker of a pool holds and runs, in memory shared across fork (make it before
-    forking). A held job is started by its worker or reclaimed by the supervisor, never both."""
+    forking). A worker holds a batch of jobs taken ahead, started one after another; each is
+    started by its worker or reclaimed by the supervisor, never both."""
 
     def __new__(cls, slots: int) -> Ledger: ...
     def __len__(self) -> int: ...
-    def hold(self, slot: int, execution_id: str) -> None:
-        """Worker: it is about to take ``execution_id`` (32 hex digits) ahead."""
+    def hold(self, slot: int, execution_ids: list[str]) -> None:
+        """Worker: it is about to take the jobs of ``execution_ids`` (32 hex digits each, 1 to
+        16 of them) ahead, to start in that order."""
 
     def start_held(self, slot: int) -> bool:
-        """Worker: starts its held job; False when the supervisor took it back first."""
+        """Worker: starts the next job it holds; False when the supervisor took it back first."""
+
+    def shrink_held(self, slot: int, taken: int) -> bool:
+        """Worker: its take ahead brought ``taken`` jobs, fewer than it held places for; False
+        when the supervisor took the hold back first."""
 
     def drop_held(self, slot: int) -> bool:
-        """Worker: gives up its hold; False when the supervisor took it back first."""
+        """Worker: gives up the jobs it holds; False when the supervisor took them back first."""
 
-    def held(self, slot: int) -> tuple[int, str, float] | None:
-        """Supervisor: (token, execution id, epoch seconds the hold began) of the job held in
-        ``slot``, or None."""
+    def held(self, slot: int) -> tuple[int, list[str], float] | None:
+        """Supervisor: (token, the execution ids not started, epoch seconds the running job
+        began) of the jobs held in ``slot``, or None."""
 
     def reclaim(self, slot: int, token: int) -> bool:
-        """Supervisor: takes back the hold ``token``; False when the worker started or dropped it."""
+        """Supervisor: takes back the jobs of the hold ``token`` not started; False when the
+        worker started one or dropped them first."""
 
     def request_stop(self, slot: int, execution_id: str) -> None:
         """Supervisor: asks the worker in ``slot`` to stop ``execution_id``, running or about to
@@ -164,5 +201,15 @@ class Ledger:
     def stop_requested(self, slot: int, execution_id: str) -> bool:
         """Worker: whether its supervisor asked it to stop ``execution_id``."""
 
+    def note_ended(self, slot: int, entry: bytes) -> bool:
+        """Worker: appends ``entry`` (a job that ended, its record not sent yet) to its log of
+        ended jobs; False when it does not fit (send the record before starting another job)."""
+
+    def forget_ended(self, slot: int, count: int) -> None:
+        """Worker: forgets the first ``count`` entries of its log (their records are written)."""
+
+    def ended(self, slot: int) -> list[bytes]:
+        """Supervisor, once the worker in ``slot`` is gone: the entries of its log of ended jobs."""
+
     def clear(self, slot: int) -> None:
-        """Supervisor: empties the slot of a worker that is gone."""
+        """Supervisor: empties the slot of a worker that is gone (its log of ended jobs too)."""

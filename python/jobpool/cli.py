@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from . import __version__, keys
+from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import JobpoolError
 from .job import Job, JobStatus, cancel_job
@@ -252,10 +253,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-memory", type=float, metavar="MB", help="replace a worker above MB of RSS")
     sub.add_argument(
         "--prefetch",
-        type=_non_negative_int,
-        default=1,
+        type=_prefetch,
+        default=MAX_HELD,
         metavar="N",
-        help="jobs a worker may take ahead while quick jobs run (default 1; 0: one at a time)",
+        help=f"the most jobs a worker takes ahead while quick jobs run, 0 to {MAX_HELD} "
+        f"(default {MAX_HELD}; 0: one at a time)",
     )
     sub.add_argument(
         "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
@@ -302,10 +304,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def _prefetch(text: str) -> int:
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 0")
+    if not 0 <= value <= MAX_HELD:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number from 0 to {MAX_HELD}")
     return value
 
 

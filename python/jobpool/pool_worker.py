@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import pickle
 import select
 import signal
 import sys
@@ -31,9 +32,9 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from ._native import Ledger
+from ._native import MAX_HELD, Ledger
 from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome
-from .worker import Taken, Worker
+from .worker import Performed, Taken, Worker, record_of
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -58,14 +59,14 @@ class PoolWorker(Worker):
         title: str,
         ledger: Ledger,
         slot: int,
-        prefetch: int = 1,
+        prefetch: int = MAX_HELD,
         max_memory_mb: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.ledger = ledger
         self.slot = slot
-        self.holds_ahead = prefetch > 0
+        self.prefetch = prefetch
         self.report_fd = report_fd
         self.nudge_fd = nudge_fd
         self.title = title
@@ -76,6 +77,7 @@ class PoolWorker(Worker):
         self._process = psutil.Process()
         self._execution = ""  # the execution id of the job that runs (or last ran)
         self._unsent_reports: list[str] = []
+        self._kept: set[str] = set()  # execution ids of the records kept in the ledger's log
 
     def _report(self, line: str) -> None:
         """Queues a report line for the supervisor; ``_send_reports`` writes them at once. A
@@ -123,11 +125,30 @@ class PoolWorker(Worker):
             self._report(f"own {job_id} {execution_id} {queue}")
         return taken
 
-    def _hold(self, execution_id: str) -> None:
-        self.ledger.hold(self.slot, execution_id)
+    def _hold(self, execution_ids: list[str]) -> None:
+        self.ledger.hold(self.slot, execution_ids)
 
-    def _start_held(self, held: Taken) -> bool:
+    def _start_held(self) -> bool:
         return self.ledger.start_held(self.slot)
+
+    def _shrink_held(self, taken: int) -> None:
+        self.ledger.shrink_held(self.slot, taken)
+
+    def _keep_unrecorded(self, performed: Performed) -> bool:
+        """Keeps the record in the ledger's log of ended jobs until it is written: if this worker
+        dies first, its supervisor writes it (the job is not run again, nor failed)."""
+        if self.prefetch == 0:
+            return True  # it never starts a job before the last one's record is written
+        if not self.ledger.note_ended(self.slot, pickle.dumps(record_of(performed))):
+            return False
+        self._kept.add(performed[0][2])
+        return True
+
+    def _written(self, recorded: list[Performed]) -> None:
+        kept = [performed[0][2] for performed in recorded if performed[0][2] in self._kept]
+        if kept:
+            self.ledger.forget_ended(self.slot, len(kept))
+            self._kept.difference_update(kept)
 
     def _drop_held(self) -> None:
         self.ledger.drop_held(self.slot)
@@ -173,7 +194,11 @@ class PoolWorker(Worker):
     def stop_requested_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """SIGUSR2 from the supervisor (a stop-job command): the running job ends as stopped if
         it is the execution the ledger names. A request for a job that has not begun yet is
-        found by ``_check_stop`` as it begins; one for a job that has ended is ignored."""
+        found by ``_check_stop`` as it begins; one for a job that has ended is ignored.
+
+        The supervisor also sends it when it takes back the jobs held behind a slow one: the
+        records of the batch's jobs that ran before it are written now (``_write_during_job``)."""
+        self._write_during_job()
         if self._in_job and self.ledger.stop_requested(self.slot, self._execution):
             raise JobStopped("stop-job command")
 

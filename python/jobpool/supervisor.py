@@ -13,6 +13,7 @@ import contextlib
 import errno
 import logging
 import os
+import pickle
 import re
 import select
 import signal
@@ -27,7 +28,7 @@ import redis
 from setproctitle import setproctitle
 
 from . import keys, worker_registration
-from ._native import Ledger
+from ._native import MAX_HELD, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
 from .job_runner import JobStopped, stopped_outcome
@@ -38,6 +39,7 @@ from .registry_cleanup import clean_registries
 from .results import encode_traceback
 from .scheduler import enqueue_due_jobs, release_scheduler_locks
 from .systemd import Notifier
+from .worker import DEFAULT_RESULT_TTL, Record
 
 logger = logging.getLogger("jobpool.supervisor")
 
@@ -112,6 +114,7 @@ class Child:
     ready: bool = False
     owned: dict[str, Owned] = field(default_factory=dict)
     killed_for: Owned | None = None  # the job it was hard-killed for
+    ended: list[Record] = field(default_factory=list)  # once dead: the records it kept, unwritten
 
 
 class Supervisor:
@@ -128,7 +131,7 @@ class Supervisor:
         serializer: Any = None,
         scheduler: bool = True,
         notifier: Notifier | None = None,
-        prefetch: int = 1,
+        prefetch: int = MAX_HELD,
     ):
         self.url = url
         self.queue_names = queue_names
@@ -272,6 +275,7 @@ class Supervisor:
             self.stopped_children.discard(pid)
             if child is not None:
                 self._take_back_hold(child)
+                child.ended = [pickle.loads(entry) for entry in self.ledger.ended(child.slot)]
                 self.ledger.clear(child.slot)
                 self._read_reports(child)
                 os.close(child.report_fd)
@@ -288,10 +292,23 @@ class Supervisor:
             self.unsettled.pop(0)
 
     def _settle(self, child: Child, status: int) -> None:
-        """Records what a dead worker owned: a job it had not started, or had run but whose
-        record may not have been written, goes back to its queue (a record that was written
-        makes this a no-op); a running one fails (or is retried, per its Retry) with the reason
-        it died."""
+        """Records what a dead worker owned: first the jobs it ran whose records it kept in the
+        ledger (their records are written now, once: a record already written is "stale"); then
+        a job it had not started, or had run but whose record may not have been written, goes
+        back to its queue (a record that was written makes this a no-op); a running one fails
+        (or is retried, per its Retry) with the reason it died."""
+        if child.ended:
+            outcomes, _ = self.core.step(
+                child.name, child.ended, None, DEFAULT_RESULT_TTL, mark_started=True
+            ) or ([], [])
+            for record, recorded in zip(child.ended, outcomes, strict=False):
+                logger.info(
+                    "%s: recorded %s, which %s ran before it died (%s)",
+                    record[2],
+                    record[0],
+                    child.name,
+                    recorded,
+                )
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
@@ -394,12 +411,14 @@ class Supervisor:
     # ---- jobs held ahead -----------------------------------------------------------------------------
 
     def _take_back_hold(self, child: Child) -> bool:
-        """Takes from ``child`` the job it holds, if the ledger gives it to us (the worker did not
-        start it first); it is put back in Redis by ``_put_back_reclaimed``."""
+        """Takes from ``child`` the jobs it holds and has not started, if the ledger gives them
+        to us (the worker did not start the next first); ``_put_back_reclaimed`` puts them back
+        in Redis."""
         held = self.ledger.held(child.slot)
         if held is None or not self.ledger.reclaim(child.slot, held[0]):
             return False
-        self.reclaims.append((child.name, held[1]))
+        # Each goes back to the front of its queue: the last first, so that they keep their order.
+        self.reclaims.extend((child.name, execution_id) for execution_id in reversed(held[1]))
         return True
 
     def _holds_due_in(self) -> float | None:
@@ -419,7 +438,8 @@ class Supervisor:
         for child in self.children.values():
             held = self.ledger.held(child.slot)
             if held is not None and now - held[2] >= HOLD_BOUND_SECONDS and self._take_back_hold(child):
-                logger.debug("Worker %s: taking back the job it held for too long", child.name)
+                logger.debug("Worker %s: taking back the jobs it held for too long", child.name)
+                _kill(child.pid, signal.SIGUSR2)  # and write the records its batch held back
 
     def _put_back_reclaimed(self) -> None:
         """Puts the jobs taken back from workers at the front of their queues (kept for a later
@@ -606,8 +626,11 @@ class Supervisor:
         self._ask_to_stop(child, held_execution)
         outcome = self._record_stopped_before_it_began(child, job_id, held_execution, queue)
         held = self.ledger.held(child.slot)
-        if held is not None and held[1] == held_execution:
-            self.ledger.reclaim(child.slot, held[0])  # it will not begin it now
+        if held is not None and held_execution in held[1] and self.ledger.reclaim(child.slot, held[0]):
+            # It will not begin it now; the jobs held behind it go back to their queues.
+            self.reclaims.extend(
+                (child.name, other) for other in reversed(held[1]) if other != held_execution
+            )
         if outcome == "stopped":
             logger.info("%s: job %s, held by %s, stopped before it began", queue, job_id, child.name)
         else:  # "stale": its worker put it back first (it is stopping), or it ended otherwise

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, TypeVar
@@ -36,16 +37,22 @@ IDLE_WAIT_SECONDS = 1.0
 WORKER_HEARTBEAT_SECONDS = 15.0
 # The longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF_SECONDS = 60.0
-# While jobs take less than this, a pool worker works one step ahead (see Worker._loop).
+# While jobs take less than this, a pool worker works ahead (see Worker._loop).
 PREFETCH_BELOW_SECONDS = 0.005
+# A batch taken ahead holds about this much work: as many jobs as recent ones take to fill it,
+# within the worker's cap (--prefetch). Sub-millisecond jobs come in batches; 2 ms ones one at a time.
+BATCH_SECONDS = 0.002
 
 # (queue, job id, execution id, heartbeat ttl, job hash), as the core returns a taken job.
 Taken = tuple[str, str, str, int, dict[str, bytes]]
 # A job that ran, and how it ended, until its outcome is recorded.
 Performed = tuple[Taken, Outcome]
-# A take as the core's steps ask for it: (queues, worker, execution id, heartbeat ttl, whether
-# it is a take ahead, held until it starts).
-TakeRequest = tuple[list[str], str, str, int, bool]
+# A take as the core's steps ask for it: (queues, worker, an execution id for each job to take,
+# heartbeat ttl, whether they are taken ahead, held until each starts; whether they stay marked
+# held until their records, as a worker that works in batches takes them).
+TakeRequest = tuple[list[str], str, list[str], int, bool, bool]
+# An ended execution as the core records it (see ``Core.step``).
+Record = tuple[str, str, str, float | None, float, str | None, bytes | None, bytes, bytes]
 T = TypeVar("T")
 
 
@@ -87,6 +94,8 @@ class Worker:
         self._stop_requested = False
         self._in_job = False
         self._last_beat = 0.0
+        self._unwritten: list[Performed] = []  # jobs that ran, their records not written yet
+        self._may_write_during_job = False
 
     def __repr__(self) -> str:
         return f"Worker({self.name!r}, queues={self.queue_names!r})"
@@ -126,88 +135,53 @@ class Worker:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _take_request(self, held: bool = False) -> TakeRequest:
-        execution_id = os.urandom(16).hex()  # as RQ's uuid4().hex, for less
-        return (self.queue_names, self.name, execution_id, self.heartbeat_ttl, held)
+    def _take_request(self, held: bool = False, count: int = 1) -> TakeRequest:
+        execution_ids = [os.urandom(16).hex() for _ in range(count)]  # as RQ's uuid4().hex, for less
+        return (self.queue_names, self.name, execution_ids, self.heartbeat_ttl, held, self._batches)
 
     def _take(self, wait: float | None) -> Taken | None:
-        queues, name, execution_id, ttl, _ = self._take_request()
-        return self._owned(self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait)))
+        queues, name, (execution_id,), ttl, _, marked = self._take_request()
+        return self._owned(
+            self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait, marked_held=marked))
+        )
+
+    @property
+    def _batches(self) -> bool:
+        """Whether the worker works in batches: it may start a job before the last one's record
+        is written, so it takes every job marked held and writes its start with its record
+        (recovery then puts back, rather than fails, a job whose record it never wrote)."""
+        return self.prefetch > 0
 
     def _step(
         self,
-        performed: Performed,
-        take: TakeRequest | None = None,
-        started: Taken | None = None,
+        recorded: list[Performed],
+        take: TakeRequest | None,
         running: bool = False,
         defer: bool = False,
-    ) -> Taken | None:
-        """Records ``performed`` and, with ``take``, takes the next job, in one round trip;
-        ``started`` is a held job that starts now (marked so in the same trip), ``running``
-        says a job runs meanwhile. With ``defer`` the step is only sent, and ``_collect``
-        returns what it took."""
-        (queue, job_id, execution_id, _, _), outcome = performed
-        start = (started[1], started[2]) if started is not None else None
-        if outcome.succeeded:
-            step = self._retrying(
-                lambda: self.core.finish(
-                    job_id,
-                    execution_id,
-                    queue,
-                    self.name,
-                    outcome.started_at,
-                    outcome.working_seconds,
-                    outcome.return_value,
-                    self.default_result_ttl,
-                    take,
-                    defer,
-                    start,
-                    running,
-                )
+    ) -> list[Taken]:
+        """Records the jobs of ``recorded`` (in the order they ran) and, with ``take``, takes
+        jobs, in one round trip; ``running`` says a job runs meanwhile. Returns the jobs taken;
+        with ``defer`` the step is only sent, and ``_collect`` returns them."""
+        records = [record_of(performed) for performed in recorded]
+        step = self._retrying(
+            lambda: self.core.step(
+                self.name, records, take, self.default_result_ttl, running, defer, self._batches
             )
-        else:
-            exc_info, exc_string = outcome.traceback
-            failure = "stopped" if outcome.stopped else "failed"
-            step = self._retrying(
-                lambda: self.core.fail(
-                    job_id,
-                    execution_id,
-                    queue,
-                    self.name,
-                    outcome.started_at,
-                    outcome.working_seconds,
-                    failure,
-                    exc_info,
-                    exc_string,
-                    take,
-                    defer,
-                    start,
-                    running,
-                )
-            )
-        if step is None:
-            return None
-        self._log_record(performed, step[0])
-        self._freed(performed[0])
-        return self._owned(step[1])
+        )
+        return [] if step is None else self._recorded(recorded, step[0], step[1])
 
-    def _send_ahead(self, recorded: Performed | None, take: TakeRequest, started: Taken | None) -> None:
-        """Sends, without waiting for the reply, the record of ``recorded`` (if any) and a take
-        ahead, as a job starts (``started``, when it was held)."""
-        if recorded is not None:
-            self._step(recorded, take, started, running=True, defer=True)
-            return
-        queues, name, execution_id, ttl, _ = take
-        self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, None, True, True))
+    def _collect(self, recorded: list[Performed]) -> list[Taken]:
+        """What the step sent ahead did: logs its records of ``recorded``, returns the jobs it took
+        ahead (held: not owned until each starts)."""
+        outcomes, taken = self._retrying(self.core.collect)
+        return self._recorded(recorded, outcomes, taken)
 
-    def _collect(self, recorded: Performed | None) -> Taken | None:
-        """What the step sent ahead did: logs its record of ``recorded``, returns the job it took
-        ahead (held: not owned until it starts)."""
-        outcome, next_job = self._retrying(self.core.collect)
-        if recorded is not None:
-            self._log_record(recorded, outcome)
-            self._freed(recorded[0])
-        return next_job
+    def _recorded(self, recorded: list[Performed], outcomes: list[str], taken: list[Taken]) -> list[Taken]:
+        self._written(recorded)
+        for performed, outcome in zip(recorded, outcomes, strict=True):
+            self._log_record(performed, outcome)
+            self._freed(performed[0])
+        return taken
 
     def _release(self, taken: Taken) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
@@ -242,9 +216,9 @@ class Worker:
 
     # ---- what a supervisor is told of, and holding (nothing, for a worker on its own) -----------
 
-    holds_ahead = False
-    """Whether the worker takes its next job while one runs (a pool worker, whose supervisor
-    takes a held job back when the running one is slow). A worker on its own never holds."""
+    prefetch = 0
+    """The most jobs the worker takes ahead while one runs (a pool worker's --prefetch, whose
+    supervisor takes them back when the running one is slow). A worker on its own never holds."""
 
     def _ready(self) -> None:
         """Registered, about to take its first job."""
@@ -253,15 +227,28 @@ class Worker:
         """``taken`` is now this worker's (returned as it is, for chaining)."""
         return taken
 
-    def _hold(self, execution_id: str) -> None:
-        """The worker is about to take ``execution_id`` ahead."""
+    def _hold(self, execution_ids: list[str]) -> None:
+        """The worker is about to take the jobs of ``execution_ids`` ahead."""
 
-    def _start_held(self, held: Taken) -> bool:
-        """Whether the worker may start ``held`` (False: its supervisor took it back)."""
+    def _start_held(self) -> bool:
+        """Whether the worker may start the next job it holds (False: its supervisor took back
+        every one it had not started)."""
         return True
 
+    def _shrink_held(self, taken: int) -> None:
+        """The take ahead brought ``taken`` jobs, fewer than asked for."""
+
     def _drop_held(self) -> None:
-        """The take ahead brought nothing, or the worker puts its held job back itself."""
+        """The worker puts the jobs it holds back itself."""
+
+    def _keep_unrecorded(self, performed: Performed) -> bool:
+        """``performed`` ended; its record goes out with a later step. Whether it is kept where
+        the worker's supervisor finds it should the worker die first (a worker on its own has
+        nowhere: it writes every record before it starts another job)."""
+        return True
+
+    def _written(self, recorded: list[Performed]) -> None:
+        """The records of ``recorded`` are written."""
 
     def _starting(self, taken: Taken) -> None:
         """``taken`` starts running."""
@@ -323,29 +310,33 @@ class Worker:
     def _loop(self, burst: bool, max_jobs: int | None, max_idle_time: float | None) -> int:
         """Take, run, record; returns how many jobs ran.
 
-        Recording a job and taking the next is one round trip. A pool worker whose jobs are quick
-        (under PREFETCH_BELOW_SECONDS) also works one step ahead: as a job starts, the previous
-        job's record and a take ahead go out together, and their reply is read once the job has
-        run, so Redis and the network work while Python does. The job taken ahead is *held*
-        until it starts; if the running job turns out slow, the supervisor takes the held one
-        back (see ``ledger`` in the Rust core), and the worker never starts a job taken back."""
+        Recording jobs and taking the next is one round trip. A pool worker whose jobs are quick
+        (under PREFETCH_BELOW_SECONDS) also works ahead: as the last job it holds starts, the
+        records of the jobs before it and a take of the next batch go out together, and their
+        reply is read once the job has run, so Redis and the network work while Python does.
+        A batch is as large as the recent jobs are quick (``_batch_size``). The jobs taken ahead
+        are *held* until each starts; if the running job turns out slow, the supervisor takes
+        the rest back (see ``ledger`` in the Rust core), and the worker never starts a job taken
+        back."""
         jobs_done = 0
-        current: Taken | None = None  # taken, to run now
-        held = False  # current was taken ahead, and is held until it starts
-        performed: Performed | None = None  # ran, not recorded yet
-        quick = False
+        held: deque[Taken] = deque()  # taken ahead, to start in this order
+        recent_seconds: float | None = None  # how long recent jobs ran (a moving average)
         idle_since = time.monotonic()
         self._last_beat = idle_since
         while True:
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
-            if current is not None and held and (self._stop_requested or not self._start_held(current)):
-                self._drop_held()
-                self._release(current)
-                current, held = None, False
+            current: Taken | None = None
+            if held:
+                if not self._stop_requested and self._start_held():
+                    current = held.popleft()
+                    self._owned(current)
+                else:
+                    self._put_back(held)
             if current is None:
-                if performed is not None:
+                if self._unwritten:
                     take = self._take_request() if may_take else None
-                    current, performed = self._step(performed, take), None
+                    taken = self._write(take)
+                    current = self._owned(taken[0]) if taken else None
                 elif may_take:
                     current = self._take(None if burst else IDLE_WAIT_SECONDS)
                 if current is None:
@@ -356,34 +347,119 @@ class Worker:
                         return jobs_done
                     self._beat_if_due()
                     continue
-            elif held:
-                self._owned(current)
             self._beat_if_due()
-            ahead = self.holds_ahead and quick and may_take and (max_jobs is None or jobs_done + 1 < max_jobs)
-            recorded, performed = performed, None
-            started = current if held else None
-            # The previous job's record goes out before this job is reported started: a worker
-            # that dies in between leaves a record written and this job not begun, and its
-            # supervisor settles both right (see Supervisor._settle).
+            ahead = 0 if held else self._batch_size(recent_seconds, jobs_done, max_jobs, may_take)
+            # What ran before this job is recorded before it is reported started (or kept in the
+            # ledger, in a batch): a worker that dies in between leaves those records written and
+            # this job not begun, and its supervisor settles both right (see Supervisor._settle).
+            sent_ahead: list[Performed] = []
             if ahead:
-                take = self._take_request(held=True)
+                take = self._take_request(held=True, count=ahead)
                 self._hold(take[2])
-                self._send_ahead(recorded, take, started)
-            elif recorded is not None:
-                self._step(recorded, None, started, running=True)
+                sent_ahead, self._unwritten = self._unwritten, []
+                self._step(sent_ahead, take, running=True, defer=True)
+            elif not held and self._unwritten:
+                self._write(None, running=True)  # this job may run long
             self._starting(current)
-            outcome = self._perform(current)
+            self._may_write_during_job = not ahead  # no step in flight: see _write_during_job
+            try:
+                outcome = self._perform(current)
+            finally:
+                self._may_write_during_job = False
             jobs_done += 1
-            performed = (current, outcome)
-            current, held = None, False
+            self._unwritten.append((current, outcome))
+            kept = self._keep_unrecorded(self._unwritten[-1])
             if ahead:
-                current = self._collect(recorded)
-                held = current is not None
-                if current is None:
-                    self._drop_held()
-            quick = outcome.working_seconds < PREFETCH_BELOW_SECONDS
+                taken = self._collect(sent_ahead)
+                held.extend(taken)
+                if len(taken) < ahead:
+                    self._shrink_held(len(taken))
+            if held and not kept:  # too big to keep until the batch's step: written now
+                self._write(None, running=True)
+            seconds = outcome.working_seconds
+            recent_seconds = (
+                seconds if recent_seconds is None else max(seconds, (recent_seconds + seconds) / 2)
+            )
             idle_since = time.monotonic()
+
+    def _write(self, take: TakeRequest | None, running: bool = False) -> list[Taken]:
+        """Writes the records not written yet, with ``take`` if given, in one round trip;
+        returns the jobs taken."""
+        unwritten, self._unwritten = self._unwritten, []
+        return self._step(unwritten, take, running=running)
+
+    def _write_during_job(self) -> None:
+        """Writes, while a job of a batch runs, the records the batch holds back for its next
+        step: the job turned out slow (its supervisor says so as it takes back the jobs held
+        behind it), and the jobs before it must not wait for it to end. Called from a
+        signal handler inside the job: one attempt, and never an exception into the job."""
+        if not (self._in_job and self._may_write_during_job and self._unwritten):
+            return
+        unwritten = self._unwritten
+        records = [record_of(performed) for performed in unwritten]
+        try:
+            step = self.core.step(
+                self.name, records, None, self.default_result_ttl, True, False, self._batches
+            )
+        except Exception as error:  # the batch's step writes them later
+            logger.warning("Worker %s: could not write finished jobs' records now: %s", self.name, error)
+            return
+        if step is not None:
+            self._unwritten = []
+            self._recorded(unwritten, step[0], step[1])
+
+    def _batch_size(
+        self, recent_seconds: float | None, jobs_done: int, max_jobs: int | None, may_take: bool
+    ) -> int:
+        """How many jobs to take ahead as the next job starts: none for a worker that never holds
+        (alone) or is stopping, or while recent jobs are slow; else as many as fill
+        BATCH_SECONDS at their pace, within ``prefetch`` and --max-jobs."""
+        if not may_take or self.prefetch <= 0 or recent_seconds is None:
+            return 0
+        if recent_seconds >= PREFETCH_BELOW_SECONDS:
+            return 0
+        size = min(self.prefetch, max(1, int(BATCH_SECONDS / max(recent_seconds, 1e-6))))
+        if max_jobs is not None:
+            size = min(size, max_jobs - jobs_done - 1)
+        return max(size, 0)
+
+    def _put_back(self, held: deque[Taken]) -> None:
+        """Puts back the jobs this worker holds and will not start (it is stopping, or its
+        supervisor took them back: then each is found gone, "stale")."""
+        self._drop_held()
+        while held:
+            self._release(held.pop())  # each to the front of its queue: the last first
 
 
 def _description(fields: dict[str, bytes]) -> str:
     return fields.get("description", b"").decode(errors="replace")
+
+
+def record_of(performed: Performed) -> Record:
+    """How the core records a job that ran."""
+    (queue, job_id, execution_id, _, _), outcome = performed
+    if outcome.succeeded:
+        return (
+            job_id,
+            execution_id,
+            queue,
+            outcome.started_at,
+            outcome.working_seconds,
+            None,
+            outcome.return_value,
+            b"",
+            b"",
+        )
+    exc_info, exc_string = outcome.traceback
+    failure = "stopped" if outcome.stopped else "failed"
+    return (
+        job_id,
+        execution_id,
+        queue,
+        outcome.started_at,
+        outcome.working_seconds,
+        failure,
+        None,
+        exc_info,
+        exc_string,
+    )

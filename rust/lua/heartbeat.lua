@@ -1,8 +1,9 @@
 -- Refreshes the heartbeats of many executions and workers in one round trip: each live
 -- execution's started-registry score and its job's last_heartbeat, and RQ's records of it (its
 -- execution hash, index entry and worker's executions set), written here the first time (a
--- pool's worker takes without them: lua/take.lua); each worker's last_heartbeat and the TTLs of
--- its hash and executions set.
+-- pool's worker takes without them: lua/take.lua), and its job no longer marked held (a job
+-- taken ahead in a batch starts with no write of its own); each worker's last_heartbeat and the
+-- TTLs of its hash and executions set.
 -- An execution no longer in the started registry (finished, or recovered) is left alone, and
 -- nothing is written to a job hash that is gone. A worker given with its registration is
 -- registered again if its hash has neither birth nor death (Redis lost it: a restart without
@@ -33,6 +34,11 @@ for i = 1, n do
             write_execution_records(KEYS[k + 2], KEYS[k + 3], KEYS[k + 5], ARGV[a + 4], execution_id,
                 ARGV[a + 5], ARGV[2], ARGV[a + 6], ttl, now_seconds)
             redis.call("HSET", KEYS[k + 4], "last_heartbeat", now)
+            if redis.call("HGET", KEYS[k + 4], "jobpool_held") == execution_id then
+                -- Taken ahead in a batch and started with no write of its own (lua/start.lua
+                -- comes with the batch's next step): it runs, as recovery must know.
+                redis.call("HDEL", KEYS[k + 4], "jobpool_held")
+            end
         end
     else
         gone[#gone + 1] = member

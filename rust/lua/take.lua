@@ -33,6 +33,10 @@
 --            job), "1" a take that follows the worker's record of its last job (idle when it
 --            takes none), "2" a take ahead, while a job runs (the state is left alone)
 -- ARGV[12+n] the default job timeout (seconds)
+-- ARGV[13+n] "1" to mark the job held even in a take that is not ahead: a worker that works in
+--            batches writes a job's start with its record (lua/start.lua, in the same step), so
+--            until then the job must not look started to recovery (it has not run, as far as
+--            Redis can tell: it goes back to its queue rather than failing)
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
@@ -46,6 +50,7 @@ end
 
 local state_rule = ARGV[11 + n]
 local held = state_rule == "2"
+local marks_held = held or ARGV[13 + n] == "1"
 local records_at_take = ARGV[5] == "0"
 
 local function heartbeat_ttl(timeout)
@@ -68,7 +73,7 @@ end
 local function start(i, job_id, job_key, job)
     local ttl = heartbeat_ttl(job[2])
     local member = job_id .. ":" .. execution_id
-    if held then
+    if marks_held then
         redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
             "worker_name", worker, "jobpool_held", execution_id)
     else

@@ -1,0 +1,55 @@
+"""Preloaded by a pool under test (``jobpool start --preload faulty_pool_worker``): its workers
+SIGKILL themselves at random at the edges of every step of their work in batches.
+
+The hooks sit before and after: a take; the hold of a batch in the ledger; the start of a held
+job; keeping a job's record in the ledger; a step (sent and waited for, or sent ahead with a
+batch's take: then the kill comes with the step in flight); collecting a step sent ahead. Each
+kill appends the hook's name to ``$JOBPOOL_TEST_KILL_LOG``; each hook kills with probability
+``$JOBPOOL_TEST_KILL_PROBABILITY``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from jobpool.pool_worker import PoolWorker
+
+PROBABILITY = float(os.environ["JOBPOOL_TEST_KILL_PROBABILITY"])
+KILL_LOG = os.environ["JOBPOOL_TEST_KILL_LOG"]
+_chance: dict[int, random.Random] = {}  # by pid: each forked worker draws its own
+
+
+def _maybe_die(point: str) -> None:
+    chance = _chance.setdefault(os.getpid(), random.Random(os.getpid()))
+    if chance.random() < PROBABILITY:
+        with open(KILL_LOG, "a") as log:
+            log.write(point + "\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hook(name: str, what: str) -> None:
+    original: Callable[..., Any] = getattr(PoolWorker, name)
+
+    def hooked(self: PoolWorker, *args: Any, **kwargs: Any) -> Any:
+        _maybe_die(f"before {what}")
+        result = original(self, *args, **kwargs)
+        sent_ahead = name == "_step" and kwargs.get("defer", len(args) > 3 and args[3])
+        _maybe_die(f"with {what} in flight" if sent_ahead else f"after {what}")
+        return result
+
+    setattr(PoolWorker, name, hooked)
+
+
+for _name, _what in [
+    ("_take", "a take"),
+    ("_hold", "holding a batch"),
+    ("_start_held", "starting a held job"),
+    ("_keep_unrecorded", "keeping a record in the ledger"),
+    ("_step", "a step"),
+    ("_collect", "collecting a step"),
+]:
+    _hook(_name, _what)
