@@ -41,8 +41,8 @@ from suite_types import Context, Profile, Target
 from workload import WORKLOADS
 
 EXPECTED_RATE_OF_ONE = {
-    JOBPOOL.name: {"noop": 3_500.0, "sleep_1ms": 650.0, "burn_1ms": 650.0},
-    JOBPOOL_ONE_AT_A_TIME.name: {"noop": 2_500.0, "sleep_1ms": 600.0, "burn_1ms": 600.0},
+    JOBPOOL.name: {"noop": 6_000.0, "sleep_1ms": 700.0, "burn_1ms": 700.0},
+    JOBPOOL_ONE_AT_A_TIME.name: {"noop": 3_500.0, "sleep_1ms": 600.0, "burn_1ms": 600.0},
     RQ_SIMPLE.name: {"noop": 330.0, "sleep_1ms": 280.0, "burn_1ms": 280.0},
     RQ_FORK.name: {"noop": 45.0, "sleep_1ms": 45.0, "burn_1ms": 45.0},
     DRAMATIQ.name: {"noop": 1_600.0, "sleep_1ms": 1_500.0, "burn_1ms": 650.0},
@@ -378,13 +378,11 @@ class Drain:
         targets = []
         for part, limit in BUDGET_MICROSECONDS.items():
             spent = {label: _cpu_part(cell.cpu_per_job, part) for label, cell in cells.items()}
-            measured = "; ".join(f"{label}: {number(round(value))} µs" for label, value in spent.items())
-            cell = cells[JOBPOOL.label]
-            if part == "redis-server" and cell.per_job("commands") is not None:
-                measured += (
-                    f" ({cell.per_job('commands'):.1f} commands and {cell.per_job('script_calls'):.2f} "
-                    "script calls a job)"
-                )
+            measured = "; ".join(
+                f"{label}: {number(round(value))} µs"
+                + (_executed(cells[label]) if part == "redis-server" else "")
+                for label, value in spent.items()
+            )
             targets.append(
                 Target(
                     f"{part.replace(' ', '_').replace('-', '_')}_cpu_per_job",
@@ -394,6 +392,13 @@ class Drain:
                 )
             )
         return targets
+
+
+def _executed(cell: Cell) -> str:
+    commands, script_calls = cell.per_job("commands"), cell.per_job("script_calls")
+    if commands is None or script_calls is None:
+        return ""
+    return f" ({commands:.1f} commands and {script_calls:.2f} script calls a job)"
 
 
 def _cpu_part(cpu: CpuSeconds, part: str) -> float:
