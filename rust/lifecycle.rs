@@ -5,7 +5,7 @@
 //! Every transition first checks that the execution is still in the started registry, so a
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
 
-use crate::clock::Now;
+use crate::clock::{format_timestamp, Now};
 use crate::keys::KeySchema;
 use crate::scripts::ScriptCall;
 
@@ -20,6 +20,9 @@ pub struct Execution<'a> {
     /// When it started (epoch seconds), and how long it ran.
     pub started_at: Option<f64>,
     pub working_seconds: f64,
+    /// Its start is written with its record (a worker that works in batches took its job
+    /// marked held: see `lua/take.lua`).
+    pub marks_start: bool,
 }
 
 /// Why an execution did not finish.
@@ -71,6 +74,14 @@ fn started_at(execution: &Execution<'_>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The start to write with the record (`lua/finish.lua`'s last argument), or nothing.
+fn start_mark(execution: &Execution<'_>) -> Vec<u8> {
+    match (execution.marks_start, execution.started_at) {
+        (true, Some(epoch)) => format_timestamp((epoch * 1e6) as i64).into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
 fn common_keys(keys: &KeySchema, execution: &Execution<'_>, registry: &str) -> Vec<String> {
     let job_id = execution.job_id;
     vec![
@@ -111,6 +122,7 @@ pub fn finish_call(
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
+    args.push(start_mark(execution));
     ScriptCall {
         name: "finish",
         keys: script_keys,
@@ -140,6 +152,7 @@ pub fn fail_call(
     args.push(format!("{:.6}", execution.working_seconds).into());
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
+    args.push(start_mark(execution));
     ScriptCall {
         name: "fail",
         keys: script_keys,
@@ -165,6 +178,7 @@ mod tests {
             worker: execution.worker.map(String::from),
             started_at: execution.started_at,
             working_seconds: execution.working_seconds,
+            marks_start: execution.marks_start,
             ending,
         }
     }
@@ -194,7 +208,6 @@ mod tests {
             redis,
             keys,
             &Step {
-                starts: Vec::new(),
                 running: false,
                 records: vec![ended(execution, ending)],
                 takes: take.into_iter().collect(),
@@ -218,7 +231,6 @@ mod tests {
             redis,
             keys,
             &Step {
-                starts: Vec::new(),
                 running: false,
                 records: vec![ended(&execution(taken), ending)],
                 takes: Vec::new(),
@@ -258,6 +270,7 @@ mod tests {
             worker: Some("w1"),
             started_at: Some(1.5),
             working_seconds: 0.25,
+            marks_start: false,
         }
     }
 

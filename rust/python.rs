@@ -18,7 +18,7 @@ use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError
 use crate::lifecycle::{Failure, Traceback};
 use crate::reclaim::{reclaim, Reclaimed};
 use crate::recovery::recover_abandoned;
-use crate::step::{self, Ended, Ending, InFlight, StartHeld, Step, TakeSpec, Transition};
+use crate::step::{self, Ended, Ending, InFlight, Step, TakeSpec, Transition};
 use crate::take::{take, TakeRequest, Taken};
 use crate::{keys, scripts};
 
@@ -81,10 +81,6 @@ fn taken_to_python(py: Python<'_>, taken: Taken) -> PyResult<PyTaken> {
     ))
 }
 
-/// The next take requested with a record: (queues, worker, execution id, heartbeat ttl,
-/// whether it is a take ahead, held until it starts).
-type NextTake = (Vec<String>, String, String, u64, bool);
-
 /// The takes of a step: (queues, worker, an execution id for each job to take, heartbeat ttl,
 /// whether they are taken ahead, held until each starts; whether they are marked held until a
 /// later step marks them started, as a worker that works in batches takes).
@@ -132,36 +128,6 @@ fn failure_of(failure: &str) -> PyResult<Failure> {
         other => Err(PyValueError::new_err(format!(
             "failure must be failed, stopped, abandoned or released, not {other:?}"
         ))),
-    }
-}
-
-/// A step that records `ended` and, with `next`, takes the worker's next job; with `started`
-/// (job id, execution id), a job the worker held starts; `running`: a job runs meanwhile.
-fn record_step(
-    ended: Ended,
-    next: Option<NextTake>,
-    started: Option<(String, String)>,
-    running: bool,
-) -> Step {
-    let worker = ended.worker.clone().unwrap_or_default();
-    Step {
-        starts: started
-            .map(|(job_id, execution_id)| StartHeld {
-                job_id,
-                execution_id,
-                worker,
-                started_at: None,
-            })
-            .into_iter()
-            .collect(),
-        records: vec![ended],
-        takes: next
-            .map(|(queues, worker, execution_id, ttl, held)| {
-                take_spec(queues, worker, execution_id, ttl, held)
-            })
-            .into_iter()
-            .collect(),
-        running,
     }
 }
 
@@ -237,24 +203,7 @@ impl Core {
         })
         .map(Some)
     }
-
-    /// `step` run (or deferred) as one record's: (its outcome, the job taken or None).
-    fn record_and_take(&self, py: Python<'_>, step: Step, defer: bool) -> PyResult<Option<PyStep>> {
-        let Some(transition) = self.run_step(py, step, defer)? else {
-            return Ok(None);
-        };
-        let next = transition
-            .taken
-            .into_iter()
-            .next()
-            .map(|taken| taken_to_python(py, taken))
-            .transpose()?;
-        Ok(Some((transition.outcomes.into_iter().next(), next)))
-    }
 }
-
-/// (outcome of the record, or None when there was none; the next job, or None).
-type PyStep = (Option<String>, Option<PyTaken>);
 
 /// (the outcome of each record, the jobs taken).
 type PyBatch = (Vec<String>, Vec<PyTaken>);
@@ -338,11 +287,10 @@ impl Core {
     }
 
     /// Takes the next job from `queues` (priority order), or returns None. With `wait`
-    /// (seconds, about 1), blocks that long at most when every queue is empty. With `defer`,
-    /// sends the take and returns None at once: `collect` returns the job, which may then be
-    /// `held` (a take ahead) until it starts. `marked_held`: the job stays marked held until a
-    /// later step marks it started (a worker that works in batches).
-    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, defer=false, held=false, marked_held=false))]
+    /// (seconds, about 1), blocks that long at most when every queue is empty. `marked_held`:
+    /// the job stays marked held until its record marks it started (a worker that works in
+    /// batches).
+    #[pyo3(signature = (queues, worker, execution_id, heartbeat_ttl, wait=None, marked_held=false))]
     #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
@@ -352,23 +300,8 @@ impl Core {
         execution_id: String,
         heartbeat_ttl: u64,
         wait: Option<f64>,
-        defer: bool,
-        held: bool,
         marked_held: bool,
     ) -> PyResult<Option<PyTaken>> {
-        if defer {
-            let spec = TakeSpec {
-                marked_held: held || marked_held,
-                ..take_spec(queues, worker, execution_id, heartbeat_ttl, held)
-            };
-            let step = Step {
-                takes: vec![spec],
-                running: held,
-                ..Step::default()
-            };
-            self.run_step(py, step, true)?;
-            return Ok(None);
-        }
         let wait = wait.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
         let taken = self.with_state(py, |state| {
             let request = TakeRequest {
@@ -376,56 +309,18 @@ impl Core {
                 worker: &worker,
                 execution_id: &execution_id,
                 heartbeat_ttl,
-                held,
-                marked_held: held || marked_held,
+                held: false,
+                marked_held,
             };
             take(&mut state.redis, &state.keys, &request, wait)
         })?;
         taken.map(|taken| taken_to_python(py, taken)).transpose()
     }
 
-    /// Records a successful execution (and takes the next job, with `next`). Returns (outcome,
-    /// next job); with `defer`, sends the step and returns None: `collect` returns them.
-    /// `started` (job id, execution id): a job this worker held starts now, in the same round
-    /// trip; `running`: a job runs while the step is in flight (the worker stays busy).
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, return_value, default_result_ttl, next=None, defer=false, started=None, running=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        execution_id: String,
-        queue: String,
-        worker: Option<String>,
-        started_at: Option<f64>,
-        working_seconds: f64,
-        return_value: Option<Vec<u8>>,
-        default_result_ttl: i64,
-        next: Option<NextTake>,
-        defer: bool,
-        started: Option<(String, String)>,
-        running: bool,
-    ) -> PyResult<Option<PyStep>> {
-        let ending = Ending::Finished {
-            return_value,
-            default_result_ttl,
-        };
-        let ended = Ended {
-            job_id,
-            execution_id,
-            queue,
-            worker,
-            started_at,
-            working_seconds,
-            ending,
-        };
-        self.record_and_take(py, record_step(ended, next, started, running), defer)
-    }
-
     /// Records a failed, stopped or abandoned execution (`failure`), retrying it when it has
-    /// retries left, or puts back a held job that never started ("released"); with `next`,
-    /// takes the next job. Returns or defers as `finish`.
-    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, next=None, defer=false, started=None, running=false))]
+    /// retries left, or puts back a held job that never started ("released"). Returns the
+    /// outcome. `running`: the worker runs another job meanwhile (its state stays busy).
+    #[pyo3(signature = (job_id, execution_id, queue, worker, started_at, working_seconds, failure, exc_info, exc_string, running=false))]
     #[allow(clippy::too_many_arguments)]
     fn fail(
         &self,
@@ -439,14 +334,10 @@ impl Core {
         failure: &str,
         exc_info: Vec<u8>,
         exc_string: Vec<u8>,
-        next: Option<NextTake>,
-        defer: bool,
-        started: Option<(String, String)>,
         running: bool,
-    ) -> PyResult<Option<PyStep>> {
-        let failure = failure_of(failure)?;
+    ) -> PyResult<String> {
         let ending = Ending::Failed {
-            failure,
+            failure: failure_of(failure)?,
             exc_info,
             exc_string,
         };
@@ -457,9 +348,18 @@ impl Core {
             worker,
             started_at,
             working_seconds,
+            marks_start: false,
             ending,
         };
-        self.record_and_take(py, record_step(ended, next, started, running), defer)
+        let step = Step {
+            records: vec![ended],
+            running,
+            ..Step::default()
+        };
+        let transition = self.run_step(py, step, false)?;
+        transition
+            .and_then(|transition| transition.outcomes.into_iter().next())
+            .ok_or_else(|| PyRuntimeError::new_err("a record returned no outcome"))
     }
 
     /// A worker's step, in one round trip and one script run: records the ended executions of
@@ -513,23 +413,11 @@ impl Core {
                     worker: Some(worker.clone()),
                     started_at,
                     working_seconds,
+                    marks_start: mark_started,
                     ending,
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let starts = if mark_started {
-            records
-                .iter()
-                .map(|ended| StartHeld {
-                    job_id: ended.job_id.clone(),
-                    execution_id: ended.execution_id.clone(),
-                    worker: worker.clone(),
-                    started_at: ended.started_at,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         let takes = match take {
             None => Vec::new(),
             Some((queues, taker, execution_ids, ttl, held, marked_held)) => execution_ids
@@ -541,7 +429,6 @@ impl Core {
                 .collect(),
         };
         let step = Step {
-            starts,
             records,
             takes,
             running,

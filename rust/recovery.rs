@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::keys::KeySchema;
 use crate::lifecycle::{fail_call, Execution, Failure, Traceback};
 use crate::reply;
+use crate::scripts::steps;
 
 /// One recovered execution and what became of its job ("failed", "retried", "scheduled", or
 /// "cleared" when the job was no longer started).
@@ -53,30 +54,24 @@ pub fn recover_abandoned(
     if lapsed.is_empty() {
         return Ok(Vec::new());
     }
-    let outcomes = redis.run(|session| {
-        let commands: Vec<redis::Cmd> = lapsed
-            .iter()
-            .map(|(queue, job_id, execution_id)| {
-                let execution = Execution {
-                    job_id,
-                    execution_id,
-                    queue,
-                    worker: None,
-                    started_at: None,
-                    working_seconds: 0.0,
-                };
-                session.call(&fail_call(
-                    keys,
-                    &execution,
-                    Failure::Abandoned,
-                    traceback,
-                    &now,
-                    false,
-                ))
-            })
-            .collect();
-        session.pipeline(&commands)
-    })?;
+    // One step of a `fail` part for each: one script run however many executions lapsed.
+    let parts: Vec<_> = lapsed
+        .iter()
+        .map(|(queue, job_id, execution_id)| {
+            let execution = Execution {
+                job_id,
+                execution_id,
+                queue,
+                worker: None,
+                started_at: None,
+                working_seconds: 0.0,
+                marks_start: false,
+            };
+            fail_call(keys, &execution, Failure::Abandoned, traceback, &now, false)
+        })
+        .collect();
+    let reply = redis.run(|session| session.query(&session.call(&steps(parts.clone()))))?;
+    let outcomes = reply::items(&reply)?;
     lapsed
         .into_iter()
         .zip(outcomes.iter())

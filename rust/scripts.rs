@@ -35,15 +35,11 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("requeue"),
     script!("empty_queue"),
     script!("take"),
-    script!("start"),
     script!("reclaim"),
-    script!("finish"),
-    script!("fail"),
     (
         "step",
         concat!(
             include_str!("lua/lib/library.lua"),
-            part!("start"),
             part!("finish"),
             part!("fail"),
             part!("take"),
@@ -56,7 +52,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
 ];
 
 /// One call of a script, before it is sent: on its own (`Session::call`), or as a part of a
-/// worker's step (`steps`).
+/// worker's step (`steps`). `finish` and `fail` are parts only: a record always goes through
+/// `lua/step.lua`, which writes the workers' counters once its parts have run.
 #[derive(Debug, Clone)]
 pub struct ScriptCall {
     pub name: &'static str,

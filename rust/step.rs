@@ -1,5 +1,5 @@
-//! The worker's step: start the job it held, record how its last job ended and/or take its
-//! next one, in one round trip and one script run (`lua/step.lua`), either waiting for the
+//! The worker's step: record how its last jobs ended and/or take its next ones, in one round
+//! trip and one script run (`lua/step.lua`), either waiting for the
 //! reply (`run`) or not (`send`, then `collect` once the next job has run: the worker's Python
 //! time then overlaps Redis's work and the network).
 //!
@@ -7,7 +7,7 @@
 //! take returns the job its execution id already took. So a step whose reply is lost, for any
 //! reason, is sent again.
 
-use crate::clock::{format_timestamp, Now};
+use crate::clock::Now;
 use crate::conn::{Redis, Session};
 use crate::error::{Error, Result};
 use crate::keys::KeySchema;
@@ -68,6 +68,8 @@ pub struct Ended {
     pub worker: Option<String>,
     pub started_at: Option<f64>,
     pub working_seconds: f64,
+    /// Its start is written with its record (see `lifecycle::Execution::marks_start`).
+    pub marks_start: bool,
     pub ending: Ending,
 }
 
@@ -80,26 +82,15 @@ impl Ended {
             worker: self.worker.as_deref(),
             started_at: self.started_at,
             working_seconds: self.working_seconds,
+            marks_start: self.marks_start,
         }
     }
 }
 
-/// A job the worker took marked held, marked started now (see `lua/start.lua`): as it starts, or
-/// with its record (a worker that works in batches), at `started_at` (epoch seconds; None: now).
-#[derive(Debug, Clone)]
-pub struct StartHeld {
-    pub job_id: String,
-    pub execution_id: String,
-    pub worker: String,
-    pub started_at: Option<f64>,
-}
-
-/// What a worker's step does, in this order: mark the held jobs that started since its last
-/// step started (`starts`), record the jobs that ended (`records`), take the next jobs
-/// (`takes`: one job each, the same queues, in order).
+/// What a worker's step does, in this order: record the jobs that ended (`records`), take the
+/// next jobs (`takes`: one job each, the same queues, in order).
 #[derive(Debug, Clone, Default)]
 pub struct Step {
-    pub starts: Vec<StartHeld>,
     pub records: Vec<Ended>,
     pub takes: Vec<TakeSpec>,
     /// A job runs while this step is in flight (the worker's state stays busy whatever the
@@ -118,21 +109,7 @@ pub struct Transition {
 
 fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
     let now = Now::read();
-    let mut parts = Vec::with_capacity(step.starts.len() + step.records.len() + step.takes.len());
-    for start in &step.starts {
-        parts.push(ScriptCall {
-            name: "start",
-            keys: vec![keys.job(&start.job_id), keys.worker(&start.worker)],
-            args: vec![
-                start.execution_id.clone().into_bytes(),
-                start
-                    .started_at
-                    .map(|epoch| format_timestamp((epoch * 1e6) as i64))
-                    .unwrap_or_else(|| now.timestamp.clone())
-                    .into_bytes(),
-            ],
-        });
-    }
+    let mut parts = Vec::with_capacity(step.records.len() + step.takes.len());
     let stays_busy = step.running || !step.takes.is_empty();
     for ended in &step.records {
         let execution = ended.execution();
@@ -174,10 +151,11 @@ fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
     parts
 }
 
-/// The step as one command: a lone part is sent as its own script, several as `lua/step.lua`.
+/// The step as one command: a lone take is sent as its own script, anything else as
+/// `lua/step.lua` (which a record needs: see `scripts::ScriptCall`).
 fn command(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -> redis::Cmd {
     let mut parts = parts(keys, step, repeat);
-    if parts.len() == 1 {
+    if step.records.is_empty() && parts.len() == 1 {
         if let Some(part) = parts.pop() {
             return session.call(&part);
         }
@@ -187,15 +165,12 @@ fn command(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -
 
 fn transition(step: &Step, reply: &redis::Value) -> Result<Transition> {
     let lone = [reply.clone()];
-    let replies = if step.starts.len() + step.records.len() + step.takes.len() == 1 {
+    let replies = if step.records.is_empty() && step.takes.len() == 1 {
         &lone[..]
     } else {
         reply::items(reply)?
     };
     let mut replies = replies.iter();
-    for _ in &step.starts {
-        next_reply(&mut replies)?;
-    }
     let mut transition = Transition::default();
     for _ in &step.records {
         transition
@@ -281,6 +256,7 @@ mod tests {
             worker: Some("w1".into()),
             started_at: Some(1.0),
             working_seconds: 0.1,
+            marks_start: false,
             ending: Ending::Finished {
                 return_value: None,
                 default_result_ttl: 500,
@@ -301,7 +277,6 @@ mod tests {
             &mut redis,
             &keys,
             &Step {
-                starts: Vec::new(),
                 running: false,
                 records: Vec::new(),
                 takes: vec![take_spec("e1")],
@@ -315,7 +290,6 @@ mod tests {
             &mut redis,
             &keys,
             Step {
-                starts: Vec::new(),
                 running: false,
                 records: Vec::new(),
                 takes: vec![take_spec("e2")],
@@ -332,7 +306,6 @@ mod tests {
             &mut redis,
             &keys,
             Step {
-                starts: Vec::new(),
                 running: false,
                 records: vec![finished(&a)],
                 takes: vec![take_spec("e3")],
@@ -362,62 +335,66 @@ mod tests {
     }
 
     #[test]
-    fn a_step_starts_a_held_job_records_the_last_and_takes_ahead_in_one_script_run() {
+    fn a_step_records_a_held_job_with_its_start_and_takes_ahead_in_one_script_run() {
         let server = RedisServer::start();
         let keys = KeySchema::new("rq");
         let mut redis = Redis::new(server.target());
         let mut con = server.connection();
-        for id in ["a", "b", "c"] {
+        for id in ["a", "b"] {
             enqueue(&mut con, "q", id);
         }
         let held = |execution_id: &str| TakeSpec {
             held: true,
+            marked_held: true,
             ..take_spec(execution_id)
         };
         let plain = |take: TakeSpec| Step {
-            starts: Vec::new(),
             running: false,
             records: Vec::new(),
             takes: vec![take],
         };
-        let Some(a) = first_taken(&run(&mut redis, &keys, &plain(take_spec("e1")))) else {
+        let Some(a) = first_taken(&run(&mut redis, &keys, &plain(held("e1")))) else {
             panic!("a not taken")
         };
-        let Some(b) = first_taken(&run(&mut redis, &keys, &plain(held("e2")))) else {
-            panic!("b not taken")
-        };
-        let marked: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
-        assert_eq!(marked.as_deref(), Some("e2"));
+        let marked: Option<String> = con.hget("rq:job:a", "jobpool_held").unwrap_or(None);
+        assert_eq!(marked.as_deref(), Some("e1"));
         let _: () = redis::cmd("CONFIG")
             .arg("RESETSTAT")
             .query(&mut con)
             .unwrap_or(());
+        let record = Ended {
+            marks_start: true,
+            started_at: Some(86_400.5),
+            ..finished(&a)
+        };
         let step = run(
             &mut redis,
             &keys,
             &Step {
-                starts: vec![StartHeld {
-                    job_id: b.job_id.clone(),
-                    execution_id: b.execution_id.clone(),
-                    worker: "w1".into(),
-                    started_at: None,
-                }],
                 running: true,
-                records: vec![finished(&a)],
-                takes: vec![held("e3")],
+                records: vec![record],
+                takes: vec![held("e2")],
             },
         );
         let Ok(step) = step else { panic!("{step:?}") };
-        assert_eq!(step.outcomes.first().map(String::as_str), Some("finished"));
+        assert_eq!(step.outcomes, ["finished"]);
         assert_eq!(
             step.taken.first().map(|t| t.job_id.clone()),
-            Some("c".to_string())
+            Some("b".to_string())
+        );
+        let a_fields: Vec<Option<String>> = con
+            .hmget("rq:job:a", &["status", "jobpool_held", "started_at"])
+            .unwrap_or_default();
+        assert_eq!(
+            a_fields,
+            [
+                Some("finished".to_string()),
+                None,
+                Some("1970-01-02T00:00:00.500000Z".to_string())
+            ]
         );
         let b_held: Option<String> = con.hget("rq:job:b", "jobpool_held").unwrap_or(None);
-        let c_held: Option<String> = con.hget("rq:job:c", "jobpool_held").unwrap_or(None);
-        assert_eq!((b_held, c_held.as_deref()), (None, Some("e3")));
-        let a_status: Option<String> = con.hget("rq:job:a", "status").unwrap_or(None);
-        assert_eq!(a_status.as_deref(), Some("finished"));
+        assert_eq!(b_held.as_deref(), Some("e2"));
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
             .query(&mut con)
@@ -460,15 +437,12 @@ mod tests {
         };
         let ids: Vec<&str> = first.taken.iter().map(|t| t.job_id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
-        let start = |taken: &Taken| StartHeld {
-            job_id: taken.job_id.clone(),
-            execution_id: taken.execution_id.clone(),
-            worker: "w1".into(),
-            started_at: None,
+        let with_start = |taken: &Taken| Ended {
+            marks_start: true,
+            ..finished(taken)
         };
         let second = Step {
-            starts: first.taken[..2].iter().map(start).collect(),
-            records: first.taken[..2].iter().map(finished).collect(),
+            records: first.taken[..2].iter().map(with_start).collect(),
             takes: vec![held("e4"), held("e5"), held("e6")],
             running: true,
         };
@@ -504,5 +478,65 @@ mod tests {
         assert_eq!(finished_ids, ["a", "b"]);
         let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
         assert_eq!(wip, ["c:e3", "d:e4", "e:e5"]);
+    }
+
+    #[test]
+    fn a_batchs_records_add_to_the_workers_counters_in_one_write_each() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let _: () = con
+            .hset_multiple(
+                "rq:worker:w1",
+                &[("successful_job_count", "5"), ("total_working_time", "1.5")],
+            )
+            .unwrap_or(());
+        for id in ["a", "b", "c"] {
+            enqueue(&mut con, "q", id);
+        }
+        let takes = ["e1", "e2", "e3"].map(take_spec).to_vec();
+        let taken = run(
+            &mut redis,
+            &keys,
+            &Step {
+                takes,
+                running: true,
+                ..Step::default()
+            },
+        );
+        let Ok(taken) = taken else {
+            panic!("{taken:?}")
+        };
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut con)
+            .unwrap_or(());
+        let records = Step {
+            records: taken.taken.iter().map(finished).collect(),
+            ..Step::default()
+        };
+        let done = run(&mut redis, &keys, &records);
+        assert_eq!(
+            done.map(|t| t.outcomes),
+            Ok(vec!["finished".to_string(); 3])
+        );
+        let counters: Vec<Option<String>> = con
+            .hmget(
+                "rq:worker:w1",
+                &["successful_job_count", "total_working_time"],
+            )
+            .unwrap_or_default();
+        assert_eq!(
+            counters,
+            [Some("8".to_string()), Some("1.8".to_string())],
+            "three jobs of 0.1 s each"
+        );
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap_or_default();
+        assert!(stats.contains("cmdstat_hincrby:calls=1,"), "{stats}");
+        assert!(stats.contains("cmdstat_hincrbyfloat:calls=1,"), "{stats}");
     }
 }

@@ -184,12 +184,7 @@ def test_a_long_job_of_a_pool_killed_outright_fails_as_abandoned_and_its_held_jo
     held = queue.enqueue(jobs.counted_sleep, 0)
     wait_for(lambda: connection.get(f"runs:{slow.id}") is not None)
     wait_for(lambda: connection.hget(slow.key, "jobpool_held") is None)  # its start is written
-    first.process.kill()
-    first.process.wait()
-    wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
-    lapse_executions(connection, "q")
-    second = pool("-n", "1", "--burst", "q")
-    assert second.wait() == 0
+    _kill_outright_and_recover(connection, first, pool)
     assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1
     assert slow.get_status() == JobStatus.FAILED and "AbandonedJobError" in (slow.exc_info or "")
     assert int(connection.get(f"runs:{slow.id}") or 0) == 1
@@ -211,17 +206,22 @@ def test_a_pool_killed_outright_mid_batch_loses_nothing_and_fails_nothing(
     quick = [
         Job.fetch(job_id.decode(), connection) for job_id in connection.lrange("jobs-before-slow", 0, -1)
     ]
-    first.process.kill()
-    first.process.wait()
-    wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
-    lapse_executions(connection, "q")
-    second = pool("-n", "1", "--burst", "q")
-    assert second.wait() == 0
+    _kill_outright_and_recover(connection, first, pool)
     assert connection.llen("rq:queue:q") == 0 and connection.zcard("rq:wip:q") == 0
     runs = [int(connection.get(f"runs:{job.id}") or 0) for job in quick]
     assert all(job.get_status() == JobStatus.FINISHED for job in quick) and all(r in (1, 2) for r in runs)
     assert held.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{held.id}") or 0) == 1
     assert slow.get_status() == JobStatus.FINISHED and int(connection.get(f"runs:{slow.id}") or 0) == 2
+
+
+def _kill_outright_and_recover(connection: redis.Redis, first: Pool, pool: Callable[..., Pool]) -> None:
+    """SIGKILL of the pool's supervisor (its workers die with it); once they are gone and its
+    executions have lapsed, another pool drains the queue (burst) and exits cleanly."""
+    first.process.kill()
+    first.process.wait()
+    wait_for(lambda: not any(p.is_running() for p in _workers_named(connection, "testpool")))
+    lapse_executions(connection, "q")
+    assert pool("-n", "1", "--burst", "q").wait() == 0
 
 
 def _workers_named(connection: redis.Redis, pool_name: str) -> list[psutil.Process]:

@@ -59,7 +59,7 @@ def test_a_job_held_ahead_is_stopped_before_it_begins(
     supervisor.children[sleeper.pid] = child
     connection.hset(keys.worker(child.name), mapping={"state": "busy", "failed_job_count": 0})
     supervisor.ledger.hold(0, [EXECUTION])
-    connect_core(redis_url).take(["q"], child.name, EXECUTION, 30, None, False, True)
+    connect_core(redis_url).take(["q"], child.name, EXECUTION, 30, marked_held=True)
     assert held.get_status() == JobStatus.STARTED and connection.hget(held.key, "jobpool_held")
 
     supervisor._apply_command(child.name, {"command": "stop-job", "job_id": held.id})

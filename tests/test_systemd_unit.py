@@ -4,11 +4,15 @@ systemd-analyze is installed) systemd's own check of the file."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from jobpool.systemd import Notifier
 
 UNIT = Path(__file__).parent.parent / "docs" / "jobpool@.service"
 
@@ -59,3 +63,19 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     # verify exits 0 for an unknown key or a bad value, and only says so on stderr
     complaints = [line for line in checked.stderr.splitlines() if "jobpool@" in line]
     assert checked.returncode == 0 and not complaints, checked.stderr
+
+
+def test_notifications_never_block_the_supervisor_when_nobody_reads(tmp_path: Path) -> None:
+    """A notify socket whose reader has stopped reading (its queue full) must not stop the
+    supervisor's loop: a supervisor blocked in a STATUS notification reaps no worker."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify.sock"))
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+        began = time.monotonic()
+        for index in range(2_000):  # far more than the socket queues
+            notifier.status(f"{index} workers")
+        assert time.monotonic() - began < 10  # a blocked send would never return
+        assert listener.recv(4096).decode() == "STATUS=0 workers"
+    finally:
+        listener.close()

@@ -10,11 +10,6 @@ MAX_HELD: int
 
 # (queue, job id, execution id, heartbeat ttl, the job hash)
 _Taken = tuple[str, str, str, int, dict[str, bytes]]
-# The next take requested with a transition: (queues, worker, execution id, heartbeat ttl,
-# whether it is a take ahead, held until it starts).
-_NextTake = tuple[list[str], str, str, int, bool]
-# (the outcome of a step's record, or None when it had none; the job it took, or None)
-_Step = tuple[str | None, _Taken | None]
 # A step's takes: (queues, worker, an execution id for each job to take, heartbeat ttl, whether
 # they are taken ahead, held until each starts; whether they stay marked held until a later step
 # marks them started, as a worker that works in batches takes).
@@ -70,34 +65,12 @@ class Core:
         execution_id: str,
         heartbeat_ttl: int,
         wait: float | None = None,
-        defer: bool = False,
-        held: bool = False,
         marked_held: bool = False,
     ) -> _Taken | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
-        job's timeout. With ``defer``, sends the take and returns None: ``collect`` returns it.
-        ``held``: a take ahead, while a job runs; the job is held until it starts."""
-
-    def finish(
-        self,
-        job_id: str,
-        execution_id: str,
-        queue: str,
-        worker: str | None,
-        started_at: float | None,
-        working_seconds: float,
-        return_value: bytes | None,
-        default_result_ttl: int,
-        next: _NextTake | None = None,
-        defer: bool = False,
-        started: tuple[str, str] | None = None,
-        running: bool = False,
-    ) -> _Step | None:
-        """Records a success ("finished", or "stale" if already recorded) and, with ``next``,
-        takes the next job in the same round trip. With ``defer``, sends the step and returns
-        None: ``collect`` returns what it did. ``started`` (job id, execution id): a held job
-        starts now; ``running``: a job runs while the step is in flight (the worker stays busy)."""
+        job's timeout. ``marked_held``: the job stays marked held until its record marks it
+        started (a worker that works in batches)."""
 
     def fail(
         self,
@@ -110,14 +83,12 @@ class Core:
         failure: str,
         exc_info: bytes,
         exc_string: bytes,
-        next: _NextTake | None = None,
-        defer: bool = False,
-        started: tuple[str, str] | None = None,
         running: bool = False,
-    ) -> _Step | None:
+    ) -> str:
         """Records a "failed", "stopped" or "abandoned" execution, or puts back a "released" held
-        job that never started; the outcome is "failed", "stopped", "retried", "scheduled",
-        "released", "stale" or "cleared". Returns or defers as finish."""
+        job that never started; returns the outcome: "failed", "stopped", "retried", "scheduled",
+        "released", "stale", "cleared" or "deleted". ``running``: the worker runs another job
+        meanwhile (its state stays busy)."""
 
     def step(
         self,
@@ -130,7 +101,8 @@ class Core:
         mark_started: bool = False,
     ) -> _Batch | None:
         """A worker's step, in one round trip and one script run: records ``records`` (with
-        ``mark_started``, each marked started first, at its start), takes a job for each
+        ``mark_started``, each job's start written with its record, if it is still marked
+        held), takes a job for each
         execution id of ``take``. ``running``: a job runs while it is in flight. Returns (the
         outcome of each record, the jobs taken); with ``defer``, sends it and returns None:
         ``collect`` returns them."""

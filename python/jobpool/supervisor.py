@@ -317,7 +317,7 @@ class Supervisor:
                 continue
             reason = _death_reason(status, hard_killed=child.killed_for is owned)
             exc_info, exc_string = encode_traceback(reason)
-            outcome, _ = self.core.fail(
+            outcome = self.core.fail(
                 owned.job_id,
                 owned.execution_id,
                 owned.queue,
@@ -327,7 +327,7 @@ class Supervisor:
                 "failed",
                 exc_info,
                 exc_string,
-            ) or ("", None)
+            )
             logger.warning(
                 "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
             )
@@ -643,7 +643,7 @@ class Supervisor:
         self, child: Child, job_id: str, execution_id: str, queue: str
     ) -> str:
         exc_info, exc_string = stopped_outcome(JobStopped(STOPPED_BEFORE_IT_BEGAN), 0.0, 0.0).traceback
-        outcome, _ = self.core.fail(
+        return self.core.fail(
             job_id,
             execution_id,
             queue,
@@ -654,8 +654,7 @@ class Supervisor:
             exc_info,
             exc_string,
             running=True,  # the worker runs another job: its state stays busy
-        ) or ("", None)
-        return outcome or ""
+        )
 
     def _ask_to_stop(self, child: Child, execution_id: str) -> None:
         """The worker stops ``execution_id`` now if it runs it, else as it begins it (see

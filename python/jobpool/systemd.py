@@ -25,8 +25,10 @@ class Notifier:
     def notify(self, *fields: str) -> None:
         if not self.address:
             return
-        # systemd gone (shutting down, say): nothing to tell
+        # systemd gone (shutting down, say), or not reading (its queue full): nothing to tell. The
+        # send never blocks: a supervisor that waits on its notifications stops reaping its workers.
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.setblocking(False)
             sock.sendto("\n".join(fields).encode(), self.address)
 
     def ready(self, status: str) -> None:

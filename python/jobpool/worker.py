@@ -191,7 +191,7 @@ class Worker:
             lambda: self.core.fail(job_id, execution_id, queue, self.name, None, 0.0, "released", b"", b"")
         )
         self._freed(taken)
-        if outcome is not None and outcome[0] == "released":
+        if outcome == "released":
             logger.info("%s: released %s, which had not started", queue, job_id)
 
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
@@ -438,20 +438,8 @@ def _description(fields: dict[str, bytes]) -> str:
 def record_of(performed: Performed) -> Record:
     """How the core records a job that ran."""
     (queue, job_id, execution_id, _, _), outcome = performed
-    if outcome.succeeded:
-        return (
-            job_id,
-            execution_id,
-            queue,
-            outcome.started_at,
-            outcome.working_seconds,
-            None,
-            outcome.return_value,
-            b"",
-            b"",
-        )
-    exc_info, exc_string = outcome.traceback
-    failure = "stopped" if outcome.stopped else "failed"
+    failure = None if outcome.succeeded else "stopped" if outcome.stopped else "failed"
+    exc_info, exc_string = (b"", b"") if outcome.succeeded else outcome.traceback
     return (
         job_id,
         execution_id,
@@ -459,7 +447,7 @@ def record_of(performed: Performed) -> Record:
         outcome.started_at,
         outcome.working_seconds,
         failure,
-        None,
+        outcome.return_value if outcome.succeeded else None,
         exc_info,
         exc_string,
     )

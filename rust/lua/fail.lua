@@ -28,6 +28,8 @@
 -- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
 -- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
 -- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
+-- ARGV[17] the execution's start as a hash timestamp, to write as its job's started_at if the job
+--          is still marked held by this execution (see finish.lua), or ""
 -- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
 -- abandoned execution whose job is no longer started, "cleared"; or "deleted".
 
@@ -87,7 +89,12 @@ if not job_exists then
     return "deleted"
 end
 if job[6] == execution_id then
-    redis.call("HDEL", job_key, "jobpool_held") -- stopped while its worker held it, before it began
+    -- A job of a batch, whose start is written with its record; or one stopped while its worker
+    -- held it, before it began.
+    redis.call("HDEL", job_key, "jobpool_held")
+    if ARGV[17] ~= "" then
+        redis.call("HSET", job_key, "started_at", ARGV[17])
+    end
 end
 
 if outcome ~= "stopped" and retries_left > 0 then

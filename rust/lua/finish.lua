@@ -21,6 +21,9 @@
 -- ARGV[8] the execution's start, epoch float   ARGV[9] seconds it worked
 -- ARGV[10..14] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
 -- ARGV[15] "1" when the worker takes its next job in the same round trip (it stays busy)
+-- ARGV[16] the execution's start as a hash timestamp, to write as its job's started_at if the job
+--          is still marked held by this execution (a worker that works in batches writes a job's
+--          start with its record, see take.lua), or ""
 -- Returns "finished", "stale" or "deleted".
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
@@ -28,7 +31,7 @@ local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
 local worker_key = KEYS[10]
 local takes_next = ARGV[15] == "1"
 
-local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status")
+local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held")
 local job_exists = redis.call("EXISTS", job_key) == 1
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
@@ -51,7 +54,13 @@ if not job_exists then
     return "deleted"
 end
 
-redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
+if ARGV[16] ~= "" and job[4] == execution_id then
+    redis.call("HDEL", job_key, "jobpool_held")
+    redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now,
+        "started_at", ARGV[16])
+else
+    redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
+end
 release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
 
 if result_ttl == 0 then

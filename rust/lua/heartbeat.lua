@@ -35,8 +35,8 @@ for i = 1, n do
                 ARGV[a + 5], ARGV[2], ARGV[a + 6], ttl, now_seconds)
             redis.call("HSET", KEYS[k + 4], "last_heartbeat", now)
             if redis.call("HGET", KEYS[k + 4], "jobpool_held") == execution_id then
-                -- Taken ahead in a batch and started with no write of its own (lua/start.lua
-                -- comes with the batch's next step): it runs, as recovery must know.
+                -- Taken in a batch and started with no write of its own (its record writes its
+                -- start): it runs, as recovery must know.
                 redis.call("HDEL", KEYS[k + 4], "jobpool_held")
             end
         end

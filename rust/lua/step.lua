@@ -1,15 +1,18 @@
--- A worker's step in one script run: the scripts it needs (start.lua for a held job that starts
--- now, finish.lua or fail.lua for the job that ended, take.lua for the next job), run in order,
+-- A worker's step in one script run: the scripts it needs (finish.lua or fail.lua for each job
+-- that ended, take.lua for each job to take), run in order,
 -- as one call rather than one call each. Each part is that script's text, unchanged, made a
 -- function of its own KEYS and ARGV (see rust/scripts.rs), so each keeps the contract its
 -- header states, and a part that finds nothing to do (a stale record) does not stop the next.
+-- The records' additions to their workers' counters are written once, after the parts (see
+-- worker_counts in the library). Every record is sent through this script, a step of one part
+-- too (rust/step.rs).
 --
 -- ARGV[1] p, the number of parts; for part i = 1..p: ARGV[1+i] its script's name,
 -- ARGV[1+p+i] its number of keys, ARGV[1+2p+i] its number of arguments. Then KEYS holds each
 -- part's keys, and ARGV (from 2+3p) each part's arguments, in part order.
 -- Returns each part's reply, in order (false, a nil reply, for a part that returned nil).
 
-local parts = {start = start_part, finish = finish_part, fail = fail_part, take = take_part}
+local parts = {finish = finish_part, fail = fail_part, take = take_part}
 local p = tonumber(ARGV[1])
 local replies = {}
 local k, a = 0, 1 + 3 * p
@@ -23,4 +26,5 @@ for i = 1, p do
     replies[i] = reply
     k, a = k + key_count, a + arg_count
 end
+flush_worker_counts()
 return replies

@@ -11,7 +11,8 @@
 -- never cost the three keys.
 --
 -- A take *ahead* (a pool worker's, sent as its current job starts) marks the job held: the job
--- hash's `jobpool_held` field names the execution until the worker starts it (lua/start.lua).
+-- hash's `jobpool_held` field names the execution until the job's record (lua/finish.lua,
+-- lua/fail.lua) writes its start.
 -- Recovery puts a held job back in its queue rather than failing it, and the supervisor may
 -- take it back before it starts (lua/reclaim.lua), leaving KEYS[4] behind when it came first.
 --
@@ -34,7 +35,7 @@
 --            takes none), "2" a take ahead, while a job runs (the state is left alone)
 -- ARGV[12+n] the default job timeout (seconds)
 -- ARGV[13+n] "1" to mark the job held even in a take that is not ahead: a worker that works in
---            batches writes a job's start with its record (lua/start.lua, in the same step), so
+--            batches writes a job's start with its record (lua/finish.lua, lua/fail.lua), so
 --            until then the job must not look started to recovery (it has not run, as far as
 --            Redis can tell: it goes back to its queue rather than failing)
 -- Returns nil when every queue is empty, else

@@ -172,30 +172,71 @@ local function retry_interval(intervals_json, retries_left)
     return interval
 end
 
+-- The worker counters a script run adds to (successful_job_count, failed_job_count,
+-- total_working_time), by worker key; written once, at the end of the run (flush_worker_counts,
+-- which step.lua calls after its parts): a batch's records cost the worker hash one read and
+-- two writes rather than that many a record.
+local worker_counts = {}
+
+-- A counter as another client may have stored it: true when HINCRBY (count) or HINCRBYFLOAT
+-- (time) would take it, false when it must be started again instead.
+local function count_ok(text)
+    return not text or text == "0" or (string.find(text, "^%-?[1-9]%d*$") ~= nil and #text <= 15)
+end
+
+local function time_ok(text)
+    return not text or (string.find(text, "^%-?%d+%.?%d*$") ~= nil and #text <= 30)
+end
+
 -- What recording an ended execution adds to its worker's counters (`count_field` by one,
 -- total_working_time by `seconds`), decided before the script's first write: a counter that
 -- HINCRBY or HINCRBYFLOAT would refuse (another client's garbage) is started again instead.
--- Returns a function that applies it, or nil when the worker hash is missing.
+-- Returns a function that adds it, or nil when the worker hash is missing.
 local function worker_counting(worker_key, count_field, seconds)
-    if not worker_key or redis.call("EXISTS", worker_key) == 0 then
+    if not worker_key then
         return nil
     end
-    local stored = redis.call("HMGET", worker_key, count_field, "total_working_time")
-    local count_ok = not stored[1] or stored[1] == "0"
-        or (string.find(stored[1], "^%-?[1-9]%d*$") ~= nil and #stored[1] <= 15)
-    local time_ok = not stored[2]
-        or (string.find(stored[2], "^%-?%d+%.?%d*$") ~= nil and #stored[2] <= 30)
-    local worked = string.format("%.6f", seconds)
-    return function()
-        if count_ok then
-            redis.call("HINCRBY", worker_key, count_field, 1)
-        else
-            redis.call("HSET", worker_key, count_field, 1)
+    local counts = worker_counts[worker_key]
+    if counts == nil then
+        if redis.call("EXISTS", worker_key) == 0 then
+            worker_counts[worker_key] = false
+            return nil
         end
-        if time_ok then
-            redis.call("HINCRBYFLOAT", worker_key, "total_working_time", worked)
-        else
-            redis.call("HSET", worker_key, "total_working_time", worked)
+        local stored = redis.call("HMGET", worker_key, "successful_job_count", "failed_job_count",
+            "total_working_time")
+        counts = {
+            ok = {successful_job_count = count_ok(stored[1]), failed_job_count = count_ok(stored[2]),
+                total_working_time = time_ok(stored[3])},
+            added = {successful_job_count = 0, failed_job_count = 0},
+            seconds = 0,
+        }
+        worker_counts[worker_key] = counts
+    elseif counts == false then
+        return nil
+    end
+    return function()
+        counts.added[count_field] = counts.added[count_field] + 1
+        counts.seconds = counts.seconds + seconds
+    end
+end
+
+-- Writes what the run's records added to their workers' counters (see worker_counts).
+local function flush_worker_counts()
+    for worker_key, counts in pairs(worker_counts) do
+        if counts and counts.added.successful_job_count + counts.added.failed_job_count > 0 then
+            for field, added in pairs(counts.added) do
+                if added > 0 and counts.ok[field] then
+                    redis.call("HINCRBY", worker_key, field, added)
+                elseif added > 0 then
+                    redis.call("HSET", worker_key, field, added)
+                end
+            end
+            local worked = string.format("%.6f", counts.seconds)
+            if counts.ok.total_working_time then
+                redis.call("HINCRBYFLOAT", worker_key, "total_working_time", worked)
+            else
+                redis.call("HSET", worker_key, "total_working_time", worked)
+            end
         end
     end
 end
