@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,13 +36,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # run on its own: the sections import each other
 
 import psutil  # noqa: E402
-import redis  # noqa: E402
 
-from jobpool.embedded_redis import EmbeddedRedis  # noqa: E402
 from machine_info import environment, extension_build, load_average, source_revision  # noqa: E402
 from pools import JOBPOOL, VERSIONS, RunningPool  # noqa: E402
 from reporting import progress, table, verdict  # noqa: E402
-from suite_types import PROFILES, Context, Profile, Target  # noqa: E402
+from suite_types import PROFILES, Context, Profile, Target, private_context  # noqa: E402
 
 POOL_SIZE = 2
 SOAK_SECONDS = {"full": 3600.0, "quick": 60.0, "tiny": 5.0}
@@ -269,16 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = options.seconds if options.seconds is not None else SOAK_SECONDS[profile.name]
     env: dict[str, Any] = {"source": source_revision(), "extension_build": extension_build()}
     started, began = datetime.now(timezone.utc), time.monotonic()
-    with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="jobpool-soak-") as log_dir:
-        admin = redis.Redis.from_url(server.url)
-        assert server.process is not None
-        context = Context(profile, server.url, admin, psutil.Process(server.process.pid), Path(log_dir))
-        try:
-            env.update(environment(admin))
-            progress(f"soak: {seconds:,.0f} s on a {env['extension_build']} build, redis at {server.url}")
-            soak = run(context, seconds, options.interval)
-        finally:
-            admin.close()
+    with private_context(profile, "jobpool-soak-") as context:
+        env.update(environment(context.admin))
+        progress(f"soak: {seconds:,.0f} s on a {env['extension_build']} build, redis at {context.url}")
+        soak = run(context, seconds, options.interval)
     env.update(load_average_after=load_average(), total_seconds=round(time.monotonic() - began, 1))
     stem = f"{started:%Y-%m-%d}-soak" + ("" if seconds >= PUBLISHED_SECONDS else "-short")
     options.out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -29,8 +28,6 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # the sections import each other, and workers import workload
 
-import psutil  # noqa: E402
-import redis  # noqa: E402
 
 import cost  # noqa: E402
 import drain  # noqa: E402
@@ -40,7 +37,6 @@ import latency  # noqa: E402
 import memory  # noqa: E402
 import recovery  # noqa: E402
 from dramatiq_pool import VERSION as DRAMATIQ_VERSION  # noqa: E402
-from jobpool.embedded_redis import EmbeddedRedis  # noqa: E402
 from machine_info import (  # noqa: E402
     environment,
     extension_build,
@@ -51,7 +47,7 @@ from machine_info import (  # noqa: E402
 from plot import draw_drain  # noqa: E402
 from pools import VERSIONS  # noqa: E402
 from reporting import progress, table, verdict  # noqa: E402
-from suite_types import PROFILES, Context, Profile, Section  # noqa: E402
+from suite_types import PROFILES, Context, Profile, Section, private_context  # noqa: E402
 
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "enqueue": enqueue.run,
@@ -92,22 +88,14 @@ def chosen_sections(only: str | None) -> list[str]:
 def run_sections(profile: Profile, names: list[str], env: dict[str, Any]) -> dict[str, Section]:
     """Starts the private redis-server and runs the sections on it, one after another."""
     sections: dict[str, Section] = {}
-    with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="jobpool-bench-") as log_dir:
-        admin = redis.Redis.from_url(server.url)
-        assert server.process is not None
-        context = Context(profile, server.url, admin, psutil.Process(server.process.pid), Path(log_dir))
-        try:
-            env.update(environment(admin))
-            progress(
-                f"private redis-server at {server.url}; jobpool extension: {env['extension_build']} build"
-            )
-            for name in names:
-                began = time.monotonic()
-                sections[name] = SECTIONS[name](context)
-                env.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
-                progress(f"{name}: done in {env['section_seconds'][name]:.0f} s")
-        finally:
-            admin.close()
+    with private_context(profile, "jobpool-bench-") as context:
+        env.update(environment(context.admin))
+        progress(f"private redis-server at {context.url}; jobpool extension: {env['extension_build']} build")
+        for name in names:
+            began = time.monotonic()
+            sections[name] = SECTIONS[name](context)
+            env.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
+            progress(f"{name}: done in {env['section_seconds'][name]:.0f} s")
     return sections
 
 

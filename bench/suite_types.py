@@ -7,12 +7,17 @@ it, and puts their figures into one JSON file and one markdown report.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import psutil
 import redis
+
+from jobpool.embedded_redis import EmbeddedRedis
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,19 @@ class Context:
     redis_process: psutil.Process
     log_dir: Path
     """Where pools write their logs (a temporary directory)."""
+
+
+@contextmanager
+def private_context(profile: Profile, log_prefix: str) -> Iterator[Context]:
+    """A private redis-server on loopback, started for the run and stopped after it, and the
+    Context on it (its logs in a temporary directory named from ``log_prefix``)."""
+    with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix=log_prefix) as log_dir:
+        admin = redis.Redis.from_url(server.url)
+        assert server.process is not None
+        try:
+            yield Context(profile, server.url, admin, psutil.Process(server.process.pid), Path(log_dir))
+        finally:
+            admin.close()
 
 
 @dataclass(frozen=True)

@@ -101,24 +101,6 @@ type Record = (
     Vec<u8>,
 );
 
-fn take_spec(
-    queues: Vec<String>,
-    worker: String,
-    execution_id: String,
-    heartbeat_ttl: u64,
-    held: bool,
-) -> TakeSpec {
-    TakeSpec {
-        queues,
-        worker,
-        execution_id,
-        heartbeat_ttl,
-        held,
-        marked_held: held,
-        repeat: false,
-    }
-}
-
 fn failure_of(failure: &str) -> PyResult<Failure> {
     match failure {
         "failed" => Ok(Failure::Failed),
@@ -420,11 +402,16 @@ impl Core {
             .collect::<PyResult<Vec<_>>>()?;
         let takes = match take {
             None => Vec::new(),
-            Some((queues, taker, execution_ids, ttl, held, marked_held)) => execution_ids
+            Some((queues, taker, execution_ids, heartbeat_ttl, held, marked_held)) => execution_ids
                 .into_iter()
                 .map(|execution_id| TakeSpec {
+                    queues: queues.clone(),
+                    worker: taker.clone(),
+                    execution_id,
+                    heartbeat_ttl,
+                    held,
                     marked_held: held || marked_held,
-                    ..take_spec(queues.clone(), taker.clone(), execution_id, ttl, held)
+                    repeat: false,
                 })
                 .collect(),
         };

@@ -59,7 +59,7 @@ pub fn reclaim(
 mod tests {
     use super::*;
     use crate::step::{self, Step, TakeSpec};
-    use crate::testing::{enqueue, first_taken, RedisServer};
+    use crate::testing::{first_taken, server_with_jobs};
     use redis::Commands;
 
     const WORKER: &str = "w1";
@@ -82,13 +82,7 @@ mod tests {
 
     #[test]
     fn a_held_job_goes_back_to_the_front_of_its_queue() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        for id in ["a", "b"] {
-            enqueue(&mut con, "q", id);
-        }
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b"]);
         let taken = step::run(&mut redis, &keys, &held_take("e1"));
         let Some(a) = first_taken(&taken) else {
             panic!("{taken:?}")
@@ -126,11 +120,7 @@ mod tests {
 
     #[test]
     fn a_take_reclaimed_before_it_ran_takes_nothing() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        enqueue(&mut con, "q", "a");
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a"]);
         let queues = vec!["q".to_string()];
         assert_eq!(
             reclaim(&mut redis, &keys, WORKER, &queues, "e1"),
@@ -149,11 +139,7 @@ mod tests {
 
     #[test]
     fn a_take_ahead_leaves_the_workers_state_alone() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        enqueue(&mut con, "q", "a");
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a"]);
         let _: () = con.hset("rq:worker:w1", "state", "idle").unwrap_or(());
         let taken = step::run(&mut redis, &keys, &held_take("e1"));
         assert!(first_taken(&taken).is_some(), "{taken:?}");

@@ -233,7 +233,7 @@ pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{enqueue, first_taken, RedisServer};
+    use crate::testing::{first_taken, server_with_jobs};
     use redis::Commands;
 
     fn take_spec(execution_id: &str) -> TakeSpec {
@@ -266,13 +266,7 @@ mod tests {
 
     #[test]
     fn deferred_steps_overlap_and_survive_an_interruption() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        for id in ["a", "b", "c"] {
-            enqueue(&mut con, "q", id);
-        }
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c"]);
         let first = run(
             &mut redis,
             &keys,
@@ -336,13 +330,7 @@ mod tests {
 
     #[test]
     fn a_step_records_a_held_job_with_its_start_and_takes_ahead_in_one_script_run() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        for id in ["a", "b"] {
-            enqueue(&mut con, "q", id);
-        }
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b"]);
         let held = |execution_id: &str| TakeSpec {
             held: true,
             marked_held: true,
@@ -412,13 +400,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_taken_started_and_recorded_in_one_script_run_each_and_repeats_safely() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
-        for id in ["a", "b", "c", "d", "e"] {
-            enqueue(&mut con, "q", id);
-        }
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c", "d", "e"]);
         let held = |execution_id: &str| TakeSpec {
             held: true,
             ..take_spec(execution_id)
@@ -482,19 +464,13 @@ mod tests {
 
     #[test]
     fn a_batchs_records_add_to_the_workers_counters_in_one_write_each() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c"]);
         let _: () = con
             .hset_multiple(
                 "rq:worker:w1",
                 &[("successful_job_count", "5"), ("total_working_time", "1.5")],
             )
             .unwrap_or(());
-        for id in ["a", "b", "c"] {
-            enqueue(&mut con, "q", id);
-        }
         let takes = ["e1", "e2", "e3"].map(take_spec).to_vec();
         let taken = run(
             &mut redis,

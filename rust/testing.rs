@@ -5,7 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::conn::{Address, Target};
+use crate::conn::{Address, Redis, Target};
+use crate::keys::KeySchema;
 
 pub struct RedisServer {
     child: Child,
@@ -125,4 +126,16 @@ pub fn first_taken(
         .as_ref()
         .ok()
         .and_then(|t| t.taken.first().cloned())
+}
+
+/// A private server with the jobs `ids` enqueued on queue `q`: (the server, which stops when
+/// dropped; the key schema under `rq`; a core connection; a plain one).
+pub fn server_with_jobs(ids: &[&str]) -> (RedisServer, KeySchema, Redis, redis::Connection) {
+    let server = RedisServer::start();
+    let mut con = server.connection();
+    for id in ids {
+        enqueue(&mut con, "q", id);
+    }
+    let redis = Redis::new(server.target());
+    (server, KeySchema::new("rq"), redis, con)
 }

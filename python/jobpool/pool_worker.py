@@ -150,8 +150,8 @@ class PoolWorker(Worker):
             self.ledger.forget_ended(self.slot, len(kept))
             self._kept.difference_update(kept)
 
-    def _drop_held(self) -> None:
-        self.ledger.drop_held(self.slot)
+    def _drop_held(self) -> bool:
+        return self.ledger.drop_held(self.slot)
 
     def _starting(self, taken: Taken) -> None:
         self._execution = taken[2]

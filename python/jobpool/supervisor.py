@@ -417,9 +417,13 @@ class Supervisor:
         held = self.ledger.held(child.slot)
         if held is None or not self.ledger.reclaim(child.slot, held[0]):
             return False
-        # Each goes back to the front of its queue: the last first, so that they keep their order.
-        self.reclaims.extend((child.name, execution_id) for execution_id in reversed(held[1]))
+        self._put_back_later(child, held[1])
         return True
+
+    def _put_back_later(self, child: Child, execution_ids: list[str]) -> None:
+        """Queues the jobs taken back from ``child`` for ``_put_back_reclaimed``: each goes back
+        to the front of its queue, the last first, so that they keep their order."""
+        self.reclaims.extend((child.name, execution_id) for execution_id in reversed(execution_ids))
 
     def _holds_due_in(self) -> float | None:
         """Seconds until a held job is due to be taken back (0: now), None when none is held."""
@@ -628,9 +632,7 @@ class Supervisor:
         held = self.ledger.held(child.slot)
         if held is not None and held_execution in held[1] and self.ledger.reclaim(child.slot, held[0]):
             # It will not begin it now; the jobs held behind it go back to their queues.
-            self.reclaims.extend(
-                (child.name, other) for other in reversed(held[1]) if other != held_execution
-            )
+            self._put_back_later(child, [other for other in held[1] if other != held_execution])
         if outcome == "stopped":
             logger.info("%s: job %s, held by %s, stopped before it began", queue, job_id, child.name)
         else:  # "stale": its worker put it back first (it is stopping), or it ended otherwise

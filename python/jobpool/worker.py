@@ -238,8 +238,10 @@ class Worker:
     def _shrink_held(self, taken: int) -> None:
         """The take ahead brought ``taken`` jobs, fewer than asked for."""
 
-    def _drop_held(self) -> None:
-        """The worker puts the jobs it holds back itself."""
+    def _drop_held(self) -> bool:
+        """The worker gives up the jobs it holds, to put them back itself: whether they were
+        still its own (False: its supervisor took them back first, and puts them back)."""
+        return True
 
     def _keep_unrecorded(self, performed: Performed) -> bool:
         """``performed`` ended; its record goes out with a later step. Whether it is kept where
@@ -424,11 +426,12 @@ class Worker:
         return max(size, 0)
 
     def _put_back(self, held: deque[Taken]) -> None:
-        """Puts back the jobs this worker holds and will not start (it is stopping, or its
-        supervisor took them back: then each is found gone, "stale")."""
-        self._drop_held()
-        while held:
-            self._release(held.pop())  # each to the front of its queue: the last first
+        """Puts back the jobs this worker holds and will not start, unless its supervisor took
+        them back first (the ledger says which): then it puts them back itself."""
+        if self._drop_held():
+            while held:
+                self._release(held.pop())  # each to the front of its queue: the last first
+        held.clear()
 
 
 def _description(fields: dict[str, bytes]) -> str:
