@@ -40,7 +40,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Failure::Failed => "failed",
             Failure::Stopped => "stopped",

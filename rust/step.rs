@@ -205,19 +205,19 @@ pub fn run(redis: &mut Redis, keys: &KeySchema, step: &Step) -> Result<Transitio
 
 /// A step sent without waiting for its reply.
 #[derive(Debug)]
-pub struct InFlight {
+struct InFlight {
     step: Step,
     sent: bool,
 }
 
 /// Sends `step`; read what it did with `collect`.
-pub fn send(redis: &mut Redis, keys: &KeySchema, step: Step) -> InFlight {
+fn send(redis: &mut Redis, keys: &KeySchema, step: Step) -> InFlight {
     let sent = redis.send(|session| vec![command(session, keys, &step, false)]);
     InFlight { step, sent }
 }
 
 /// What the step sent by `send` did. If its reply cannot be read, the step is repeated.
-pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Result<Transition> {
+fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Result<Transition> {
     if in_flight.sent {
         if let Ok(replies) = redis.receive() {
             if let [reply] = &replies[..] {
@@ -228,6 +228,66 @@ pub fn collect(redis: &mut Redis, keys: &KeySchema, in_flight: &InFlight) -> Res
     let reply =
         redis.run(|session| session.query(&command(session, keys, &in_flight.step, true)))?;
     transition(&in_flight.step, &reply)
+}
+
+/// One worker's steps over its connection: at most one deferred step in flight, and the
+/// execution id of its last take, so that a take its caller repeats (after an error it could
+/// not tell from a lost reply) returns what the first one took rather than another job.
+#[derive(Debug, Default)]
+pub struct Stepper {
+    /// A step sent by `send`, until `collect` reads what it did.
+    in_flight: Option<InFlight>,
+    /// The execution id of the last take sent.
+    last_take: Option<String>,
+}
+
+impl Stepper {
+    /// Runs `step` and waits for its reply.
+    pub fn run(
+        &mut self,
+        redis: &mut Redis,
+        keys: &KeySchema,
+        mut step: Step,
+    ) -> Result<Transition> {
+        self.note_take(&mut step);
+        run(redis, keys, &step)
+    }
+
+    /// Sends `step` without waiting; `collect` reads what it did. One at a time.
+    pub fn send(&mut self, redis: &mut Redis, keys: &KeySchema, mut step: Step) -> Result<()> {
+        if self.in_flight.is_some() {
+            return Err(Error::Command(
+                "a deferred step is in flight: collect it first".into(),
+            ));
+        }
+        self.note_take(&mut step);
+        self.in_flight = Some(send(redis, keys, step));
+        Ok(())
+    }
+
+    /// What the step sent by `send` did; on an error it stays in flight, to collect again.
+    pub fn collect(&mut self, redis: &mut Redis, keys: &KeySchema) -> Result<Transition> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Err(Error::Command("no deferred step to collect".into()));
+        };
+        let collected = collect(redis, keys, &in_flight);
+        if collected.is_err() {
+            self.in_flight = Some(in_flight);
+        }
+        collected
+    }
+
+    /// Marks `step`'s takes as a repeat when they reuse the last take's execution id.
+    fn note_take(&mut self, step: &mut Step) {
+        let Some(first) = step.takes.first() else {
+            return;
+        };
+        let repeat = self.last_take.as_deref() == Some(first.execution_id.as_str());
+        self.last_take = Some(first.execution_id.clone());
+        for take in &mut step.takes {
+            take.repeat = repeat;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -514,5 +574,29 @@ mod tests {
             .unwrap_or_default();
         assert!(stats.contains("cmdstat_hincrby:calls=1,"), "{stats}");
         assert!(stats.contains("cmdstat_hincrbyfloat:calls=1,"), "{stats}");
+    }
+
+    #[test]
+    fn a_stepper_repeats_a_retried_take_and_keeps_one_deferred_step_in_flight() {
+        let (_server, keys, mut redis, _con) = server_with_jobs(&["a", "b"]);
+        let mut stepper = Stepper::default();
+        let take = |execution_id: &str| Step {
+            takes: vec![take_spec(execution_id)],
+            ..Step::default()
+        };
+        let no_step = stepper.collect(&mut redis, &keys);
+        assert!(matches!(no_step, Err(Error::Command(_))), "{no_step:?}");
+        let first = stepper.run(&mut redis, &keys, take("e1"));
+        // The caller saw an error it could not tell from a lost reply, and asks again.
+        let again = stepper.run(&mut redis, &keys, take("e1"));
+        let ids = |t: &Result<Transition>| first_taken(t).map(|taken| taken.job_id.clone());
+        assert_eq!(ids(&first), Some("a".to_string()));
+        assert_eq!(ids(&again), Some("a".to_string()), "the same job, not b");
+        let sent = stepper.send(&mut redis, &keys, take("e2"));
+        assert!(sent.is_ok(), "{sent:?}");
+        let second = stepper.send(&mut redis, &keys, take("e3"));
+        assert!(matches!(second, Err(Error::Command(_))), "{second:?}");
+        let collected = stepper.collect(&mut redis, &keys);
+        assert_eq!(ids(&collected), Some("b".to_string()));
     }
 }

@@ -21,7 +21,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 from jobpool import Worker
-from jobpool.worker import Performed, Taken, TakeRequest
+from jobpool._native import TakenJob, Takes
+from jobpool.worker import Performed
 
 
 class FaultyWorker(Worker):
@@ -37,7 +38,7 @@ class FaultyWorker(Worker):
                 log.write(point + "\n")
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _take(self, wait: float | None) -> Taken | None:
+    def _take(self, wait: float | None) -> TakenJob | None:
         self.maybe_die("before a take")
         taken = super()._take(wait)
         self.maybe_die("after a take's reply")
@@ -46,16 +47,16 @@ class FaultyWorker(Worker):
     def _step(
         self,
         recorded: list[Performed],
-        take: TakeRequest | None,
+        takes: Takes | None,
         running: bool = False,
         defer: bool = False,
-    ) -> list[Taken]:
+    ) -> list[TakenJob]:
         self.maybe_die("between a job and its record")
-        taken = super()._step(recorded, take, running, defer)
+        taken = super()._step(recorded, takes, running, defer)
         self.maybe_die("with a step in flight" if defer else "after a record's reply")
         return taken
 
-    def _collect(self, recorded: list[Performed]) -> list[Taken]:
+    def _collect(self, recorded: list[Performed]) -> list[TakenJob]:
         self.maybe_die("before collecting a step")
         taken = super()._collect(recorded)
         self.maybe_die("after collecting a step")

@@ -108,7 +108,7 @@ def _perform_asking_meanwhile(worker: PoolWorker, execution_id: str | None = Non
     assert taken is not None
 
     def ask() -> None:
-        worker.ledger.request_stop(0, execution_id or taken[2])
+        worker.ledger.request_stop(0, execution_id or taken.execution_id)
         os.kill(os.getpid(), signal.SIGUSR2)
 
     timer = threading.Timer(0.3, ask)
@@ -139,7 +139,7 @@ def test_a_pool_worker_asked_to_stop_a_job_it_has_not_begun_never_runs_it(
     job = queue.enqueue(jobs.counted_sleep, 0)
     taken = pool_worker._take(None)
     assert taken is not None
-    pool_worker.ledger.request_stop(0, taken[2])  # between its take and its start
+    pool_worker.ledger.request_stop(0, taken.execution_id)  # between its take and its start
     outcome = pool_worker._perform(taken)
     assert outcome.stopped and "before the job began" in outcome.reason
     assert connection.get(f"runs:{job.id}") is None

@@ -1,25 +1,130 @@
 """jobpool's Rust extension (hand-written stub, checked against the built module by mypy.stubtest)."""
 
-__all__ = ["MAX_HELD", "Core", "Ledger", "__version__", "key_templates", "lua_scripts", "render_key"]
+__all__ = [
+    "MAX_HELD",
+    "Core",
+    "Ending",
+    "Ledger",
+    "StepResult",
+    "TakenJob",
+    "Takes",
+    "__version__",
+    "key_templates",
+    "lua_scripts",
+    "render_key",
+]
 
-from typing import final
+from typing import Literal, final
 
 __version__: str
 MAX_HELD: int
 """The most jobs a pool worker holds at once (``jobpool start --prefetch`` is capped to it)."""
 
-# (queue, job id, execution id, heartbeat ttl, the job hash)
-_Taken = tuple[str, str, str, int, dict[str, bytes]]
-# A step's takes: (queues, worker, an execution id for each job to take, heartbeat ttl, whether
-# they are taken ahead, held until each starts; whether they stay marked held until a later step
-# marks them started, as a worker that works in batches takes).
-_BatchTake = tuple[list[str], str, list[str], int, bool, bool]
-# An ended execution to record: (job id, execution id, queue, started at, working seconds,
-# failure: None when it finished, else "failed", "stopped" or "released"; the return value
-# (base64 of the serialized value, None for None), exc_info, exc_string).
-_Record = tuple[str, str, str, float | None, float, str | None, bytes | None, bytes, bytes]
-# (the outcome of each record of a step, the jobs it took)
-_Batch = tuple[list[str], list[_Taken]]
+_Failure = Literal["failed", "stopped", "abandoned", "released"]
+"""Why an execution did not finish: it raised or timed out, was stopped on request, its worker
+died (its heartbeat lapsed), or it was taken and held but never started."""
+
+_Recorded = Literal[
+    "finished", "failed", "stopped", "retried", "scheduled", "released", "stale", "cleared", "deleted"
+]
+"""What recording an ending did: finished, failed or stopped as asked; "retried" or "scheduled"
+(a failure with retries left); "released" (back to its queue); "stale" (already recorded, or no
+longer this execution's); "cleared" / "deleted" (the job was canceled or deleted meanwhile)."""
+
+@final
+class TakenJob:
+    """A job a take took."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def heartbeat_ttl(self) -> int: ...
+    @property
+    def fields(self) -> dict[str, bytes]:
+        """The job hash, as stored."""
+
+@final
+class Ending:
+    """How an execution ended, to record: finished (``failure`` None, with ``return_value``:
+    base64 of the serialized value, None for None), or a ``failure`` with RQ's traceback fields
+    (none: empty).
+    Picklable."""
+
+    def __new__(
+        cls,
+        job_id: str,
+        execution_id: str,
+        queue: str,
+        started_at: float | None,
+        working_seconds: float,
+        failure: _Failure | None = None,
+        return_value: bytes | None = None,
+        exc_info: bytes | None = None,
+        exc_string: bytes | None = None,
+    ) -> Ending: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def working_seconds(self) -> float: ...
+    @property
+    def failure(self) -> _Failure | None: ...
+    @property
+    def return_value(self) -> bytes | None: ...
+    @property
+    def exc_info(self) -> bytes: ...
+    @property
+    def exc_string(self) -> bytes: ...
+
+@final
+class Takes:
+    """A step's takes: a job from ``queues`` (priority order) for each of ``execution_ids``.
+    ``held``: taken ahead, held until each starts; ``marked_held``: each stays marked held until
+    a later step records it with its start (a worker that works in batches)."""
+
+    def __new__(
+        cls,
+        queues: list[str],
+        worker: str,
+        execution_ids: list[str],
+        heartbeat_ttl: int,
+        held: bool = False,
+        marked_held: bool = False,
+    ) -> Takes: ...
+    @property
+    def queues(self) -> list[str]: ...
+    @property
+    def worker(self) -> str: ...
+    @property
+    def execution_ids(self) -> list[str]: ...
+    @property
+    def heartbeat_ttl(self) -> int: ...
+    @property
+    def held(self) -> bool: ...
+    @property
+    def marked_held(self) -> bool: ...
+
+@final
+class StepResult:
+    """What a step did."""
+
+    @property
+    def outcomes(self) -> list[_Recorded]:
+        """The outcome of each ending the step recorded, in order."""
+
+    @property
+    def taken(self) -> list[TakenJob]:
+        """The jobs it took (the first takes: a take finds nothing only when every queue is
+        empty)."""
 
 def key_templates() -> list[tuple[str, str]]:
     """Every key template as (name, template); identical to ``jobpool.keys.TEMPLATES``."""
@@ -66,50 +171,35 @@ class Core:
         heartbeat_ttl: int,
         wait: float | None = None,
         marked_held: bool = False,
-    ) -> _Taken | None:
+    ) -> TakenJob | None:
         """The next job from ``queues`` (priority order), marked started; None when all are empty
         (after blocking up to ``wait`` seconds, if given). ``heartbeat_ttl`` 0 derives it from the
         job's timeout. ``marked_held``: the job stays marked held until its record marks it
         started (a worker that works in batches)."""
 
-    def fail(
-        self,
-        job_id: str,
-        execution_id: str,
-        queue: str,
-        worker: str | None,
-        started_at: float | None,
-        working_seconds: float,
-        failure: str,
-        exc_info: bytes,
-        exc_string: bytes,
-        running: bool = False,
-    ) -> str:
-        """Records a "failed", "stopped" or "abandoned" execution, or puts back a "released" held
-        job that never started; returns the outcome: "failed", "stopped", "retried", "scheduled",
-        "released", "stale", "cleared" or "deleted". ``running``: the worker runs another job
-        meanwhile (its state stays busy)."""
+    def fail(self, worker: str | None, ending: Ending, running: bool = False) -> _Recorded:
+        """Records a failed, stopped or abandoned ``ending`` (retried when it has retries left),
+        or puts back a "released" held job that never started; ValueError for a finished one
+        (``step`` records those). ``running``: ``worker`` runs another job meanwhile (its state
+        stays busy)."""
 
     def step(
         self,
         worker: str,
-        records: list[_Record],
-        take: _BatchTake | None,
+        endings: list[Ending],
+        takes: Takes | None,
         default_result_ttl: int,
         running: bool = False,
         defer: bool = False,
         mark_started: bool = False,
-    ) -> _Batch | None:
-        """A worker's step, in one round trip and one script run: records ``records`` (with
-        ``mark_started``, each job's start written with its record, if it is still marked
-        held), takes a job for each
-        execution id of ``take``. ``running``: a job runs while it is in flight. Returns (the
-        outcome of each record, the jobs taken); with ``defer``, sends it and returns None:
-        ``collect`` returns them."""
+    ) -> StepResult | None:
+        """A worker's step, in one round trip and one script run: records ``endings`` (with
+        ``mark_started``, each job's start written with its record, if it is still marked held),
+        then ``takes``. ``running``: a job runs while it is in flight. With ``defer``, sends it
+        and returns None: ``collect`` returns what it did."""
 
-    def collect(self) -> _Batch:
-        """What the step sent with ``defer=True`` did (as ``step`` returns it); a step whose
-        reply was lost is repeated."""
+    def collect(self) -> StepResult:
+        """What the step sent with ``defer=True`` did; a step whose reply was lost is repeated."""
 
     def heartbeat(
         self,

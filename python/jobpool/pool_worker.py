@@ -32,9 +32,9 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from ._native import MAX_HELD, Ledger
+from ._native import MAX_HELD, Ledger, TakenJob
 from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome
-from .worker import Performed, Taken, Worker, record_of
+from .worker import Performed, Worker, ending_of
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -103,7 +103,7 @@ class PoolWorker(Worker):
         self._report("ready")
         self._send_reports()
 
-    def _take(self, wait: float | None) -> Taken | None:
+    def _take(self, wait: float | None) -> TakenJob | None:
         """Takes a job; when idle (``wait``), only once the supervisor nudges, within ``wait``."""
         if wait is not None:
             self._send_reports()  # it is idle: the supervisor nudges it when a job comes
@@ -119,10 +119,9 @@ class PoolWorker(Worker):
     def _beat_if_due(self) -> None:
         """The supervisor heartbeats its workers' registry entries."""
 
-    def _owned(self, taken: Taken | None) -> Taken | None:
+    def _owned(self, taken: TakenJob | None) -> TakenJob | None:
         if taken is not None:
-            queue, job_id, execution_id, _, _ = taken
-            self._report(f"own {job_id} {execution_id} {queue}")
+            self._report(f"own {taken.job_id} {taken.execution_id} {taken.queue}")
         return taken
 
     def _hold(self, execution_ids: list[str]) -> None:
@@ -139,13 +138,13 @@ class PoolWorker(Worker):
         dies first, its supervisor writes it (the job is not run again, nor failed)."""
         if self.prefetch == 0:
             return True  # it never starts a job before the last one's record is written
-        if not self.ledger.note_ended(self.slot, pickle.dumps(record_of(performed))):
+        if not self.ledger.note_ended(self.slot, pickle.dumps(ending_of(performed))):
             return False
-        self._kept.add(performed[0][2])
+        self._kept.add(performed[0].execution_id)
         return True
 
     def _written(self, recorded: list[Performed]) -> None:
-        kept = [performed[0][2] for performed in recorded if performed[0][2] in self._kept]
+        kept = [taken.execution_id for taken, _ in recorded if taken.execution_id in self._kept]
         if kept:
             self.ledger.forget_ended(self.slot, len(kept))
             self._kept.difference_update(kept)
@@ -153,19 +152,19 @@ class PoolWorker(Worker):
     def _drop_held(self) -> bool:
         return self.ledger.drop_held(self.slot)
 
-    def _starting(self, taken: Taken) -> None:
-        self._execution = taken[2]
+    def _starting(self, taken: TakenJob) -> None:
+        self._execution = taken.execution_id
         timeout = _job_timeout(taken)
         now = time.time()
         deadline = now + timeout if timeout > 0 else 0
-        self._report(f"start {taken[2]} {deadline:.3f} {now:.6f}")
+        self._report(f"start {taken.execution_id} {deadline:.3f} {now:.6f}")
         self._send_reports()
-        setproctitle(f"{self.title} busy {taken[1]}")
+        setproctitle(f"{self.title} busy {taken.job_id}")
 
-    def _freed(self, taken: Taken) -> None:
-        self._report(f"free {taken[2]}")
+    def _freed(self, taken: TakenJob) -> None:
+        self._report(f"free {taken.execution_id}")
 
-    def _perform(self, taken: Taken) -> Outcome:
+    def _perform(self, taken: TakenJob) -> Outcome:
         outcome = super()._perform(taken)
         self.jobs_done += 1
         setproctitle(f"{self.title} idle")
@@ -182,8 +181,8 @@ class PoolWorker(Worker):
             self.too_big = True
             self._stop_requested = True
 
-    def _check_stop(self, taken: Taken) -> None:
-        if self.ledger.stop_requested(self.slot, taken[2]):
+    def _check_stop(self, taken: TakenJob) -> None:
+        if self.ledger.stop_requested(self.slot, taken.execution_id):
             raise JobStopped(STOPPED_BEFORE_IT_BEGAN)
 
     def stop_running_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
@@ -203,8 +202,8 @@ class PoolWorker(Worker):
             raise JobStopped("stop-job command")
 
 
-def _job_timeout(taken: Taken) -> int:
-    raw = taken[4].get("timeout")
+def _job_timeout(taken: TakenJob) -> int:
+    raw = taken.fields.get("timeout")
     try:
         return int(raw) if raw else DEFAULT_JOB_TIMEOUT
     except ValueError:

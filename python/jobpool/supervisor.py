@@ -28,7 +28,7 @@ import redis
 from setproctitle import setproctitle
 
 from . import keys, worker_registration
-from ._native import MAX_HELD, Ledger
+from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
 from .job_runner import JobStopped, stopped_outcome
@@ -39,7 +39,7 @@ from .registry_cleanup import clean_registries
 from .results import encode_traceback
 from .scheduler import enqueue_due_jobs, release_scheduler_locks
 from .systemd import Notifier
-from .worker import DEFAULT_RESULT_TTL, Record
+from .worker import DEFAULT_RESULT_TTL
 
 logger = logging.getLogger("jobpool.supervisor")
 
@@ -114,7 +114,7 @@ class Child:
     ready: bool = False
     owned: dict[str, Owned] = field(default_factory=dict)
     killed_for: Owned | None = None  # the job it was hard-killed for
-    ended: list[Record] = field(default_factory=list)  # once dead: the records it kept, unwritten
+    ended: list[Ending] = field(default_factory=list)  # once dead: the records it kept, unwritten
 
 
 class Supervisor:
@@ -298,36 +298,27 @@ class Supervisor:
         back to its queue (a record that was written makes this a no-op); a running one fails
         (or is retried, per its Retry) with the reason it died."""
         if child.ended:
-            outcomes, _ = self.core.step(
-                child.name, child.ended, None, DEFAULT_RESULT_TTL, mark_started=True
-            ) or ([], [])
-            for record, recorded in zip(child.ended, outcomes, strict=False):
+            step = self.core.step(child.name, child.ended, None, DEFAULT_RESULT_TTL, mark_started=True)
+            for ending, recorded in zip(child.ended, step.outcomes if step else [], strict=False):
                 logger.info(
                     "%s: recorded %s, which %s ran before it died (%s)",
-                    record[2],
-                    record[0],
+                    ending.queue,
+                    ending.job_id,
                     child.name,
                     recorded,
                 )
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
-                    owned.job_id, owned.execution_id, owned.queue, child.name, None, 0.0, "released", b"", b""
+                    child.name, Ending(owned.job_id, owned.execution_id, owned.queue, None, 0.0, "released")
                 )
                 continue
             reason = _death_reason(status, hard_killed=child.killed_for is owned)
             exc_info, exc_string = encode_traceback(reason)
-            outcome = self.core.fail(
-                owned.job_id,
-                owned.execution_id,
-                owned.queue,
-                child.name,
-                None,
-                0.0,
-                "failed",
-                exc_info,
-                exc_string,
+            died = Ending(
+                owned.job_id, owned.execution_id, owned.queue, None, 0.0, "failed", None, exc_info, exc_string
             )
+            outcome = self.core.fail(child.name, died)
             logger.warning(
                 "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
             )
@@ -645,18 +636,9 @@ class Supervisor:
         self, child: Child, job_id: str, execution_id: str, queue: str
     ) -> str:
         exc_info, exc_string = stopped_outcome(JobStopped(STOPPED_BEFORE_IT_BEGAN), 0.0, 0.0).traceback
-        return self.core.fail(
-            job_id,
-            execution_id,
-            queue,
-            child.name,
-            None,
-            0.0,
-            "stopped",
-            exc_info,
-            exc_string,
-            running=True,  # the worker runs another job: its state stays busy
-        )
+        stopped = Ending(job_id, execution_id, queue, None, 0.0, "stopped", None, exc_info, exc_string)
+        # The worker runs another job: its state stays busy.
+        return self.core.fail(child.name, stopped, running=True)
 
     def _ask_to_stop(self, child: Child, execution_id: str) -> None:
         """The worker stops ``execution_id`` now if it runs it, else as it begins it (see

@@ -20,6 +20,7 @@ from uuid import uuid4
 from redis import Redis
 
 from . import keys, worker_registration
+from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
 from .job_runner import JobStopped, Outcome, run_job, stopped_outcome
 from .queue import Queue
@@ -43,16 +44,8 @@ PREFETCH_BELOW_SECONDS = 0.005
 # within the worker's cap (--prefetch). Sub-millisecond jobs come in batches; 2 ms ones one at a time.
 BATCH_SECONDS = 0.002
 
-# (queue, job id, execution id, heartbeat ttl, job hash), as the core returns a taken job.
-Taken = tuple[str, str, str, int, dict[str, bytes]]
 # A job that ran, and how it ended, until its outcome is recorded.
-Performed = tuple[Taken, Outcome]
-# A take as the core's steps ask for it: (queues, worker, an execution id for each job to take,
-# heartbeat ttl, whether they are taken ahead, held until each starts; whether they stay marked
-# held until their records, as a worker that works in batches takes them).
-TakeRequest = tuple[list[str], str, list[str], int, bool, bool]
-# An ended execution as the core records it (see ``Core.step``).
-Record = tuple[str, str, str, float | None, float, str | None, bytes | None, bytes, bytes]
+Performed = tuple[TakenJob, Outcome]
 T = TypeVar("T")
 
 
@@ -135,14 +128,18 @@ class Worker:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _take_request(self, held: bool = False, count: int = 1) -> TakeRequest:
-        execution_ids = [os.urandom(16).hex() for _ in range(count)]  # as RQ's uuid4().hex, for less
-        return (self.queue_names, self.name, execution_ids, self.heartbeat_ttl, held, self._batches)
+    def _takes(self, held: bool = False, count: int = 1) -> Takes:
+        execution_ids = [_execution_id() for _ in range(count)]
+        return Takes(self.queue_names, self.name, execution_ids, self.heartbeat_ttl, held, self._batches)
 
-    def _take(self, wait: float | None) -> Taken | None:
-        queues, name, (execution_id,), ttl, _, marked = self._take_request()
+    def _take(self, wait: float | None) -> TakenJob | None:
+        execution_id = _execution_id()
         return self._owned(
-            self._retrying(lambda: self.core.take(queues, name, execution_id, ttl, wait, marked_held=marked))
+            self._retrying(
+                lambda: self.core.take(
+                    self.queue_names, self.name, execution_id, self.heartbeat_ttl, wait, self._batches
+                )
+            )
         )
 
     @property
@@ -155,55 +152,52 @@ class Worker:
     def _step(
         self,
         recorded: list[Performed],
-        take: TakeRequest | None,
+        takes: Takes | None,
         running: bool = False,
         defer: bool = False,
-    ) -> list[Taken]:
-        """Records the jobs of ``recorded`` (in the order they ran) and, with ``take``, takes
+    ) -> list[TakenJob]:
+        """Records the jobs of ``recorded`` (in the order they ran) and, with ``takes``, takes
         jobs, in one round trip; ``running`` says a job runs meanwhile. Returns the jobs taken;
         with ``defer`` the step is only sent, and ``_collect`` returns them."""
-        records = [record_of(performed) for performed in recorded]
+        endings = [ending_of(performed) for performed in recorded]
         step = self._retrying(
             lambda: self.core.step(
-                self.name, records, take, self.default_result_ttl, running, defer, self._batches
+                self.name, endings, takes, self.default_result_ttl, running, defer, self._batches
             )
         )
-        return [] if step is None else self._recorded(recorded, step[0], step[1])
+        return [] if step is None else self._recorded(recorded, step)
 
-    def _collect(self, recorded: list[Performed]) -> list[Taken]:
+    def _collect(self, recorded: list[Performed]) -> list[TakenJob]:
         """What the step sent ahead did: logs its records of ``recorded``, returns the jobs it took
         ahead (held: not owned until each starts)."""
-        outcomes, taken = self._retrying(self.core.collect)
-        return self._recorded(recorded, outcomes, taken)
+        return self._recorded(recorded, self._retrying(self.core.collect))
 
-    def _recorded(self, recorded: list[Performed], outcomes: list[str], taken: list[Taken]) -> list[Taken]:
+    def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         self._written(recorded)
-        for performed, outcome in zip(recorded, outcomes, strict=True):
+        for performed, outcome in zip(recorded, step.outcomes, strict=True):
             self._log_record(performed, outcome)
             self._freed(performed[0])
-        return taken
+        return step.taken
 
-    def _release(self, taken: Taken) -> None:
+    def _release(self, taken: TakenJob) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
         took it back: then this finds it gone, "stale")."""
-        queue, job_id, execution_id, _, _ = taken
-        outcome = self._retrying(
-            lambda: self.core.fail(job_id, execution_id, queue, self.name, None, 0.0, "released", b"", b"")
-        )
+        released = Ending(taken.job_id, taken.execution_id, taken.queue, None, 0.0, "released")
+        outcome = self._retrying(lambda: self.core.fail(self.name, released))
         self._freed(taken)
         if outcome == "released":
-            logger.info("%s: released %s, which had not started", queue, job_id)
+            logger.info("%s: released %s, which had not started", taken.queue, taken.job_id)
 
     def _log_record(self, performed: Performed, recorded: str | None) -> None:
         """The job's one line at INFO: what ran, how it ended and how long it took (its start is
         logged at DEBUG; a line per job costs a no-op job a few per cent)."""
         if logger.isEnabledFor(logging.INFO):
-            (queue, job_id, _, _, fields), outcome = performed
+            taken, outcome = performed
             logger.info(
                 "%s: %s (%s): %s in %.1f ms",
-                queue,
-                _description(fields),
-                job_id,
+                taken.queue,
+                _description(taken.fields),
+                taken.job_id,
                 "Job OK" if outcome.succeeded else recorded,
                 outcome.working_seconds * 1000,
             )
@@ -223,7 +217,7 @@ class Worker:
     def _ready(self) -> None:
         """Registered, about to take its first job."""
 
-    def _owned(self, taken: Taken | None) -> Taken | None:
+    def _owned(self, taken: TakenJob | None) -> TakenJob | None:
         """``taken`` is now this worker's (returned as it is, for chaining)."""
         return taken
 
@@ -252,25 +246,24 @@ class Worker:
     def _written(self, recorded: list[Performed]) -> None:
         """The records of ``recorded`` are written."""
 
-    def _starting(self, taken: Taken) -> None:
+    def _starting(self, taken: TakenJob) -> None:
         """``taken`` starts running."""
 
-    def _check_stop(self, taken: Taken) -> None:
+    def _check_stop(self, taken: TakenJob) -> None:
         """Raises JobStopped if ``taken`` was stopped before it began (nothing can stop a job
         of a worker on its own before it begins)."""
 
-    def _freed(self, taken: Taken) -> None:
+    def _freed(self, taken: TakenJob) -> None:
         """``taken``'s record is written (or it was put back): it is no longer this worker's."""
 
-    def _perform(self, taken: Taken) -> Outcome:
-        queue, job_id, _, _, fields = taken
+    def _perform(self, taken: TakenJob) -> Outcome:
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s: %s (%s) starts", queue, _description(fields), job_id)
+            logger.debug("%s: %s (%s) starts", taken.queue, _description(taken.fields), taken.job_id)
         started_at, clock = time.time(), time.perf_counter()
         try:
             self._in_job = True  # inside the try: a stop signal from here on is caught
             self._check_stop(taken)
-            return run_job(job_id, fields, self.connection, self.serializer)
+            return run_job(taken.job_id, taken.fields, self.connection, self.serializer)
         except JobStopped as stop:  # before the job began, or as it ended: outside the job itself
             return stopped_outcome(stop, started_at, time.perf_counter() - clock)
         finally:
@@ -321,13 +314,13 @@ class Worker:
         the rest back (see ``ledger`` in the Rust core), and the worker never starts a job taken
         back."""
         jobs_done = 0
-        held: deque[Taken] = deque()  # taken ahead, to start in this order
+        held: deque[TakenJob] = deque()  # taken ahead, to start in this order
         recent_seconds: float | None = None  # how long recent jobs ran (a moving average)
         idle_since = time.monotonic()
         self._last_beat = idle_since
         while True:
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
-            current: Taken | None = None
+            current: TakenJob | None = None
             if held:
                 if not self._stop_requested and self._start_held():
                     current = held.popleft()
@@ -336,8 +329,7 @@ class Worker:
                     self._put_back(held)
             if current is None:
                 if self._unwritten:
-                    take = self._take_request() if may_take else None
-                    taken = self._write(take)
+                    taken = self._write(self._takes() if may_take else None)
                     current = self._owned(taken[0]) if taken else None
                 elif may_take:
                     current = self._take(None if burst else IDLE_WAIT_SECONDS)
@@ -356,10 +348,10 @@ class Worker:
             # this job not begun, and its supervisor settles both right (see Supervisor._settle).
             sent_ahead: list[Performed] = []
             if ahead:
-                take = self._take_request(held=True, count=ahead)
-                self._hold(take[2])
+                takes = self._takes(held=True, count=ahead)
+                self._hold(takes.execution_ids)
                 sent_ahead, self._unwritten = self._unwritten, []
-                self._step(sent_ahead, take, running=True, defer=True)
+                self._step(sent_ahead, takes, running=True, defer=True)
             elif not held and self._unwritten:
                 self._write(None, running=True)  # this job may run long
             self._starting(current)
@@ -384,11 +376,11 @@ class Worker:
             )
             idle_since = time.monotonic()
 
-    def _write(self, take: TakeRequest | None, running: bool = False) -> list[Taken]:
-        """Writes the records not written yet, with ``take`` if given, in one round trip;
+    def _write(self, takes: Takes | None, running: bool = False) -> list[TakenJob]:
+        """Writes the records not written yet, with ``takes`` if given, in one round trip;
         returns the jobs taken."""
         unwritten, self._unwritten = self._unwritten, []
-        return self._step(unwritten, take, running=running)
+        return self._step(unwritten, takes, running=running)
 
     def _write_during_job(self) -> None:
         """Writes, while a job of a batch runs, the records the batch holds back for its next
@@ -398,17 +390,17 @@ class Worker:
         if not (self._in_job and self._may_write_during_job and self._unwritten):
             return
         unwritten = self._unwritten
-        records = [record_of(performed) for performed in unwritten]
+        endings = [ending_of(performed) for performed in unwritten]
         try:
             step = self.core.step(
-                self.name, records, None, self.default_result_ttl, True, False, self._batches
+                self.name, endings, None, self.default_result_ttl, True, False, self._batches
             )
         except Exception as error:  # the batch's step writes them later
             logger.warning("Worker %s: could not write finished jobs' records now: %s", self.name, error)
             return
         if step is not None:
             self._unwritten = []
-            self._recorded(unwritten, step[0], step[1])
+            self._recorded(unwritten, step)
 
     def _batch_size(
         self, recent_seconds: float | None, jobs_done: int, max_jobs: int | None, may_take: bool
@@ -425,7 +417,7 @@ class Worker:
             size = min(size, max_jobs - jobs_done - 1)
         return max(size, 0)
 
-    def _put_back(self, held: deque[Taken]) -> None:
+    def _put_back(self, held: deque[TakenJob]) -> None:
         """Puts back the jobs this worker holds and will not start, unless its supervisor took
         them back first (the ledger says which): then it puts them back itself."""
         if self._drop_held():
@@ -438,19 +430,32 @@ def _description(fields: dict[str, bytes]) -> str:
     return fields.get("description", b"").decode(errors="replace")
 
 
-def record_of(performed: Performed) -> Record:
+def _execution_id() -> str:
+    return os.urandom(16).hex()  # as RQ's uuid4().hex, for less
+
+
+def ending_of(performed: Performed) -> Ending:
     """How the core records a job that ran."""
-    (queue, job_id, execution_id, _, _), outcome = performed
-    failure = None if outcome.succeeded else "stopped" if outcome.stopped else "failed"
-    exc_info, exc_string = (b"", b"") if outcome.succeeded else outcome.traceback
-    return (
-        job_id,
-        execution_id,
-        queue,
+    taken, outcome = performed
+    if outcome.succeeded:
+        return Ending(
+            taken.job_id,
+            taken.execution_id,
+            taken.queue,
+            outcome.started_at,
+            outcome.working_seconds,
+            None,
+            outcome.return_value,
+        )
+    exc_info, exc_string = outcome.traceback
+    return Ending(
+        taken.job_id,
+        taken.execution_id,
+        taken.queue,
         outcome.started_at,
         outcome.working_seconds,
-        failure,
-        outcome.return_value if outcome.succeeded else None,
+        "stopped" if outcome.stopped else "failed",
+        None,
         exc_info,
         exc_string,
     )

@@ -43,7 +43,7 @@ local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
 
 local job = redis.call("HMGET", job_key, "status", "retries_left", "retry_intervals",
     "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held")
-local job_exists = redis.call("EXISTS", job_key) == 1
+local job_exists = job[1] ~= false -- every job has a status: none, no hash (deleted)
 local retries_left = stored_count(job[2])
 local interval = retries_left > 0 and retry_interval(job[3], retries_left) or 0
 local failure_ttl = stored_seconds(job[5])

@@ -32,7 +32,7 @@ local worker_key = KEYS[10]
 local takes_next = ARGV[15] == "1"
 
 local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held")
-local job_exists = redis.call("EXISTS", job_key) == 1
+local job_exists = job[3] ~= false -- every job has a status: none, no hash (deleted)
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
 local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],

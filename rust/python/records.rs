@@ -1,0 +1,273 @@
+//! The typed records that cross the boundary: a taken job, an ending to record, a step's takes
+//! and what a step did. Frozen classes with read-only attributes; conversions only.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::lifecycle::Failure;
+use crate::step::{Ended, Ending, TakeSpec, Transition};
+use crate::take::Taken;
+
+/// A job a take took: its queue, ids, heartbeat ttl and job hash (field name to bytes).
+#[pyclass(module = "jobpool._native", name = "TakenJob", frozen, get_all)]
+pub struct PyTakenJob {
+    queue: String,
+    job_id: String,
+    execution_id: String,
+    heartbeat_ttl: u64,
+    fields: Py<PyDict>,
+}
+
+#[pymethods]
+impl PyTakenJob {
+    fn __repr__(&self) -> String {
+        format!(
+            "TakenJob(queue={:?}, job_id={:?}, execution_id={:?})",
+            self.queue, self.job_id, self.execution_id
+        )
+    }
+}
+
+pub fn taken_job(py: Python<'_>, taken: Taken) -> PyResult<Py<PyTakenJob>> {
+    let fields = PyDict::new(py);
+    for (name, value) in &taken.fields {
+        fields.set_item(name, PyBytes::new(py, value))?;
+    }
+    Py::new(
+        py,
+        PyTakenJob {
+            queue: taken.queue,
+            job_id: taken.job_id,
+            execution_id: taken.execution_id,
+            heartbeat_ttl: taken.heartbeat_ttl,
+            fields: fields.unbind(),
+        },
+    )
+}
+
+fn failure_of(failure: &str) -> PyResult<Failure> {
+    match failure {
+        "failed" => Ok(Failure::Failed),
+        "stopped" => Ok(Failure::Stopped),
+        "abandoned" => Ok(Failure::Abandoned),
+        "released" => Ok(Failure::Released),
+        other => Err(PyValueError::new_err(format!(
+            "failure must be failed, stopped, abandoned or released, not {other:?}"
+        ))),
+    }
+}
+
+/// How an execution ended, to record: finished (`failure` None, with its `return_value`:
+/// base64 of the serialized value, None for None), or failed, stopped, abandoned or released
+/// (a held job that never started), with its traceback as RQ stores it. Picklable: a pool worker
+/// keeps the endings it has not recorded yet in its ledger.
+#[pyclass(module = "jobpool._native", name = "Ending", frozen)]
+pub struct PyEnding {
+    #[pyo3(get)]
+    job_id: String,
+    #[pyo3(get)]
+    execution_id: String,
+    #[pyo3(get)]
+    queue: String,
+    #[pyo3(get)]
+    started_at: Option<f64>,
+    #[pyo3(get)]
+    working_seconds: f64,
+    failure: Option<Failure>,
+    return_value: Option<Vec<u8>>,
+    exc_info: Vec<u8>,
+    exc_string: Vec<u8>,
+}
+
+impl PyEnding {
+    /// The execution as the core records it; `default_result_ttl` applies if it finished.
+    pub fn ended(
+        &self,
+        worker: Option<String>,
+        marks_start: bool,
+        default_result_ttl: i64,
+    ) -> Ended {
+        let ending = match self.failure {
+            None => Ending::Finished {
+                return_value: self.return_value.clone(),
+                default_result_ttl,
+            },
+            Some(failure) => Ending::Failed {
+                failure,
+                exc_info: self.exc_info.clone(),
+                exc_string: self.exc_string.clone(),
+            },
+        };
+        Ended {
+            job_id: self.job_id.clone(),
+            execution_id: self.execution_id.clone(),
+            queue: self.queue.clone(),
+            worker,
+            started_at: self.started_at,
+            working_seconds: self.working_seconds,
+            marks_start,
+            ending,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+}
+
+#[pymethods]
+impl PyEnding {
+    #[new]
+    #[pyo3(signature = (job_id, execution_id, queue, started_at, working_seconds, failure=None, return_value=None, exc_info=None, exc_string=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        job_id: String,
+        execution_id: String,
+        queue: String,
+        started_at: Option<f64>,
+        working_seconds: f64,
+        failure: Option<&str>,
+        return_value: Option<Vec<u8>>,
+        exc_info: Option<Vec<u8>>,
+        exc_string: Option<Vec<u8>>,
+    ) -> PyResult<PyEnding> {
+        Ok(PyEnding {
+            job_id,
+            execution_id,
+            queue,
+            started_at,
+            working_seconds,
+            failure: failure.map(failure_of).transpose()?,
+            return_value,
+            exc_info: exc_info.unwrap_or_default(),
+            exc_string: exc_string.unwrap_or_default(),
+        })
+    }
+
+    /// None when the job finished, else "failed", "stopped", "abandoned" or "released".
+    #[getter]
+    fn failure(&self) -> Option<&'static str> {
+        self.failure.map(Failure::as_str)
+    }
+
+    #[getter]
+    fn return_value<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.return_value
+            .as_deref()
+            .map(|value| PyBytes::new(py, value))
+    }
+
+    #[getter]
+    fn exc_info<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.exc_info)
+    }
+
+    #[getter]
+    fn exc_string<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.exc_string)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let this = slf.get();
+        let arguments = (
+            this.job_id.as_str(),
+            this.execution_id.as_str(),
+            this.queue.as_str(),
+            this.started_at,
+            this.working_seconds,
+            this.failure(),
+            this.return_value(py),
+            this.exc_info(py),
+            this.exc_string(py),
+        )
+            .into_pyobject(py)?;
+        Ok((slf.get_type().into_any(), arguments))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Ending(job_id={:?}, execution_id={:?}, queue={:?}, failure={:?})",
+            self.job_id,
+            self.execution_id,
+            self.queue,
+            self.failure()
+        )
+    }
+}
+
+/// A step's takes: a job from `queues` (priority order) for each of `execution_ids`, by
+/// `worker`, with `heartbeat_ttl` (0: from the job's timeout). `held`: taken ahead, held until
+/// each starts. `marked_held`: each stays marked held until a later step records it with its
+/// start (a worker that works in batches).
+#[pyclass(module = "jobpool._native", name = "Takes", frozen, get_all)]
+pub struct PyTakes {
+    queues: Vec<String>,
+    worker: String,
+    execution_ids: Vec<String>,
+    heartbeat_ttl: u64,
+    held: bool,
+    marked_held: bool,
+}
+
+impl PyTakes {
+    pub fn specs(&self) -> Vec<TakeSpec> {
+        self.execution_ids
+            .iter()
+            .map(|execution_id| TakeSpec {
+                queues: self.queues.clone(),
+                worker: self.worker.clone(),
+                execution_id: execution_id.clone(),
+                heartbeat_ttl: self.heartbeat_ttl,
+                held: self.held,
+                marked_held: self.held || self.marked_held,
+                repeat: false,
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PyTakes {
+    #[new]
+    #[pyo3(signature = (queues, worker, execution_ids, heartbeat_ttl, held=false, marked_held=false))]
+    fn new(
+        queues: Vec<String>,
+        worker: String,
+        execution_ids: Vec<String>,
+        heartbeat_ttl: u64,
+        held: bool,
+        marked_held: bool,
+    ) -> PyTakes {
+        PyTakes {
+            queues,
+            worker,
+            execution_ids,
+            heartbeat_ttl,
+            held,
+            marked_held,
+        }
+    }
+}
+
+/// What a step did: the outcome of each ending it recorded, in order, and the jobs it took.
+#[pyclass(module = "jobpool._native", name = "StepResult", frozen, get_all)]
+pub struct PyStepResult {
+    outcomes: Vec<String>,
+    taken: Vec<Py<PyTakenJob>>,
+}
+
+pub fn step_result(py: Python<'_>, transition: Transition) -> PyResult<PyStepResult> {
+    let taken = transition
+        .taken
+        .into_iter()
+        .map(|taken| taken_job(py, taken))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyStepResult {
+        outcomes: transition.outcomes,
+        taken,
+    })
+}

@@ -1,0 +1,68 @@
+"""The Rust core's typed boundary, driven as the worker drives it, against a real redis-server:
+typed records in (Takes, Ending) and out (TakenJob, StepResult), outcomes as the stub's
+literals, errors as jobpool.exceptions classes, and an Ending that survives pickling (a pool
+worker keeps its unrecorded endings in the ledger that way)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import redis
+
+import jobs
+from jobpool import Queue
+from jobpool._native import Ending, Takes
+from jobpool.exceptions import RedisCommandError
+from jobpool.redis_target import connect_core
+
+
+def test_a_step_takes_typed_jobs_and_records_typed_endings(redis_url: str, connection: redis.Redis) -> None:
+    queue = Queue("q", connection=connection)
+    first, second = queue.enqueue(jobs.add, 1, 2), queue.enqueue(jobs.add, 3, 4)
+    core = connect_core(redis_url)
+    step = core.step("w1", [], Takes(["q"], "w1", ["e" * 32, "f" * 32], 30), 500)
+    assert step is not None and step.outcomes == []
+    assert [taken.job_id for taken in step.taken] == [first.id, second.id]
+    taken = step.taken[0]
+    assert (taken.queue, taken.execution_id, taken.heartbeat_ttl) == ("q", "e" * 32, 30)
+    assert taken.fields["description"] == b"jobs.add(1, 2)"
+
+    finished = Ending(taken.job_id, taken.execution_id, "q", 1.0, 0.01, None, None)
+    crashed = Ending(second.id, "f" * 32, "q", 1.0, 0.01, "failed", None, b"boom", b"Traceback: boom")
+    recorded = core.step("w1", [finished, crashed], None, 500)
+    assert recorded is not None and recorded.outcomes == ["finished", "failed"]
+    assert recorded.taken == []
+    assert first.get_status(refresh=True) == "finished"
+    assert second.get_status(refresh=True) == "failed"
+    assert core.step("w1", [finished], None, 500).outcomes == ["stale"]  # type: ignore[union-attr]
+
+
+def test_an_ending_pickles_whole() -> None:
+    ending = Ending("job", "e" * 32, "q", 12.5, 0.25, "stopped", None, b"info", b"string")
+    copy = pickle.loads(pickle.dumps(ending))
+    assert (copy.job_id, copy.execution_id, copy.queue) == ("job", "e" * 32, "q")
+    assert (copy.started_at, copy.working_seconds, copy.failure) == (12.5, 0.25, "stopped")
+    assert (copy.return_value, copy.exc_info, copy.exc_string) == (None, b"info", b"string")
+    value = pickle.loads(pickle.dumps(Ending("job", "e" * 32, "q", None, 0.0, None, b"NDI=")))
+    assert (value.failure, value.return_value, value.exc_info) == (None, b"NDI=", b"")
+
+
+def test_bad_records_are_refused_before_anything_is_sent(redis_url: str, connection: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="failure must be"):
+        Ending("job", "e" * 32, "q", None, 0.0, "exploded")  # type: ignore[arg-type]
+    core = connect_core(redis_url)
+    with pytest.raises(ValueError, match="step"):
+        core.fail("w1", Ending("job", "e" * 32, "q", None, 0.0, None))
+    assert connection.dbsize() == 0
+
+
+def test_a_second_deferred_step_is_a_typed_error(redis_url: str) -> None:
+    core = connect_core(redis_url)
+    takes = Takes(["q"], "w1", ["e" * 32], 30)
+    assert core.step("w1", [], takes, 500, defer=True) is None
+    with pytest.raises(RedisCommandError, match="collect it first"):
+        core.step("w1", [], Takes(["q"], "w1", ["f" * 32], 30), 500, defer=True)
+    assert core.collect().taken == []
+    with pytest.raises(RedisCommandError, match="no deferred step"):
+        core.collect()
