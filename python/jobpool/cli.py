@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import re
 import socket
@@ -17,7 +16,7 @@ from typing import Any
 
 import redis
 
-from . import __version__, keys
+from . import __version__, keys, log_lines
 from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import JobpoolError
@@ -54,9 +53,7 @@ def connect(url: str) -> redis.Redis:
 def start(options: argparse.Namespace) -> int:
     from .supervisor import Supervisor
 
-    logging.basicConfig(
-        level=options.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    log_lines.configure(options.log_level.upper())
     for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
         sys.path.insert(0, os.path.abspath(directory))
     for module in options.preload:

@@ -19,7 +19,7 @@ from uuid import uuid4
 
 from redis import Redis
 
-from . import keys, worker_registration
+from . import keys, log_lines, worker_registration
 from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
 from .job_runner import JobStopped, Outcome, run_job, stopped_outcome
@@ -174,9 +174,10 @@ class Worker:
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         self._written(recorded)
-        for performed, outcome in zip(recorded, step.outcomes, strict=True):
-            self._log_record(performed, outcome)
-            self._freed(performed[0])
+        with log_lines.written_together():
+            for performed, outcome in zip(recorded, step.outcomes, strict=True):
+                self._log_record(performed, outcome)
+                self._freed(performed[0])
         return step.taken
 
     def _release(self, taken: TakenJob) -> None:
@@ -193,7 +194,9 @@ class Worker:
         logged at DEBUG; a line per job costs a no-op job a few per cent)."""
         if logger.isEnabledFor(logging.INFO):
             taken, outcome = performed
-            logger.info(
+            log_lines.job_line(
+                logger,
+                self._log_record,
                 "%s: %s (%s): %s in %.1f ms",
                 taken.queue,
                 _description(taken.fields),

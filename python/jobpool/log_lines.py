@@ -1,0 +1,114 @@
+"""The pool's log lines, made cheap: a worker logs one line per job, and on no-op jobs a plain
+``logging`` line cost about 13 µs of a job's 80 µs of worker CPU.
+
+- ``LineFormatter`` is the pool's format, with the time's text worked out once a second rather
+  than once a line.
+- ``BatchingHandler`` writes to stderr as ``logging.StreamHandler`` does; inside
+  ``written_together()`` (a worker's step records a batch of jobs) it keeps the lines and writes
+  them in one write as the block ends, rather than one write a line. Nothing is held past the
+  block. WARNING and above, or a batch near PIPE_BUF, go out at once, after whatever was kept,
+  so the order holds, and each write stays atomic on a pipe: the lines of workers sharing one
+  (systemd's journal, a terminal) never interleave.
+- ``job_line`` logs a job's line as ``Logger.info`` would, without its look-up of the caller's
+  frame: the record names its caller by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # then ",<milliseconds>": logging's default asctime
+# The most kept before a write: under PIPE_BUF (4096 on Linux), so each write is atomic.
+MAX_KEPT_BYTES = 3500
+
+
+class LineFormatter(logging.Formatter):
+    """The pool's line format; ``asctime`` as logging's default, its text made once a second."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(TIME_FORMAT, self.converter(second))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
+
+class BatchingHandler(logging.StreamHandler):
+    """stderr: a line a write, or the lines of a ``written_together()`` block in one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batching = False
+        self._kept: list[str] = []
+        self._kept_bytes = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.batching:
+            super().emit(record)
+            return
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        self._kept.append(line)
+        self._kept_bytes += len(line)
+        if record.levelno >= logging.WARNING or self._kept_bytes >= MAX_KEPT_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._kept:
+                lines, self._kept, self._kept_bytes = "".join(self._kept), [], 0
+                self.stream.write(lines)
+            super().flush()
+
+
+def configure(level: str) -> None:
+    """The pool's logging: ``level`` and up, to stderr, in the pool's format."""
+    handler = BatchingHandler()
+    handler.setFormatter(LineFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+@contextmanager
+def written_together() -> Iterator[None]:
+    """The lines logged inside the block are written together as it ends (by the pool's
+    handler; other handlers write as they always do)."""
+    handlers = [each for each in logging.getLogger().handlers if isinstance(each, BatchingHandler)]
+    for handler in handlers:
+        handler.batching = True
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.batching = False
+            handler.flush()
+
+
+def job_line(logger: logging.Logger, caller: Callable[..., Any], message: str, *args: object) -> None:
+    """``logger.info(message, *args)``, naming ``caller`` as the line's origin rather than
+    looking it up in the stack (a fifth of a line's cost)."""
+    if logger.isEnabledFor(logging.INFO):
+        code = caller.__code__
+        record = logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            code.co_filename,
+            code.co_firstlineno,
+            message,
+            args,
+            None,
+            code.co_name,
+        )
+        logger.handle(record)
