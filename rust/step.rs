@@ -599,4 +599,72 @@ mod tests {
         let collected = stepper.collect(&mut redis, &keys);
         assert_eq!(ids(&collected), Some("b".to_string()));
     }
+
+    fn calls_of(stats: &str, command: &str) -> usize {
+        let prefix = format!("cmdstat_{command}:calls=");
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_batch_looks_up_the_suspension_once_and_its_records_delete_no_execution_records() {
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c"]);
+        let held = |execution_id: &str| TakeSpec {
+            held: true,
+            ..take_spec(execution_id)
+        };
+        let reset = |con: &mut redis::Connection| {
+            let _: () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query(con)
+                .unwrap_or(());
+        };
+        let stats = |con: &mut redis::Connection| -> String {
+            redis::cmd("INFO")
+                .arg("commandstats")
+                .query(con)
+                .unwrap_or_default()
+        };
+        reset(&mut con);
+        let taken = run(
+            &mut redis,
+            &keys,
+            &Step {
+                takes: vec![held("e1"), held("e2"), held("e3")],
+                running: true,
+                ..Step::default()
+            },
+        );
+        let Ok(taken) = taken else {
+            panic!("{taken:?}")
+        };
+        assert_eq!(taken.taken.len(), 3);
+        let after_take = stats(&mut con);
+        assert_eq!(calls_of(&after_take, "exists"), 1, "{after_take}");
+        reset(&mut con);
+        let records = Step {
+            records: taken
+                .taken
+                .iter()
+                .map(|t| Ended {
+                    marks_start: true,
+                    ..finished(t)
+                })
+                .collect(),
+            ..Step::default()
+        };
+        let done = run(&mut redis, &keys, &records);
+        assert_eq!(
+            done.map(|t| t.outcomes),
+            Ok(vec!["finished".to_string(); 3])
+        );
+        let after_records = stats(&mut con);
+        assert_eq!(calls_of(&after_records, "del"), 0, "{after_records}");
+        let left: Vec<String> = con.keys("rq:execution*").unwrap_or_default();
+        assert_eq!(left, Vec::<String>::new());
+    }
 }

@@ -1,18 +1,16 @@
 """The Rust core's typed boundary, driven as the worker drives it, against a real redis-server:
 typed records in (Takes, Ending) and out (TakenJob, StepResult), outcomes as the stub's
-literals, errors as jobpool.exceptions classes, and an Ending that survives pickling (a pool
-worker keeps its unrecorded endings in the ledger that way)."""
+literals, errors as jobpool.exceptions classes, and Endings kept whole in the ledger (a pool
+worker keeps the endings it has not recorded there)."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 import redis
 
 import jobs
 from jobpool import Queue
-from jobpool._native import Ending, Takes
+from jobpool._native import Ending, Ledger, Takes
 from jobpool.exceptions import RedisCommandError
 from jobpool.redis_target import connect_core
 
@@ -38,14 +36,20 @@ def test_a_step_takes_typed_jobs_and_records_typed_endings(redis_url: str, conne
     assert core.step("w1", [finished], None, 500).outcomes == ["stale"]  # type: ignore[union-attr]
 
 
-def test_an_ending_pickles_whole() -> None:
-    ending = Ending("job", "e" * 32, "q", 12.5, 0.25, "stopped", None, b"info", b"string")
-    copy = pickle.loads(pickle.dumps(ending))
+def test_endings_come_back_whole_from_the_ledgers_log() -> None:
+    ledger = Ledger(2)
+    stopped = Ending("job", "e" * 32, "q", 12.5, 0.25, "stopped", None, b"info", b"string")
+    finished = Ending("j\u00e9b", "f" * 32, "q", None, 0.0, None, b"NDI=")
+    assert ledger.note_ended(1, stopped) and ledger.note_ended(1, finished)
+    copy, value = ledger.ended(1)
     assert (copy.job_id, copy.execution_id, copy.queue) == ("job", "e" * 32, "q")
     assert (copy.started_at, copy.working_seconds, copy.failure) == (12.5, 0.25, "stopped")
     assert (copy.return_value, copy.exc_info, copy.exc_string) == (None, b"info", b"string")
-    value = pickle.loads(pickle.dumps(Ending("job", "e" * 32, "q", None, 0.0, None, b"NDI=")))
-    assert (value.failure, value.return_value, value.exc_info) == (None, b"NDI=", b"")
+    assert (value.job_id, value.started_at, value.failure) == ("j\u00e9b", None, None)
+    assert (value.return_value, value.exc_info) == (b"NDI=", b"")
+    assert ledger.ended(0) == []
+    too_big = Ending("job", "e" * 32, "q", None, 0.0, "failed", None, b"x" * 70_000, b"")
+    assert ledger.note_ended(0, too_big) is False
 
 
 def test_bad_records_are_refused_before_anything_is_sent(redis_url: str, connection: redis.Redis) -> None:

@@ -51,8 +51,7 @@ class TakenJob:
 class Ending:
     """How an execution ended, to record: finished (``failure`` None, with ``return_value``:
     base64 of the serialized value, None for None), or a ``failure`` with RQ's traceback fields
-    (none: empty).
-    Picklable."""
+    (none: empty)."""
 
     def __new__(
         cls,
@@ -263,15 +262,15 @@ class Ledger:
     def stop_requested(self, slot: int, execution_id: str) -> bool:
         """Worker: whether its supervisor asked it to stop ``execution_id``."""
 
-    def note_ended(self, slot: int, entry: bytes) -> bool:
-        """Worker: appends ``entry`` (a job that ended, its record not sent yet) to its log of
+    def note_ended(self, slot: int, ending: Ending) -> bool:
+        """Worker: appends ``ending`` (a job that ended, its record not sent yet) to its log of
         ended jobs; False when it does not fit (send the record before starting another job)."""
 
     def forget_ended(self, slot: int, count: int) -> None:
         """Worker: forgets the first ``count`` entries of its log (their records are written)."""
 
-    def ended(self, slot: int) -> list[bytes]:
-        """Supervisor, once the worker in ``slot`` is gone: the entries of its log of ended jobs."""
+    def ended(self, slot: int) -> list[Ending]:
+        """Supervisor, once the worker in ``slot`` is gone: the endings in its log of ended jobs."""
 
     def clear(self, slot: int) -> None:
         """Supervisor: empties the slot of a worker that is gone (its log of ended jobs too)."""

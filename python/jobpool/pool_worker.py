@@ -20,7 +20,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import pickle
 import select
 import signal
 import sys
@@ -138,7 +137,7 @@ class PoolWorker(Worker):
         dies first, its supervisor writes it (the job is not run again, nor failed)."""
         if self.prefetch == 0:
             return True  # it never starts a job before the last one's record is written
-        if not self.ledger.note_ended(self.slot, pickle.dumps(ending_of(performed))):
+        if not self.ledger.note_ended(self.slot, ending_of(performed)):
             return False
         self._kept.add(performed[0].execution_id)
         return True

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import logging
 import os
-import pickle
 import re
 import select
 import signal
@@ -275,7 +274,7 @@ class Supervisor:
             self.stopped_children.discard(pid)
             if child is not None:
                 self._take_back_hold(child)
-                child.ended = [pickle.loads(entry) for entry in self.ledger.ended(child.slot)]
+                child.ended = self.ledger.ended(child.slot)
                 self.ledger.clear(child.slot)
                 self._read_reports(child)
                 os.close(child.report_fd)

@@ -42,7 +42,7 @@ local takes_next = ARGV[16] == "1"
 local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
 
 local job = redis.call("HMGET", job_key, "status", "retries_left", "retry_intervals",
-    "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held")
+    "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held", "jobpool_records")
 local job_exists = job[1] ~= false -- every job has a status: none, no hash (deleted)
 local retries_left = stored_count(job[2])
 local interval = retries_left > 0 and retry_interval(job[3], retries_left) or 0
@@ -58,7 +58,10 @@ if outcome == "abandoned" then
     end
 end
 local recorded = redis.call("ZREM", KEYS[2], member) == 1
-end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+-- An abandoned execution may be another worker's (RQ's own workers write no `jobpool_records`).
+if not job_exists or job[7] == execution_id or outcome == "abandoned" then
+    end_execution(KEYS[3], KEYS[4], KEYS[14], job_id, execution_id)
+end
 if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end

@@ -31,7 +31,8 @@ local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
 local worker_key = KEYS[10]
 local takes_next = ARGV[15] == "1"
 
-local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held")
+local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held",
+    "jobpool_records")
 local job_exists = job[3] ~= false -- every job has a status: none, no hash (deleted)
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
@@ -39,7 +40,9 @@ local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], de
     wakeup = ARGV[14]}
 
 local recorded = redis.call("ZREM", KEYS[2], job_id .. ":" .. execution_id) == 1
-end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
+if not job_exists or job[5] == execution_id then
+    end_execution(KEYS[3], KEYS[4], KEYS[11], job_id, execution_id)
+end
 if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end

@@ -2,7 +2,8 @@
 -- execution's started-registry score and its job's last_heartbeat, and RQ's records of it (its
 -- execution hash, index entry and worker's executions set), written here the first time (a
 -- pool's worker takes without them: lua/take.lua), and its job no longer marked held (a job
--- taken ahead in a batch starts with no write of its own); each worker's last_heartbeat and the
+-- taken ahead in a batch starts with no write of its own; `jobpool_records` names the execution
+-- whose records exist, for its record to remove them); each worker's last_heartbeat and the
 -- TTLs of its hash and executions set.
 -- An execution no longer in the started registry (finished, or recovered) is left alone, and
 -- nothing is written to a job hash that is gone. A worker given with its registration is
@@ -33,7 +34,7 @@ for i = 1, n do
         if redis.call("EXISTS", KEYS[k + 4]) == 1 then -- none for a job deleted as it runs
             write_execution_records(KEYS[k + 2], KEYS[k + 3], KEYS[k + 5], ARGV[a + 4], execution_id,
                 ARGV[a + 5], ARGV[2], ARGV[a + 6], ttl, now_seconds)
-            redis.call("HSET", KEYS[k + 4], "last_heartbeat", now)
+            redis.call("HSET", KEYS[k + 4], "last_heartbeat", now, "jobpool_records", execution_id)
             if redis.call("HGET", KEYS[k + 4], "jobpool_held") == execution_id then
                 -- Taken in a batch and started with no write of its own (its record writes its
                 -- start): it runs, as recovery must know.

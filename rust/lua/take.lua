@@ -5,7 +5,8 @@
 -- any instant loses nothing (its execution lapses and is recovered).
 --
 -- RQ's per-execution records (the execution hash and index, the worker's executions set) are
--- written here for a lone worker (ARGV[5] "0": nothing heartbeats its executions). A pool
+-- written here for a lone worker (ARGV[5] "0": nothing heartbeats its executions), and the job
+-- hash's `jobpool_records` field names the execution, so that its record removes them. A pool
 -- worker's (a heartbeat ttl given) are left to its supervisor's next heartbeat, which writes
 -- them for the executions still running then (lua/heartbeat.lua): most jobs end before it, and
 -- never cost the three keys.
@@ -77,6 +78,9 @@ local function start(i, job_id, job_key, job)
     if marks_held then
         redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
             "worker_name", worker, "jobpool_held", execution_id)
+    elseif records_at_take then
+        redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
+            "worker_name", worker, "jobpool_records", execution_id)
     else
         redis.call("HSET", job_key, "status", "started", "started_at", now, "last_heartbeat", now,
             "worker_name", worker)
@@ -108,7 +112,7 @@ end
 if held and redis.call("DEL", KEYS[4]) == 1 then
     return nil -- its supervisor took this take back before Redis ran it
 end
-if redis.call("EXISTS", KEYS[3]) == 1 then
+if suspended(KEYS[3]) then
     return nil
 end
 for i = 1, n do

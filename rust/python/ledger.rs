@@ -2,8 +2,8 @@
 
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 
+use super::records::PyEnding;
 use crate::ledger::{format_execution_id, parse_execution_id, Ledger, LedgerError};
 
 fn ledger_error(error: LedgerError) -> PyErr {
@@ -94,10 +94,12 @@ impl PyLedger {
         self.ledger.stop_requested(slot, &id).map_err(ledger_error)
     }
 
-    /// Worker: appends `entry` (a job that ended, its record not sent yet) to its log of ended
-    /// jobs; False when it does not fit (send the record before starting another job).
-    fn note_ended(&self, slot: usize, entry: &[u8]) -> PyResult<bool> {
-        self.ledger.note_ended(slot, entry).map_err(ledger_error)
+    /// Worker: appends `ending` (a job that ended, its record not sent yet) to its log of
+    /// ended jobs; False when it does not fit (send the record before starting another job).
+    fn note_ended(&self, slot: usize, ending: PyRef<'_, PyEnding>) -> PyResult<bool> {
+        self.ledger
+            .note_ended(slot, &ending.encode())
+            .map_err(ledger_error)
     }
 
     /// Worker: forgets the first `count` entries of its log (their records are written).
@@ -105,15 +107,18 @@ impl PyLedger {
         self.ledger.forget_ended(slot, count).map_err(ledger_error)
     }
 
-    /// Supervisor, once the worker in `slot` is gone: the entries of its log of ended jobs.
-    fn ended<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        Ok(self
-            .ledger
+    /// Supervisor, once the worker in `slot` is gone: the endings in its log of ended jobs.
+    fn ended(&self, slot: usize) -> PyResult<Vec<PyEnding>> {
+        self.ledger
             .ended(slot)
             .map_err(ledger_error)?
             .iter()
-            .map(|entry| PyBytes::new(py, entry))
-            .collect())
+            .map(|entry| {
+                PyEnding::decode(entry).ok_or_else(|| {
+                    PyValueError::new_err(format!("slot {slot}: an unreadable ended job"))
+                })
+            })
+            .collect()
     }
 
     /// Supervisor: empties the slot of a worker that is gone.

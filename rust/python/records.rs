@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::lifecycle::Failure;
 use crate::step::{Ended, Ending, TakeSpec, Transition};
@@ -60,8 +60,8 @@ fn failure_of(failure: &str) -> PyResult<Failure> {
 
 /// How an execution ended, to record: finished (`failure` None, with its `return_value`:
 /// base64 of the serialized value, None for None), or failed, stopped, abandoned or released
-/// (a held job that never started), with its traceback as RQ stores it. Picklable: a pool worker
-/// keeps the endings it has not recorded yet in its ledger.
+/// (a held job that never started), with its traceback as RQ stores it. A pool worker keeps the
+/// endings it has not recorded yet in its ledger (`encode`, `decode`).
 #[pyclass(module = "jobpool._native", name = "Ending", frozen)]
 pub struct PyEnding {
     #[pyo3(get)]
@@ -113,6 +113,72 @@ impl PyEnding {
 
     pub fn failed(&self) -> bool {
         self.failure.is_some()
+    }
+
+    /// The ending as bytes for the ledger's log of ended jobs (read back by `decode`): each
+    /// text and byte string length-prefixed (u32, little-endian), the numbers as f64, the
+    /// failure as one byte (0: finished), and a byte for each optional part.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(
+            64 + self.job_id.len()
+                + self.execution_id.len()
+                + self.queue.len()
+                + self.return_value.as_ref().map_or(0, Vec::len)
+                + self.exc_info.len()
+                + self.exc_string.len(),
+        );
+        for text in [&self.job_id, &self.execution_id, &self.queue] {
+            put_bytes(&mut bytes, text.as_bytes());
+        }
+        bytes.push(u8::from(self.started_at.is_some()));
+        bytes.extend(self.started_at.unwrap_or(0.0).to_le_bytes());
+        bytes.extend(self.working_seconds.to_le_bytes());
+        bytes.push(match self.failure {
+            None => 0,
+            Some(Failure::Failed) => 1,
+            Some(Failure::Stopped) => 2,
+            Some(Failure::Abandoned) => 3,
+            Some(Failure::Released) => 4,
+        });
+        bytes.push(u8::from(self.return_value.is_some()));
+        put_bytes(&mut bytes, self.return_value.as_deref().unwrap_or_default());
+        put_bytes(&mut bytes, &self.exc_info);
+        put_bytes(&mut bytes, &self.exc_string);
+        bytes
+    }
+
+    /// An ending from `encode`'s bytes; None when they are not such bytes.
+    pub fn decode(bytes: &[u8]) -> Option<PyEnding> {
+        let mut reader = Reader(bytes);
+        let job_id = reader.text()?;
+        let execution_id = reader.text()?;
+        let queue = reader.text()?;
+        let started = reader.byte()? == 1;
+        let started_at = reader.number()?;
+        let working_seconds = reader.number()?;
+        let failure = match reader.byte()? {
+            0 => None,
+            1 => Some(Failure::Failed),
+            2 => Some(Failure::Stopped),
+            3 => Some(Failure::Abandoned),
+            4 => Some(Failure::Released),
+            _ => return None,
+        };
+        let has_value = reader.byte()? == 1;
+        let return_value = reader.bytes()?;
+        let exc_info = reader.bytes()?;
+        let exc_string = reader.bytes()?;
+        reader.0.is_empty().then_some(PyEnding {
+            job_id,
+            execution_id,
+            queue,
+            started_at: started.then_some(started_at),
+            working_seconds,
+            failure,
+            return_value: has_value.then_some(return_value),
+            exc_info,
+            exc_string,
+        })
     }
 }
 
@@ -168,26 +234,6 @@ impl PyEnding {
         PyBytes::new(py, &self.exc_string)
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let py = slf.py();
-        let this = slf.get();
-        let arguments = (
-            this.job_id.as_str(),
-            this.execution_id.as_str(),
-            this.queue.as_str(),
-            this.started_at,
-            this.working_seconds,
-            this.failure(),
-            this.return_value(py),
-            this.exc_info(py),
-            this.exc_string(py),
-        )
-            .into_pyobject(py)?;
-        Ok((slf.get_type().into_any(), arguments))
-    }
-
     fn __repr__(&self) -> String {
         format!(
             "Ending(job_id={:?}, execution_id={:?}, queue={:?}, failure={:?})",
@@ -196,6 +242,44 @@ impl PyEnding {
             self.queue,
             self.failure()
         )
+    }
+}
+
+fn put_bytes(bytes: &mut Vec<u8>, part: &[u8]) {
+    let length = u32::try_from(part.len()).unwrap_or(u32::MAX);
+    bytes.extend(length.to_le_bytes());
+    bytes.extend(&part[..length as usize]);
+}
+
+/// Reads what `PyEnding::encode` wrote, front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, count: usize) -> Option<&[u8]> {
+        if self.0.len() < count {
+            return None;
+        }
+        let (part, rest) = self.0.split_at(count);
+        self.0 = rest;
+        Some(part)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|part| part[0])
+    }
+
+    fn number(&mut self) -> Option<f64> {
+        let part = self.take(8)?;
+        Some(f64::from_le_bytes(part.try_into().ok()?))
+    }
+
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        let length = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        self.take(length as usize).map(<[u8]>::to_vec)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?).ok()
     }
 }
 

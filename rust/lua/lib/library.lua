@@ -87,7 +87,9 @@ end
 
 -- Forgets a running execution, whose started-registry entry the caller has removed: its hash,
 -- index entry and worker entry. A pool's quick jobs never had them (they are written at the
--- supervisor's heartbeat, all three at once): one DEL finds that out.
+-- supervisor's heartbeat, all three at once): one DEL finds that out, and a record that read the
+-- job hash's `jobpool_records` field (the execution whose records were written, set with them:
+-- see write_execution_records' callers) need not call this at all.
 local function end_execution(execution_key, index_key, worker_executions_key, job_id, execution_id)
     if redis.call("DEL", execution_key) == 0 then
         return
@@ -177,6 +179,16 @@ end
 -- which step.lua calls after its parts): a batch's records cost the worker hash one read and
 -- two writes rather than that many a record.
 local worker_counts = {}
+
+-- Whether workers are suspended (`rq suspend`), looked up once a script run: the takes of a
+-- batch (parts of one lua/step.lua run) would each look it up, and it cannot change during a run.
+local suspended_in_run = nil
+local function suspended(flag_key)
+    if suspended_in_run == nil then
+        suspended_in_run = redis.call("EXISTS", flag_key) == 1
+    end
+    return suspended_in_run
+end
 
 -- A counter as another client may have stored it: true when HINCRBY (count) or HINCRBYFLOAT
 -- (time) would take it, false when it must be started again instead.
