@@ -59,10 +59,10 @@ def executable_beside_python(name: str) -> str:
     return str(beside) if beside.exists() else shutil.which(name) or name
 
 
-def jobpool_command(*options: str) -> Callable[[str, str, int, bool], list[str]]:
+def jobpool_command(*options: str, log_level: str = LOG_LEVEL) -> Callable[[str, str, int, bool], list[str]]:
     def command(url: str, queue: str, size: int, burst: bool) -> list[str]:
         line = [executable_beside_python("jobpool"), "start", "-n", str(size), "-u", url, *options]
-        return [*line, *(["--burst"] if burst else []), "--log-level", LOG_LEVEL, queue]
+        return [*line, *(["--burst"] if burst else []), "--log-level", log_level, queue]
 
     return command
 
@@ -116,6 +116,15 @@ JOBPOOL_ONE_AT_A_TIME = PoolKind(
     True,
 )
 """jobpool with holding off: the price of never holding a job ahead, measured beside the default."""
+JOBPOOL_LOGGING = PoolKind(
+    "jobpool-info-log",
+    "jobpool, INFO log",
+    "jobpool",
+    jobpool.Queue,
+    jobpool_command(log_level="INFO"),
+    True,
+)
+"""jobpool at its default log level (a line a job): the price of the line, measured beside JOBPOOL."""
 RQ_SIMPLE = PoolKind(
     "rq-simple", "RQ SimpleWorker", "rq", rq.Queue, rq_command("rq.worker.SimpleWorker"), False
 )
