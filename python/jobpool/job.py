@@ -249,9 +249,11 @@ class Job:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        for_worker: bool = True,
     ) -> Job:
         """A new job, validated and encoded but not saved: every bad input raises here,
-        before anything is written."""
+        before anything is written. ``for_worker`` False: its producer runs it (see
+        ``functions.resolve_function_reference``)."""
         args = () if args is None else args
         kwargs = {} if kwargs is None else kwargs
         if not isinstance(args, (tuple, list)):
@@ -262,7 +264,7 @@ class Job:
             raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
         job = cls(id=id, connection=connection, serializer=serializer)
         job.origin = origin
-        job._instance, job._func_name = resolve_function_reference(func)
+        job._instance, job._func_name = resolve_function_reference(func, for_worker)
         job._args, job._kwargs = args, kwargs
         for kind, callback in (("success", on_success), ("failure", on_failure), ("stopped", on_stopped)):
             if callback is None:

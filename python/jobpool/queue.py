@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redis import Redis
 
-from . import keys, scripts
+from . import inline, keys, scripts
 from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
@@ -78,10 +78,7 @@ class Queue:
             raise TypeError("Queue needs a Redis connection")
         if not isinstance(name, str) or not name:
             raise ValueError(f"A queue name must be a non-empty string, not {name!r}")
-        if not is_async:
-            raise NotImplementedError(
-                "jobpool queues are always asynchronous (is_async=False is not supported)"
-            )
+        self._is_async = is_async
         self.name = name
         self.connection = connection
         self.serializer = resolve_serializer(serializer)
@@ -91,6 +88,12 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
+
+    @property
+    def is_async(self) -> bool:
+        """False: jobs run at enqueue, in this process (``jobpool.inline``), as RQ's synchronous
+        queue runs them."""
+        return self._is_async
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Queue) and self.name == other.name
@@ -269,6 +272,7 @@ class Queue:
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
+            for_worker=self._is_async,
         )
 
     @staticmethod
@@ -367,7 +371,18 @@ class Queue:
             pipeline = None  # as RQ: a unique enqueue runs at once, so its DuplicateJobError can be raised
         if job.timeout is None and not job.dependency_ids:
             job.timeout = self._default_timeout  # as RQ fills it in when it queues a job
+        if not self._is_async:
+            return self._enqueue_inline(job, unique)
         return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
+
+    def _enqueue_inline(self, job: Job, unique: bool) -> Job:
+        """Saves ``job`` without putting it on the queue and runs it now, unless a parent has not
+        finished (then it is deferred, as on any queue). A caller's pipeline is not used: the
+        job runs at once, as in RQ."""
+        self._save_and_place(job, None, unique=unique, inline=True)
+        if job._status == JobStatus.QUEUED:
+            inline.run(self, job)
+        return job
 
     def enqueue_many(
         self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None, group_id: str | None = None
@@ -398,6 +413,9 @@ class Queue:
             )
             for data in datas
         ]
+        if not self._is_async:
+            pairs = zip(jobs, datas, strict=True)
+            return [self.enqueue_job(job, at_front=data.at_front) for job, data in pairs]
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         for job, data in zip(jobs, datas, strict=True):
             self._save_and_place(job, pipe, at_front=data.at_front)
@@ -438,8 +456,10 @@ class Queue:
         at_front: bool = False,
         unique: bool = False,
         scheduled_at: int | None = None,
+        inline: bool = False,
     ) -> Job:
-        """Runs the enqueue script for ``job`` (on ``pipeline`` if given)."""
+        """Runs the enqueue script for ``job`` (on ``pipeline`` if given); ``inline``: saved, but
+        not put on the queue (its producer runs it)."""
         job._check_numbers()
         job.origin = self.name
         now = utcnow()
@@ -461,7 +481,7 @@ class Queue:
         args: list[Any] = [
             job.id,
             self.key,
-            "1" if at_front or job.enqueue_at_front else "0",
+            "inline" if inline else "1" if at_front or job.enqueue_at_front else "0",
             "1" if unique else "0",
             "1" if job.allow_dependency_failures else "0",
             job.ttl or "",

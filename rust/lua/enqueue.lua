@@ -7,7 +7,9 @@
 -- KEYS[7] the queue's wake-up list
 -- KEYS[8 .. 7+n]    parent job hashes
 -- KEYS[8+n .. 7+2n] parent dependents sets
--- ARGV[1] job id      ARGV[2] queue key (the queues set's member)   ARGV[3] "1": at front
+-- ARGV[1] job id      ARGV[2] queue key (the queues set's member)
+-- ARGV[3] "1": at front; "inline": a job its producer runs itself (a queue with is_async=False):
+--         saved as any job, but never put on its queue
 -- ARGV[4] "1": unique (fail if the job exists)   ARGV[5] "1": parents may fail
 -- ARGV[6] ttl seconds or ""   ARGV[7] now, epoch seconds   ARGV[8] now, hash timestamp
 -- ARGV[9] scheduled time, epoch seconds, or ""   ARGV[10] n (parents)
@@ -60,7 +62,9 @@ redis.call("HSET", job_key, unpack(fields))
 redis.call("SADD", KEYS[3], ARGV[2])
 
 if status == "queued" then
-    push_job(KEYS[4], KEYS[7], job_id, ARGV[3] == "1")
+    if ARGV[3] ~= "inline" then
+        push_job(KEYS[4], KEYS[7], job_id, ARGV[3] == "1")
+    end
 elseif status == "scheduled" then
     redis.call("ZADD", KEYS[6], ARGV[9], job_id)
 else

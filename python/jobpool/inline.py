@@ -1,0 +1,127 @@
+"""Jobs run at enqueue, in the producer's process: a queue made with ``is_async=False``, as RQ's
+synchronous queue runs them (its testing mode; django-rq's ``ASYNC: False``).
+
+The enqueue script saves the job as for any queue, but does not put it on the queue. Then the job
+runs here, and its outcome is written as RQ's ``Queue.run_sync`` writes it: started (worker name
+``sync``), then finished with a successful result and a place in the finished registry until its
+result_ttl, or failed with the traceback in a failed result and the failed registry until its
+failure_ttl. As in RQ: no retry, no timeout (nothing may interrupt the caller's thread), no
+execution records (no worker runs it), the callbacks run after the outcome is written and their
+exceptions reach the caller, and the job's own exception does not.
+
+This is not the Rust core's path on purpose: a worker's record removes a started execution and
+may retry the job, neither of which an inline run has.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from . import keys
+from .job import Job, JobStatus
+from .results import Result, encode_return_value, encode_traceback, format_exception
+from .timeutils import epoch_seconds, utcformat, utcnow
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .queue import Queue
+
+WORKER_NAME = "sync"
+"""The worker name RQ writes in the hash of a job it runs synchronously."""
+DEFAULT_RESULT_TTL = 500
+DEFAULT_FAILURE_TTL = 31_536_000  # a year, as RQ's
+RESULTS_KEPT = 10  # a results stream's length, as RQ's Result.save keeps it
+
+
+def run(queue: Queue, job: Job) -> Job:
+    """Runs ``job`` (saved, status queued, not on its queue) now, and records its outcome."""
+    connection = queue.connection
+    started = utcnow()
+    connection.hset(
+        job.key,
+        mapping={
+            "status": JobStatus.STARTED.value,
+            "started_at": utcformat(started),
+            "last_heartbeat": utcformat(started),
+            "worker_name": WORKER_NAME,
+        },
+    )
+    job._status = JobStatus.STARTED
+    try:
+        value = job.perform()
+    except Exception as error:  # as RQ's run_sync: the job's exception is recorded, not raised
+        _record_failure(queue, job, format_exception(error))
+        callback = job.failure_callback
+        if callback is not None:
+            callback(job, connection, *sys.exc_info())
+        return job
+    _record_success(queue, job, value)
+    callback = job.success_callback
+    if callback is not None:
+        callback(job, connection, value)
+    return job
+
+
+def _record_success(queue: Queue, job: Job, value: Any) -> None:
+    ttl = DEFAULT_RESULT_TTL if job.result_ttl is None else job.result_ttl
+    ended = utcnow()
+    result: dict[Any, Any] = {"type": Result.Type.SUCCESSFUL.value, "worker_name": ""}
+    encoded = encode_return_value(job.serializer, value)
+    if encoded is not None:
+        result["return_value"] = encoded
+    pipe = queue.connection.pipeline()
+    pipe.hset(job.key, mapping={"status": JobStatus.FINISHED.value, "ended_at": utcformat(ended)})
+    _add_result(pipe, job, result, ttl)
+    if ttl != 0:
+        pipe.zadd(keys.registry("finished", queue.name), {job.id: _score(ended, ttl)})
+    _keep_for(pipe, job, ttl)
+    pipe.execute()
+    job._status = JobStatus.FINISHED
+    job.ended_at = ended
+
+
+def _record_failure(queue: Queue, job: Job, reason: str) -> None:
+    ttl = DEFAULT_FAILURE_TTL if job.failure_ttl is None else job.failure_ttl
+    ended = utcnow()
+    _, exc_string = encode_traceback(reason)
+    pipe = queue.connection.pipeline()
+    pipe.hset(job.key, mapping={"status": JobStatus.FAILED.value, "ended_at": utcformat(ended)})
+    result: dict[Any, Any] = {
+        "type": Result.Type.FAILED.value,
+        "worker_name": "",
+        "exc_string": exc_string,
+    }
+    _add_result(pipe, job, result, job.failure_ttl)  # as RQ's: kept for ever when the job sets none
+    pipe.zadd(keys.registry("failed", queue.name), {job.id: _score(ended, ttl)})
+    _keep_for(pipe, job, ttl)
+    pipe.execute()
+    job._status = JobStatus.FAILED
+    job.ended_at = ended
+
+
+def _add_result(pipe: Pipeline, job: Job, result: dict[Any, Any], ttl: int | None) -> None:
+    key = keys.results(job.id)
+    pipe.xadd(key, result, maxlen=RESULTS_KEPT)
+    if ttl is None:
+        return
+    if ttl == -1:
+        pipe.persist(key)
+    elif ttl > 0:
+        pipe.expire(key, ttl)
+
+
+def _keep_for(pipe: Pipeline, job: Job, ttl: int) -> None:
+    """As RQ's ``Job.cleanup(ttl)``: 0 deletes the job, a positive ttl expires it and its
+    dependency sets, -1 keeps it."""
+    job_keys = (job.key, keys.job_dependents(job.id), keys.job_dependencies(job.id))
+    if ttl == 0:
+        pipe.delete(*job_keys, keys.results(job.id))
+    elif ttl > 0:
+        for key in job_keys:
+            pipe.expire(key, ttl)
+
+
+def _score(ended: Any, ttl: int) -> float:
+    return float("inf") if ttl < 0 else epoch_seconds(ended) + ttl
