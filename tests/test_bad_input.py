@@ -225,7 +225,6 @@ def test_job_hash_whose_data_cannot_be_decoded(connection: redis.Redis) -> None:
         ("created_at", "yesterday"),
         ("timeout", "forever"),
         ("dependency_ids", "[not json"),
-        ("exc_info", "not zlib"),
     ],
 )
 def test_corrupt_job_hash_fields(connection: redis.Redis, field: str, value: str) -> None:

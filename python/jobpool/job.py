@@ -342,6 +342,10 @@ class Job:
     # ---- the function call ----------------------------------------------------------------
 
     def _encode_data(self) -> bytes:
+        if self.func_name is None:
+            raise ValueError(
+                f"Job {self.id}: no function, so its data cannot be built (as RQ: save a Job.create()d job)"
+            )
         try:
             return self.serializer.dumps((self.func_name, self._instance, self._args, self._kwargs))
         except Exception as exc:
@@ -876,7 +880,7 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
     job.retries_left = int(value) if (value := get("retries_left")) else None
     job.retry_intervals = json.loads(value) if (value := get("retry_intervals")) else None
     job.enqueue_at_front_on_retry = bool(int(value)) if (value := get("enqueue_at_front_on_retry")) else False
-    job._exc_info = zlib.decompress(binary).decode() if (binary := fields.get("exc_info")) else None
+    job._exc_info = _decode_exc_info(binary) if (binary := fields.get("exc_info")) else None
     if binary := fields.get("result"):
         try:
             job._legacy_result = job.serializer.loads(binary)
@@ -947,3 +951,11 @@ def cancel_job(
 
 def requeue_job(job_id: str, connection: Redis, serializer: Serializer | str | None = None) -> Job:
     return Job.fetch(job_id, connection=connection, serializer=serializer).requeue()
+
+
+def _decode_exc_info(stored: bytes) -> str:
+    """exc_info as RQ reads it: zlib-compressed, or plain text as very old RQ wrote it."""
+    try:
+        return zlib.decompress(stored).decode(errors="replace")
+    except zlib.error:
+        return stored.decode(errors="replace")
