@@ -1,6 +1,6 @@
-"""Data written by older RQ versions, and RQ's refusals, read and made side by side with RQ 3.0 on
-the same Redis: a started-registry member without an execution id, an exc_info stored as plain
-text, and a Job with no function saved."""
+"""Where jobpool read or wrote data differently from RQ 3.0, side by side with it on the same Redis:
+data older RQ versions wrote (a started-registry member without an execution id, an exc_info
+stored as plain text), a Job with no function saved, and enqueues into a caller's pipeline."""
 
 from __future__ import annotations
 
@@ -59,3 +59,33 @@ def test_a_job_with_no_function_is_not_saved(connection: redis.Redis, name: str)
     with pytest.raises(ValueError):
         job_class("no-function", connection=connection).save()
     assert connection.exists("rq:job:no-function") == 0
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_an_enqueue_into_a_watching_pipeline_joins_its_transaction(
+    connection: redis.Redis, name: str
+) -> None:
+    queue = LIBRARIES[name].Queue("q", connection=connection)
+    with connection.pipeline() as pipe:
+        pipe.watch("guard")
+        job = queue.enqueue(add, 1, 2, pipeline=pipe)
+        assert (connection.llen("rq:queue:q"), connection.exists(job.key)) == (0, 0), "nothing before execute"
+        connection.set("guard", "changed by another client")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert (connection.llen("rq:queue:q"), connection.exists(job.key)) == (0, 0), (
+        "the transaction was dropped"
+    )
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_a_pipelined_enqueue_tells_the_status_it_will_get(connection: redis.Redis, name: str) -> None:
+    queue = LIBRARIES[name].Queue("q", connection=connection)
+    parent = queue.enqueue(add, 1, 1)
+    with connection.pipeline() as pipe:
+        waiting = queue.enqueue(add, 2, 2, depends_on=parent, pipeline=pipe)
+        free = queue.enqueue(add, 3, 3, pipeline=pipe)
+        told = [str(getattr(job.get_status(refresh=False), "value", "")) for job in (waiting, free)]
+        pipe.execute()
+    assert told == ["deferred", "queued"]
+    assert [str(getattr(job.get_status(refresh=True), "value", "")) for job in (waiting, free)] == told

@@ -493,15 +493,35 @@ class Queue:
         ]
         for name, value in fields.items():
             args.extend((name, value))
+        if pipeline is not None and pipeline.watching and not pipeline.explicit_transaction:
+            pipeline.multi()  # as RQ: a caller's WATCHing pipeline gets the enqueue inside its transaction
         client = pipeline if pipeline is not None else self.connection
         status = scripts.run("enqueue", client, keys=script_keys, args=args)
-        if pipeline is None:
-            if status == b"duplicate":
-                raise DuplicateJobError(f"Job {job.id} already exists")
-            job._status = JobStatus(status.decode())
-            if job._status == JobStatus.QUEUED:
-                job.enqueued_at = now
+        if pipeline is not None:
+            # The script runs at the caller's execute(): the status it will give, as RQ tells it now.
+            job._status = _expected_status(job, scheduled_at, self.connection)
+            return job
+        if status == b"duplicate":
+            raise DuplicateJobError(f"Job {job.id} already exists")
+        job._status = JobStatus(status.decode())
+        if job._status == JobStatus.QUEUED:
+            job.enqueued_at = now
         return job
+
+
+def _expected_status(job: Job, scheduled_at: int | None, connection: Redis) -> JobStatus:
+    """The status the enqueue script gives ``job`` by the parents' statuses now (see
+    lua/enqueue.lua: a parent is met when finished or gone, or failed if the job allows it)."""
+    if scheduled_at is not None:
+        return JobStatus.SCHEDULED
+    for parent in job.dependency_ids:
+        status = connection.hget(keys.job(parent), "status")
+        met = (
+            status is None or status == b"finished" or (status == b"failed" and job.allow_dependency_failures)
+        )
+        if not met:
+            return JobStatus.DEFERRED
+    return JobStatus.QUEUED
 
 
 def _check_unique(job: Job, unique: bool) -> None:
