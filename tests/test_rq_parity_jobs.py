@@ -25,6 +25,7 @@ from rq.worker import Worker as RQForkingWorker
 import jobpool
 import jobs
 from conftest import run_rq_worker, wait_for
+from jobpool._native import Ending
 from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
@@ -258,6 +259,18 @@ def test_a_retry_jobpool_refuses_fails_the_job_with_a_readable_reason(connection
     assert job.get_status() == JobStatus.FAILED
     assert "InvalidRetry: Retry intervals must be integers from 0" in (job.exc_info or "")
     assert later.return_value() == 3  # the worker carried on
+
+
+def test_the_core_checks_a_returned_retrys_ending_and_a_pool_worker_can_keep_it() -> None:
+    ending = Ending("job", "e" * 32, "q", 1.0, 0.1, "retry", b"UkVU", retry=(1, 5, True))
+    kept = pickle.loads(pickle.dumps(ending))  # as a pool worker keeps it in its ledger
+    assert (kept.failure, kept.return_value, kept.retry) == ("retry", b"UkVU", (1, 5, True))
+    with pytest.raises(ValueError, match="needs the Retry"):
+        Ending("job", "e" * 32, "q", 1.0, 0.1, "max_retries_exceeded")
+    with pytest.raises(ValueError, match="goes with"):
+        Ending("job", "e" * 32, "q", 1.0, 0.1, "retry", b"UkVU")
+    with pytest.raises(ValueError, match="goes with"):
+        Ending("job", "e" * 32, "q", 1.0, 0.1, "failed", None, b"", b"", retry=(1, 0, False))
 
 
 # ---- what callbacks see ---------------------------------------------------------------------------
