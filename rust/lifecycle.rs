@@ -191,7 +191,8 @@ pub fn retry_call(
     if let Some(again) = returned.again {
         call.args.push(again.number_of_retries.to_string().into());
         call.args.push(again.interval.to_string().into());
-        call.args.push(if again.at_front { "1" } else { "0" }.into());
+        call.args
+            .push(if again.at_front { "1" } else { "0" }.into());
     }
     call
 }
@@ -314,12 +315,12 @@ mod tests {
             retry: b"UkVUUlk=".to_vec(),
             again,
         });
-        let step = Step {
+        let record = Step {
             running: false,
             records: vec![ended(&execution(taken), ending)],
             takes: Vec::new(),
         };
-        outcome_of(step::run(redis, keys, &step))
+        outcome_of(step::run(redis, keys, &record))
     }
 
     /// The (type, return_value, exc_string) of each entry of `job_id`'s results stream.
@@ -347,7 +348,8 @@ mod tests {
     }
 
     fn job_field(con: &mut redis::Connection, job_id: &str, field: &str) -> Option<String> {
-        con.hget(format!("rq:job:{job_id}"), field).ok().flatten()
+        let value: redis::RedisResult<Option<String>> = con.hget(format!("rq:job:{job_id}"), field);
+        value.ok().flatten()
     }
 
     #[test]
@@ -372,7 +374,10 @@ mod tests {
         );
         let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
         assert_eq!(queued, vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(job_field(&mut con, "a", "status").as_deref(), Some("queued"));
+        assert_eq!(
+            job_field(&mut con, "a", "status").as_deref(),
+            Some("queued")
+        );
         assert_eq!(
             job_field(&mut con, "a", "number_of_retries").as_deref(),
             Some("1")
@@ -381,7 +386,10 @@ mod tests {
             job_field(&mut con, "a", "enqueue_at_front_on_retry").as_deref(),
             Some("1")
         );
-        assert_eq!(job_field(&mut con, "a", "retries_left").as_deref(), Some("3"));
+        assert_eq!(
+            job_field(&mut con, "a", "retries_left").as_deref(),
+            Some("3")
+        );
 
         let taken = start(&mut redis, &keys, &queues, "e2");
         let later = Some(Again {
@@ -409,15 +417,21 @@ mod tests {
             Some("failed".to_string())
         );
         assert_eq!(places_of(&mut con, "b"), vec!["failed"]);
-        assert_eq!(job_field(&mut con, "b", "status").as_deref(), Some("failed"));
-        assert_eq!(job_field(&mut con, "b", "exc_info"), None);
-        assert_eq!(job_field(&mut con, "b", "retries_left").as_deref(), Some("2"));
-        let retry = Some("UkVUUlk=".to_string());
         assert_eq!(
-            results_of(&mut con, "a"),
-            vec![("4".into(), retry.clone(), None), ("4".into(), retry.clone(), None)]
+            job_field(&mut con, "b", "status").as_deref(),
+            Some("failed")
         );
-        assert_eq!(results_of(&mut con, "b"), vec![("5".into(), retry, None)]);
+        assert_eq!(job_field(&mut con, "b", "exc_info"), None);
+        assert_eq!(
+            job_field(&mut con, "b", "retries_left").as_deref(),
+            Some("2")
+        );
+        let retried: (String, Option<String>, Option<String>) =
+            ("4".into(), Some("UkVUUlk=".into()), None);
+        let exceeded: (String, Option<String>, Option<String>) =
+            ("5".into(), Some("UkVUUlk=".into()), None);
+        assert_eq!(results_of(&mut con, "a"), vec![retried.clone(), retried]);
+        assert_eq!(results_of(&mut con, "b"), vec![exceeded]);
     }
 
     fn outcome_of(transition: Result<Transition>) -> Option<String> {
