@@ -1,6 +1,7 @@
 //! The end of an execution: the commands that record it finished (`lua/finish.lua`), or
-//! failed, stopped or abandoned (`lua/fail.lua`, which also retries). `step` sends them,
-//! with the worker's next take in the same script run.
+//! failed, stopped or abandoned (`lua/fail.lua`, which also retries), or ended by returning a
+//! `Retry` (`lua/fail.lua` too). `step` sends them, with the worker's next take in the same
+//! script run.
 //!
 //! Every transition first checks that the execution is still in the started registry, so a
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
@@ -48,6 +49,25 @@ impl Failure {
             Failure::Released => "released",
         }
     }
+}
+
+/// How a job that returned a `Retry` runs again, as RQ 3.0's worker decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Again {
+    /// The job's `number_of_retries` once this retry is counted.
+    pub number_of_retries: u32,
+    /// Seconds until it runs again (in the scheduled registry); 0: onto its queue at once.
+    pub interval: u64,
+    /// Onto the head of its queue.
+    pub at_front: bool,
+}
+
+/// A job that returned a `Retry`: it runs `again`, or (None) its Retry's max was reached and
+/// it fails. `retry` is the value, as its result stores it (base64 of the serialized value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryReturned {
+    pub retry: Vec<u8>,
+    pub again: Option<Again>,
 }
 
 /// The traceback, encoded as RQ stores it: zlib for the job hash, base64 of zlib for results.
@@ -139,13 +159,59 @@ pub fn fail_call(
     now: &Now,
     takes_next: bool,
 ) -> ScriptCall {
+    fail_script_call(
+        keys,
+        execution,
+        failure.as_str(),
+        traceback,
+        now,
+        takes_next,
+    )
+}
+
+/// A call of `fail.lua` for a job that returned a `Retry`: "retry", or
+/// "max_retries_exceeded" once its retries are used up.
+pub fn retry_call(
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    returned: &RetryReturned,
+    now: &Now,
+    takes_next: bool,
+) -> ScriptCall {
+    let none = Traceback {
+        exc_info: b"",
+        exc_string: b"",
+    };
+    let outcome = match returned.again {
+        Some(_) => "retry",
+        None => "max_retries_exceeded",
+    };
+    let mut call = fail_script_call(keys, execution, outcome, &none, now, takes_next);
+    call.args.push(returned.retry.clone());
+    if let Some(again) = returned.again {
+        call.args.push(again.number_of_retries.to_string().into());
+        call.args.push(again.interval.to_string().into());
+        call.args
+            .push(if again.at_front { "1" } else { "0" }.into());
+    }
+    call
+}
+
+fn fail_script_call(
+    keys: &KeySchema,
+    execution: &Execution<'_>,
+    outcome: &str,
+    traceback: &Traceback<'_>,
+    now: &Now,
+    takes_next: bool,
+) -> ScriptCall {
     let mut script_keys = common_keys(keys, execution, "failed");
     script_keys.push(keys.queue(execution.queue));
     script_keys.push(keys.registry("scheduled", execution.queue));
     script_keys.push(keys.wakeup(execution.queue));
     script_keys.extend(worker_keys(keys, execution));
     let mut args = common_args(execution, now);
-    args.push(failure.as_str().into());
+    args.push(outcome.into());
     args.push(traceback.exc_info.to_vec());
     args.push(traceback.exc_string.to_vec());
     args.push(started_at(execution));
@@ -236,6 +302,136 @@ mod tests {
                 takes: Vec::new(),
             },
         )
+    }
+
+    /// Records `taken` as having returned a Retry, taking nothing next.
+    fn returned(
+        redis: &mut Redis,
+        keys: &KeySchema,
+        taken: &Taken,
+        again: Option<Again>,
+    ) -> Option<String> {
+        let ending = Ending::Retry(RetryReturned {
+            retry: b"UkVUUlk=".to_vec(),
+            again,
+        });
+        let record = Step {
+            running: false,
+            records: vec![ended(&execution(taken), ending)],
+            takes: Vec::new(),
+        };
+        outcome_of(step::run(redis, keys, &record))
+    }
+
+    /// The (type, return_value, exc_string) of each entry of `job_id`'s results stream.
+    fn results_of(
+        con: &mut redis::Connection,
+        job_id: &str,
+    ) -> Vec<(String, Option<String>, Option<String>)> {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(format!("rq:results:{job_id}"))
+                .arg("-")
+                .arg("+")
+                .query(con)
+                .unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|(_, fields)| {
+                (
+                    fields.get("type").cloned().unwrap_or_default(),
+                    fields.get("return_value").cloned(),
+                    fields.get("exc_string").cloned(),
+                )
+            })
+            .collect()
+    }
+
+    fn job_field(con: &mut redis::Connection, job_id: &str, field: &str) -> Option<String> {
+        let value: redis::RedisResult<Option<String>> = con.hget(format!("rq:job:{job_id}"), field);
+        value.ok().flatten()
+    }
+
+    #[test]
+    fn a_returned_retry_runs_again_then_fails_past_its_max_whatever_retries_left() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        enqueue(&mut con, "q", "a");
+        enqueue(&mut con, "q", "b");
+        set_job_fields(&mut con, "a", &[("retries_left", "3")]);
+        let queues = vec!["q".to_string()];
+        let retried = Some(Again {
+            number_of_retries: 1,
+            interval: 0,
+            at_front: true,
+        });
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        assert_eq!(
+            returned(&mut redis, &keys, &taken, retried),
+            Some("retried".to_string())
+        );
+        let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
+        assert_eq!(queued, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            job_field(&mut con, "a", "status").as_deref(),
+            Some("queued")
+        );
+        assert_eq!(
+            job_field(&mut con, "a", "number_of_retries").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            job_field(&mut con, "a", "enqueue_at_front_on_retry").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            job_field(&mut con, "a", "retries_left").as_deref(),
+            Some("3")
+        );
+
+        let taken = start(&mut redis, &keys, &queues, "e2");
+        let later = Some(Again {
+            number_of_retries: 2,
+            interval: 5,
+            at_front: false,
+        });
+        assert_eq!(
+            returned(&mut redis, &keys, &taken, later),
+            Some("scheduled".to_string())
+        );
+        assert_eq!(places_of(&mut con, "a"), vec!["scheduled"]);
+        let due: Option<f64> = con.zscore("rq:scheduled:q", "a").ok();
+        let now = Now::read().epoch;
+        assert!(
+            due.is_some_and(|d| d > now + 3.0 && d < now + 6.0),
+            "{due:?}"
+        );
+
+        let taken = start(&mut redis, &keys, &queues, "e3"); // b
+        assert_eq!(taken.job_id, "b");
+        set_job_fields(&mut con, "b", &[("retries_left", "2")]);
+        assert_eq!(
+            returned(&mut redis, &keys, &taken, None),
+            Some("failed".to_string())
+        );
+        assert_eq!(places_of(&mut con, "b"), vec!["failed"]);
+        assert_eq!(
+            job_field(&mut con, "b", "status").as_deref(),
+            Some("failed")
+        );
+        assert_eq!(job_field(&mut con, "b", "exc_info"), None);
+        assert_eq!(
+            job_field(&mut con, "b", "retries_left").as_deref(),
+            Some("2")
+        );
+        let retried: (String, Option<String>, Option<String>) =
+            ("4".into(), Some("UkVUUlk=".into()), None);
+        let exceeded: (String, Option<String>, Option<String>) =
+            ("5".into(), Some("UkVUUlk=".into()), None);
+        assert_eq!(results_of(&mut con, "a"), vec![retried.clone(), retried]);
+        assert_eq!(results_of(&mut con, "b"), vec![exceeded]);
     }
 
     fn outcome_of(transition: Result<Transition>) -> Option<String> {

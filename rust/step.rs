@@ -11,7 +11,9 @@ use crate::clock::Now;
 use crate::conn::{Redis, Session};
 use crate::error::{Error, Result};
 use crate::keys::KeySchema;
-use crate::lifecycle::{fail_call, finish_call, Execution, Failure, Traceback};
+use crate::lifecycle::{
+    fail_call, finish_call, retry_call, Execution, Failure, RetryReturned, Traceback,
+};
 use crate::reply;
 use crate::scripts::{steps, ScriptCall};
 use crate::take::{parse_taken, take_call, TakeRequest, Taken};
@@ -57,6 +59,8 @@ pub enum Ending {
         exc_info: Vec<u8>,
         exc_string: Vec<u8>,
     },
+    /// It returned a `Retry`.
+    Retry(RetryReturned),
 }
 
 /// An execution that ended, with owned parts.
@@ -136,6 +140,7 @@ fn parts(keys: &KeySchema, step: &Step, repeat: bool) -> Vec<ScriptCall> {
                 };
                 fail_call(keys, &execution, *failure, &traceback, &now, stays_busy)
             }
+            Ending::Retry(returned) => retry_call(keys, &execution, returned, &now, stays_busy),
         });
     }
     let after_record = !step.records.is_empty() && !step.running;

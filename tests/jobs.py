@@ -174,3 +174,58 @@ def logged_sleep(path: str, seconds: float) -> float:
         os.close(descriptor)
     time.sleep(seconds)
     return seconds
+
+
+async def async_double(x: int) -> int:
+    """An ``async def`` job: awaits, then returns."""
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    return 2 * x
+
+
+async def async_sleep(seconds: float) -> float:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+async def async_fail(message: str) -> None:
+    import asyncio
+
+    await asyncio.sleep(0)
+    raise ValueError(message)
+
+
+def returns_retry(library: str, max: int, interval: int | list[int] = 0, at_front: bool = False) -> Any:
+    """Counts its runs in ``runs:<job id>`` and returns ``library``'s Retry (``rq`` or
+    ``jobpool``: each worker knows its own)."""
+    import importlib
+
+    lib = importlib.import_module(library)
+    job = lib.get_current_job()
+    job.connection.incr(f"runs:{job.id}")
+    return lib.Retry(max, interval, at_front)
+
+
+def note_status(job: Any, connection: Any, *rest: Any) -> None:
+    """A callback (any kind): appends to ``seen:<job id>`` the job's status as the worker
+    handed it over, then as Redis has it, then the exception type and traceback it was given."""
+    cached, stored = job.get_status(refresh=False), job.get_status()
+    seen = [cached.value if cached else "none", stored.value if stored else "none"]
+    if len(rest) == 3:  # on_failure: type, value, traceback
+        seen += [rest[0].__name__, "traceback" if rest[2] is not None else "no traceback"]
+    connection.rpush(f"seen:{job.id}", *seen)
+
+
+def kill_own_process() -> None:
+    """Dies by SIGKILL: RQ's work-horse, or a pool's worker."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def returns(value: Any) -> Any:
+    return value

@@ -39,7 +39,8 @@ class Pool:
         env = {
             **os.environ,
             "NOTIFY_SOCKET": str(self.notify_path),
-            "PYTHONPATH": str(TESTS),
+            # the tests' job modules, then whatever tree the tests themselves run on
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
             **(environ or {}),
         }
         with self.log.open("w") as log:

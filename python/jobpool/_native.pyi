@@ -20,9 +20,11 @@ __version__: str
 MAX_HELD: int
 """The most jobs a pool worker holds at once (``jobpool start --prefetch`` is capped to it)."""
 
-_Failure = Literal["failed", "stopped", "abandoned", "released"]
+_Failure = Literal["failed", "stopped", "abandoned", "released", "retry", "max_retries_exceeded"]
 """Why an execution did not finish: it raised or timed out, was stopped on request, its worker
-died (its heartbeat lapsed), or it was taken and held but never started."""
+died (its heartbeat lapsed), or it was taken and held but never started; or it returned a
+``Retry``: "retry" (it runs again, as the ending's ``retry`` says) or "max_retries_exceeded"
+(its Retry's max was reached: it fails)."""
 
 _Recorded = Literal[
     "finished", "failed", "stopped", "retried", "scheduled", "released", "stale", "cleared", "deleted"
@@ -51,7 +53,9 @@ class TakenJob:
 class Ending:
     """How an execution ended, to record: finished (``failure`` None, with ``return_value``:
     base64 of the serialized value, None for None), or a ``failure`` with RQ's traceback fields
-    (none: empty)."""
+    (none: empty). A job that returned a Retry has it in ``return_value``; for "retry",
+    ``retry`` is (its ``number_of_retries`` after this one, the seconds until it runs again, 0
+    for at once onto its queue, whether at the queue's head); ValueError when either is missing."""
 
     def __new__(
         cls,
@@ -64,6 +68,7 @@ class Ending:
         return_value: bytes | None = None,
         exc_info: bytes | None = None,
         exc_string: bytes | None = None,
+        retry: tuple[int, int, bool] | None = None,
     ) -> Ending: ...
     @property
     def job_id(self) -> str: ...
@@ -83,6 +88,8 @@ class Ending:
     def exc_info(self) -> bytes: ...
     @property
     def exc_string(self) -> bytes: ...
+    @property
+    def retry(self) -> tuple[int, int, bool] | None: ...
 
 @final
 class Takes:
@@ -178,9 +185,9 @@ class Core:
 
     def fail(self, worker: str | None, ending: Ending, running: bool = False) -> _Recorded:
         """Records a failed, stopped or abandoned ``ending`` (retried when it has retries left),
-        or puts back a "released" held job that never started; ValueError for a finished one
-        (``step`` records those). ``running``: ``worker`` runs another job meanwhile (its state
-        stays busy)."""
+        a returned Retry, or puts back a "released" held job that never started; ValueError
+        for a finished one (``step`` records those). ``running``: ``worker`` runs another job
+        meanwhile (its state stays busy)."""
 
     def step(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 from .durations import parse_timeout
 from .exceptions import FunctionReferenceError
 from .functions import resolve_function_reference
+from .timeouts import death_penalty
 
 DEFAULT_CALLBACK_TIMEOUT = 60
 
@@ -28,3 +29,9 @@ class Callback:
 
     def __repr__(self) -> str:
         return f"Callback({self.name!r}, timeout={self.timeout})"
+
+
+def run_callback(callback: Callable[..., Any], timeout: int | None, *args: Any) -> None:
+    """``callback(*args)`` under its timeout (60 s when it has none)."""
+    with death_penalty(timeout or DEFAULT_CALLBACK_TIMEOUT, what="Callback"):
+        callback(*args)

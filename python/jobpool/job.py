@@ -7,9 +7,10 @@ rate limits) are kept as read and written back unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
@@ -414,10 +415,15 @@ class Job:
         return call_string(self.func_name, self.args, self.kwargs)
 
     def perform(self) -> Any:
-        """Calls the function with the job's arguments, as the current job."""
+        """Calls the function with the job's arguments, as the current job. A coroutine it
+        returns (an ``async def`` job) runs to completion in a new event loop, as RQ runs it
+        (``asyncio.run``): a timeout or stop raised inside the loop ends it like any job."""
         token = _current_job.set(self)
         try:
-            return self.func(*self.args, **self.kwargs)
+            value = self.func(*self.args, **self.kwargs)
+            if isinstance(value, Coroutine):
+                return asyncio.run(value)
+            return value
         finally:
             _current_job.reset(token)
 

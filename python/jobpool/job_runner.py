@@ -1,6 +1,11 @@
 """Running one taken job in the worker process: decode it, call it under its timeout, run its
 callbacks, and encode the outcome for the Rust core to record.
 
+A job that returns a Retry (jobpool's or RQ's) is not a success: it runs again, or fails once
+its Retry's max is reached, as RQ 3.0's worker records it (``retry.retry_again``). Callbacks
+see the job's status as RQ's do: ``job.get_status(refresh=False)`` is finished in ``on_success``
+and failed in ``on_failure`` (Redis still says started: the record comes after them).
+
 Any failure, whatever its cause (a corrupt job hash, a function that cannot be imported, an
 exception, a timeout, a failing callback, even SystemExit or KeyboardInterrupt raised by the
 job), becomes a failed outcome with a readable reason: the worker records it and carries on, as
@@ -24,9 +29,10 @@ from typing import Any
 
 from redis import Redis
 
-from .callbacks import DEFAULT_CALLBACK_TIMEOUT
-from .job import Job
+from .callbacks import run_callback
+from .job import Job, JobStatus
 from .results import encode_return_value, encode_traceback, format_exception
+from .retry import RetryAgain, retry_again, returned_retry
 from .serializers import Serializer
 from .timeouts import death_penalty
 
@@ -38,11 +44,13 @@ class Outcome:
     """What became of one execution, encoded for the core."""
 
     succeeded: bool
-    return_value: bytes | None = None  # success: base64 of the serialized value, None for None
+    return_value: bytes | None = None  # success or Retry: base64 of the serialized value, None for None
     reason: str = ""  # failure: the traceback text
     stopped: bool = False
     started_at: float = 0.0
     working_seconds: float = 0.0
+    retry_returned: bool = False  # the job returned a Retry (``return_value`` holds it)
+    again: RetryAgain | None = None  # how it runs again; None: its retries are used up
 
     @property
     def traceback(self) -> tuple[bytes, bytes]:
@@ -70,11 +78,6 @@ def load_job(job_id: str, fields: dict[str, bytes], connection: Redis, serialize
     job = Job(job_id, connection=connection, serializer=serializer)
     job.restore(fields)
     return job
-
-
-def _run_callback(callback: Any, timeout: int | None, *args: Any) -> None:
-    with death_penalty(timeout or DEFAULT_CALLBACK_TIMEOUT, what="Callback"):
-        callback(*args)
 
 
 # The signals whose handlers the worker installs once per process (warm and cold shutdown, stop
@@ -140,8 +143,19 @@ def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: S
         job = load_job(job_id, fields, connection, serializer)
         with death_penalty(job.timeout or DEFAULT_JOB_TIMEOUT):
             value = _perform(job, worker_pid)
+        retry = returned_retry(value)
+        if retry is not None:  # no callback runs, as with RQ
+            return Outcome(
+                False,
+                return_value=encode_return_value(job.serializer, value),
+                started_at=started_at,
+                working_seconds=time.perf_counter() - clock,
+                retry_returned=True,
+                again=retry_again(retry, job.number_of_retries, job.enqueue_at_front_on_retry),
+            )
         if job._success_callback_name:
-            _run_callback(job.success_callback, job._success_callback_timeout, job, connection, value)
+            job._status = JobStatus.FINISHED
+            run_callback(job.success_callback, job._success_callback_timeout, job, connection, value)
         encoded = encode_return_value(job.serializer, value)
         return Outcome(
             True, return_value=encoded, started_at=started_at, working_seconds=time.perf_counter() - clock
@@ -153,6 +167,7 @@ def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: S
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
         reason = format_exception(error)
         if job is not None and job._failure_callback_name:
+            job._status = JobStatus.FAILED
             reason = _failure_reason_of_callback(job, connection, error) or reason
         return Outcome(
             False, reason=reason, started_at=started_at, working_seconds=time.perf_counter() - clock
@@ -165,9 +180,9 @@ def _failure_reason_of_callback(
     """Runs the failure (or stopped) callback; if it raises, its traceback is the new reason."""
     try:
         if stopped:
-            _run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
+            run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
         else:
-            _run_callback(
+            run_callback(
                 job.failure_callback,
                 job._failure_callback_timeout,
                 job,

@@ -1,15 +1,33 @@
 """Abandoned-job recovery: executions whose heartbeat lapsed (their worker died) are failed, or
 retried, with AbandonedJobError, recorded exactly as RQ's StartedJobRegistry cleanup records
-them. The work is one call into the Rust core (two round trips for any number of jobs)."""
+them. The record is one call into the Rust core (two round trips for any number of jobs).
+
+As RQ's cleanup does, each abandoned job's ``on_failure`` callback runs first, retried or not,
+with ``(AbandonedJobError, AbandonedJobError(), None)``; the job it gets is as fetched (status
+``started``), and a callback that raises is logged and changes nothing. Finding whether any
+lapsed job has a callback costs one round trip, a second only when some execution lapsed.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from redis import Redis
 
-from . import _native
+from . import _native, keys
+from .callbacks import run_callback
+from .exceptions import AbandonedJobError
+from .job import Job, JobStatus
 from .redis_target import connect_core
+from .redis_values import as_text
 from .results import encode_traceback
-from .timeutils import utcnow
+from .serializers import Serializer
+from .timeutils import epoch_seconds, utcnow
+
+logger = logging.getLogger("jobpool.recovery")
+
+Lapsed = tuple[str, str, str]
+"""A lapsed execution: (queue, job id, execution id)."""
 
 
 def abandoned_reason() -> str:
@@ -17,12 +35,75 @@ def abandoned_reason() -> str:
     return f"Moved to FailedJobRegistry, due to AbandonedJobError, at {utcnow()}"
 
 
+def lapsed_executions(connection: Redis, queue_names: list[str]) -> list[Lapsed]:
+    """The executions in the started registries of ``queue_names`` whose heartbeat has lapsed."""
+    cutoff = int(epoch_seconds())
+    with connection.pipeline(transaction=False) as pipe:
+        for name in queue_names:
+            pipe.zrangebyscore(keys.registry("started", name), "-inf", cutoff)
+        listed = pipe.execute()
+    lapsed = []
+    for name, members in zip(queue_names, listed, strict=True):
+        for member in members:
+            job_id, _, execution_id = as_text(member).partition(":")  # RQ < 2.0: a bare job id
+            lapsed.append((name, job_id, execution_id))
+    return lapsed
+
+
+def with_failure_callbacks(connection: Redis, lapsed: list[Lapsed]) -> list[str]:
+    """The ids of the jobs of ``lapsed`` that recovery fails or retries and that have an
+    ``on_failure`` callback: still started, and not a job held ahead that never began (recovery
+    puts those back in their queue)."""
+    with connection.pipeline(transaction=False) as pipe:
+        for _, job_id, _ in lapsed:
+            pipe.hmget(keys.job(job_id), "status", "failure_callback_name", "jobpool_held")
+        fields = pipe.execute()
+    return [
+        job_id
+        for (_, job_id, execution_id), (status, callback, held) in zip(lapsed, fields, strict=True)
+        if status == JobStatus.STARTED.value.encode() and callback and held != execution_id.encode()
+    ]
+
+
+def run_failure_callbacks(
+    connection: Redis, job_ids: list[str], serializer: Serializer | None = None
+) -> None:
+    """Runs the ``on_failure`` callback of each abandoned job of ``job_ids``, as RQ's cleanup
+    runs it; whatever goes wrong (a job gone or undecodable, a callback that raises or times
+    out) is logged and the next one runs."""
+    for job_id in job_ids:
+        try:
+            job = Job.fetch(job_id, connection=connection, serializer=serializer)
+            if job.failure_callback is not None:
+                error = AbandonedJobError()
+                run_callback(
+                    job.failure_callback,
+                    job._failure_callback_timeout,
+                    job,
+                    connection,
+                    AbandonedJobError,
+                    error,
+                    None,
+                )
+        except Exception:
+            logger.exception("Abandoned job %s: its failure callback failed", job_id)
+
+
 def recover_abandoned(
-    connection: Redis | _native.Core, queue_names: list[str]
+    connection: Redis,
+    queue_names: list[str],
+    core: _native.Core | None = None,
+    serializer: Serializer | None = None,
+    run_callbacks: bool = True,
 ) -> list[tuple[str, str, str, str]]:
-    """Fails or retries the lapsed executions of ``queue_names``; returns (queue, job id,
+    """Fails or retries the lapsed executions of ``queue_names``, after running their jobs'
+    ``on_failure`` callbacks (unless ``run_callbacks`` is False); returns (queue, job id,
     execution id, outcome) for each, the outcome being failed, retried, scheduled or cleared.
-    ``connection`` may be a Rust core already connected (a worker's)."""
+    ``core`` is a Rust core already connected (a worker's), ``serializer`` the jobs' one."""
+    lapsed = lapsed_executions(connection, queue_names)
+    if not lapsed:
+        return []
+    if run_callbacks:
+        run_failure_callbacks(connection, with_failure_callbacks(connection, lapsed), serializer)
     exc_info, exc_string = encode_traceback(abandoned_reason())
-    core = connection if isinstance(connection, _native.Core) else connect_core(connection)
-    return core.recover_abandoned(queue_names, exc_info, exc_string)
+    return (core or connect_core(connection)).recover_abandoned(queue_names, exc_info, exc_string)

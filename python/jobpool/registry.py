@@ -205,7 +205,7 @@ class StartedJobRegistry(BaseRegistry):
         """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError)."""
         from .recovery import recover_abandoned
 
-        recover_abandoned(self.connection, [self.name])
+        recover_abandoned(self.connection, [self.name], serializer=self.serializer)
 
     @staticmethod
     def parse_job_id(member: Any) -> str:

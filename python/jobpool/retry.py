@@ -1,8 +1,11 @@
-"""Retry: how many times, and after what intervals, a failed job runs again."""
+"""Retry: how many times, and after what intervals, a failed job runs again; also what a job
+that returns a Retry gets (RQ 3.0's rules)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .durations import MAX_SECONDS
@@ -47,3 +50,41 @@ class Retry:
     def __repr__(self) -> str:
         interval = self.intervals[0] if len(self.intervals) == 1 else self.intervals
         return f"Retry(max={self.max}, interval={interval!r}, enqueue_at_front={self.enqueue_at_front!r})"
+
+
+@dataclass(frozen=True)
+class RetryAgain:
+    """A job that returned a Retry runs again: how RQ 3.0's worker reschedules it."""
+
+    number_of_retries: int
+    """The job's ``number_of_retries`` once this retry is counted."""
+    interval: int
+    """Seconds until it runs again (0: back onto its queue at once)."""
+    at_front: bool
+    """Back at the head of its queue (the job's ``enqueue_at_front_on_retry``, or the Retry's)."""
+
+
+def returned_retry(value: object) -> Retry | None:
+    """The Retry a job returned to ask to run again, or None for any other return value. RQ's
+    ``rq.Retry`` counts too (a job written for RQ's workers), checked as jobpool's is: a max or
+    interval jobpool refuses raises InvalidRetry."""
+    if isinstance(value, Retry):
+        return value
+    rq_retry = getattr(sys.modules.get("rq.job"), "Retry", None)  # only if rq is imported
+    if rq_retry is not None and isinstance(value, rq_retry):
+        return Retry(value.max, value.intervals, value.enqueue_at_front)
+    return None
+
+
+def retry_again(
+    retry: Retry, number_of_retries: int | None, enqueue_at_front_on_retry: bool
+) -> RetryAgain | None:
+    """How a job that has been retried ``number_of_retries`` times for returning a Retry runs
+    again after returning ``retry``; None once those retries reach ``retry.max`` (the job then
+    fails). RQ 3.0's rules: the interval is the count-th of the Retry's intervals, the last
+    one once the count passes them."""
+    done = number_of_retries or 0
+    if done >= retry.max:
+        return None
+    interval = retry.intervals[min(len(retry.intervals) - 1, done)] if retry.intervals else 0
+    return RetryAgain(done + 1, interval, enqueue_at_front_on_retry or retry.enqueue_at_front)

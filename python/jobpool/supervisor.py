@@ -31,8 +31,8 @@ from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
 from .job_runner import JobStopped, stopped_outcome
-from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
-from .recovery import recover_abandoned
+from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, die_with_parent, run_child
+from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
 from .results import encode_traceback
@@ -168,6 +168,7 @@ class Supervisor:
         self.due: dict[str, float] = {}
         self.command_channels = CommandChannels(self.connection)
         self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
+        self.recovery_pid: int | None = None  # a process recovering abandoned jobs with callbacks
 
     # ---- signals -------------------------------------------------------------------------------
 
@@ -272,6 +273,8 @@ class Supervisor:
                 os.killpg(pid, signal.SIGKILL)  # what its jobs forked and left behind
             child = self.children.pop(pid, None)
             self.stopped_children.discard(pid)
+            if pid == self.recovery_pid:
+                self.recovery_pid = None
             if child is not None:
                 self._take_back_hold(child)
                 child.ended = self.ledger.ended(child.slot)
@@ -460,9 +463,48 @@ class Supervisor:
         holders = zip(self.queue_names, replies[0::2], replies[1::2], strict=True)
         mine = [name for name, locked, holder in holders if locked or holder == self.name.encode()]
         if mine:
-            for queue, job_id, _, outcome in recover_abandoned(self.core, mine):
-                logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
+            self._recover(mine)
             clean_registries(self.connection, mine)
+
+    def _recover(self, queue_names: list[str]) -> None:
+        """Fails or retries the lapsed executions of ``queue_names`` (their pool vanished).
+        When some of their jobs have an ``on_failure`` callback, which runs first as in RQ, a
+        process forked for it does the recovery: the supervisor never runs job code, which
+        could hold up its heartbeats for the callbacks' timeouts. One such process at a time."""
+        if self.recovery_pid is not None:
+            return  # it is still at it; the next maintenance looks again
+        lapsed = lapsed_executions(self.connection, queue_names)
+        if not lapsed:
+            return
+        if with_failure_callbacks(self.connection, lapsed):
+            self.recovery_pid = self._fork_recovery(queue_names)
+            return
+        recovered = recover_abandoned(self.connection, queue_names, core=self.core, run_callbacks=False)
+        _log_recovered(recovered)
+
+    def _fork_recovery(self, queue_names: list[str]) -> int:
+        """Forks a process that recovers abandoned jobs, running their failure callbacks, and
+        exits; it dies with the supervisor, like a worker."""
+        parent_pid = os.getpid()
+        pid = os.fork()
+        if pid != 0:
+            return pid
+        status = 0
+        try:
+            os.setpgid(0, 0)
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            die_with_parent(parent_pid)
+            setproctitle(f"jobpool recovery [{','.join(queue_names)}]")
+            # redis-py opens new connections in a forked process; the core does without its own.
+            _log_recovered(recover_abandoned(self.connection, queue_names, serializer=self.serializer))
+        except BaseException:
+            logger.exception("Recovering abandoned jobs failed")
+            status = 1
+        finally:
+            logging.shutdown()
+            os._exit(status)
 
     def _beats(self, owned_by: list[tuple[Child, Owned]]) -> list[tuple[str, str, str, int, str, float]]:
         return [
@@ -820,6 +862,11 @@ class Supervisor:
         self.notifier.stopping("stopped")
         logger.info("jobpool supervisor: all workers have stopped")
         return 0
+
+
+def _log_recovered(recovered: list[tuple[str, str, str, str]]) -> None:
+    for queue, job_id, _, outcome in recovered:
+        logger.warning("%s: job %s was abandoned (its worker vanished): %s", queue, job_id, outcome)
 
 
 def _nudge(child: Child) -> None:

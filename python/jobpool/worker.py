@@ -294,7 +294,8 @@ class Worker:
             replace=not self.recovers_at_start,
         )
         if self.recovers_at_start:
-            recover_abandoned(self.core, self.queue_names)  # as RQ's workers clean up as they start
+            # as RQ's workers clean up as they start (abandoned jobs' failure callbacks too)
+            recover_abandoned(self.connection, self.queue_names, core=self.core, serializer=self.serializer)
         self._ready()
         previous_handlers = self._install_signal_handlers()
         try:
@@ -440,6 +441,18 @@ def _execution_id() -> str:
 def ending_of(performed: Performed) -> Ending:
     """How the core records a job that ran."""
     taken, outcome = performed
+    if outcome.retry_returned:
+        again = outcome.again
+        return Ending(
+            taken.job_id,
+            taken.execution_id,
+            taken.queue,
+            outcome.started_at,
+            outcome.working_seconds,
+            "retry" if again else "max_retries_exceeded",
+            outcome.return_value,
+            retry=(again.number_of_retries, again.interval, again.at_front) if again else None,
+        )
     if outcome.succeeded:
         return Ending(
             taken.job_id,

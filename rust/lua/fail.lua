@@ -1,4 +1,5 @@
--- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or puts
+-- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or one whose
+-- job returned a Retry ("retry", "max_retries_exceeded": below); or puts
 -- back a job its worker held but never started ("released", also what an abandoned execution
 -- of a held job becomes: see take.lua). A held job may also be stopped (a stop-job command
 -- relayed by the supervisor): it is no longer held, and ends stopped. A failed or
@@ -10,6 +11,13 @@
 -- execution and returns "stale"; for "abandoned", it does nothing and returns "stale" when the
 -- execution is gone or its heartbeat came back. When the job hash is gone (deleted while it ran
 -- or was held), nothing is written about the job and it returns "deleted".
+--
+-- A job that returned a Retry is recorded as RQ 3.0's worker records it, whatever its
+-- retries_left: "retry" sets its number_of_retries (the worker counted it from the job it ran)
+-- and sends it back to its queue, or to the scheduled registry for a non-zero interval, with a
+-- RETRIED result (type 4) holding the Retry; "max_retries_exceeded" fails it as any failure is
+-- (failed registry, dependents released) but with a MAX_RETRIES_EXCEEDED result (type 5) holding
+-- the Retry and no traceback.
 --
 -- Everything that can fail (retry_intervals, retries_left and failure_ttl as another client
 -- stored them, the worker's counters) is read and checked before the first write, since Redis
@@ -30,6 +38,9 @@
 -- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
 -- ARGV[17] the execution's start as a hash timestamp, to write as its job's started_at if the job
 --          is still marked held by this execution (see finish.lua), or ""
+-- ARGV[18] "retry" and "max_retries_exceeded": the Retry (base64 of the serialized value)
+-- ARGV[19..21] "retry": number_of_retries once counted, seconds until it runs again (0: onto its
+--          queue now), "1" to push it onto the queue's head
 -- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
 -- abandoned execution whose job is no longer started, "cleared"; or "deleted".
 
@@ -45,7 +56,8 @@ local job = redis.call("HMGET", job_key, "status", "retries_left", "retry_interv
     "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held", "jobpool_records")
 local job_exists = job[1] ~= false -- every job has a status: none, no hash (deleted)
 local retries_left = stored_count(job[2])
-local interval = retries_left > 0 and retry_interval(job[3], retries_left) or 0
+local retries = (outcome == "failed" or outcome == "abandoned") and retries_left > 0
+local interval = retries and retry_interval(job[3], retries_left) or 0
 local failure_ttl = stored_seconds(job[5])
 local count_it = worker_counting(worker_key, "failed_job_count", finite_seconds(ARGV[10]))
 local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
@@ -100,7 +112,42 @@ if job[6] == execution_id then
     end
 end
 
-if outcome ~= "stopped" and retries_left > 0 then
+-- Appends the execution's result (`fields` first) to the job's results stream, which lives as
+-- long as the job's failure_ttl says (for ever with none), as RQ's Result.save does. As RQ's
+-- cleanup records it, an abandoned job's result names no execution.
+local function add_result(fields)
+    if outcome ~= "abandoned" then
+        for _, item in ipairs({"execution_id", execution_id, "execution_started_at", ARGV[9],
+            "execution_ended_at", ARGV[5]}) do
+            fields[#fields + 1] = item
+        end
+    end
+    redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", unpack(fields))
+    if failure_ttl == -1 then
+        redis.call("PERSIST", KEYS[5])
+    elseif failure_ttl then
+        redis.call("EXPIRE", KEYS[5], whole(failure_ttl))
+    end
+end
+
+if outcome == "retry" then
+    local at_front, returned_interval = ARGV[21] == "1", tonumber(ARGV[20])
+    redis.call("HSET", job_key, "number_of_retries", ARGV[19], "ended_at", now, "last_heartbeat", now)
+    if at_front then
+        redis.call("HSET", job_key, "enqueue_at_front_on_retry", "1")
+    end
+    add_result({"type", "4", "worker_name", ARGV[3], "return_value", ARGV[18]})
+    if returned_interval > 0 then
+        redis.call("HSET", job_key, "status", "scheduled")
+        redis.call("ZADD", KEYS[11], now_seconds + returned_interval, job_id)
+        return "scheduled"
+    end
+    redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
+    push_job(KEYS[10], KEYS[12], job_id, at_front)
+    return "retried"
+end
+
+if retries then
     redis.call("HSET", job_key, "retries_left", whole(retries_left - 1), "ended_at", now)
     if interval > 0 then
         redis.call("HSET", job_key, "status", "scheduled")
@@ -113,11 +160,14 @@ if outcome ~= "stopped" and retries_left > 0 then
 end
 
 local status = outcome == "stopped" and "stopped" or "failed"
-redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
+if outcome == "max_retries_exceeded" then
+    redis.call("HSET", job_key, "status", status, "ended_at", now, "last_heartbeat", now)
+    add_result({"type", "5", "worker_name", ARGV[3], "return_value", ARGV[18]})
+else
+    redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
+    add_result({"type", "2", "worker_name", ARGV[3], "exc_string", ARGV[8]})
+end
 local keep_for = failure_ttl or DEFAULT_FAILURE_TTL
-redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", "type", "2", "worker_name", ARGV[3],
-    "exc_string", ARGV[8], "execution_id", execution_id, "execution_started_at", ARGV[9],
-    "execution_ended_at", ARGV[5])
 if keep_for == -1 then
     redis.call("ZADD", KEYS[6], "+inf", job_id)
     redis.call("PERSIST", job_key)
@@ -125,11 +175,6 @@ else
     redis.call("ZADD", KEYS[6], now_seconds + keep_for, job_id)
     redis.call("EXPIRE", job_key, whole(keep_for))
     redis.call("EXPIRE", KEYS[8], whole(keep_for))
-end
-if failure_ttl == -1 then
-    redis.call("PERSIST", KEYS[5])
-elseif failure_ttl then
-    redis.call("EXPIRE", KEYS[5], whole(failure_ttl))
 end
 release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
 return status

@@ -5,7 +5,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::lifecycle::Failure;
+use crate::lifecycle::{Again, Failure, RetryReturned};
 use crate::step::{Ended, Ending, TakeSpec, Transition};
 use crate::take::Taken;
 
@@ -46,22 +46,50 @@ pub fn taken_job(py: Python<'_>, taken: Taken) -> PyResult<Py<PyTakenJob>> {
     )
 }
 
-fn failure_of(failure: &str) -> PyResult<Failure> {
-    match failure {
-        "failed" => Ok(Failure::Failed),
-        "stopped" => Ok(Failure::Stopped),
-        "abandoned" => Ok(Failure::Abandoned),
-        "released" => Ok(Failure::Released),
-        other => Err(PyValueError::new_err(format!(
-            "failure must be failed, stopped, abandoned or released, not {other:?}"
-        ))),
+/// Why an ending did not finish: a failure, or a `Retry` the job returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Failure(Failure),
+    /// It runs again (the ending's `retry` says how).
+    Retry,
+    /// Its Retry's max was reached: it fails.
+    MaxRetriesExceeded,
+}
+
+impl Kind {
+    fn parse(failure: &str) -> PyResult<Kind> {
+        match failure {
+            "failed" => Ok(Kind::Failure(Failure::Failed)),
+            "stopped" => Ok(Kind::Failure(Failure::Stopped)),
+            "abandoned" => Ok(Kind::Failure(Failure::Abandoned)),
+            "released" => Ok(Kind::Failure(Failure::Released)),
+            "retry" => Ok(Kind::Retry),
+            "max_retries_exceeded" => Ok(Kind::MaxRetriesExceeded),
+            other => Err(PyValueError::new_err(format!(
+                "failure must be failed, stopped, abandoned, released, retry or \
+                 max_retries_exceeded, not {other:?}"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Failure(failure) => failure.as_str(),
+            Kind::Retry => "retry",
+            Kind::MaxRetriesExceeded => "max_retries_exceeded",
+        }
     }
 }
 
+/// (number_of_retries, interval, at_front): how a job that returned a Retry runs again.
+type RetryTuple = (u32, u64, bool);
+
 /// How an execution ended, to record: finished (`failure` None, with its `return_value`:
 /// base64 of the serialized value, None for None), or failed, stopped, abandoned or released
-/// (a held job that never started), with its traceback as RQ stores it. A pool worker keeps the
-/// endings it has not recorded yet in its ledger (`encode`, `decode`).
+/// (a held job that never started), with its traceback as RQ stores it; or a `Retry` the job
+/// returned (in `return_value`): "retry", run again as `retry` says, or
+/// "max_retries_exceeded". A pool worker keeps the endings it has not recorded yet in its
+/// ledger (`encode`, `decode`).
 #[pyclass(module = "jobpool._native", name = "Ending", frozen)]
 pub struct PyEnding {
     #[pyo3(get)]
@@ -74,10 +102,12 @@ pub struct PyEnding {
     started_at: Option<f64>,
     #[pyo3(get)]
     working_seconds: f64,
-    failure: Option<Failure>,
+    failure: Option<Kind>,
     return_value: Option<Vec<u8>>,
     exc_info: Vec<u8>,
     exc_string: Vec<u8>,
+    #[pyo3(get)]
+    retry: Option<RetryTuple>,
 }
 
 impl PyEnding {
@@ -93,11 +123,21 @@ impl PyEnding {
                 return_value: self.return_value.clone(),
                 default_result_ttl,
             },
-            Some(failure) => Ending::Failed {
+            Some(Kind::Failure(failure)) => Ending::Failed {
                 failure,
                 exc_info: self.exc_info.clone(),
                 exc_string: self.exc_string.clone(),
             },
+            Some(Kind::Retry | Kind::MaxRetriesExceeded) => Ending::Retry(RetryReturned {
+                retry: self.return_value.clone().unwrap_or_default(),
+                again: self
+                    .retry
+                    .map(|(number_of_retries, interval, at_front)| Again {
+                        number_of_retries,
+                        interval,
+                        at_front,
+                    }),
+            }),
         };
         Ended {
             job_id: self.job_id.clone(),
@@ -116,8 +156,8 @@ impl PyEnding {
     }
 
     /// The ending as bytes for the ledger's log of ended jobs (read back by `decode`): each
-    /// text and byte string length-prefixed (u32, little-endian), the numbers as f64, the
-    /// failure as one byte (0: finished), and a byte for each optional part.
+    /// text and byte string length-prefixed (u32, little-endian), the times as f64, the kind as
+    /// one byte (0: finished), the retry's numbers little-endian, a byte for each optional part.
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(
             64 + self.job_id.len()
@@ -135,11 +175,18 @@ impl PyEnding {
         bytes.extend(self.working_seconds.to_le_bytes());
         bytes.push(match self.failure {
             None => 0,
-            Some(Failure::Failed) => 1,
-            Some(Failure::Stopped) => 2,
-            Some(Failure::Abandoned) => 3,
-            Some(Failure::Released) => 4,
+            Some(Kind::Failure(Failure::Failed)) => 1,
+            Some(Kind::Failure(Failure::Stopped)) => 2,
+            Some(Kind::Failure(Failure::Abandoned)) => 3,
+            Some(Kind::Failure(Failure::Released)) => 4,
+            Some(Kind::Retry) => 5,
+            Some(Kind::MaxRetriesExceeded) => 6,
         });
+        let (retries, interval, at_front) = self.retry.unwrap_or_default();
+        bytes.push(u8::from(self.retry.is_some()));
+        bytes.extend(retries.to_le_bytes());
+        bytes.extend(interval.to_le_bytes());
+        bytes.push(u8::from(at_front));
         bytes.push(u8::from(self.return_value.is_some()));
         put_bytes(&mut bytes, self.return_value.as_deref().unwrap_or_default());
         put_bytes(&mut bytes, &self.exc_info);
@@ -158,12 +205,18 @@ impl PyEnding {
         let working_seconds = reader.number()?;
         let failure = match reader.byte()? {
             0 => None,
-            1 => Some(Failure::Failed),
-            2 => Some(Failure::Stopped),
-            3 => Some(Failure::Abandoned),
-            4 => Some(Failure::Released),
+            1 => Some(Kind::Failure(Failure::Failed)),
+            2 => Some(Kind::Failure(Failure::Stopped)),
+            3 => Some(Kind::Failure(Failure::Abandoned)),
+            4 => Some(Kind::Failure(Failure::Released)),
+            5 => Some(Kind::Retry),
+            6 => Some(Kind::MaxRetriesExceeded),
             _ => return None,
         };
+        let has_retry = reader.byte()? == 1;
+        let retries = u32::from_le_bytes(reader.take(4)?.try_into().ok()?);
+        let interval = u64::from_le_bytes(reader.take(8)?.try_into().ok()?);
+        let at_front = reader.byte()? == 1;
         let has_value = reader.byte()? == 1;
         let return_value = reader.bytes()?;
         let exc_info = reader.bytes()?;
@@ -178,6 +231,7 @@ impl PyEnding {
             return_value: has_value.then_some(return_value),
             exc_info,
             exc_string,
+            retry: has_retry.then_some((retries, interval, at_front)),
         })
     }
 }
@@ -185,7 +239,7 @@ impl PyEnding {
 #[pymethods]
 impl PyEnding {
     #[new]
-    #[pyo3(signature = (job_id, execution_id, queue, started_at, working_seconds, failure=None, return_value=None, exc_info=None, exc_string=None))]
+    #[pyo3(signature = (job_id, execution_id, queue, started_at, working_seconds, failure=None, return_value=None, exc_info=None, exc_string=None, retry=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         job_id: String,
@@ -197,24 +251,40 @@ impl PyEnding {
         return_value: Option<Vec<u8>>,
         exc_info: Option<Vec<u8>>,
         exc_string: Option<Vec<u8>>,
+        retry: Option<RetryTuple>,
     ) -> PyResult<PyEnding> {
+        let failure = failure.map(Kind::parse).transpose()?;
+        let returned = matches!(failure, Some(Kind::Retry | Kind::MaxRetriesExceeded));
+        if returned && return_value.is_none() {
+            return Err(PyValueError::new_err(
+                "an ending of a returned Retry needs the Retry as its return_value",
+            ));
+        }
+        if (failure == Some(Kind::Retry)) != retry.is_some() {
+            return Err(PyValueError::new_err(
+                "retry (number_of_retries, interval, at_front) goes with a \"retry\" ending, \
+                 and only with one",
+            ));
+        }
         Ok(PyEnding {
             job_id,
             execution_id,
             queue,
             started_at,
             working_seconds,
-            failure: failure.map(failure_of).transpose()?,
+            failure,
             return_value,
             exc_info: exc_info.unwrap_or_default(),
             exc_string: exc_string.unwrap_or_default(),
+            retry,
         })
     }
 
-    /// None when the job finished, else "failed", "stopped", "abandoned" or "released".
+    /// None when the job finished, else "failed", "stopped", "abandoned", "released", "retry"
+    /// or "max_retries_exceeded".
     #[getter]
     fn failure(&self) -> Option<&'static str> {
-        self.failure.map(Failure::as_str)
+        self.failure.map(Kind::as_str)
     }
 
     #[getter]
