@@ -73,11 +73,13 @@ def spin_until_timeout() -> None:
         pass
 
 
-def started_at_epoch() -> float:
-    """When the job started running (for pickup latency)."""
+def started_at_epoch(then_sleep: float = 0.0) -> float:
+    """When the job started running (for pickup latency); it then sleeps ``then_sleep`` seconds."""
     import time
 
-    return time.time()
+    started = time.time()
+    time.sleep(then_sleep)
+    return started
 
 
 class Unpicklable:

@@ -28,8 +28,9 @@ def test_burst_drains_queues_in_priority_order_and_rq_reads_the_results(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
     high, low = Queue("high", connection=connection), Queue("low", connection=connection)
-    low_jobs = [low.enqueue(jobs.started_at_epoch) for _ in range(60)]
-    high_jobs = [high.enqueue(jobs.started_at_epoch) for _ in range(60)]
+    # 20 ms a job: one worker cannot drain them all before the other starts (2.4 s of work).
+    low_jobs = [low.enqueue(jobs.started_at_epoch, 0.02) for _ in range(60)]
+    high_jobs = [high.enqueue(jobs.started_at_epoch, 0.02) for _ in range(60)]
     running = pool("-n", "2", "--burst", "high", "low")
     assert running.wait() == 0
     assert "READY=1" in running.messages[0].split("\n") if running.messages else True

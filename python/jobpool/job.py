@@ -169,6 +169,8 @@ class _Timestamp:
 
 
 class Job:
+    redis_job_namespace_prefix = keys.job("")
+    """``<prefix>:job:``, as RQ's class attribute (the prefix is read once, at import)."""
     enqueued_at = _Timestamp()
     started_at = _Timestamp()
     ended_at = _Timestamp()
@@ -333,6 +335,44 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, enqueued_at={self.enqueued_at!r})"
+
+    def __str__(self) -> str:
+        return f"<{type(self).__name__} {self.id}: {self.description}>"
+
+    def get_ttl(self, default_ttl: int | None = None) -> int | None:
+        """How long the job is kept while it waits: its ``ttl``, else ``default_ttl`` (as RQ)."""
+        return default_ttl if self.ttl is None else self.ttl
+
+    def get_result_ttl(self, default_ttl: int | None = None) -> int | None:
+        """How long its result is kept: its ``result_ttl``, else ``default_ttl`` (as RQ)."""
+        return default_ttl if self.result_ttl is None else self.result_ttl
+
+    def dependencies_are_met(
+        self,
+        parent_job: Job | None = None,
+        pipeline: Pipeline | None = None,
+        exclude_job_id: str | None = None,
+        refresh_job_status: bool = True,
+    ) -> bool:
+        """Whether every parent in the job's dependencies set lets it run, by RQ's rule: finished
+        (or failed, for a job that allows failures); a parent whose hash is gone counts as met.
+        ``parent_job`` is judged by its status as given (canceled or stopped: not met);
+        ``exclude_job_id`` is left out; with ``pipeline`` the parents are WATCHed first."""
+        connection = pipeline if pipeline is not None else self.connection
+        if pipeline is not None:
+            pipeline.watch(*(keys.job(parent) for parent in self.dependency_ids))
+        parent_ids = {as_text(member) for member in connection.smembers(self.dependencies_key)}
+        parent_ids.discard(exclude_job_id or "")
+        allowed = {JobStatus.FINISHED.value} | (
+            {JobStatus.FAILED.value} if self.allow_dependency_failures else set()
+        )
+        if parent_job is not None and parent_job.id != exclude_job_id:
+            parent_ids.discard(parent_job.id)
+            status = parent_job.get_status(refresh=refresh_job_status)
+            if status is not None and JobStatus(status).value not in allowed:
+                return False
+        statuses = [connection.hget(keys.job(parent), "status") for parent in sorted(parent_ids)]
+        return all(as_text(status) in allowed for status in statuses if status)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and self.id == other.id

@@ -63,6 +63,10 @@ class EnqueueData(NamedTuple):
 
 class Queue:
     DEFAULT_TIMEOUT = 180
+    redis_queue_namespace_prefix = keys.queue("")
+    """``<prefix>:queue:``, as RQ's class attribute."""
+    redis_queues_keys = keys.QUEUES
+    """``<prefix>:queues``, the set of every queue's key, as RQ's class attribute."""
 
     def __init__(
         self,
@@ -89,6 +93,15 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
 
+    def __str__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    def __lt__(self, other: Queue) -> bool:
+        """Queues sort by name, as RQ's."""
+        if not isinstance(other, Queue):
+            raise TypeError("Cannot compare queues to other objects")
+        return self.name < other.name
+
     @property
     def is_async(self) -> bool:
         """False: jobs run at enqueue, in this process (``jobpool.inline``), as RQ's synchronous
@@ -110,16 +123,30 @@ class Queue:
     # ---- discovery ----------------------------------------------------------------------------
 
     @classmethod
-    def all(cls, connection: Redis, serializer: Serializer | str | None = None, **kwargs: Any) -> list[Queue]:
+    def all(
+        cls,
+        connection: Redis,
+        job_class: type[Job] | None = None,
+        serializer: Serializer | str | None = None,
+        **kwargs: Any,
+    ) -> list[Queue]:
         """Every queue that has been enqueued to (the members of ``<prefix>:queues``)."""
         members = sorted(as_texts(connection.smembers(keys.QUEUES)))
-        return [cls.from_queue_key(key, connection=connection, serializer=serializer) for key in members]
+        return [
+            cls.from_queue_key(key, connection=connection, job_class=job_class, serializer=serializer)
+            for key in members
+        ]
 
     @classmethod
     def from_queue_key(
-        cls, queue_key: str, connection: Redis, serializer: Serializer | str | None = None
+        cls,
+        queue_key: str,
+        connection: Redis,
+        job_class: type[Job] | None = None,
+        serializer: Serializer | str | None = None,
     ) -> Queue:
-        return cls(keys.queue_name_from_key(queue_key), connection=connection, serializer=serializer)
+        name = keys.queue_name_from_key(queue_key)
+        return cls(name, connection=connection, job_class=job_class, serializer=serializer)
 
     # ---- contents --------------------------------------------------------------------------------
 
@@ -131,7 +158,10 @@ class Queue:
         return self.count == 0
 
     def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
-        end = offset + length - 1 if length >= 0 else -1
+        """``length`` ids from ``offset`` (-1: to the end; 0: none, as RQ)."""
+        if length == 0:
+            return []
+        end = offset + length - 1 if length > 0 else -1
         return as_texts(self.connection.lrange(self.key, offset, end))
 
     @property

@@ -1,0 +1,72 @@
+"""Job and Queue API users touch, side by side with RQ 3.0 on the same Redis: TTL getters, the
+namespace prefixes, how queues and jobs print and sort, get_job_ids(length=0), Queue.all's
+job_class, and dependencies_are_met."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+import redis
+import rq
+
+import jobpool
+
+LIBRARIES: dict[str, Any] = {"rq": rq, "jobpool": jobpool}
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def job_class(library: Any) -> Any:
+    return importlib.import_module(f"{library.__name__}.job").Job
+
+
+def observed(connection: redis.Redis, library: Any) -> dict[str, Any]:
+    Job = job_class(library)
+    queue = library.Queue("q", connection=connection)
+    kept = queue.enqueue(add, 1, 2, ttl=100, result_ttl=200, job_id="kept")
+    plain = queue.enqueue(add, 3, 4, job_id="plain")
+    queues = library.Queue.all(connection=connection, job_class=Job)
+    return {
+        "ttls": (kept.get_ttl(), plain.get_ttl(5), kept.get_result_ttl(7), plain.get_result_ttl(7)),
+        "prefixes": (
+            Job.redis_job_namespace_prefix,
+            library.Queue.redis_queue_namespace_prefix,
+            library.Queue.redis_queues_keys,
+        ),
+        "printed": (str(queue), repr(queue), str(kept)),
+        "ids": (queue.get_job_ids(length=0), queue.get_job_ids(0, 1), queue.get_job_ids(1)),
+        "sorted": [q.name for q in sorted([library.Queue(n, connection=connection) for n in "cab"])],
+        "all": [(q.name, q.job_class is Job) for q in queues],
+    }
+
+
+def test_the_api_reads_as_rqs(connection: redis.Redis) -> None:
+    seen = {}
+    for name, library in LIBRARIES.items():
+        connection.flushdb()
+        seen[name] = observed(connection, library)
+    assert seen["jobpool"] == seen["rq"]
+    assert seen["jobpool"]["ids"] == ([], ["kept"], ["plain"])
+    queue_str, queue_repr, job_str = seen["jobpool"]["printed"]
+    assert (queue_str, queue_repr) == ("<Queue q>", "Queue('q')") and job_str.startswith("<Job kept: ")
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_dependencies_are_met_as_rq_judges_them(connection: redis.Redis, name: str) -> None:
+    library = LIBRARIES[name]
+    dependency = importlib.import_module(f"{library.__name__}.job").Dependency
+    queue = library.Queue("q", connection=connection)
+    finished, failed, waiting = (queue.enqueue(add, n, n) for n in range(3))
+    connection.hset(finished.key, "status", "finished")
+    connection.hset(failed.key, "status", "failed")
+    strict = queue.enqueue(add, 9, 9, depends_on=[finished, failed])
+    lenient = queue.enqueue(add, 9, 9, depends_on=dependency(jobs=[finished, failed], allow_failure=True))
+    blocked = queue.enqueue(add, 9, 9, depends_on=[finished, waiting])
+    assert [job.dependencies_are_met() for job in (strict, lenient, blocked)] == [False, True, False]
+    assert blocked.dependencies_are_met(exclude_job_id=waiting.id) is True
+    connection.hset(waiting.key, "status", "canceled")
+    assert blocked.dependencies_are_met(parent_job=waiting) is False
