@@ -5,8 +5,8 @@ what ``work()`` returns, the Redis data."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 import rq
@@ -54,8 +55,12 @@ class WorkerProcess:
         return out.strip().splitlines()[-1]
 
     def kill(self) -> None:
-        """Kills the worker (not what it forked: its output may stay open in those)."""
+        """Kills the worker and what it forked (RQ's work horse and scheduler, which hold its
+        output and its subscription open)."""
         if self.process.poll() is None:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
             self.process.kill()
             self.process.wait()
         assert self.process.stdout is not None
@@ -209,8 +214,7 @@ def test_scheduler_pid_reads_rq_and_pool_schedulers(
     wait_for(lambda: theirs.scheduler_pid is not None)
     scheduler_pid = theirs.scheduler_pid
     assert scheduler_pid is not None and ours.scheduler_pid == scheduler_pid != worker.process.pid
-    os.kill(scheduler_pid, signal.SIGKILL)  # RQ's scheduler process, which the worker forked
-    worker.kill()
+    worker.kill()  # and its scheduler process
     connection.delete("rq:scheduler-lock:q")  # the dead scheduler's lock, rather than wait 61 s
     running = pool("-n", "1", "q")
     running.wait_for_message("READY=1")
@@ -289,6 +293,8 @@ def _stopped_then_carries_on(
     wait_for(lambda: _rq_job(connection, job.id).get_status() not in ("started", "queued"))
     after = queue.enqueue(jobs.add, 1, 2)
     wait_for(lambda: _rq_job(connection, after.id).get_status() == "finished")
+    # RQ's worker marks itself idle once its work horse has ended, just after the job's record.
+    wait_for(lambda: connection.hget(f"rq:worker:{worker.name}", "state") == b"idle")
     seen_job = _rq_job(connection, job.id)
     worker_entry = rq.Worker.find_by_key(f"rq:worker:{worker.name}", connection)
     assert worker_entry is not None

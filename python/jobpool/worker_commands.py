@@ -18,8 +18,10 @@ A command for a job the worker does not run is logged and ignored, as RQ's worke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +63,18 @@ class CommandListener:
             signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
 
     def close(self) -> None:
-        """No more commands: the thread sends no signal from now on, and ends within a second
-        (it is not waited for)."""
+        """No more commands: the thread sends no signal from now on; its subscription is closed,
+        which ends its wait, and it is given a second to end (as RQ's workers give theirs)."""
         with self.signalling:
             self.closed.set()
+        # Ends the thread's wait by shutting its connection's socket; the thread closes the
+        # connection itself (a PubSub is not for two threads to close).
+        connection = getattr(self.channels.pubsub, "connection", None)
+        sock = getattr(connection, "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=LISTEN_SECONDS)
 
     def _listen(self) -> None:
         while not self.closed.is_set():
