@@ -15,9 +15,13 @@ from pathlib import Path
 import psutil
 import redis
 
+import jobpool
 from conftest import wait_for
 
 TESTS = Path(__file__).parent
+# The processes a test starts import the jobpool the test imports (a work tree's, say), not
+# whichever one the interpreter would find by itself (an installed one).
+PYTHONPATH = os.pathsep.join([str(TESTS), str(Path(jobpool.__file__).parent.parent)])
 
 
 def jobpool(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -39,8 +43,7 @@ class Pool:
         env = {
             **os.environ,
             "NOTIFY_SOCKET": str(self.notify_path),
-            # the tests' job modules, then whatever tree the tests themselves run on
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": PYTHONPATH,
             **(environ or {}),
         }
         with self.log.open("w") as log:

@@ -10,6 +10,7 @@ from redis import Redis
 
 from . import keys
 from .exceptions import InvalidJobOperation
+from .executions import Execution
 from .job import Job
 from .serializers import Serializer
 
@@ -46,3 +47,15 @@ def send_stop_job_command(connection: Redis, job_id: str, serializer: Serializer
     if not job.worker_name:
         raise InvalidJobOperation(f"Job {job_id} is not running, so it cannot be stopped")
     send_command(connection, job.worker_name, "stop-job", job_id=job.id)
+
+
+def send_stop_execution_command(connection: Redis, job_id: str, execution_id: str) -> None:
+    """Asks the worker running one execution of a job to stop it (it ends as stopped), as RQ
+    does: InvalidJobOperation if no worker runs that execution (its record is gone)."""
+    try:
+        execution = Execution.fetch(id=execution_id, job_id=job_id, connection=connection)
+    except ValueError:
+        raise InvalidJobOperation("Execution is not running") from None
+    send_command(
+        connection, execution.worker_name, "stop-execution", job_id=job_id, execution_id=execution_id
+    )

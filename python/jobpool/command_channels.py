@@ -54,11 +54,13 @@ class CommandChannels:
             self.pubsub.unsubscribe(*(keys.worker_commands(name) for name in self.workers - workers))
         self.workers = set(workers)
 
-    def receive(self) -> list[Command]:
-        """The commands that have arrived (without waiting), and PING answers."""
+    def receive(self, wait: float = 0.0) -> list[Command]:
+        """The commands that have arrived (waiting up to ``wait`` seconds for the first message),
+        and PING answers."""
         assert self.pubsub is not None, "follow() first"
         commands = []
-        while (message := self.pubsub.get_message(timeout=0)) is not None:
+        while (message := self.pubsub.get_message(timeout=wait)) is not None:
+            wait = 0.0
             if message["type"] == "pong":
                 self.pinged_at = None
             elif message["type"] == "message":

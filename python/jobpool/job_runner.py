@@ -62,8 +62,21 @@ class JobStopped(BaseException):
     ``stopped``. A BaseException, so the job's own ``except Exception`` does not swallow it."""
 
 
+class JobKilled(JobStopped):
+    """Raised inside a job by a standalone worker's kill-horse command: the job ends as
+    ``failed`` (and is retried if it has retries left), as a job does whose RQ work horse is
+    killed, or whose pool worker is."""
+
+
 def stopped_outcome(stop: JobStopped, started_at: float, working_seconds: float) -> Outcome:
     """The outcome of a job ended by ``stop``."""
+    if isinstance(stop, JobKilled):
+        return Outcome(
+            False,
+            reason=f"Work-horse terminated unexpectedly: {stop}\n",
+            started_at=started_at,
+            working_seconds=working_seconds,
+        )
     return Outcome(
         False,
         reason=f"Job stopped by user: {stop}\n",
@@ -161,7 +174,7 @@ def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: S
             True, return_value=encoded, started_at=started_at, working_seconds=time.perf_counter() - clock
         )
     except JobStopped as stop:
-        if job is not None and job._stopped_callback_name:
+        if job is not None and job._stopped_callback_name and not isinstance(stop, JobKilled):
             _failure_reason_of_callback(job, connection, stop, stopped=True)
         return stopped_outcome(stop, started_at, time.perf_counter() - clock)
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too

@@ -40,6 +40,7 @@ TEMPLATES: dict[str, str] = {
     "worker_commands": "{prefix}:pubsub:{worker}",
     "suspended": "{prefix}:suspended",
     "scheduler_lock": "{prefix}:scheduler-lock:{queue}",
+    "scheduler": "{prefix}:scheduler:{scheduler}",
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",

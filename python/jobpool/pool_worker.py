@@ -49,6 +49,7 @@ STOPPED_BEFORE_IT_BEGAN = "stop-job command, before the job began"
 
 class PoolWorker(Worker):
     recovers_at_start = False
+    hears_commands = False  # its supervisor hears its commands, and signals it
 
     def __init__(
         self,

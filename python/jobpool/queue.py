@@ -18,7 +18,7 @@ from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
 from .job import Job, JobStatus
-from .redis_values import as_texts
+from .redis_values import as_text, as_texts
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow
@@ -147,6 +147,17 @@ class Queue:
     ) -> Queue:
         name = keys.queue_name_from_key(queue_key)
         return cls(name, connection=connection, job_class=job_class, serializer=serializer)
+
+    @property
+    def scheduler_pid(self) -> int | None:
+        """The process id of the scheduler that moves this queue's due jobs (RQ's, or a jobpool
+        pool's supervisor): the scheduler its lock names, looked up in its
+        ``<prefix>:scheduler:<name>`` hash; None when no scheduler holds the lock."""
+        name = self.connection.get(keys.render("scheduler_lock", queue=self.name))
+        if name is None:
+            return None
+        pid = self.connection.hget(keys.render("scheduler", scheduler=as_text(name)), "pid")
+        return int(pid) if pid else None
 
     # ---- contents --------------------------------------------------------------------------------
 

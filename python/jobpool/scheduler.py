@@ -1,8 +1,15 @@
 """The scheduler: due scheduled jobs (``enqueue_at``/``enqueue_in``, retries with an interval) go
 onto their queues. One script call for all of a pool's queues, under RQ's per-queue scheduler
-locks, so one scheduler runs per queue whatever mix of RQ and jobpool pools there is."""
+locks, so one scheduler runs per queue whatever mix of RQ and jobpool pools there is.
+
+A pool's scheduler also keeps RQ's scheduler hash, ``<prefix>:scheduler:<name>``, where
+``Queue.scheduler_pid`` (RQ's and jobpool's) finds the process that schedules a queue."""
 
 from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
 
 from redis import Redis
 from redis.exceptions import WatchError
@@ -11,6 +18,8 @@ from . import keys, scripts
 from .timeutils import epoch_seconds, utcformat, utcnow
 
 MOST_JOBS_PER_QUEUE = 1000
+# How long RQ's scheduler hash outlives its last refresh: RQ's (its 1 s interval plus 60 s).
+SCHEDULER_TTL = 61
 
 
 def enqueue_due_jobs(connection: Redis, queue_names: list[str], scheduler_name: str) -> int:
@@ -53,3 +62,28 @@ def release_scheduler_locks(connection: Redis, queue_names: list[str], scheduler
                     pipe.execute()
             except WatchError:
                 pass  # taken over meanwhile: not ours to release
+
+
+def register_scheduler(
+    connection: Redis, scheduler_name: str, queue_names: list[str], created_at: datetime
+) -> None:
+    """Writes (refreshes) the scheduler's hash as RQ's scheduler writes it."""
+    key = keys.render("scheduler", scheduler=scheduler_name)
+    with connection.pipeline() as pipe:
+        pipe.hset(
+            key,
+            mapping={
+                "name": scheduler_name,
+                "hostname": socket.gethostname(),
+                "pid": str(os.getpid()),
+                "queues": ",".join(queue_names),
+                "created_at": utcformat(created_at),
+                "last_heartbeat": utcformat(utcnow()),
+            },
+        )
+        pipe.expire(key, SCHEDULER_TTL)
+        pipe.execute()
+
+
+def unregister_scheduler(connection: Redis, scheduler_name: str) -> None:
+    connection.delete(keys.render("scheduler", scheduler=scheduler_name))

@@ -36,8 +36,9 @@ from .recovery import lapsed_executions, recover_abandoned, with_failure_callbac
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
 from .results import encode_traceback
-from .scheduler import enqueue_due_jobs, release_scheduler_locks
+from .scheduler import enqueue_due_jobs, register_scheduler, release_scheduler_locks, unregister_scheduler
 from .systemd import Notifier
+from .timeutils import utcnow
 from .worker import DEFAULT_RESULT_TTL
 
 logger = logging.getLogger("jobpool.supervisor")
@@ -141,6 +142,7 @@ class Supervisor:
         self.max_memory_mb = max_memory_mb
         self.serializer = serializer
         self.scheduler = scheduler
+        self.created_at = utcnow()  # as RQ's scheduler hash says when its scheduler began
         self.notifier = notifier or Notifier()
         self.prefetch = prefetch
         self.ledger = Ledger(size)  # before any fork: shared with every worker
@@ -799,9 +801,7 @@ class Supervisor:
         elif self._every("records", RECORDS_SECONDS):
             self._redis_call("record executions", self._record_new_executions)
         if self.scheduler and not self.stopping and self._every("scheduler", SCHEDULER_SECONDS):
-            self._redis_call(
-                "schedule", lambda: enqueue_due_jobs(self.connection, self.queue_names, self.name)
-            )
+            self._redis_call("schedule", self._schedule)
         if not self.stopping and self._every("maintenance", MAINTENANCE_SECONDS):
             self._redis_call("recover abandoned jobs", self._maintain_after_a_beat)
         if (
@@ -829,10 +829,15 @@ class Supervisor:
                 logger.warning("Cannot %s now: %s", what, error)
             return False
 
+    def _schedule(self) -> None:
+        register_scheduler(self.connection, self.name, self.queue_names, self.created_at)
+        enqueue_due_jobs(self.connection, self.queue_names, self.name)
+
     def _release_scheduler_locks(self) -> None:
         """Lets another scheduler take this pool's queues at once, rather than in 61 s."""
         if self.scheduler:
             release_scheduler_locks(self.connection, self.queue_names, self.name)
+            unregister_scheduler(self.connection, self.name)
 
     def _finished(self) -> bool:
         if self.children or self.respawn_at:

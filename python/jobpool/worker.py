@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,14 +20,19 @@ from uuid import uuid4
 
 from redis import Redis
 
-from . import keys, log_lines, worker_registration
+from . import log_lines, worker_registration
 from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
-from .job_runner import JobStopped, Outcome, run_job, stopped_outcome
+from .job import Job
+from .job_runner import JobKilled, JobStopped, Outcome, run_job, stopped_outcome
 from .queue import Queue
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .serializers import Serializer, resolve_serializer
+from .worker_commands import CommandListener
+from .worker_info import WorkerInfo, WorkerStatus
+
+__all__ = ["Worker", "WorkerStatus"]
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -49,10 +55,13 @@ Performed = tuple[TakenJob, Outcome]
 T = TypeVar("T")
 
 
-class Worker:
+class Worker(WorkerInfo):
     # A worker on its own recovers abandoned jobs as it starts, as RQ's do; in a pool, the
     # supervisor's maintenance does.
     recovers_at_start = True
+    # A worker on its own listens for RQ's worker commands on its channel; a pool's supervisor
+    # listens for its workers.
+    hears_commands = True
 
     def __init__(
         self,
@@ -63,13 +72,17 @@ class Worker:
         worker_ttl: int | None = None,
         serializer: Serializer | str | None = None,
         heartbeat_ttl: int = 0,
+        job_class: type[Job] | None = None,
+        queue_class: type[Queue] | None = None,
+        prepare_for_work: bool = True,
         **rq_options: Any,
     ):
         """``heartbeat_ttl`` is how long an execution stays alive without a heartbeat; 0 (alone,
         where nothing heartbeats a busy worker) makes it the job's timeout plus 60 seconds, as
-        RQ's SimpleWorker. RQ's other options are accepted and ignored."""
+        RQ's SimpleWorker. ``prepare_for_work=False`` makes a worker to be read from the
+        registry (``find_by_key``), as in RQ. RQ's other options are accepted and ignored."""
         listed = [queues] if isinstance(queues, (Queue, str)) else list(queues)
-        if not listed:
+        if not listed and prepare_for_work:
             raise ValueError("A worker needs at least one queue")
         first_queue = next((q for q in listed if isinstance(q, Queue)), None)
         if connection is None and first_queue is not None:
@@ -77,8 +90,16 @@ class Worker:
         if connection is None:
             raise TypeError("Worker needs a Redis connection (or Queue objects that have one)")
         self.connection = connection
-        self.queue_names = [q.name if isinstance(q, Queue) else q for q in listed]
+        self.job_class = job_class or self.job_class
+        self.queue_class = queue_class or self.queue_class
         self.serializer = resolve_serializer(serializer or (first_queue.serializer if first_queue else None))
+        self.queues = [
+            q
+            if isinstance(q, Queue)
+            else self.queue_class(q, connection=connection, serializer=self.serializer)
+            for q in listed
+        ]
+        self._queue_names = self.queue_names()  # the takes' (a list made once, not once a job)
         self.name = name or uuid4().hex
         self.default_result_ttl = default_result_ttl
         self.worker_ttl = worker_ttl or DEFAULT_WORKER_TTL
@@ -89,13 +110,12 @@ class Worker:
         self._last_beat = 0.0
         self._unwritten: list[Performed] = []  # jobs that ran, their records not written yet
         self._may_write_during_job = False
+        self._current: TakenJob | None = None  # taken, its record not written yet
+        self._stop_request: tuple[str, bool] | None = None  # (execution id, kill) from a command
+        self._init_info(prepare_for_work)
 
     def __repr__(self) -> str:
-        return f"Worker({self.name!r}, queues={self.queue_names!r})"
-
-    @property
-    def key(self) -> str:
-        return keys.worker(self.name)
+        return f"Worker({self.name!r}, queues={self.queue_names()!r})"
 
     # ---- signals ------------------------------------------------------------------------------
 
@@ -108,10 +128,26 @@ class Worker:
         self._stop_requested = True
         logger.info("Worker %s: warm shutdown requested", self.name)
 
+    def stop_on_command(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGUSR2 from the worker's command listener (a stop-job, stop-execution or kill-horse
+        command): the running job ends as stopped, or as failed for a kill, if it is the
+        execution the command named; a job that has ended meanwhile is left be."""
+        request, current = self._stop_request, self._current
+        if self._in_job and request is not None and current is not None:
+            self._raise_if_requested(request, current)
+
+    def _raise_if_requested(self, request: tuple[str, bool], taken: TakenJob) -> None:
+        execution_id, kill = request
+        if execution_id == taken.execution_id:
+            self._stop_request = None
+            raise JobKilled("kill-horse command") if kill else JobStopped("stop-job command")
+
     def _install_signal_handlers(self) -> dict[int, Any]:
         previous: dict[int, Any] = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, self.request_stop)
+        if self.hears_commands:
+            previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self.stop_on_command)
         return previous
 
     # ---- calls into the core ---------------------------------------------------------------------
@@ -130,14 +166,14 @@ class Worker:
 
     def _takes(self, held: bool = False, count: int = 1) -> Takes:
         execution_ids = [_execution_id() for _ in range(count)]
-        return Takes(self.queue_names, self.name, execution_ids, self.heartbeat_ttl, held, self._batches)
+        return Takes(self._queue_names, self.name, execution_ids, self.heartbeat_ttl, held, self._batches)
 
     def _take(self, wait: float | None) -> TakenJob | None:
         execution_id = _execution_id()
         return self._owned(
             self._retrying(
                 lambda: self.core.take(
-                    self.queue_names, self.name, execution_id, self.heartbeat_ttl, wait, self._batches
+                    self._queue_names, self.name, execution_id, self.heartbeat_ttl, wait, self._batches
                 )
             )
         )
@@ -221,7 +257,9 @@ class Worker:
         """Registered, about to take its first job."""
 
     def _owned(self, taken: TakenJob | None) -> TakenJob | None:
-        """``taken`` is now this worker's (returned as it is, for chaining)."""
+        """``taken`` is now this worker's (returned as it is, for chaining): the job a command
+        can stop, until its record is written."""
+        self._current = taken
         return taken
 
     def _hold(self, execution_ids: list[str]) -> None:
@@ -253,11 +291,15 @@ class Worker:
         """``taken`` starts running."""
 
     def _check_stop(self, taken: TakenJob) -> None:
-        """Raises JobStopped if ``taken`` was stopped before it began (nothing can stop a job
-        of a worker on its own before it begins)."""
+        """Raises JobStopped (JobKilled) if a command stopped (killed) ``taken`` before it
+        began."""
+        if self._stop_request is not None:
+            self._raise_if_requested(self._stop_request, taken)
 
     def _freed(self, taken: TakenJob) -> None:
         """``taken``'s record is written (or it was put back): it is no longer this worker's."""
+        if self._current is taken:
+            self._current = None
 
     def _perform(self, taken: TakenJob) -> Outcome:
         if logger.isEnabledFor(logging.DEBUG):
@@ -286,24 +328,29 @@ class Worker:
         it ran any job."""
         if logging_level:
             logging.basicConfig(level=logging_level)
-        worker_registration.register_birth(
+        self.ip_address = worker_registration.register_birth(
             self.connection,
             self.name,
-            self.queue_names,
+            self._queue_names,
             self.worker_ttl + 60,
             replace=not self.recovers_at_start,
         )
         if self.recovers_at_start:
             # as RQ's workers clean up as they start (abandoned jobs' failure callbacks too)
-            recover_abandoned(self.connection, self.queue_names, core=self.core, serializer=self.serializer)
+            recover_abandoned(self.connection, self._queue_names, core=self.core, serializer=self.serializer)
         self._ready()
         previous_handlers = self._install_signal_handlers()
+        listener: CommandListener | None = None
         try:
+            if self.hears_commands:  # subscribed before the first take: no command goes unheard
+                listener = CommandListener(self, threading.main_thread())
             jobs_done = self._loop(burst, max_jobs, max_idle_time)
         finally:
+            if listener is not None:
+                listener.close()  # it signals no more: the handlers can go
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
-            worker_registration.register_death(self.connection, self.name, self.queue_names)
+            worker_registration.register_death(self.connection, self.name, self._queue_names)
         return jobs_done > 0
 
     def _loop(self, burst: bool, max_jobs: int | None, max_idle_time: float | None) -> int:
