@@ -69,7 +69,7 @@ def register_scheduler(
 ) -> None:
     """Writes (refreshes) the scheduler's hash as RQ's scheduler writes it."""
     key = keys.render("scheduler", scheduler=scheduler_name)
-    with connection.pipeline() as pipe:
+    with connection.pipeline(transaction=False) as pipe:
         pipe.hset(
             key,
             mapping={

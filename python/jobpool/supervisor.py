@@ -830,7 +830,10 @@ class Supervisor:
             return False
 
     def _schedule(self) -> None:
-        register_scheduler(self.connection, self.name, self.queue_names, self.created_at)
+        # RQ's scheduler hash lives 61 s past its refresh: refreshed at the heartbeat's pace, not
+        # every scheduler tick (an idle pool's Redis load is a figure of its own).
+        if self._every("scheduler hash", HEARTBEAT_SECONDS):
+            register_scheduler(self.connection, self.name, self.queue_names, self.created_at)
         enqueue_due_jobs(self.connection, self.queue_names, self.name)
 
     def _release_scheduler_locks(self) -> None:
