@@ -97,3 +97,23 @@ def test_a_job_line_names_its_caller(handled: tuple[logging.Logger, CountingStre
         logger.filters.clear()
     (record,) = records
     assert (record.funcName, record.filename, record.getMessage()) == ("add", "jobs.py", "1 and 2")
+
+
+def test_under_the_pools_own_logging_a_job_line_reads_as_a_records(
+    handled: tuple[logging.Logger, CountingStream],
+) -> None:
+    logger, stream = handled
+    job_line(logger, job_line, "%s: %s (%s): %s in %.1f ms", "q", "jobs.add(1, 2)", "id-1", "Job OK", 0.25)
+    logger.info("%s: %s (%s): %s in %.1f ms", "q", "jobs.add(1, 2)", "id-1", "Job OK", 0.25)
+    direct, through_a_record = stream.getvalue().splitlines()
+    assert direct.split(" ", 2)[2] == through_a_record.split(" ", 2)[2]
+    assert direct.endswith("jobpool.worker INFO q: jobs.add(1, 2) (id-1): Job OK in 0.2 ms")
+    assert LINE.fullmatch(direct) and direct[:19] == through_a_record[:19]
+
+
+def test_a_filter_on_the_way_gets_the_job_lines_record(handled: tuple[logging.Logger, CountingStream]) -> None:
+    logger, stream = handled
+    seen: list[str] = []
+    logging.getLogger().handlers[0].addFilter(lambda record: seen.append(record.getMessage()) or True)
+    job_line(logger, job_line, "%s done", "job-1")
+    assert seen == ["job-1 done"] and stream.getvalue().endswith("INFO job-1 done\n")

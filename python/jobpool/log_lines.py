@@ -36,11 +36,15 @@ class LineFormatter(logging.Formatter):
         self._second_text = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
+        return self.time_text(record.created)
+
+    def time_text(self, created: float) -> str:
+        """``created`` (epoch seconds) as logging's default asctime."""
+        second = int(created)
         if second != self._second:
             self._second_text = time.strftime(TIME_FORMAT, self.converter(second))
             self._second = second
-        return f"{self._second_text},{int(record.msecs):03d}"
+        return f"{self._second_text},{int((created - second) * 1000):03d}"
 
 
 class BatchingHandler(logging.StreamHandler):
@@ -61,9 +65,23 @@ class BatchingHandler(logging.StreamHandler):
         except Exception:
             self.handleError(record)
             return
+        self._keep(line, record.levelno)
+
+    def write_info(self, formatter: LineFormatter, name: str, text: str) -> None:
+        """An INFO line of logger ``name`` in the pool's format, written (or kept) as ``emit``
+        would write its record: the same text, without a LogRecord (see ``job_line``)."""
+        line = f"{formatter.time_text(time.time())} {name} INFO {text}{self.terminator}"
+        if self.batching:
+            self._keep(line, logging.INFO)
+            return
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(line)
+            super().flush()
+
+    def _keep(self, line: str, level: int) -> None:
         self._kept.append(line)
         self._kept_bytes += len(line)
-        if record.levelno >= logging.WARNING or self._kept_bytes >= MAX_KEPT_BYTES:
+        if level >= logging.WARNING or self._kept_bytes >= MAX_KEPT_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -98,8 +116,16 @@ def written_together() -> Iterator[None]:
 
 def job_line(logger: logging.Logger, caller: Callable[..., Any], message: str, *args: object) -> None:
     """``logger.info(message, *args)``, naming ``caller`` as the line's origin rather than
-    looking it up in the stack (a fifth of a line's cost)."""
-    if logger.isEnabledFor(logging.INFO):
+    looking it up in the stack (a fifth of a line's cost). Under the pool's own logging (one
+    BatchingHandler with the pool's format, and no filter on the way), the line is written
+    without a LogRecord, which is most of what is left of its cost; any other configuration gets
+    the record, for its handlers, filters and format."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _pool_handler(logger)
+    if handler is not None:
+        handler.write_info(handler.formatter, logger.name, message % args)  # type: ignore[arg-type]
+    else:
         code = caller.__code__
         record = logger.makeRecord(
             logger.name,
@@ -112,3 +138,25 @@ def job_line(logger: logging.Logger, caller: Callable[..., Any], message: str, *
             code.co_name,
         )
         logger.handle(record)
+
+
+def _pool_handler(logger: logging.Logger) -> BatchingHandler | None:
+    """The one handler a record of ``logger`` reaches, when it is the pool's own, in the pool's
+    format, and nothing on the way filters or adds to it; else None."""
+    found: BatchingHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        for handler in current.handlers:
+            if found is not None or not isinstance(handler, BatchingHandler):
+                return None
+            if (
+                handler.filters
+                or handler.level > logging.INFO
+                or not isinstance(handler.formatter, LineFormatter)
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
