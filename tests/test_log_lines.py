@@ -111,7 +111,9 @@ def test_under_the_pools_own_logging_a_job_line_reads_as_a_records(
     assert LINE.fullmatch(direct) and direct[:19] == through_a_record[:19]
 
 
-def test_a_filter_on_the_way_gets_the_job_lines_record(handled: tuple[logging.Logger, CountingStream]) -> None:
+def test_a_filter_on_the_way_gets_the_job_lines_record(
+    handled: tuple[logging.Logger, CountingStream],
+) -> None:
     logger, stream = handled
     seen: list[str] = []
     logging.getLogger().handlers[0].addFilter(lambda record: seen.append(record.getMessage()) or True)
