@@ -132,6 +132,9 @@ def test_rq_and_jobpool_read_every_kind_of_worker_alike(
         queue.enqueue(jobs.fail)
     wait_for(lambda: queue.finished_job_registry.count == 12 and queue.failed_job_registry.count == 12)
     wait_for(lambda: sum(w.successful_job_count + w.failed_job_count for w in Worker.all(connection)) == 24)
+    # A worker's counters are written before it says idle again (RQ's worker moves on to its next
+    # wait after its record): read them all once every one is idle.
+    wait_for(lambda: all(w.get_state() == WorkerStatus.IDLE for w in Worker.all(connection)))
 
     ours = {w.name: w for w in Worker.all(connection)}
     theirs = {w.name: w for w in rq.Worker.all(connection)}
