@@ -5,6 +5,7 @@ job_class, and dependencies_are_met."""
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
 
 import pytest
@@ -70,3 +71,23 @@ def test_dependencies_are_met_as_rq_judges_them(connection: redis.Redis, name: s
     assert blocked.dependencies_are_met(exclude_job_id=waiting.id) is True
     connection.hset(waiting.key, "status", "canceled")
     assert blocked.dependencies_are_met(parent_job=waiting) is False
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_registry_add_and_clean_registries_as_rq(connection: redis.Redis, name: str) -> None:
+    library = LIBRARIES[name]
+    registries = importlib.import_module(f"{library.__name__}.registry")
+    queue = library.Queue("q", connection=connection)
+    job = queue.enqueue(add, 1, 2)
+    finished = registries.FinishedJobRegistry(queue=queue)
+    assert finished.add(job, 100) == 1
+    assert abs(connection.zscore(finished.key, job.id) - (time.time() + 100)) < 5
+    assert finished.add(job, -1) == 0 and connection.zscore(finished.key, job.id) == float("inf")
+    other = queue.enqueue(add, 3, 4)
+    assert finished.add(other, 5, xx=True) == 0 and other.id not in finished
+    failed = registries.FailedJobRegistry(queue=queue)
+    connection.zadd(failed.key, {"old": time.time() - 10, "new": time.time() + 100})
+    connection.zadd(finished.key, {"gone": time.time() - 10})
+    registries.clean_registries(queue)
+    assert connection.zrange(failed.key, 0, -1) == [b"new"]
+    assert connection.zrange(finished.key, 0, -1) == [job.id.encode()]

@@ -104,6 +104,16 @@ class BaseRegistry:
             raise NoSuchJobError(f"Job {job.id} is not in {self!r}")
         return from_epoch(float(score))
 
+    def add(self, job: Job | str, ttl: int = 0, pipeline: Pipeline | None = None, xx: bool = False) -> int:
+        """Adds ``job`` scored now + ``ttl`` (-1: for ever, ``+inf``; another negative ttl is the
+        score itself), as RQ's ``add``; ``xx``: only if it is there already."""
+        job_id = job.id if isinstance(job, Job) else job
+        score: float | str = ttl if ttl < 0 else epoch_seconds() + ttl
+        if score == -1:
+            score = "+inf"
+        connection = pipeline if pipeline is not None else self.connection
+        return int(connection.zadd(self.key, {job_id: score}, xx=xx) or 0)
+
     def remove(self, job: Job | str, pipeline: Pipeline | None = None, delete_job: bool = False) -> int:
         job_id = job.id if isinstance(job, Job) else job
         connection = pipeline if pipeline is not None else self.connection
@@ -228,3 +238,14 @@ class StartedJobRegistry(BaseRegistry):
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
         raise InvalidJobOperation("Running jobs cannot be requeued from the started registry")
+
+
+def clean_registries(queue: Queue, exception_handlers: list[Any] | None = None) -> None:
+    """RQ's ``clean_registries``: the queue's expired finished and failed entries dropped, what
+    RQ left in its ready registry settled, and its abandoned executions failed or retried (see
+    ``registry_cleanup`` and ``recovery``). jobpool has no exception handlers: the argument is
+    accepted, as RQ's, and unused."""
+    from .registry_cleanup import clean_registries as clean
+
+    clean(queue.connection, [queue.name])
+    StartedJobRegistry(queue=queue).cleanup()
