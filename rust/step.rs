@@ -313,6 +313,28 @@ mod tests {
         }
     }
 
+    /// A take ahead, held until it starts.
+    fn held_spec(execution_id: &str) -> TakeSpec {
+        TakeSpec {
+            held: true,
+            ..take_spec(execution_id)
+        }
+    }
+
+    /// Takes ahead a batch of jobs, one for each of `execution_ids`, while a job runs.
+    fn take_held_batch(
+        redis: &mut Redis,
+        keys: &KeySchema,
+        execution_ids: &[&str],
+    ) -> Result<Transition> {
+        let step = Step {
+            takes: execution_ids.iter().map(|id| held_spec(id)).collect(),
+            running: true,
+            ..Step::default()
+        };
+        run(redis, keys, &step)
+    }
+
     fn finished(taken: &Taken) -> Ended {
         Ended {
             job_id: taken.job_id.clone(),
@@ -466,19 +488,8 @@ mod tests {
     #[test]
     fn a_batch_is_taken_started_and_recorded_in_one_script_run_each_and_repeats_safely() {
         let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c", "d", "e"]);
-        let held = |execution_id: &str| TakeSpec {
-            held: true,
-            ..take_spec(execution_id)
-        };
-        let first = run(
-            &mut redis,
-            &keys,
-            &Step {
-                takes: vec![held("e1"), held("e2"), held("e3")],
-                running: true,
-                ..Step::default()
-            },
-        );
+        let held = held_spec;
+        let first = take_held_batch(&mut redis, &keys, &["e1", "e2", "e3"]);
         let Ok(first) = first else {
             panic!("{first:?}")
         };
@@ -618,10 +629,6 @@ mod tests {
     #[test]
     fn a_batch_looks_up_the_suspension_once_and_its_records_delete_no_execution_records() {
         let (_server, keys, mut redis, mut con) = server_with_jobs(&["a", "b", "c"]);
-        let held = |execution_id: &str| TakeSpec {
-            held: true,
-            ..take_spec(execution_id)
-        };
         let reset = |con: &mut redis::Connection| {
             let _: () = redis::cmd("CONFIG")
                 .arg("RESETSTAT")
@@ -635,15 +642,7 @@ mod tests {
                 .unwrap_or_default()
         };
         reset(&mut con);
-        let taken = run(
-            &mut redis,
-            &keys,
-            &Step {
-                takes: vec![held("e1"), held("e2"), held("e3")],
-                running: true,
-                ..Step::default()
-            },
-        );
+        let taken = take_held_batch(&mut redis, &keys, &["e1", "e2", "e3"]);
         let Ok(taken) = taken else {
             panic!("{taken:?}")
         };

@@ -459,7 +459,7 @@ class Queue:
             return [self.enqueue_job(job, at_front=data.at_front) for job, data in pairs]
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         for job, data in zip(jobs, datas, strict=True):
-            self._save_and_place(job, pipe, at_front=data.at_front)
+            self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=pipeline is None)
         if pipeline is None:
             statuses = pipe.execute()
             for job, status in zip(jobs, statuses, strict=True):
@@ -498,9 +498,11 @@ class Queue:
         unique: bool = False,
         scheduled_at: int | None = None,
         inline: bool = False,
+        own_pipeline: bool = False,
     ) -> Job:
         """Runs the enqueue script for ``job`` (on ``pipeline`` if given); ``inline``: saved, but
-        not put on the queue (its producer runs it)."""
+        not put on the queue (its producer runs it). ``own_pipeline``: the pipeline is the
+        caller's own (``enqueue_many``'s), which reads the statuses from its replies."""
         job._check_numbers()
         job.origin = self.name
         now = utcnow()
@@ -539,8 +541,9 @@ class Queue:
         client = pipeline if pipeline is not None else self.connection
         status = scripts.run("enqueue", client, keys=script_keys, args=args)
         if pipeline is not None:
-            # The script runs at the caller's execute(): the status it will give, as RQ tells it now.
-            job._status = _expected_status(job, scheduled_at, self.connection)
+            if not own_pipeline:
+                # The script runs at the caller's execute(): the status it will give, as RQ tells it now.
+                job._status = _expected_status(job, scheduled_at, self.connection)
             return job
         if status == b"duplicate":
             raise DuplicateJobError(f"Job {job.id} already exists")

@@ -488,37 +488,14 @@ def _execution_id() -> str:
 def ending_of(performed: Performed) -> Ending:
     """How the core records a job that ran."""
     taken, outcome = performed
+    execution = (taken.job_id, taken.execution_id, taken.queue, outcome.started_at, outcome.working_seconds)
     if outcome.retry_returned:
         again = outcome.again
+        retry = (again.number_of_retries, again.interval, again.at_front) if again else None
         return Ending(
-            taken.job_id,
-            taken.execution_id,
-            taken.queue,
-            outcome.started_at,
-            outcome.working_seconds,
-            "retry" if again else "max_retries_exceeded",
-            outcome.return_value,
-            retry=(again.number_of_retries, again.interval, again.at_front) if again else None,
+            *execution, "retry" if again else "max_retries_exceeded", outcome.return_value, retry=retry
         )
     if outcome.succeeded:
-        return Ending(
-            taken.job_id,
-            taken.execution_id,
-            taken.queue,
-            outcome.started_at,
-            outcome.working_seconds,
-            None,
-            outcome.return_value,
-        )
+        return Ending(*execution, None, outcome.return_value)
     exc_info, exc_string = outcome.traceback
-    return Ending(
-        taken.job_id,
-        taken.execution_id,
-        taken.queue,
-        outcome.started_at,
-        outcome.working_seconds,
-        "stopped" if outcome.stopped else "failed",
-        None,
-        exc_info,
-        exc_string,
-    )
+    return Ending(*execution, "stopped" if outcome.stopped else "failed", None, exc_info, exc_string)
