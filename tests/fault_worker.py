@@ -20,12 +20,12 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from jobpool import Worker
+from jobpool import SimpleWorker
 from jobpool._native import TakenJob, Takes
 from jobpool.worker import Performed
 
 
-class FaultyWorker(Worker):
+class FaultyWorker(SimpleWorker):
     def __init__(self, *args: Any, probability: float, seed: int, kill_log: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.random = random.Random(seed)

@@ -67,3 +67,31 @@ def deaf_sleep(seconds: float) -> str:
     take_over_signals()
     time.sleep(seconds)
     return "slept"
+
+
+def segfault() -> None:
+    """Reads address 0: the process dies of SIGSEGV."""
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def exit_at_once(code: int) -> None:
+    """Ends its process without unwinding (no exception, no clean-up)."""
+    os._exit(code)
+
+
+def own_pid() -> int:
+    return os.getpid()
+
+
+def sleep_noting_pid(key: str, seconds: float) -> None:
+    """Pushes its process id to the Redis list ``key``, then sleeps."""
+    import time
+
+    from jobpool import get_current_job
+
+    job = get_current_job()
+    assert job is not None
+    job.connection.rpush(key, os.getpid())
+    time.sleep(seconds)

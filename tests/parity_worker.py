@@ -1,8 +1,9 @@
 """A worker in its own process, RQ's or jobpool's, so a test can send it commands and compare.
 
 Usage: python parity_worker.py KIND URL QUEUE[,QUEUE...] NAME [--burst] [--with-scheduler]
-KIND is ``rq`` (RQ's forking Worker), ``rq-simple`` (RQ's SimpleWorker) or ``jobpool``
-(a standalone jobpool.Worker). Prints ``returned <what work() returned>`` as it ends.
+KIND is ``rq`` (RQ's forking Worker), ``rq-simple`` (RQ's SimpleWorker), ``jobpool`` (a
+standalone jobpool.Worker, which forks too) or ``jobpool-simple`` (jobpool's SimpleWorker).
+Prints ``returned <what work() returned>`` as it ends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["rq", "rq-simple", "jobpool"])
+    parser.add_argument("kind", choices=["rq", "rq-simple", "jobpool", "jobpool-simple"])
     parser.add_argument("url")
     parser.add_argument("queues")
     parser.add_argument("name")
@@ -27,10 +28,11 @@ def main() -> None:
     options = parser.parse_args()
     connection = redis.Redis.from_url(options.url)
     queues = options.queues.split(",")
-    if options.kind == "jobpool":
+    if options.kind.startswith("jobpool"):
         import jobpool
 
-        returned = jobpool.Worker(queues, connection=connection, name=options.name).work(burst=options.burst)
+        jobpool_class = jobpool.Worker if options.kind == "jobpool" else jobpool.SimpleWorker
+        returned = jobpool_class(queues, connection=connection, name=options.name).work(burst=options.burst)
     else:
         import rq
         import rq.worker

@@ -254,6 +254,9 @@ def test_rq_worker_objects_of_jobpool_workers_in_django_rq_s_way(
 # ---- commands to a standalone worker ---------------------------------------------------------------
 
 KINDS = ["rq", "jobpool"]
+# Whose running job a command stops: RQ's forking worker (its SimpleWorker cannot stop a job),
+# jobpool's forking Worker and its SimpleWorker.
+STOPPING_KINDS = ["rq", "jobpool", "jobpool-simple"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -340,11 +343,11 @@ def _stop_execution_with_jobpool(job: rq.job.Job) -> None:
 def test_a_stopped_job_ends_as_rq_ends_it_and_the_worker_carries_on(
     stop: Callable[[rq.job.Job], None], connection: redis.Redis, worker_process: Callable[..., WorkerProcess]
 ) -> None:
-    """RQ's forking worker (its SimpleWorker cannot stop a job) and a standalone jobpool worker."""
     seen = {
-        kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), stop) for kind in KINDS
+        kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), stop)
+        for kind in STOPPING_KINDS
     }
-    assert seen["jobpool"] == seen["rq"]
+    assert seen["jobpool"] == seen["rq"] and seen["jobpool-simple"] == seen["rq"]
     assert seen["rq"]["status"] == "stopped" and seen["rq"]["in_failed_registry"]
     assert seen["rq"]["worker_counts"] == (1, 1) and seen["rq"]["returned"] == "returned True"
 
@@ -356,11 +359,13 @@ def test_kill_horse_fails_the_job_as_rq_does_and_the_worker_carries_on(
         rq.command.send_kill_horse_command(job.connection, job.worker_name)
 
     seen = {
-        kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), kill) for kind in KINDS
+        kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), kill)
+        for kind in STOPPING_KINDS
     }
-    assert seen["jobpool"] == seen["rq"]
+    assert seen["jobpool"] == seen["rq"] and seen["jobpool-simple"] == seen["rq"]
     assert seen["rq"]["status"] == "failed" and seen["rq"]["in_failed_registry"]
-    assert "Work-horse terminated unexpectedly" in (_rq_job_exc(connection, "w-jobpool") or "")
+    for kind in ("jobpool", "jobpool-simple"):
+        assert "Work-horse terminated unexpectedly" in (_rq_job_exc(connection, f"w-{kind}") or "")
 
 
 def _rq_job_exc(connection: redis.Redis, worker_name: str) -> str | None:

@@ -209,8 +209,11 @@ def test_idle_worker_wakes_at_once_for_jobpool_jobs_and_within_a_second_for_rq_p
     assert rq_job.return_value() - enqueued < 2.0  # found by the look after the bounded wait
 
 
-def test_warm_shutdown_lets_the_running_job_finish(connection: redis.Redis, worker_process: object) -> None:
-    process = worker_process("q")  # type: ignore[operator]
+@pytest.mark.parametrize("mode", [[], ["--simple"]], ids=["Worker", "SimpleWorker"])
+def test_warm_shutdown_lets_the_running_job_finish(
+    mode: list[str], connection: redis.Redis, worker_process: object
+) -> None:
+    process = worker_process("q", *mode)  # type: ignore[operator]
     job = Queue("q", connection=connection).enqueue(jobs.sleep_for, 1.0)
     wait_for(lambda: job.get_status() == JobStatus.STARTED)
     process.send_signal(signal.SIGTERM)
@@ -218,8 +221,11 @@ def test_warm_shutdown_lets_the_running_job_finish(connection: redis.Redis, work
     assert job.get_status() == JobStatus.FINISHED
 
 
-def test_second_signal_stops_the_running_job(connection: redis.Redis, worker_process: object) -> None:
-    process = worker_process("q")  # type: ignore[operator]
+@pytest.mark.parametrize("mode", [[], ["--simple"]], ids=["Worker", "SimpleWorker"])
+def test_second_signal_stops_the_running_job(
+    mode: list[str], connection: redis.Redis, worker_process: object
+) -> None:
+    process = worker_process("q", *mode)  # type: ignore[operator]
     job = Queue("q", connection=connection).enqueue(jobs.sleep_for, 30.0, retry=Retry(3))
     wait_for(lambda: job.get_status() == JobStatus.STARTED)
     process.send_signal(signal.SIGTERM)

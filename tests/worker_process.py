@@ -1,6 +1,7 @@
 """A jobpool Worker in its own process, for tests that signal or kill it.
 
-Usage: python worker_process.py URL QUEUE[,QUEUE...] [--burst] [--max-jobs N] [--heartbeat-ttl S]
+Usage: python worker_process.py URL QUEUE[,QUEUE...] [--burst] [--max-jobs N] [--heartbeat-ttl S] [--simple]
+(``--simple``: a SimpleWorker, which runs jobs in its own process; else a Worker, which forks).
 Prints "ready" once registered, so tests wait on output, not on time.
 """
 
@@ -14,7 +15,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from jobpool import Worker
+from jobpool import SimpleWorker, Worker
 
 
 def main() -> None:
@@ -25,9 +26,10 @@ def main() -> None:
     parser.add_argument("--max-jobs", type=int)
     parser.add_argument("--heartbeat-ttl", type=int, default=0)
     parser.add_argument("--name")
+    parser.add_argument("--simple", action="store_true")
     options = parser.parse_args()
     connection = redis.Redis.from_url(options.url)
-    worker = Worker(
+    worker = (SimpleWorker if options.simple else Worker)(
         options.queues.split(","),
         connection=connection,
         heartbeat_ttl=options.heartbeat_ttl,

@@ -12,10 +12,9 @@ from ._native import __version__
 from .callbacks import Callback
 from .job import Retry, cancel_job, get_current_job, requeue_job
 from .queue import Queue
-from .worker import Worker
+from .worker import SimpleWorker, Worker
 
 VERSION = __version__
-SimpleWorker = Worker  # RQ's name for a worker that runs jobs in its own process
 
 __all__ = [
     "VERSION",

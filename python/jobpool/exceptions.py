@@ -73,8 +73,17 @@ class StopRequested(JobpoolError):
     """A worker was asked to stop."""
 
 
-class JobTimeoutException(JobpoolError):
+class BaseTimeoutException(JobpoolError):
+    """Base of the timeouts a death penalty raises (RQ's ``rq.timeouts.BaseTimeoutException``)."""
+
+
+class JobTimeoutException(BaseTimeoutException):
     """Raised inside a job that ran past its timeout (RQ's ``rq.timeouts.JobTimeoutException``)."""
+
+
+class HorseMonitorTimeoutException(BaseTimeoutException):
+    """RQ's ``rq.timeouts.HorseMonitorTimeoutException``, for code that catches it (jobpool's
+    worker waits for its work horse without one)."""
 
 
 class InvalidRedisUrl(JobpoolError, ValueError):

@@ -18,12 +18,13 @@ every job, and a process the job forked that returns from it ends there (see ``r
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # the C module under signal: no stub
+import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,26 @@ from .job import Job, JobStatus
 from .results import encode_return_value, encode_traceback, format_exception
 from .retry import RetryAgain, retry_again, returned_retry
 from .serializers import Serializer
-from .timeouts import death_penalty
+from .timeouts import BaseDeathPenalty, JobTimeoutException, death_penalty
 
 DEFAULT_JOB_TIMEOUT = 180
+
+logger = logging.getLogger("jobpool.worker")
+
+# RQ's exception handler: ``handler(job, exc_type, exc_value, traceback)``; an explicit falsy
+# return (not None) stops the handlers after it.
+ExceptionHandler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a worker's RQ options change in how its jobs run."""
+
+    death_penalty_class: type[BaseDeathPenalty] | None = None  # None: jobpool's ``death_penalty``
+    exception_handlers: tuple[ExceptionHandler, ...] = ()
+
+
+DEFAULT_SETTINGS = RunSettings()
 
 
 @dataclass
@@ -139,22 +157,30 @@ def _exit_status(error: BaseException) -> int:
     return 1
 
 
-def run_job(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer) -> Outcome:
+def run_job(
+    job_id: str,
+    fields: dict[str, bytes],
+    connection: Redis,
+    serializer: Serializer,
+    settings: RunSettings = DEFAULT_SETTINGS,
+) -> Outcome:
     """Runs the job in this process and returns its outcome (never raises for a job's failure;
     JobStopped, the worker's stop, is a stopped outcome). The worker's signal handlers are as
     they were when it returns."""
     with _worker_signal_handlers():
-        return _run(job_id, fields, connection, serializer)
+        return _run(job_id, fields, connection, serializer, settings)
 
 
-def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer) -> Outcome:
+def _run(
+    job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer, settings: RunSettings
+) -> Outcome:
     started_at = time.time()
     clock = time.perf_counter()
     worker_pid = os.getpid()
     job: Job | None = None
     try:
         job = load_job(job_id, fields, connection, serializer)
-        with death_penalty(job.timeout or DEFAULT_JOB_TIMEOUT):
+        with _penalty(settings, job.timeout or DEFAULT_JOB_TIMEOUT, job_id):
             value = _perform(job, worker_pid)
         retry = returned_retry(value)
         if retry is not None:  # no callback runs, as with RQ
@@ -175,22 +201,69 @@ def _run(job_id: str, fields: dict[str, bytes], connection: Redis, serializer: S
         )
     except JobStopped as stop:
         if job is not None and job._stopped_callback_name and not isinstance(stop, JobKilled):
-            _failure_reason_of_callback(job, connection, stop, stopped=True)
+            _error_of_callback(job, connection, stop, stopped=True)
         return stopped_outcome(stop, started_at, time.perf_counter() - clock)
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
-        reason = format_exception(error)
         if job is not None and job._failure_callback_name:
             job._status = JobStatus.FAILED
-            reason = _failure_reason_of_callback(job, connection, error) or reason
+            error = _error_of_callback(job, connection, error) or error
+        if settings.exception_handlers:
+            failed = job or Job(job_id, connection=connection, serializer=serializer)
+            call_exception_handlers(settings.exception_handlers, failed, error)
         return Outcome(
-            False, reason=reason, started_at=started_at, working_seconds=time.perf_counter() - clock
+            False,
+            reason=format_exception(error),
+            started_at=started_at,
+            working_seconds=time.perf_counter() - clock,
         )
 
 
-def _failure_reason_of_callback(
+def stopped_job_callback(
+    job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer
+) -> None:
+    """Runs the stopped callback of a job whose work horse was killed to stop it (RQ runs it in
+    the worker then); one that raises, or a job that cannot be loaded, is logged."""
+    try:
+        job = load_job(job_id, fields, connection, serializer)
+        if job._stopped_callback_name:
+            run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
+    except Exception:
+        logger.exception("The stopped callback of job %s raised", job_id)
+
+
+def call_exception_handlers(handlers: tuple[ExceptionHandler, ...], job: Job, error: BaseException) -> None:
+    """RQ's chain: each handler gets ``(job, type, value, traceback)``; one returning an explicit
+    falsy value ends it. A handler that raises is logged and ends it; the job's failure stands."""
+    for handler in handlers:
+        try:
+            carry_on = handler(job, type(error), error, error.__traceback__)
+        except Exception:
+            logger.exception("Exception handler %r raised for job %s", handler, job.id)
+            return
+        if carry_on is not None and not carry_on:
+            return
+
+
+def _penalty(settings: RunSettings, seconds: float, job_id: str) -> AbstractContextManager[Any]:
+    if settings.death_penalty_class is None:
+        return death_penalty(seconds)
+    return settings.death_penalty_class(seconds, JobTimeoutException, job_id=job_id)
+
+
+def taken_timeout(fields: dict[str, bytes]) -> int:
+    """The timeout of a taken job, from its hash (-1: none), without loading the job."""
+    raw = fields.get("timeout")
+    try:
+        return int(raw) if raw else DEFAULT_JOB_TIMEOUT
+    except ValueError:
+        return DEFAULT_JOB_TIMEOUT
+
+
+def _error_of_callback(
     job: Job, connection: Redis, error: BaseException, stopped: bool = False
-) -> str | None:
-    """Runs the failure (or stopped) callback; if it raises, its traceback is the new reason."""
+) -> BaseException | None:
+    """Runs the failure (or stopped) callback; what it raised, if it did (as RQ, that replaces
+    the job's own error as the reason the job failed)."""
     try:
         if stopped:
             run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
@@ -205,5 +278,5 @@ def _failure_reason_of_callback(
                 error.__traceback__,
             )
     except BaseException as callback_error:  # as RQ: whatever it raises replaces the reason
-        return format_exception(callback_error)
+        return callback_error
     return None

@@ -17,7 +17,6 @@ pool's ledger (shared memory, see ``rust/ledger.rs``), where the supervisor can 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import select
@@ -32,12 +31,12 @@ import redis
 from setproctitle import setproctitle
 
 from ._native import MAX_HELD, Ledger, TakenJob
-from .job_runner import DEFAULT_JOB_TIMEOUT, JobStopped, Outcome
-from .worker import Performed, Worker, ending_of
+from .job_runner import JobStopped, Outcome, taken_timeout
+from .work_horse import die_with_parent
+from .worker import Performed, SimpleWorker, ending_of
 
 logger = logging.getLogger("jobpool.worker")
 
-PR_SET_PDEATHSIG = 1
 # A worker's exit status when it stops to be replaced (--max-jobs, --max-memory), not because
 # its queues are empty or the pool is stopping.
 RECYCLE_EXIT = 3
@@ -47,7 +46,7 @@ MEMORY_CHECK_SECONDS = 1.0
 STOPPED_BEFORE_IT_BEGAN = "stop-job command, before the job began"
 
 
-class PoolWorker(Worker):
+class PoolWorker(SimpleWorker):
     recovers_at_start = False
     hears_commands = False  # its supervisor hears its commands, and signals it
 
@@ -154,7 +153,7 @@ class PoolWorker(Worker):
 
     def _starting(self, taken: TakenJob) -> None:
         self._execution = taken.execution_id
-        timeout = _job_timeout(taken)
+        timeout = taken_timeout(taken.fields)
         now = time.time()
         deadline = now + timeout if timeout > 0 else 0
         self._report(f"start {taken.execution_id} {deadline:.3f} {now:.6f}")
@@ -200,25 +199,6 @@ class PoolWorker(Worker):
         self._write_during_job()
         if self._in_job and self.ledger.stop_requested(self.slot, self._execution):
             raise JobStopped("stop-job command")
-
-
-def _job_timeout(taken: TakenJob) -> int:
-    raw = taken.fields.get("timeout")
-    try:
-        return int(raw) if raw else DEFAULT_JOB_TIMEOUT
-    except ValueError:
-        return DEFAULT_JOB_TIMEOUT
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """SIGKILL this process when its parent dies (Linux), and exit now if it already has."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the check below and the supervisor's own shutdown remain
-    if os.getppid() != parent_pid:
-        os._exit(1)
 
 
 def run_child(

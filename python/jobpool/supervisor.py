@@ -31,7 +31,7 @@ from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
 from .job_runner import JobStopped, stopped_outcome
-from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, die_with_parent, run_child
+from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
 from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
@@ -39,6 +39,7 @@ from .results import encode_traceback
 from .scheduler import enqueue_due_jobs, register_scheduler, release_scheduler_locks, unregister_scheduler
 from .systemd import Notifier
 from .timeutils import utcnow
+from .work_horse import death_reason, die_with_parent
 from .worker import DEFAULT_RESULT_TTL
 
 logger = logging.getLogger("jobpool.supervisor")
@@ -317,7 +318,9 @@ class Supervisor:
                     child.name, Ending(owned.job_id, owned.execution_id, owned.queue, None, 0.0, "released")
                 )
                 continue
-            reason = _death_reason(status, hard_killed=child.killed_for is owned)
+            reason = death_reason(
+                status, child.killed_for is owned, "its worker was killed by the supervisor"
+            )
             exc_info, exc_string = encode_traceback(reason)
             died = Ending(
                 owned.job_id, owned.execution_id, owned.queue, None, 0.0, "failed", None, exc_info, exc_string
@@ -904,16 +907,3 @@ def _killed_from_outside(status: int) -> bool:
     """Whether a worker was killed by a signal someone sent it (an operator, the OOM killer, a
     test), rather than crashing on its own: such a death is no reason to back off."""
     return os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
-
-
-def _death_reason(status: int, hard_killed: bool) -> str:
-    """Why a worker's running job failed when the worker died, in RQ's words where RQ has them."""
-    if hard_killed:
-        return (
-            "JobTimeoutException: Task exceeded maximum timeout value and did not return to Python; "
-            "its worker was killed by the supervisor\n"
-        )
-    detail = (
-        f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
-    )
-    return f"Work-horse terminated unexpectedly; waitpid returned {status} ({detail}); \n"

@@ -1,8 +1,10 @@
-"""Worker: drains queues in the calling process, with the Rust core taking and recording jobs.
+"""Workers on their own: take, run, record, with the Rust core taking and recording jobs.
 
-``Worker(queues, connection=...).work(burst=True)`` is RQ's API (as its SimpleWorker: no fork
-per job). Recording a job and taking the next is one round trip. The supervised pool
-(``jobpool start``) runs this same loop in each child.
+``Worker(queues, connection=...).work(burst=True)`` is RQ's API. As RQ's, ``Worker`` runs each
+job in a forked work horse (a job that crashes its process fails alone: ``work_horse``), and
+``SimpleWorker`` runs jobs in its own process, which is faster. Recording a job and taking the
+next is one round trip. The supervised pool (``jobpool start``) runs SimpleWorker's loop in each
+child: its supervisor gives it the isolation a work horse would.
 """
 
 from __future__ import annotations
@@ -24,15 +26,28 @@ from . import log_lines, worker_registration
 from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
 from .job import Job
-from .job_runner import JobKilled, JobStopped, Outcome, run_job, stopped_outcome
+from .job_runner import (
+    DEFAULT_SETTINGS,
+    ExceptionHandler,
+    JobKilled,
+    JobStopped,
+    Outcome,
+    RunSettings,
+    run_job,
+    stopped_job_callback,
+    stopped_outcome,
+    taken_timeout,
+)
 from .queue import Queue
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .serializers import Serializer, resolve_serializer
+from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
+from .work_horse import run_in_horse
 from .worker_commands import CommandListener
 from .worker_info import WorkerInfo, WorkerStatus
 
-__all__ = ["Worker", "WorkerStatus"]
+__all__ = ["BaseWorker", "SimpleWorker", "Worker", "WorkerStatus"]
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -55,7 +70,13 @@ Performed = tuple[TakenJob, Outcome]
 T = TypeVar("T")
 
 
-class Worker(WorkerInfo):
+class BaseWorker(WorkerInfo):
+    """The loop shared by ``Worker`` and ``SimpleWorker`` (and the pool's workers); how a job
+    runs (``_execute``) is theirs."""
+
+    # RQ's default, whose timer jobpool's ``death_penalty`` runs cheaper; a subclass that sets
+    # another (as RQ's users do) has its jobs run under that one, as RQ runs them.
+    death_penalty_class: type[BaseDeathPenalty] = UnixSignalDeathPenalty
     # A worker on its own recovers abandoned jobs as it starts, as RQ's do; in a pool, the
     # supervisor's maintenance does.
     recovers_at_start = True
@@ -75,12 +96,17 @@ class Worker(WorkerInfo):
         job_class: type[Job] | None = None,
         queue_class: type[Queue] | None = None,
         prepare_for_work: bool = True,
+        exception_handlers: ExceptionHandler | Iterable[ExceptionHandler] | None = None,
+        disable_default_exception_handler: bool = False,
         **rq_options: Any,
     ):
         """``heartbeat_ttl`` is how long an execution stays alive without a heartbeat; 0 (alone,
         where nothing heartbeats a busy worker) makes it the job's timeout plus 60 seconds, as
         RQ's SimpleWorker. ``prepare_for_work=False`` makes a worker to be read from the
-        registry (``find_by_key``), as in RQ. RQ's other options are accepted and ignored."""
+        registry (``find_by_key``), as in RQ. ``exception_handlers`` are RQ's (see
+        ``push_exc_handler``). ``disable_default_exception_handler`` is accepted, but a failed
+        job always goes to the failed registry (see docs/migrating-from-rq.md). RQ's other
+        options are accepted and ignored."""
         listed = [queues] if isinstance(queues, (Queue, str)) else list(queues)
         if not listed and prepare_for_work:
             raise ValueError("A worker needs at least one queue")
@@ -112,10 +138,35 @@ class Worker(WorkerInfo):
         self._may_write_during_job = False
         self._current: TakenJob | None = None  # taken, its record not written yet
         self._stop_request: tuple[str, bool] | None = None  # (execution id, kill) from a command
+        self.disable_default_exception_handler = disable_default_exception_handler
+        self._exc_handlers: list[ExceptionHandler] = (
+            []
+            if exception_handlers is None
+            else [exception_handlers]
+            if callable(exception_handlers)
+            else list(exception_handlers)
+        )
         self._init_info(prepare_for_work)
 
     def __repr__(self) -> str:
         return f"Worker({self.name!r}, queues={self.queue_names()!r})"
+
+    def push_exc_handler(self, handler: ExceptionHandler) -> None:
+        """Adds ``handler(job, exc_type, exc_value, traceback)`` to those called, in order, in the
+        process that ran a job that failed (after its failure callback, as RQ); one returning an
+        explicit falsy value (not None) ends the chain."""
+        self._exc_handlers.append(handler)
+
+    def pop_exc_handler(self) -> ExceptionHandler:
+        """Removes and returns the handler added last."""
+        return self._exc_handlers.pop()
+
+    def _run_settings(self) -> RunSettings:
+        """How this worker's jobs run: its death penalty class and exception handlers."""
+        penalty = self.death_penalty_class
+        if penalty is UnixSignalDeathPenalty and not self._exc_handlers:
+            return DEFAULT_SETTINGS
+        return RunSettings(None if penalty is UnixSignalDeathPenalty else penalty, tuple(self._exc_handlers))
 
     # ---- signals ------------------------------------------------------------------------------
 
@@ -308,11 +359,15 @@ class Worker(WorkerInfo):
         try:
             self._in_job = True  # inside the try: a stop signal from here on is caught
             self._check_stop(taken)
-            return run_job(taken.job_id, taken.fields, self.connection, self.serializer)
+            return self._execute(taken)
         except JobStopped as stop:  # before the job began, or as it ended: outside the job itself
             return stopped_outcome(stop, started_at, time.perf_counter() - clock)
         finally:
             self._in_job = False
+
+    def _execute(self, taken: TakenJob) -> Outcome:
+        """Runs ``taken``; JobStopped raised meanwhile (by a signal handler) stops it."""
+        raise NotImplementedError
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -475,6 +530,33 @@ class Worker(WorkerInfo):
             while held:
                 self._release(held.pop())  # each to the front of its queue: the last first
         held.clear()
+
+
+class SimpleWorker(BaseWorker):
+    """RQ's SimpleWorker: runs each job in its own process (no fork a job)."""
+
+    def _execute(self, taken: TakenJob) -> Outcome:
+        return run_job(taken.job_id, taken.fields, self.connection, self.serializer, self._run_settings())
+
+
+class Worker(BaseWorker):
+    """RQ's Worker: runs each job in a work horse forked for it, so a job that crashes or
+    ``os._exit``s its process, or is killed (by the OOM killer, a kill-horse command, a stop-job
+    command, or past its timeout), fails alone, and the worker goes on."""
+
+    def _execute(self, taken: TakenJob) -> Outcome:
+        settings = self._run_settings()
+        timeout = taken_timeout(taken.fields)
+        try:
+            return run_in_horse(
+                lambda: run_job(taken.job_id, taken.fields, self.connection, self.serializer, settings),
+                None if timeout < 0 else timeout,
+                self._beat_if_due,
+            )
+        except JobStopped as stop:  # its horse is gone: the stopped callback runs here, as RQ's
+            if not isinstance(stop, JobKilled):
+                stopped_job_callback(taken.job_id, taken.fields, self.connection, self.serializer)
+            raise
 
 
 def _description(fields: dict[str, bytes]) -> str:

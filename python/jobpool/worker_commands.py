@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .command_channels import CommandChannels
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    from .worker import BaseWorker
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -42,7 +42,7 @@ class CommandListener:
     """Subscribes ``worker`` to its channel now, then applies its commands from a daemon thread
     until ``close``."""
 
-    def __init__(self, worker: Worker, main_thread: threading.Thread) -> None:
+    def __init__(self, worker: BaseWorker, main_thread: threading.Thread) -> None:
         self.worker = worker
         self.main_thread_id = main_thread.ident
         self.channels = CommandChannels(worker.connection)
