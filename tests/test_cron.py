@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -28,7 +30,7 @@ from jobpool.cron_claims import LOCK_REFRESH_SECONDS, LOCK_TTL_SECONDS, enqueue_
 from jobpool.cron_ticks import due_ticks, next_cron_time
 from jobpool.exceptions import InvalidCronJob, SchedulerNotFound
 from jobpool.job import Job
-from pool_process import Pool
+from pool_process import PYTHONPATH, Pool
 
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc).timestamp()  # a Monday, on the minute
 
@@ -343,3 +345,44 @@ def test_sigkill_of_the_lock_holder_hands_over_within_its_ttl_and_no_tick_is_dou
     _assert_once_a_tick(ticks, 1.0)  # the ticks that fell due while the lock lapsed: each once
     assert ticks[-1] >= time.time() - 3  # and it keeps up since
     assert len(set(get_cron_job_ids("tick", connection))) == len(ticks)
+
+
+def test_jobpool_cron_runs_a_configuration_module_as_rq_cron_does(
+    redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    """``jobpool cron app.cron_config --path DIR``: a module path, imported from the path given."""
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cron_config.py").write_text(
+        "import jobs\nfrom jobpool import cron\ncron.register(jobs.add, 'q', args=(1, 2), interval=1)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    command = [sys.executable, "-m", "jobpool", "cron", "app.cron_config", "--path", str(tmp_path)]
+    process = subprocess.Popen([*command, "-u", redis_url], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(_history_ticks(connection, "jobs.add")) >= 2, deadline_seconds=30)
+        [seen] = rq.cron.CronScheduler.all(connection)
+        assert (seen.pid, seen.config_file) == (process.pid, "app.cron_config")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
+    assert rq.cron.CronScheduler.all(connection) == [] and _lock_holder(connection) is None
+    _assert_once_a_tick(_history_ticks(connection, "jobs.add"), 1.0)
+
+
+def test_a_pool_refuses_a_bad_configuration_before_it_starts(
+    redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, "cron.register(jobs.add, 'q', interval=5, cron='* * * * *')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "jobpool", "start", "--cron", config, "-u", redis_url, "q"],
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "jobpool: Cannot specify both interval and cron parameters"
+    assert connection.dbsize() == 0
