@@ -246,6 +246,20 @@ def test_one_scheduler_holds_the_lock_until_it_ends_or_it_lapses(connection: red
     wait_for(lambda: hold_lock(connection, "c0ffee", "next"), deadline_seconds=5)
 
 
+def test_a_scheduler_enqueues_the_ticks_missed_since_the_last_one_in_redis(connection: redis.Redis) -> None:
+    """As after a handover: the last tick in Redis is 3.5 intervals old, so three fell due."""
+    scheduler = CronScheduler(connection=connection)
+    cron_job = scheduler.register(jobs.add, "q", args=(1, 2), interval=2, name="catch-up")
+    last = time.time() - 7.0
+    connection.set(keys.cron_tick(cron_job.tick_id), repr(last))
+    assert scheduler.enqueue_jobs() == [cron_job] * 3
+    assert _history_ticks(connection, "catch-up") == pytest.approx([last + 2, last + 4, last + 6])
+    assert scheduler.enqueue_jobs() == []
+    assert connection.llen(keys.queue("q")) == 3
+    assert cron_job.latest_enqueue_time is not None
+    assert cron_job.latest_enqueue_time.timestamp() == pytest.approx(last + 6)
+
+
 def test_schedulers_of_different_configurations_each_enqueue_their_own(connection: redis.Redis) -> None:
     first, second = CronScheduler(connection=connection), CronScheduler(connection=connection)
     first.register(jobs.add, "q", args=(1, 2), interval=3600)
@@ -338,12 +352,12 @@ def test_sigkill_of_the_lock_holder_hands_over_within_its_ttl_and_no_tick_is_dou
     killed_at = time.monotonic()
     wait_for(lambda: _lock_holder(connection) not in (None, holder), deadline_seconds=30)
     took_over_in = time.monotonic() - killed_at
-    assert took_over_in <= LOCK_TTL_SECONDS + LOCK_REFRESH_SECONDS + 2.0  # a loaded machine's slack
+    assert took_over_in <= LOCK_TTL_SECONDS + LOCK_REFRESH_SECONDS + 4.0  # a loaded machine's slack
     ticks_at_handover = len(_history_ticks(connection, "tick"))
     wait_for(lambda: len(_history_ticks(connection, "tick")) >= ticks_at_handover + 3, deadline_seconds=30)
     ticks = _history_ticks(connection, "tick")
     _assert_once_a_tick(ticks, 1.0)  # the ticks that fell due while the lock lapsed: each once
-    assert ticks[-1] >= time.time() - 3  # and it keeps up since
+    assert ticks[-1] >= time.time() - 5  # and it keeps up since
     assert len(set(get_cron_job_ids("tick", connection))) == len(ticks)
 
 

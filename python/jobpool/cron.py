@@ -402,7 +402,10 @@ class CronScheduler:
         once for each)."""
         if not self._cron_jobs:
             return []
-        self.holds_lock = hold_lock(self.connection, self.config_id, self.name)
+        held_before, self.holds_lock = self.holds_lock, hold_lock(self.connection, self.config_id, self.name)
+        if self.holds_lock != held_before:
+            state = "holds the cron lock: it enqueues" if self.holds_lock else "lost the cron lock"
+            self.log.info("CronScheduler %s %s (%d cron jobs)", self.name, state, len(self._cron_jobs))
         if not self.holds_lock:
             return []
         now = time.time()
