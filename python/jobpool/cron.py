@@ -28,6 +28,7 @@ from typing import Any
 from croniter import CroniterError
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 
 from . import cron_job_registry, cron_scheduler_registry, keys, log_lines
 from .cron_claims import (
@@ -469,7 +470,12 @@ class CronScheduler:
         self.register_birth()
         try:
             while True:
-                time.sleep(self.run_due())
+                try:
+                    wait = self.run_due()
+                except RedisError as error:  # an outage does not end it: a round a second until it ends
+                    self.log.warning("CronScheduler %s: cannot reach Redis now: %s", self.name, error)
+                    wait = LOCK_REFRESH_SECONDS
+                time.sleep(wait)
         except KeyboardInterrupt:
             self.log.info("CronScheduler %s: received KeyboardInterrupt", self.name)
         except StopRequested:
