@@ -49,6 +49,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("heartbeat"),
     script!("schedule"),
     script!("remove_executions"),
+    script!("cron_lock"),
 ];
 
 /// One call of a script, before it is sent: on its own (`Session::call`), or as a part of a

@@ -2,8 +2,8 @@
 
 ``import rq`` becomes ``import jobpool``: the names below, and the modules ``jobpool.job``,
 ``jobpool.queue``, ``jobpool.registry``, ``jobpool.results``, ``jobpool.executions``,
-``jobpool.serializers``, ``jobpool.exceptions``, ``jobpool.command`` and ``jobpool.decorators``,
-mirror RQ's.
+``jobpool.serializers``, ``jobpool.exceptions``, ``jobpool.command``, ``jobpool.decorators`` and
+``jobpool.cron`` (with ``jobpool.cron_job_registry`` and ``jobpool.cron_scheduler_registry``), mirror RQ's.
 """
 
 # Loaded with the package, as ``import rq`` loads its modules, so ``jobpool.registry.X`` just works.

@@ -65,6 +65,13 @@ def start(options: argparse.Namespace) -> int:
         raise JobpoolError(f"--name {name!r}: use letters, digits and . _ - only")
     if options.max_memory is not None and options.max_memory <= 0:
         raise JobpoolError("--max-memory must be a positive number of megabytes")
+    serializer = resolve_serializer(options.serializer)
+    cron = None
+    if options.cron:
+        from .cron import CronScheduler
+
+        cron = CronScheduler(redis.Redis.from_url(url), serializer=serializer)
+        cron.load_config_from_file(options.cron)  # in the supervisor: refused before any fork
     supervisor = Supervisor(
         url,
         options.queues,
@@ -73,11 +80,28 @@ def start(options: argparse.Namespace) -> int:
         burst=options.burst,
         max_jobs=options.max_jobs,
         max_memory_mb=options.max_memory,
-        serializer=resolve_serializer(options.serializer),
+        serializer=serializer,
         scheduler=not options.no_scheduler,
         prefetch=options.prefetch,
+        cron=cron,
     )
     return supervisor.run()
+
+
+def cron(options: argparse.Namespace) -> int:
+    """``jobpool cron CONFIG``, as ``rq cron CONFIG``: a cron scheduler on its own, until
+    SIGINT or SIGTERM. Any number may run (and pools started with ``--cron``): each tick is
+    enqueued once."""
+    from .cron import CronScheduler
+
+    log_lines.configure(options.log_level)
+    for directory in options.path or ["."]:
+        sys.path.insert(0, os.path.abspath(directory))
+    connection = connect(redis_url(options.url))
+    scheduler = CronScheduler(connection, serializer=resolve_serializer(options.serializer))
+    scheduler.load_config_from_file(options.config)
+    scheduler.start()
+    return 0
 
 
 # ---- inspecting and steering ----------------------------------------------------------------------
@@ -261,6 +285,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to another pool")
+    sub.add_argument(
+        "--cron",
+        metavar="CONFIG",
+        help="also run the cron jobs a configuration module registers (a file or module path, "
+        "as rq cron's); pools that run the same one enqueue each tick once between them",
+    )
+
+    sub = command(
+        "cron", cron, "Run a cron scheduler: enqueue the cron jobs a configuration module registers."
+    )
+    sub.add_argument("config", metavar="CONFIG", help="a file path or module path (app/cron.py, app.cron)")
+    sub.add_argument(
+        "--path", action="append", default=[], metavar="DIR", help="add DIR to sys.path (repeatable)"
+    )
+    sub.add_argument(
+        "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
+    )
+    sub.add_argument(
+        "-l",
+        "--log-level",
+        "--logging-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
 
     sub = command("info", info, "Show queues (counts per registry) and workers (state, current job).")
     sub.add_argument("queues", nargs="*", metavar="QUEUE")

@@ -61,6 +61,20 @@ class InvalidKeyPrefix(JobpoolError, ValueError):
     """RQ_KEY_PREFIX holds characters RQ refuses."""
 
 
+class InvalidCronJob(JobpoolError, ValueError, TypeError):
+    """A cron job's registration is refused: no schedule or two, a cron string croniter cannot
+    read, an interval that is not a positive number of seconds, or a job that could not be
+    enqueued (RQ raises ValueError or TypeError, or croniter's error, which is a ValueError)."""
+
+
+class SchedulerNotFound(JobpoolError):
+    """No cron scheduler with the given name is registered."""
+
+
+class DuplicateSchedulerError(JobpoolError):
+    """A cron scheduler with this name is registered already."""
+
+
 class DequeueTimeout(JobpoolError):
     """No job arrived within the wait."""
 

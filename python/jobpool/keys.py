@@ -49,6 +49,18 @@ TEMPLATES: dict[str, str] = {
     # jobpool's own: left by a supervisor that took back a worker's take ahead before Redis ran
     # it, so that the take takes nothing (see rust/lua/reclaim.lua). Short-lived, and rare.
     "reclaimed": "{prefix}:jobpool:reclaimed:{execution_id}",
+    # RQ's cron data: a cron job's history of the jobs it enqueued, the names of the cron jobs
+    # that enqueued lately, and the cron schedulers (a registry by heartbeat, and one hash each).
+    "cron_job_history": "{prefix}:cron_job:{cron_job}:jobs",
+    "cron_jobs": "{prefix}:cron_jobs",
+    "cron_schedulers": "{prefix}:cron_schedulers",
+    "cron_scheduler": "{prefix}:cron_scheduler:{scheduler}",
+    # jobpool's own: held (a few seconds, refreshed) by the one cron scheduler that enqueues the
+    # cron jobs of a configuration, whichever pools or hosts run it (see cron_claims.py).
+    "cron_lock": "{prefix}:jobpool:cron-lock:{cron_config}",
+    # jobpool's own: a cron job's last enqueued tick (epoch seconds), advanced in the transaction
+    # that enqueues the tick's job, so that each tick is enqueued once.
+    "cron_tick": "{prefix}:jobpool:cron-tick:{cron_job}",
 }
 
 
@@ -82,6 +94,8 @@ _RESULTS = _format_string("results")
 QUEUES = render("queues")
 WORKERS = render("workers")
 SUSPENDED = render("suspended")
+CRON_JOBS = render("cron_jobs")
+CRON_SCHEDULERS = render("cron_schedulers")
 
 
 def job(job_id: str) -> str:
@@ -144,3 +158,19 @@ def queue_workers(queue_name: str) -> str:
 
 def worker_commands(name: str) -> str:
     return render("worker_commands", worker=name)
+
+
+def cron_job_history(name: str) -> str:
+    return render("cron_job_history", cron_job=name)
+
+
+def cron_scheduler(name: str) -> str:
+    return render("cron_scheduler", scheduler=name)
+
+
+def cron_lock(config_id: str) -> str:
+    return render("cron_lock", cron_config=config_id)
+
+
+def cron_tick(tick_id: str) -> str:
+    return render("cron_tick", cron_job=tick_id)

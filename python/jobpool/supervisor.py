@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import redis
@@ -29,7 +29,7 @@ from setproctitle import setproctitle
 from . import keys, worker_registration
 from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
-from .exceptions import JobpoolError
+from .exceptions import JobpoolError, SchedulerNotFound
 from .job_runner import JobStopped, stopped_outcome
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
 from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
@@ -41,6 +41,9 @@ from .systemd import Notifier
 from .timeutils import utcnow
 from .work_horse import death_reason, die_with_parent
 from .worker import DEFAULT_RESULT_TTL
+
+if TYPE_CHECKING:
+    from .cron import CronScheduler
 
 logger = logging.getLogger("jobpool.supervisor")
 
@@ -133,6 +136,7 @@ class Supervisor:
         scheduler: bool = True,
         notifier: Notifier | None = None,
         prefetch: int = MAX_HELD,
+        cron: CronScheduler | None = None,
     ):
         self.url = url
         self.queue_names = queue_names
@@ -146,6 +150,8 @@ class Supervisor:
         self.created_at = utcnow()  # as RQ's scheduler hash says when its scheduler began
         self.notifier = notifier or Notifier()
         self.prefetch = prefetch
+        self.cron = cron  # enqueues its cron jobs (if it holds their lock) from the loop
+        self.cron_due_at = 0.0  # the epoch of its next round
         self.ledger = Ledger(size)  # before any fork: shared with every worker
         self.reclaims: list[tuple[str, str]] = []  # (worker, execution id) to put back in Redis
         self.connection = redis.Redis.from_url(url)
@@ -216,6 +222,7 @@ class Supervisor:
         self.stopped_at = time.monotonic()
         self.respawn_at.clear()  # a slot waiting out its back-off stays empty
         self.notifier.stopping("stopping: running jobs finish")
+        self._end_cron()
         self._signal_children(signal.SIGTERM)
         for child in self._idle_children():  # wakes them from their wait for a nudge, to exit now
             _nudge(child)
@@ -805,6 +812,9 @@ class Supervisor:
             self._redis_call("record executions", self._record_new_executions)
         if self.scheduler and not self.stopping and self._every("scheduler", SCHEDULER_SECONDS):
             self._redis_call("schedule", self._schedule)
+        if self.cron is not None and not self.stopping and time.time() >= self.cron_due_at:
+            self.cron_due_at = time.time() + 1.0  # while Redis fails, a round a second
+            self._redis_call("enqueue cron jobs", self._run_cron)
         if not self.stopping and self._every("maintenance", MAINTENANCE_SECONDS):
             self._redis_call("recover abandoned jobs", self._maintain_after_a_beat)
         if (
@@ -839,6 +849,23 @@ class Supervisor:
             register_scheduler(self.connection, self.name, self.queue_names, self.created_at)
         enqueue_due_jobs(self.connection, self.queue_names, self.name)
 
+    def _run_cron(self) -> None:
+        if self.cron is not None:
+            self.cron_due_at = time.time() + self.cron.run_due()
+
+    def _end_cron(self) -> None:
+        """Gives up the cron lock, so that another pool's scheduler takes over at once (this
+        pool's workers may run for long yet), and leaves RQ's registry of cron schedulers."""
+        if self.cron is None:
+            return
+        cron, self.cron = self.cron, None
+
+        def end() -> None:
+            with contextlib.suppress(SchedulerNotFound):  # its heartbeats lapsed: it is gone already
+                cron.register_death()
+
+        self._redis_call("end the cron scheduler (its lock lapses by itself)", end)
+
     def _release_scheduler_locks(self) -> None:
         """Lets another scheduler take this pool's queues at once, rather than in 61 s."""
         if self.scheduler:
@@ -865,10 +892,13 @@ class Supervisor:
         if self.burst:  # abandoned jobs go back to their queues before the workers find them empty
             self._every("maintenance", MAINTENANCE_SECONDS)
             self._redis_call("recover abandoned jobs", self._maintain)
+        if self.cron is not None:
+            self._redis_call("register the cron scheduler", self.cron.register_birth)
         for slot in range(self.size):
             self._spawn(slot)
         while not self._finished():
             self._tick(wakeup_fd)
+        self._end_cron()
         self._redis_call("release the scheduler locks", self._release_scheduler_locks)
         self.notifier.stopping("stopped")
         logger.info("jobpool supervisor: all workers have stopped")
