@@ -2,14 +2,15 @@
 
 ``import rq`` becomes ``import jobpool``: the names below, and the modules ``jobpool.job``,
 ``jobpool.queue``, ``jobpool.registry``, ``jobpool.results``, ``jobpool.executions``,
-``jobpool.serializers``, ``jobpool.exceptions``, ``jobpool.command`` and ``jobpool.decorators``,
-mirror RQ's.
+``jobpool.serializers``, ``jobpool.exceptions``, ``jobpool.command``, ``jobpool.decorators`` and
+``jobpool.group``, mirror RQ's (``Group`` is also exported here; RQ has it in ``rq.group`` only).
 """
 
 # Loaded with the package, as ``import rq`` loads its modules, so ``jobpool.registry.X`` just works.
-from . import command, decorators, executions, registry, results, serializers  # noqa: F401
+from . import command, decorators, executions, group, registry, results, serializers  # noqa: F401
 from ._native import __version__
 from .callbacks import Callback
+from .group import Group
 from .job import Retry, cancel_job, get_current_job, requeue_job
 from .queue import Queue
 from .worker import Worker
@@ -20,6 +21,7 @@ SimpleWorker = Worker  # RQ's name for a worker that runs jobs in its own proces
 __all__ = [
     "VERSION",
     "Callback",
+    "Group",
     "Queue",
     "Retry",
     "SimpleWorker",

@@ -42,6 +42,10 @@ class InvalidJobDependency(JobpoolError, ValueError):
     """A job cannot depend on what was given."""
 
 
+class NoSuchGroupError(JobpoolError):
+    """No group with this id has jobs (``Group.fetch``)."""
+
+
 class DuplicateJobError(JobpoolError):
     """A unique job's id already exists."""
 

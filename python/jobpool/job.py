@@ -828,8 +828,8 @@ class Job:
         remove_from_queue: bool = True,
         delete_dependents: bool = False,
     ) -> None:
-        """Deletes the job's hash, results and dependency sets, and its id from its queue and
-        registries."""
+        """Deletes the job's hash, results and dependency sets, and its id from its queue,
+        registries and group."""
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         if delete_dependents:
             for dependent in Job.fetch_many(self.dependent_ids, self.connection, self.serializer):
@@ -842,6 +842,8 @@ class Job:
         self._remove_executions(pipe, delete=True)
         for parent_id in self._dependency_ids:
             pipe.srem(keys.job_dependents(parent_id), self.id)
+        if self.group_id:
+            pipe.srem(keys.group(self.group_id), self.id)
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
         if pipeline is None:
             pipe.execute()

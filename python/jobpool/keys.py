@@ -41,6 +41,9 @@ TEMPLATES: dict[str, str] = {
     "suspended": "{prefix}:suspended",
     "scheduler_lock": "{prefix}:scheduler-lock:{queue}",
     "scheduler": "{prefix}:scheduler:{scheduler}",
+    "group": "{prefix}:group:{group}",
+    "groups": "{prefix}:groups",
+    "clean_groups": "{prefix}:clean_groups",
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",
@@ -82,6 +85,8 @@ _RESULTS = _format_string("results")
 QUEUES = render("queues")
 WORKERS = render("workers")
 SUSPENDED = render("suspended")
+GROUPS = render("groups")
+CLEAN_GROUPS = render("clean_groups")
 
 
 def job(job_id: str) -> str:
@@ -144,3 +149,7 @@ def queue_workers(queue_name: str) -> str:
 
 def worker_commands(name: str) -> str:
     return render("worker_commands", worker=name)
+
+
+def group(name: str) -> str:
+    return render("group", group=name)

@@ -7,7 +7,7 @@ finished), atomically. ``enqueue_many`` sends all its jobs in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -428,7 +428,22 @@ class Queue:
     def enqueue_many(
         self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None, group_id: str | None = None
     ) -> list[Job]:
-        """Enqueues many jobs in one pipeline (one round trip, plus a script check)."""
+        """Enqueues many jobs in one pipeline (one round trip, plus a script check). As RQ's,
+        ``group_id`` is only written in the jobs' hashes: ``Group.enqueue_many`` also makes them
+        the group's members."""
+        return self._enqueue_many(job_datas, pipeline, group_id)
+
+    def _enqueue_many(
+        self,
+        job_datas: Iterable[EnqueueData],
+        pipeline: Pipeline | None,
+        group_id: str | None = None,
+        then: Callable[[list[Job], Pipeline], None] | None = None,
+        execute: bool = False,
+    ) -> list[Job]:
+        """``enqueue_many``; ``then(jobs, pipe)`` adds commands after the jobs' to the same
+        pipeline (the same transaction), and with ``execute`` a caller's ``pipeline`` is
+        executed here too."""
         datas = list(job_datas)
         explicit_ids = [data.job_id for data in datas if data.job_id is not None]
         if len(explicit_ids) != len(set(explicit_ids)):
@@ -454,16 +469,21 @@ class Queue:
             )
             for data in datas
         ]
-        if not self._is_async:
-            pairs = zip(jobs, datas, strict=True)
-            return [self.enqueue_job(job, at_front=data.at_front) for job, data in pairs]
+        own_pipeline = pipeline is None
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
-        for job, data in zip(jobs, datas, strict=True):
-            self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=pipeline is None)
-        if pipeline is None:
-            statuses = pipe.execute()
-            for job, status in zip(jobs, statuses, strict=True):
-                job._status = JobStatus(status.decode())
+        if self._is_async:
+            for job, data in zip(jobs, datas, strict=True):
+                self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=own_pipeline)
+        else:  # each runs now, as RQ's; the group's sets are written after them
+            for job, data in zip(jobs, datas, strict=True):
+                self.enqueue_job(job, at_front=data.at_front)
+        if then is not None:
+            then(jobs, pipe)
+        if own_pipeline or execute:
+            replies = pipe.execute()
+            if own_pipeline and self._is_async:
+                for job, status in zip(jobs, replies, strict=False):
+                    job._status = JobStatus(status.decode())
         return jobs
 
     def enqueue_at(self, datetime: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:

@@ -3,8 +3,8 @@
 Its loop (gunicorn's arbiter shape: signal handlers only record the signal) reaps and respawns
 workers, reads what each one owns from its report pipe (see ``pool_worker``), heartbeats all of
 it in one batch per interval, hard-kills a worker whose job overran, settles what a dead worker
-owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler
-and the abandoned-job recovery, and talks to systemd.
+owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler,
+the abandoned-job recovery and the registries' and groups' cleanup, and talks to systemd.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from . import keys, worker_registration
 from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
+from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
+from .group import Group
 from .job_runner import JobStopped, stopped_outcome
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, die_with_parent, run_child
 from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
@@ -455,18 +457,23 @@ class Supervisor:
     def _maintain(self) -> None:
         """Recovers abandoned jobs on the queues whose maintenance lock this pool gets (one pool a
         queue at a time, however many pools there are; recovery is safe to repeat anyway). A lock
-        under this pool's name is its own, left by the run before a kill."""
+        under this pool's name is its own, left by the run before a kill. The groups are cleaned
+        too, by one pool (or RQ worker) at a time every GROUP_MAINTENANCE_INTERVAL, as RQ's
+        workers clean them."""
         with self.connection.pipeline(transaction=False) as pipe:
             for name in self.queue_names:
                 lock = keys.render("maintenance_lock", queue=name)
                 pipe.set(lock, self.name, nx=True, ex=int(MAINTENANCE_SECONDS) - 1)
                 pipe.get(lock)
-            replies = pipe.execute()
+            pipe.set(keys.CLEAN_GROUPS, 1, nx=True, ex=GROUP_MAINTENANCE_INTERVAL - 1)  # as RQ's workers
+            *replies, groups_due = pipe.execute()
         holders = zip(self.queue_names, replies[0::2], replies[1::2], strict=True)
         mine = [name for name, locked, holder in holders if locked or holder == self.name.encode()]
         if mine:
             self._recover(mine)
             clean_registries(self.connection, mine)
+        if groups_due:
+            Group.clean_registries(self.connection)
 
     def _recover(self, queue_names: list[str]) -> None:
         """Fails or retries the lapsed executions of ``queue_names`` (their pool vanished).

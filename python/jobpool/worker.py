@@ -19,10 +19,13 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from . import log_lines, worker_registration
 from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
+from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
+from .group import clean_groups_if_due
 from .job import Job
 from .job_runner import JobKilled, JobStopped, Outcome, run_job, stopped_outcome
 from .queue import Queue
@@ -108,6 +111,7 @@ class Worker(WorkerInfo):
         self._stop_requested = False
         self._in_job = False
         self._last_beat = 0.0
+        self._groups_cleaned_at = time.monotonic()
         self._unwritten: list[Performed] = []  # jobs that ran, their records not written yet
         self._may_write_during_job = False
         self._current: TakenJob | None = None  # taken, its record not written yet
@@ -242,10 +246,22 @@ class Worker(WorkerInfo):
             )
 
     def _beat_if_due(self) -> None:
-        """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight)."""
+        """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight),
+        and cleans the groups when they are due."""
         if time.monotonic() - self._last_beat >= WORKER_HEARTBEAT_SECONDS:
             self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
             self._last_beat = time.monotonic()
+            if self._last_beat - self._groups_cleaned_at >= GROUP_MAINTENANCE_INTERVAL:
+                self._clean_groups()
+
+    def _clean_groups(self) -> None:
+        """As RQ's worker maintenance: the groups' expired job ids and empty groups are dropped,
+        by one worker (or pool) of a deployment at a time, every GROUP_MAINTENANCE_INTERVAL."""
+        self._groups_cleaned_at = time.monotonic()
+        try:
+            clean_groups_if_due(self.connection)
+        except RedisError as error:  # a later maintenance does it
+            logger.warning("Worker %s: could not clean the groups: %s", self.name, error)
 
     # ---- what a supervisor is told of, and holding (nothing, for a worker on its own) -----------
 
@@ -338,6 +354,7 @@ class Worker(WorkerInfo):
         if self.recovers_at_start:
             # as RQ's workers clean up as they start (abandoned jobs' failure callbacks too)
             recover_abandoned(self.connection, self._queue_names, core=self.core, serializer=self.serializer)
+            self._clean_groups()
         self._ready()
         previous_handlers = self._install_signal_handlers()
         listener: CommandListener | None = None
