@@ -90,7 +90,7 @@ def seen_by_users(name: str, connection: redis.Redis, group: Any) -> dict[str, A
 
 def test_a_group_is_stored_as_rqs(connection: redis.Redis) -> None:
     def scenario(name: str) -> tuple[Any, ...]:
-        group, enqueued = enqueue_group(name, connection)
+        _, enqueued = enqueue_group(name, connection)
         returned = [(job.id, job.get_status(refresh=False).value, job.group_id) for job in enqueued]
         fetched = group_class(name).fetch(GROUP, connection=connection)
         return sorted(returned), seen_by_users(name, connection, fetched), group_data(connection)

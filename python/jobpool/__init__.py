@@ -13,6 +13,7 @@ from .callbacks import Callback
 from .group import Group
 from .job import Retry, cancel_job, get_current_job, requeue_job
 from .queue import Queue
+from .webhook import Webhook
 from .worker import Worker
 
 VERSION = __version__
@@ -25,6 +26,7 @@ __all__ = [
     "Queue",
     "Retry",
     "SimpleWorker",
+    "Webhook",
     "Worker",
     "__version__",
     "cancel_job",

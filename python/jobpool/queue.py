@@ -22,6 +22,7 @@ from .redis_values import as_text, as_texts
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow
+from .webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 # Reserved keyword arguments of RQ's enqueue that jobpool does not implement yet: refusing them
 # beats passing them to the job function as ordinary arguments.
-_UNSUPPORTED = ("repeat", "rate_limit", "webhooks")
+_UNSUPPORTED = ("repeat", "rate_limit")
 
 
 class EnqueueData(NamedTuple):
@@ -59,6 +60,7 @@ class EnqueueData(NamedTuple):
     on_success: Callback | None
     on_failure: Callback | None
     on_stopped: Callback | None
+    webhooks: Sequence[Webhook] | None = None
 
 
 class Queue:
@@ -290,6 +292,7 @@ class Queue:
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
         group_id: str | None = None,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> Job:
         """A job for this queue, with the queue's default timeout when none is given."""
         return self.job_class.create(
@@ -313,6 +316,7 @@ class Queue:
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
+            webhooks=webhooks,
             for_worker=self._is_async,
         )
 
@@ -334,6 +338,7 @@ class Queue:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> EnqueueData:
         return EnqueueData(
             func,
@@ -352,6 +357,7 @@ class Queue:
             on_success,
             on_failure,
             on_stopped,
+            webhooks,
         )
 
     # ---- enqueueing ------------------------------------------------------------------------------
@@ -359,7 +365,8 @@ class Queue:
     def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Enqueues ``f(*args, **kwargs)``. RQ's reserved keywords (job_timeout, result_ttl, ttl,
         failure_ttl, depends_on, job_id, at_front, meta, description, retry, on_success,
-        on_failure, on_stopped, pipeline, unique, args, kwargs) are taken out of ``kwargs``."""
+        on_failure, on_stopped, webhooks, pipeline, unique, args, kwargs) are taken out of
+        ``kwargs``."""
         options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
         return self.enqueue_call(f, args=call_args, kwargs=call_kwargs, **options)
 
@@ -383,6 +390,7 @@ class Queue:
         on_stopped: Callback | None = None,
         pipeline: Pipeline | None = None,
         unique: bool = False,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> Job:
         job = self.create_job(
             func,
@@ -400,6 +408,7 @@ class Queue:
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
+            webhooks=webhooks,
         )
         return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
@@ -466,6 +475,7 @@ class Queue:
                 on_failure=data.on_failure,
                 on_stopped=data.on_stopped,
                 group_id=group_id,
+                webhooks=data.webhooks,
             )
             for data in datas
         ]
@@ -616,6 +626,7 @@ def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[
         "on_stopped": kwargs.pop("on_stopped", None),
         "pipeline": kwargs.pop("pipeline", None),
         "unique": kwargs.pop("unique", False),
+        "webhooks": kwargs.pop("webhooks", None),
     }
     if "args" in kwargs or "kwargs" in kwargs:
         if args:

@@ -26,7 +26,7 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from . import keys, worker_registration
+from . import keys, settled_webhooks, worker_registration
 from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError
@@ -34,7 +34,7 @@ from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
 from .group import Group
 from .job_runner import JobStopped, stopped_outcome
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, die_with_parent, run_child
-from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
+from .recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
 from .results import encode_traceback
@@ -173,6 +173,7 @@ class Supervisor:
         self.command_channels = CommandChannels(self.connection)
         self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
         self.recovery_pid: int | None = None  # a process recovering abandoned jobs with callbacks
+        self.helper_pids: set[int] = set()  # processes sending dead workers' jobs' webhooks
 
     # ---- signals -------------------------------------------------------------------------------
 
@@ -279,6 +280,7 @@ class Supervisor:
             self.stopped_children.discard(pid)
             if pid == self.recovery_pid:
                 self.recovery_pid = None
+            self.helper_pids.discard(pid)
             if child is not None:
                 self._take_back_hold(child)
                 child.ended = self.ledger.ended(child.slot)
@@ -303,6 +305,7 @@ class Supervisor:
         a job it had not started, or had run but whose record may not have been written, goes
         back to its queue (a record that was written makes this a no-op); a running one fails
         (or is retried, per its Retry) with the reason it died."""
+        settled: list[settled_webhooks.Settled] = []  # the endings written now, for their webhooks
         if child.ended:
             step = self.core.step(child.name, child.ended, None, DEFAULT_RESULT_TTL, mark_started=True)
             for ending, recorded in zip(child.ended, step.outcomes if step else [], strict=False):
@@ -313,6 +316,8 @@ class Supervisor:
                     child.name,
                     recorded,
                 )
+                if recorded in ("finished", "failed"):
+                    settled.append((ending.job_id, recorded, None))
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
@@ -328,7 +333,21 @@ class Supervisor:
             logger.warning(
                 "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
             )
+            if outcome == "failed":
+                settled.append((owned.job_id, "failed", reason))
         worker_registration.register_death(self.connection, child.name, self.queue_names)
+        if settled:  # once: a settle repeated finds its records written ("stale")
+            self._redis_call("send a dead worker's jobs' webhooks", partial(self._send_webhooks, settled))
+
+    def _send_webhooks(self, settled: list[settled_webhooks.Settled]) -> None:
+        """Sends, from a process forked for it, the webhooks of the jobs of ``settled`` that
+        have some (see ``settled_webhooks``)."""
+        due = settled_webhooks.with_webhooks(self.connection, settled)
+        if due:
+            title = f"jobpool webhooks [{','.join(self.queue_names)}]"
+            self.helper_pids.add(
+                self._fork_helper(title, lambda: settled_webhooks.send(self.connection, due, self.serializer))
+            )
 
     def _plan_respawn(self, child: Child, status: int) -> None:
         recycled = os.WIFEXITED(status) and os.WEXITSTATUS(status) == RECYCLE_EXIT
@@ -477,23 +496,35 @@ class Supervisor:
 
     def _recover(self, queue_names: list[str]) -> None:
         """Fails or retries the lapsed executions of ``queue_names`` (their pool vanished).
-        When some of their jobs have an ``on_failure`` callback, which runs first as in RQ, a
-        process forked for it does the recovery: the supervisor never runs job code, which
-        could hold up its heartbeats for the callbacks' timeouts. One such process at a time."""
+        When some of their jobs have an ``on_failure`` callback, which runs first as in RQ, or
+        webhooks, sent once the failures are written, a process forked for it does the recovery:
+        the supervisor never runs job code, nor waits on an endpoint, either of which could hold
+        up its heartbeats. One such process at a time."""
         if self.recovery_pid is not None:
             return  # it is still at it; the next maintenance looks again
         lapsed = lapsed_executions(self.connection, queue_names)
         if not lapsed:
             return
-        if with_failure_callbacks(self.connection, lapsed):
+        if with_callbacks_or_webhooks(self.connection, lapsed):
             self.recovery_pid = self._fork_recovery(queue_names)
             return
         recovered = recover_abandoned(self.connection, queue_names, core=self.core, run_callbacks=False)
         _log_recovered(recovered)
 
     def _fork_recovery(self, queue_names: list[str]) -> int:
-        """Forks a process that recovers abandoned jobs, running their failure callbacks, and
-        exits; it dies with the supervisor, like a worker."""
+        """Forks a process that recovers abandoned jobs, running their failure callbacks and
+        sending their webhooks, and exits."""
+        return self._fork_helper(
+            f"jobpool recovery [{','.join(queue_names)}]",
+            lambda: _log_recovered(
+                recover_abandoned(self.connection, queue_names, serializer=self.serializer)
+            ),
+        )
+
+    def _fork_helper(self, title: str, body: Callable[[], object]) -> int:
+        """Forks a process that runs ``body`` and exits; it dies with the supervisor, like a
+        worker. redis-py opens new connections in a forked process; the core does without its
+        own."""
         parent_pid = os.getpid()
         pid = os.fork()
         if pid != 0:
@@ -505,11 +536,10 @@ class Supervisor:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             die_with_parent(parent_pid)
-            setproctitle(f"jobpool recovery [{','.join(queue_names)}]")
-            # redis-py opens new connections in a forked process; the core does without its own.
-            _log_recovered(recover_abandoned(self.connection, queue_names, serializer=self.serializer))
+            setproctitle(title)
+            body()
         except BaseException:
-            logger.exception("Recovering abandoned jobs failed")
+            logger.exception("%s failed", title)
             status = 1
         finally:
             logging.shutdown()
@@ -852,6 +882,10 @@ class Supervisor:
     def _finished(self) -> bool:
         if self.children or self.respawn_at:
             return False
+        if self.helper_pids and not (
+            self.stopping and time.monotonic() - self.stopped_at > SETTLE_GRACE_SECONDS
+        ):
+            return False  # a dead worker's jobs' webhooks are being sent
         if self.unsettled or self.reclaims:
             if not self.stopping or time.monotonic() - self.stopped_at <= SETTLE_GRACE_SECONDS:
                 return False

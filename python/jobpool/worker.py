@@ -32,6 +32,7 @@ from .queue import Queue
 from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .serializers import Serializer, resolve_serializer
+from .webhook import WebhookSender
 from .worker_commands import CommandListener
 from .worker_info import WorkerInfo, WorkerStatus
 
@@ -52,6 +53,9 @@ PREFETCH_BELOW_SECONDS = 0.005
 # A batch taken ahead holds about this much work: as many jobs as recent ones take to fill it,
 # within the worker's cap (--prefetch). Sub-millisecond jobs come in batches; 2 ms ones one at a time.
 BATCH_SECONDS = 0.002
+
+# The longest a stopping worker waits for the webhooks it has not sent yet.
+WEBHOOKS_DRAIN_SECONDS = 30.0
 
 # A job that ran, and how it ended, until its outcome is recorded.
 Performed = tuple[TakenJob, Outcome]
@@ -116,6 +120,7 @@ class Worker(WorkerInfo):
         self._may_write_during_job = False
         self._current: TakenJob | None = None  # taken, its record not written yet
         self._stop_request: tuple[str, bool] | None = None  # (execution id, kill) from a command
+        self._webhooks = WebhookSender()
         self._init_info(prepare_for_work)
 
     def __repr__(self) -> str:
@@ -218,7 +223,21 @@ class Worker(WorkerInfo):
             for performed, outcome in zip(recorded, step.outcomes, strict=True):
                 self._log_record(performed, outcome)
                 self._freed(performed[0])
+                if performed[1].job is not None:
+                    self._send_webhooks(performed[1], outcome)
         return step.taken
+
+    def _send_webhooks(self, outcome: Outcome, recorded: str | None) -> None:
+        """Hands the job's webhooks for how its ending was recorded (written: finished, or
+        failed) to the sender thread; none for an ending not written now (a job deleted or
+        canceled as it ran, a record a repeated step finds written)."""
+        job = outcome.job
+        if job is None:
+            return
+        if recorded == "finished":
+            self._webhooks.send(job, "finished")
+        elif recorded == "failed":
+            self._webhooks.send(job, "failed", "" if outcome.retry_returned else outcome.reason)
 
     def _release(self, taken: TakenJob) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
@@ -363,6 +382,7 @@ class Worker(WorkerInfo):
                 listener = CommandListener(self, threading.main_thread())
             jobs_done = self._loop(burst, max_jobs, max_idle_time)
         finally:
+            self._webhooks.drain(WEBHOOKS_DRAIN_SECONDS)
             if listener is not None:
                 listener.close()  # it signals no more: the handlers can go
             for signum, handler in previous_handlers.items():
