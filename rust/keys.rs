@@ -31,6 +31,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("suspended", "{prefix}:suspended"),
     ("scheduler_lock", "{prefix}:scheduler-lock:{queue}"),
     ("scheduler", "{prefix}:scheduler:{scheduler}"),
+    ("group", "{prefix}:group:{group}"),
+    ("groups", "{prefix}:groups"),
+    ("clean_groups", "{prefix}:clean_groups"),
     // jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     // also pushes a marker here (see `push_job` in lua/lib/library.lua). RQ never reads it.
     ("wakeup", "{prefix}:jobpool:wakeup:{queue}"),

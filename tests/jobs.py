@@ -231,3 +231,10 @@ def kill_own_process() -> None:
 
 def returns(value: Any) -> Any:
     return value
+
+
+def thread_names() -> list[str]:
+    """The names of the threads of the process running the job."""
+    import threading
+
+    return sorted(thread.name for thread in threading.enumerate())

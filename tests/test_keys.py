@@ -28,6 +28,7 @@ def test_python_and_rust_render_the_same_keys(prefix: str) -> None:
         "scheduler": "s1",
         "cron_job": "tasks.tidy",
         "cron_config": "c0ffee",
+        "group": "g1",
     }
     for name, template in keys.TEMPLATES.items():
         needed = {k: v for k, v in samples.items() if "{" + k + "}" in template}

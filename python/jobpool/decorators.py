@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
@@ -12,6 +12,7 @@ from .callbacks import Callback
 from .job import Job
 from .queue import Queue
 from .retry import Retry
+from .webhook import Webhook
 
 
 class job:
@@ -32,6 +33,7 @@ class job:
         on_failure: Callback | None = None,
         on_success: Callback | None = None,
         on_stopped: Callback | None = None,
+        webhooks: Sequence[Webhook] | None = None,
     ):
         self.queue = queue
         self.connection = connection
@@ -47,6 +49,7 @@ class job:
             on_failure=on_failure,
             on_success=on_success,
             on_stopped=on_stopped,
+            webhooks=webhooks,
         )
         self.depends_on = depends_on
         self.at_front = at_front

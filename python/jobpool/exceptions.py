@@ -42,6 +42,15 @@ class InvalidJobDependency(JobpoolError, ValueError):
     """A job cannot depend on what was given."""
 
 
+class InvalidWebhook(JobpoolError, ValueError, TypeError):
+    """A Webhook's url, job_status, method, headers or timeout is not one RQ accepts (RQ raises
+    ValueError, or TypeError for headers)."""
+
+
+class NoSuchGroupError(JobpoolError):
+    """No group with this id has jobs (``Group.fetch``)."""
+
+
 class DuplicateJobError(JobpoolError):
     """A unique job's id already exists."""
 

@@ -7,7 +7,8 @@ runs here, and its outcome is written as RQ's ``Queue.run_sync`` writes it: star
 result_ttl, or failed with the traceback in a failed result and the failed registry until its
 failure_ttl. As in RQ: no retry, no timeout (nothing may interrupt the caller's thread), no
 execution records (no worker runs it), the callbacks run after the outcome is written and their
-exceptions reach the caller, and the job's own exception does not.
+exceptions reach the caller, and the job's own exception does not; then the job's webhooks are
+sent, in the caller's thread.
 
 This is not the Rust core's path on purpose: a worker's record removes a started execution and
 may retry the job, neither of which an inline run has.
@@ -52,15 +53,18 @@ def run(queue: Queue, job: Job) -> Job:
     try:
         value = job.perform()
     except Exception as error:  # as RQ's run_sync: the job's exception is recorded, not raised
-        _record_failure(queue, job, format_exception(error))
+        reason = format_exception(error)
+        _record_failure(queue, job, reason)
         callback = job.failure_callback
         if callback is not None:
             callback(job, connection, *sys.exc_info())
+        job.send_webhooks(JobStatus.FAILED.value, exc_string=reason)
         return job
     _record_success(queue, job, value)
     callback = job.success_callback
     if callback is not None:
         callback(job, connection, value)
+    job.send_webhooks(JobStatus.FINISHED.value)
     return job
 
 

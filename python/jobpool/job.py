@@ -1,8 +1,8 @@
 """Job: one call of a function, stored as RQ's job hash ``<prefix>:job:<id>``.
 
 The hash layout and encodings are RQ 3.0's (see ``to_dict``/``restore``): a job written by
-either library is read and run by the other. Fields jobpool does not model (webhooks, repeats,
-rate limits) are kept as read and written back unchanged.
+either library is read and run by the other. Fields jobpool does not model (repeats, rate
+limits) are kept as read and written back unchanged.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .results import UNSERIALIZABLE_RETURN_VALUE
 from .retry import Retry, check_intervals, check_retries
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow, utcparse
+from .webhook import Webhook, check_webhooks, decode_webhooks, encode_webhooks
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -202,6 +203,7 @@ class Job:
         self.last_heartbeat = None
         self.worker_name: str | None = None
         self.group_id: str | None = None
+        self.webhooks: list[Webhook] = []
         self.timeout: int | None = None
         self.result_ttl: int | None = None
         self.failure_ttl: int | None = None
@@ -252,6 +254,7 @@ class Job:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        webhooks: Sequence[Webhook] | None = None,
         for_worker: bool = True,
     ) -> Job:
         """A new job, validated and encoded but not saved: every bad input raises here,
@@ -282,6 +285,7 @@ class Job:
         job.ttl = _parse_job_ttl(ttl)
         job.meta = dict(meta or {})
         job.group_id = group_id
+        job.webhooks = check_webhooks(webhooks)
         if retry is not None:
             if not isinstance(retry, Retry):
                 raise TypeError(f"retry must be a Retry, not {type(retry).__name__}")
@@ -484,6 +488,13 @@ class Job:
     def stopped_callback(self) -> Any:
         return self._callback(self._stopped_callback_name)
 
+    def send_webhooks(self, status: str, *, exc_string: str | None = None) -> None:
+        """Sends, now, each of the job's webhooks for ``status`` (``finished`` or ``failed``;
+        ``exc_string`` goes in a failed one's payload). Failures are logged, never raised."""
+        for webhook in self.webhooks:
+            if webhook.job_status == status:
+                webhook.send(self, exc_string=exc_string)
+
     # ---- status ------------------------------------------------------------------------------
 
     def get_status(self, refresh: bool = True) -> JobStatus | None:
@@ -609,6 +620,8 @@ class Job:
             optional["dependency_ids"] = json.dumps(self._dependency_ids)
         if self.meta and include_meta:
             optional["meta"] = self._serialize_meta()
+        if self.webhooks:
+            optional["webhooks"] = encode_webhooks(self.webhooks)
         if self.allow_dependency_failures is not None:
             optional["allow_dependency_failures"] = int(self.allow_dependency_failures)
         if self.enqueue_at_front is not None:
@@ -828,8 +841,8 @@ class Job:
         remove_from_queue: bool = True,
         delete_dependents: bool = False,
     ) -> None:
-        """Deletes the job's hash, results and dependency sets, and its id from its queue and
-        registries."""
+        """Deletes the job's hash, results and dependency sets, and its id from its queue,
+        registries and group."""
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         if delete_dependents:
             for dependent in Job.fetch_many(self.dependent_ids, self.connection, self.serializer):
@@ -842,6 +855,8 @@ class Job:
         self._remove_executions(pipe, delete=True)
         for parent_id in self._dependency_ids:
             pipe.srem(keys.job_dependents(parent_id), self.id)
+        if self.group_id:
+            pipe.srem(keys.group(self.group_id), self.id)
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
         if pipeline is None:
             pipe.execute()
@@ -860,6 +875,7 @@ _MODELLED_FIELDS = frozenset(
         "ended_at",
         "last_heartbeat",
         "group_id",
+        "webhooks",
         "timeout",
         "result_ttl",
         "failure_ttl",
@@ -904,6 +920,7 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
     for name in ("enqueued_at", "started_at", "ended_at", "last_heartbeat"):
         _Timestamp.set_text(job, name, get(name))
     job.group_id = get("group_id")
+    job.webhooks = decode_webhooks(job.id, value) if (value := get("webhooks")) else []
     job.timeout = parse_timeout(value, limit=None) if (value := get("timeout")) else None
     job.result_ttl = int(value) if (value := get("result_ttl")) else None
     job.failure_ttl = int(value) if (value := get("failure_ttl")) else None
@@ -932,7 +949,7 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
             job._legacy_result = job.serializer.loads(binary)
         except Exception:
             job._legacy_result = UNSERIALIZABLE_RETURN_VALUE
-    # What jobpool does not model (webhooks, repeats, rate limits), written back as read.
+    # What jobpool does not model (repeats, rate limits), written back as read.
     job._other_fields = {name: value for name, value in fields.items() if name not in _MODELLED_FIELDS}
 
 

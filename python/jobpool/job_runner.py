@@ -36,6 +36,7 @@ from .results import encode_return_value, encode_traceback, format_exception
 from .retry import RetryAgain, retry_again, returned_retry
 from .serializers import Serializer
 from .timeouts import BaseDeathPenalty, JobTimeoutException, death_penalty
+from .timeutils import utcnow
 
 DEFAULT_JOB_TIMEOUT = 180
 
@@ -69,6 +70,7 @@ class Outcome:
     working_seconds: float = 0.0
     retry_returned: bool = False  # the job returned a Retry (``return_value`` holds it)
     again: RetryAgain | None = None  # how it runs again; None: its retries are used up
+    job: Job | None = None  # the job, if it has webhooks to send once this outcome is recorded
 
     @property
     def traceback(self) -> tuple[bytes, bytes]:
@@ -191,18 +193,26 @@ def _run(
                 working_seconds=time.perf_counter() - clock,
                 retry_returned=True,
                 again=retry_again(retry, job.number_of_retries, job.enqueue_at_front_on_retry),
+                job=_with_webhooks(job),
             )
         if job._success_callback_name:
             job._status = JobStatus.FINISHED
             run_callback(job.success_callback, job._success_callback_timeout, job, connection, value)
         encoded = encode_return_value(job.serializer, value)
         return Outcome(
-            True, return_value=encoded, started_at=started_at, working_seconds=time.perf_counter() - clock
+            True,
+            return_value=encoded,
+            started_at=started_at,
+            working_seconds=time.perf_counter() - clock,
+            job=_with_webhooks(job),
         )
     except JobStopped as stop:
         if job is not None and job._stopped_callback_name and not isinstance(stop, JobKilled):
             _error_of_callback(job, connection, stop, stopped=True)
-        return stopped_outcome(stop, started_at, time.perf_counter() - clock)
+        outcome = stopped_outcome(stop, started_at, time.perf_counter() - clock)
+        if job is not None and not outcome.stopped:  # killed: it fails, and its webhooks go
+            outcome.job = _with_webhooks(job)
+        return outcome
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
         if job is not None and job._failure_callback_name:
             job._status = JobStatus.FAILED
@@ -215,6 +225,7 @@ def _run(
             reason=format_exception(error),
             started_at=started_at,
             working_seconds=time.perf_counter() - clock,
+            job=None if job is None else _with_webhooks(job),
         )
 
 
@@ -257,6 +268,27 @@ def taken_timeout(fields: dict[str, bytes]) -> int:
         return int(raw) if raw else DEFAULT_JOB_TIMEOUT
     except ValueError:
         return DEFAULT_JOB_TIMEOUT
+
+
+def job_with_webhooks(
+    job_id: str, fields: dict[str, bytes], connection: Redis, serializer: Serializer
+) -> Job | None:
+    """The job, for its webhooks, loaded again in the worker of a work horse that ran it (or
+    died running it); None if it cannot be loaded."""
+    try:
+        return _with_webhooks(load_job(job_id, fields, connection, serializer))
+    except Exception:
+        logger.exception("Job %s: could not be loaded to send its webhooks", job_id)
+        return None
+
+
+def _with_webhooks(job: Job) -> Job | None:
+    """``job``, its ``ended_at`` set to now (for its webhooks' payload, as RQ sets it as the job
+    ends), if it has webhooks; else None."""
+    if not job.webhooks:
+        return None
+    job.ended_at = utcnow()
+    return job
 
 
 def _error_of_callback(

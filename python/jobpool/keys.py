@@ -41,6 +41,9 @@ TEMPLATES: dict[str, str] = {
     "suspended": "{prefix}:suspended",
     "scheduler_lock": "{prefix}:scheduler-lock:{queue}",
     "scheduler": "{prefix}:scheduler:{scheduler}",
+    "group": "{prefix}:group:{group}",
+    "groups": "{prefix}:groups",
+    "clean_groups": "{prefix}:clean_groups",
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",
@@ -96,6 +99,8 @@ WORKERS = render("workers")
 SUSPENDED = render("suspended")
 CRON_JOBS = render("cron_jobs")
 CRON_SCHEDULERS = render("cron_schedulers")
+GROUPS = render("groups")
+CLEAN_GROUPS = render("clean_groups")
 
 
 def job(job_id: str) -> str:
@@ -174,3 +179,7 @@ def cron_lock(config_id: str) -> str:
 
 def cron_tick(tick_id: str) -> str:
     return render("cron_tick", cron_job=tick_id)
+
+
+def group(name: str) -> str:
+    return render("group", group=name)

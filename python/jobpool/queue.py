@@ -7,7 +7,7 @@ finished), atomically. ``enqueue_many`` sends all its jobs in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -22,6 +22,7 @@ from .redis_values import as_text, as_texts
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow
+from .webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 # Reserved keyword arguments of RQ's enqueue that jobpool does not implement yet: refusing them
 # beats passing them to the job function as ordinary arguments.
-_UNSUPPORTED = ("repeat", "rate_limit", "webhooks")
+_UNSUPPORTED = ("repeat", "rate_limit")
 
 
 class EnqueueData(NamedTuple):
@@ -59,6 +60,7 @@ class EnqueueData(NamedTuple):
     on_success: Callback | None
     on_failure: Callback | None
     on_stopped: Callback | None
+    webhooks: Sequence[Webhook] | None = None
 
 
 class Queue:
@@ -290,6 +292,7 @@ class Queue:
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
         group_id: str | None = None,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> Job:
         """A job for this queue, with the queue's default timeout when none is given."""
         return self.job_class.create(
@@ -313,6 +316,7 @@ class Queue:
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
+            webhooks=webhooks,
             for_worker=self._is_async,
         )
 
@@ -334,6 +338,7 @@ class Queue:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> EnqueueData:
         return EnqueueData(
             func,
@@ -352,6 +357,7 @@ class Queue:
             on_success,
             on_failure,
             on_stopped,
+            webhooks,
         )
 
     # ---- enqueueing ------------------------------------------------------------------------------
@@ -359,7 +365,8 @@ class Queue:
     def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Enqueues ``f(*args, **kwargs)``. RQ's reserved keywords (job_timeout, result_ttl, ttl,
         failure_ttl, depends_on, job_id, at_front, meta, description, retry, on_success,
-        on_failure, on_stopped, pipeline, unique, args, kwargs) are taken out of ``kwargs``."""
+        on_failure, on_stopped, webhooks, pipeline, unique, args, kwargs) are taken out of
+        ``kwargs``."""
         options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
         return self.enqueue_call(f, args=call_args, kwargs=call_kwargs, **options)
 
@@ -383,6 +390,7 @@ class Queue:
         on_stopped: Callback | None = None,
         pipeline: Pipeline | None = None,
         unique: bool = False,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> Job:
         job = self.create_job(
             func,
@@ -400,6 +408,7 @@ class Queue:
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
+            webhooks=webhooks,
         )
         return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
@@ -428,7 +437,22 @@ class Queue:
     def enqueue_many(
         self, job_datas: Iterable[EnqueueData], pipeline: Pipeline | None = None, group_id: str | None = None
     ) -> list[Job]:
-        """Enqueues many jobs in one pipeline (one round trip, plus a script check)."""
+        """Enqueues many jobs in one pipeline (one round trip, plus a script check). As RQ's,
+        ``group_id`` is only written in the jobs' hashes: ``Group.enqueue_many`` also makes them
+        the group's members."""
+        return self._enqueue_many(job_datas, pipeline, group_id)
+
+    def _enqueue_many(
+        self,
+        job_datas: Iterable[EnqueueData],
+        pipeline: Pipeline | None,
+        group_id: str | None = None,
+        then: Callable[[list[Job], Pipeline], None] | None = None,
+        execute: bool = False,
+    ) -> list[Job]:
+        """``enqueue_many``; ``then(jobs, pipe)`` adds commands after the jobs' to the same
+        pipeline (the same transaction), and with ``execute`` a caller's ``pipeline`` is
+        executed here too."""
         datas = list(job_datas)
         explicit_ids = [data.job_id for data in datas if data.job_id is not None]
         if len(explicit_ids) != len(set(explicit_ids)):
@@ -451,19 +475,25 @@ class Queue:
                 on_failure=data.on_failure,
                 on_stopped=data.on_stopped,
                 group_id=group_id,
+                webhooks=data.webhooks,
             )
             for data in datas
         ]
-        if not self._is_async:
-            pairs = zip(jobs, datas, strict=True)
-            return [self.enqueue_job(job, at_front=data.at_front) for job, data in pairs]
+        own_pipeline = pipeline is None
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
-        for job, data in zip(jobs, datas, strict=True):
-            self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=pipeline is None)
-        if pipeline is None:
-            statuses = pipe.execute()
-            for job, status in zip(jobs, statuses, strict=True):
-                job._status = JobStatus(status.decode())
+        if self._is_async:
+            for job, data in zip(jobs, datas, strict=True):
+                self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=own_pipeline)
+        else:  # each runs now, as RQ's; the group's sets are written after them
+            for job, data in zip(jobs, datas, strict=True):
+                self.enqueue_job(job, at_front=data.at_front)
+        if then is not None:
+            then(jobs, pipe)
+        if own_pipeline or execute:
+            replies = pipe.execute()
+            if own_pipeline and self._is_async:
+                for job, status in zip(jobs, replies, strict=False):
+                    job._status = JobStatus(status.decode())
         return jobs
 
     def enqueue_at(self, datetime: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:
@@ -596,6 +626,7 @@ def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[
         "on_stopped": kwargs.pop("on_stopped", None),
         "pipeline": kwargs.pop("pipeline", None),
         "unique": kwargs.pop("unique", False),
+        "webhooks": kwargs.pop("webhooks", None),
     }
     if "args" in kwargs or "kwargs" in kwargs:
         if args:

@@ -4,8 +4,10 @@ them. The record is one call into the Rust core (two round trips for any number 
 
 As RQ's cleanup does, each abandoned job's ``on_failure`` callback runs first, retried or not,
 with ``(AbandonedJobError, AbandonedJobError(), None)``; the job it gets is as fetched (status
-``started``), and a callback that raises is logged and changes nothing. Finding whether any
-lapsed job has a callback costs one round trip, a second only when some execution lapsed.
+``started``), and a callback that raises is logged and changes nothing. Once the failures are
+written, the ``failed`` webhooks of the jobs that failed (not those retried) are sent, as RQ's
+cleanup sends them. Finding whether any lapsed job has a callback or webhooks costs one round
+trip, a second only when some execution lapsed.
 """
 
 from __future__ import annotations
@@ -50,30 +52,35 @@ def lapsed_executions(connection: Redis, queue_names: list[str]) -> list[Lapsed]
     return lapsed
 
 
-def with_failure_callbacks(connection: Redis, lapsed: list[Lapsed]) -> list[str]:
+def with_callbacks_or_webhooks(connection: Redis, lapsed: list[Lapsed]) -> list[str]:
     """The ids of the jobs of ``lapsed`` that recovery fails or retries and that have an
-    ``on_failure`` callback: still started, and not a job held ahead that never began (recovery
-    puts those back in their queue)."""
+    ``on_failure`` callback or webhooks: still started, and not a job held ahead that never
+    began (recovery puts those back in their queue)."""
     with connection.pipeline(transaction=False) as pipe:
         for _, job_id, _ in lapsed:
-            pipe.hmget(keys.job(job_id), "status", "failure_callback_name", "jobpool_held")
+            pipe.hmget(keys.job(job_id), "status", "failure_callback_name", "webhooks", "jobpool_held")
         fields = pipe.execute()
     return [
         job_id
-        for (_, job_id, execution_id), (status, callback, held) in zip(lapsed, fields, strict=True)
-        if status == JobStatus.STARTED.value.encode() and callback and held != execution_id.encode()
+        for (_, job_id, execution_id), (status, callback, webhooks, held) in zip(lapsed, fields, strict=True)
+        if status == JobStatus.STARTED.value.encode()
+        and (callback or webhooks)
+        and held != execution_id.encode()
     ]
 
 
 def run_failure_callbacks(
     connection: Redis, job_ids: list[str], serializer: Serializer | None = None
-) -> None:
+) -> list[Job]:
     """Runs the ``on_failure`` callback of each abandoned job of ``job_ids``, as RQ's cleanup
     runs it; whatever goes wrong (a job gone or undecodable, a callback that raises or times
-    out) is logged and the next one runs."""
+    out) is logged and the next one runs. Returns the jobs that have webhooks."""
+    with_webhooks: list[Job] = []
     for job_id in job_ids:
         try:
             job = Job.fetch(job_id, connection=connection, serializer=serializer)
+            if job.webhooks:
+                with_webhooks.append(job)
             if job.failure_callback is not None:
                 error = AbandonedJobError()
                 run_callback(
@@ -87,6 +94,7 @@ def run_failure_callbacks(
                 )
         except Exception:
             logger.exception("Abandoned job %s: its failure callback failed", job_id)
+    return with_webhooks
 
 
 def recover_abandoned(
@@ -97,13 +105,23 @@ def recover_abandoned(
     run_callbacks: bool = True,
 ) -> list[tuple[str, str, str, str]]:
     """Fails or retries the lapsed executions of ``queue_names``, after running their jobs'
-    ``on_failure`` callbacks (unless ``run_callbacks`` is False); returns (queue, job id,
-    execution id, outcome) for each, the outcome being failed, retried, scheduled or cleared.
-    ``core`` is a Rust core already connected (a worker's), ``serializer`` the jobs' one."""
+    ``on_failure`` callbacks, and then sends the failed ones' webhooks (neither unless
+    ``run_callbacks``: the caller runs no job code); returns (queue, job id, execution id,
+    outcome) for each, the outcome being failed, retried, scheduled or cleared. ``core`` is a
+    Rust core already connected (a worker's), ``serializer`` the jobs' one."""
     lapsed = lapsed_executions(connection, queue_names)
     if not lapsed:
         return []
+    with_webhooks: list[Job] = []
     if run_callbacks:
-        run_failure_callbacks(connection, with_failure_callbacks(connection, lapsed), serializer)
-    exc_info, exc_string = encode_traceback(abandoned_reason())
-    return (core or connect_core(connection)).recover_abandoned(queue_names, exc_info, exc_string)
+        with_webhooks = run_failure_callbacks(
+            connection, with_callbacks_or_webhooks(connection, lapsed), serializer
+        )
+    reason = abandoned_reason()
+    exc_info, exc_string = encode_traceback(reason)
+    recovered = (core or connect_core(connection)).recover_abandoned(queue_names, exc_info, exc_string)
+    failed = {job_id for _, job_id, _, outcome in recovered if outcome == JobStatus.FAILED.value}
+    for job in with_webhooks:
+        if job.id in failed:
+            job.send_webhooks(JobStatus.FAILED.value, exc_string=reason)
+    return recovered

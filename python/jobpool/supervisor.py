@@ -3,8 +3,8 @@
 Its loop (gunicorn's arbiter shape: signal handlers only record the signal) reaps and respawns
 workers, reads what each one owns from its report pipe (see ``pool_worker``), heartbeats all of
 it in one batch per interval, hard-kills a worker whose job overran, settles what a dead worker
-owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler
-and the abandoned-job recovery, and talks to systemd.
+owned within a second, relays worker commands from its workers' pub/sub channels, runs the scheduler,
+the abandoned-job recovery and the registries' and groups' cleanup, and talks to systemd.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from . import keys, worker_registration
+from . import keys, settled_webhooks, worker_registration
 from ._native import MAX_HELD, Ending, Ledger
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError, SchedulerNotFound
+from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
+from .group import Group
 from .job_runner import JobStopped, stopped_outcome
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
-from .recovery import lapsed_executions, recover_abandoned, with_failure_callbacks
+from .recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
 from .redis_target import connect_core
 from .registry_cleanup import clean_registries
 from .results import encode_traceback
@@ -178,6 +180,7 @@ class Supervisor:
         self.command_channels = CommandChannels(self.connection)
         self.unsettled: list[tuple[Child, int]] = []  # dead workers whose jobs are not settled yet
         self.recovery_pid: int | None = None  # a process recovering abandoned jobs with callbacks
+        self.helper_pids: set[int] = set()  # processes sending dead workers' jobs' webhooks
 
     # ---- signals -------------------------------------------------------------------------------
 
@@ -285,6 +288,7 @@ class Supervisor:
             self.stopped_children.discard(pid)
             if pid == self.recovery_pid:
                 self.recovery_pid = None
+            self.helper_pids.discard(pid)
             if child is not None:
                 self._take_back_hold(child)
                 child.ended = self.ledger.ended(child.slot)
@@ -309,6 +313,7 @@ class Supervisor:
         a job it had not started, or had run but whose record may not have been written, goes
         back to its queue (a record that was written makes this a no-op); a running one fails
         (or is retried, per its Retry) with the reason it died."""
+        settled: list[settled_webhooks.Settled] = []  # the endings written now, for their webhooks
         if child.ended:
             step = self.core.step(child.name, child.ended, None, DEFAULT_RESULT_TTL, mark_started=True)
             for ending, recorded in zip(child.ended, step.outcomes if step else [], strict=False):
@@ -319,6 +324,8 @@ class Supervisor:
                     child.name,
                     recorded,
                 )
+                if recorded in ("finished", "failed"):
+                    settled.append((ending.job_id, recorded, None))
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
@@ -336,7 +343,21 @@ class Supervisor:
             logger.warning(
                 "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
             )
+            if outcome == "failed":
+                settled.append((owned.job_id, "failed", reason))
         worker_registration.register_death(self.connection, child.name, self.queue_names)
+        if settled:  # once: a settle repeated finds its records written ("stale")
+            self._redis_call("send a dead worker's jobs' webhooks", partial(self._send_webhooks, settled))
+
+    def _send_webhooks(self, settled: list[settled_webhooks.Settled]) -> None:
+        """Sends, from a process forked for it, the webhooks of the jobs of ``settled`` that
+        have some (see ``settled_webhooks``)."""
+        due = settled_webhooks.with_webhooks(self.connection, settled)
+        if due:
+            title = f"jobpool webhooks [{','.join(self.queue_names)}]"
+            self.helper_pids.add(
+                self._fork_helper(title, lambda: settled_webhooks.send(self.connection, due, self.serializer))
+            )
 
     def _plan_respawn(self, child: Child, status: int) -> None:
         recycled = os.WIFEXITED(status) and os.WEXITSTATUS(status) == RECYCLE_EXIT
@@ -465,38 +486,55 @@ class Supervisor:
     def _maintain(self) -> None:
         """Recovers abandoned jobs on the queues whose maintenance lock this pool gets (one pool a
         queue at a time, however many pools there are; recovery is safe to repeat anyway). A lock
-        under this pool's name is its own, left by the run before a kill."""
+        under this pool's name is its own, left by the run before a kill. The groups are cleaned
+        too, by one pool (or RQ worker) at a time every GROUP_MAINTENANCE_INTERVAL, as RQ's
+        workers clean them."""
         with self.connection.pipeline(transaction=False) as pipe:
             for name in self.queue_names:
                 lock = keys.render("maintenance_lock", queue=name)
                 pipe.set(lock, self.name, nx=True, ex=int(MAINTENANCE_SECONDS) - 1)
                 pipe.get(lock)
-            replies = pipe.execute()
+            pipe.set(keys.CLEAN_GROUPS, 1, nx=True, ex=GROUP_MAINTENANCE_INTERVAL - 1)  # as RQ's workers
+            *replies, groups_due = pipe.execute()
         holders = zip(self.queue_names, replies[0::2], replies[1::2], strict=True)
         mine = [name for name, locked, holder in holders if locked or holder == self.name.encode()]
         if mine:
             self._recover(mine)
             clean_registries(self.connection, mine)
+        if groups_due:
+            Group.clean_registries(self.connection)
 
     def _recover(self, queue_names: list[str]) -> None:
         """Fails or retries the lapsed executions of ``queue_names`` (their pool vanished).
-        When some of their jobs have an ``on_failure`` callback, which runs first as in RQ, a
-        process forked for it does the recovery: the supervisor never runs job code, which
-        could hold up its heartbeats for the callbacks' timeouts. One such process at a time."""
+        When some of their jobs have an ``on_failure`` callback, which runs first as in RQ, or
+        webhooks, sent once the failures are written, a process forked for it does the recovery:
+        the supervisor never runs job code, nor waits on an endpoint, either of which could hold
+        up its heartbeats. One such process at a time."""
         if self.recovery_pid is not None:
             return  # it is still at it; the next maintenance looks again
         lapsed = lapsed_executions(self.connection, queue_names)
         if not lapsed:
             return
-        if with_failure_callbacks(self.connection, lapsed):
+        if with_callbacks_or_webhooks(self.connection, lapsed):
             self.recovery_pid = self._fork_recovery(queue_names)
             return
         recovered = recover_abandoned(self.connection, queue_names, core=self.core, run_callbacks=False)
         _log_recovered(recovered)
 
     def _fork_recovery(self, queue_names: list[str]) -> int:
-        """Forks a process that recovers abandoned jobs, running their failure callbacks, and
-        exits; it dies with the supervisor, like a worker."""
+        """Forks a process that recovers abandoned jobs, running their failure callbacks and
+        sending their webhooks, and exits."""
+        return self._fork_helper(
+            f"jobpool recovery [{','.join(queue_names)}]",
+            lambda: _log_recovered(
+                recover_abandoned(self.connection, queue_names, serializer=self.serializer)
+            ),
+        )
+
+    def _fork_helper(self, title: str, body: Callable[[], object]) -> int:
+        """Forks a process that runs ``body`` and exits; it dies with the supervisor, like a
+        worker. redis-py opens new connections in a forked process; the core does without its
+        own."""
         parent_pid = os.getpid()
         pid = os.fork()
         if pid != 0:
@@ -508,11 +546,10 @@ class Supervisor:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             die_with_parent(parent_pid)
-            setproctitle(f"jobpool recovery [{','.join(queue_names)}]")
-            # redis-py opens new connections in a forked process; the core does without its own.
-            _log_recovered(recover_abandoned(self.connection, queue_names, serializer=self.serializer))
+            setproctitle(title)
+            body()
         except BaseException:
-            logger.exception("Recovering abandoned jobs failed")
+            logger.exception("%s failed", title)
             status = 1
         finally:
             logging.shutdown()
@@ -875,6 +912,10 @@ class Supervisor:
     def _finished(self) -> bool:
         if self.children or self.respawn_at:
             return False
+        if self.helper_pids and not (
+            self.stopping and time.monotonic() - self.stopped_at > SETTLE_GRACE_SECONDS
+        ):
+            return False  # a dead worker's jobs' webhooks are being sent
         if self.unsettled or self.reclaims:
             if not self.stopping or time.monotonic() - self.stopped_at <= SETTLE_GRACE_SECONDS:
                 return False

@@ -21,10 +21,13 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from . import log_lines, worker_registration
 from ._native import Ending, StepResult, TakenJob, Takes
 from .exceptions import RedisUnavailable
+from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
+from .group import clean_groups_if_due
 from .job import Job
 from .job_runner import (
     DEFAULT_SETTINGS,
@@ -33,6 +36,7 @@ from .job_runner import (
     JobStopped,
     Outcome,
     RunSettings,
+    job_with_webhooks,
     run_job,
     stopped_job_callback,
     stopped_outcome,
@@ -43,6 +47,7 @@ from .recovery import recover_abandoned
 from .redis_target import connect_core
 from .serializers import Serializer, resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
+from .webhook import WebhookSender
 from .work_horse import run_in_horse
 from .worker_commands import CommandListener
 from .worker_info import WorkerInfo, WorkerStatus
@@ -64,6 +69,9 @@ PREFETCH_BELOW_SECONDS = 0.005
 # A batch taken ahead holds about this much work: as many jobs as recent ones take to fill it,
 # within the worker's cap (--prefetch). Sub-millisecond jobs come in batches; 2 ms ones one at a time.
 BATCH_SECONDS = 0.002
+
+# The longest a stopping worker waits for the webhooks it has not sent yet.
+WEBHOOKS_DRAIN_SECONDS = 30.0
 
 # A job that ran, and how it ended, until its outcome is recorded.
 Performed = tuple[TakenJob, Outcome]
@@ -134,6 +142,7 @@ class BaseWorker(WorkerInfo):
         self._stop_requested = False
         self._in_job = False
         self._last_beat = 0.0
+        self._groups_cleaned_at = time.monotonic()
         self._unwritten: list[Performed] = []  # jobs that ran, their records not written yet
         self._may_write_during_job = False
         self._current: TakenJob | None = None  # taken, its record not written yet
@@ -146,6 +155,7 @@ class BaseWorker(WorkerInfo):
             if callable(exception_handlers)
             else list(exception_handlers)
         )
+        self._webhooks = WebhookSender()
         self._init_info(prepare_for_work)
 
     def __repr__(self) -> str:
@@ -265,7 +275,21 @@ class BaseWorker(WorkerInfo):
             for performed, outcome in zip(recorded, step.outcomes, strict=True):
                 self._log_record(performed, outcome)
                 self._freed(performed[0])
+                if performed[1].job is not None:
+                    self._send_webhooks(performed[1], outcome)
         return step.taken
+
+    def _send_webhooks(self, outcome: Outcome, recorded: str | None) -> None:
+        """Hands the job's webhooks for how its ending was recorded (written: finished, or
+        failed) to the sender thread; none for an ending not written now (a job deleted or
+        canceled as it ran, a record a repeated step finds written)."""
+        job = outcome.job
+        if job is None:
+            return
+        if recorded == "finished":
+            self._webhooks.send(job, "finished")
+        elif recorded == "failed":
+            self._webhooks.send(job, "failed", "" if outcome.retry_returned else outcome.reason)
 
     def _release(self, taken: TakenJob) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
@@ -293,10 +317,22 @@ class BaseWorker(WorkerInfo):
             )
 
     def _beat_if_due(self) -> None:
-        """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight)."""
+        """Keeps the worker's registry entry alive, busy or idle (never while a step is in flight),
+        and cleans the groups when they are due."""
         if time.monotonic() - self._last_beat >= WORKER_HEARTBEAT_SECONDS:
             self._retrying(lambda: self.core.heartbeat([], [(self.name, self.worker_ttl + 60)]))
             self._last_beat = time.monotonic()
+            if self._last_beat - self._groups_cleaned_at >= GROUP_MAINTENANCE_INTERVAL:
+                self._clean_groups()
+
+    def _clean_groups(self) -> None:
+        """As RQ's worker maintenance: the groups' expired job ids and empty groups are dropped,
+        by one worker (or pool) of a deployment at a time, every GROUP_MAINTENANCE_INTERVAL."""
+        self._groups_cleaned_at = time.monotonic()
+        try:
+            clean_groups_if_due(self.connection)
+        except RedisError as error:  # a later maintenance does it
+            logger.warning("Worker %s: could not clean the groups: %s", self.name, error)
 
     # ---- what a supervisor is told of, and holding (nothing, for a worker on its own) -----------
 
@@ -393,6 +429,7 @@ class BaseWorker(WorkerInfo):
         if self.recovers_at_start:
             # as RQ's workers clean up as they start (abandoned jobs' failure callbacks too)
             recover_abandoned(self.connection, self._queue_names, core=self.core, serializer=self.serializer)
+            self._clean_groups()
         self._ready()
         previous_handlers = self._install_signal_handlers()
         listener: CommandListener | None = None
@@ -401,6 +438,7 @@ class BaseWorker(WorkerInfo):
                 listener = CommandListener(self, threading.main_thread())
             jobs_done = self._loop(burst, max_jobs, max_idle_time)
         finally:
+            self._webhooks.drain(WEBHOOKS_DRAIN_SECONDS)
             if listener is not None:
                 listener.close()  # it signals no more: the handlers can go
             for signum, handler in previous_handlers.items():
@@ -547,16 +585,21 @@ class Worker(BaseWorker):
     def _execute(self, taken: TakenJob) -> Outcome:
         settings = self._run_settings()
         timeout = taken_timeout(taken.fields)
+
+        def in_horse() -> Outcome:
+            outcome = run_job(taken.job_id, taken.fields, self.connection, self.serializer, settings)
+            outcome.job = None  # it holds a connection: the worker loads it again if need be
+            return outcome
+
         try:
-            return run_in_horse(
-                lambda: run_job(taken.job_id, taken.fields, self.connection, self.serializer, settings),
-                None if timeout < 0 else timeout,
-                self._beat_if_due,
-            )
+            outcome = run_in_horse(in_horse, None if timeout < 0 else timeout, self._beat_if_due)
         except JobStopped as stop:  # its horse is gone: the stopped callback runs here, as RQ's
             if not isinstance(stop, JobKilled):
                 stopped_job_callback(taken.job_id, taken.fields, self.connection, self.serializer)
             raise
+        if not outcome.stopped and taken.fields.get("webhooks"):
+            outcome.job = job_with_webhooks(taken.job_id, taken.fields, self.connection, self.serializer)
+        return outcome
 
 
 def _description(fields: dict[str, bytes]) -> str:
