@@ -22,14 +22,20 @@ pub struct Recovered {
 
 /// Finds the lapsed executions in the started registries of `queues` and fails or retries
 /// them with `traceback`. An execution whose heartbeat comes back meanwhile is left alone.
+///
+/// `lapsed_by` (epoch seconds; now if None) is RQ's `StartedJobRegistry.cleanup(timestamp)`:
+/// the executions whose heartbeat lapses by then count as lapsed. Those lapsing later than now
+/// have their registry score brought down to now first, so that `fail.lua` (which leaves alone
+/// an execution whose heartbeat has not lapsed) records them.
 pub fn recover_abandoned(
     redis: &mut Redis,
     keys: &KeySchema,
     queues: &[String],
     traceback: &Traceback<'_>,
+    lapsed_by: Option<f64>,
 ) -> Result<Vec<Recovered>> {
     let now = Now::read();
-    let cutoff = now.epoch.floor() as i64;
+    let cutoff = lapsed_by.unwrap_or(now.epoch).floor() as i64;
     let mut lapsed: Vec<(String, String, String)> = Vec::new();
     let listed = redis.run(|session| {
         let commands: Vec<redis::Cmd> = queues
@@ -53,6 +59,9 @@ pub fn recover_abandoned(
     }
     if lapsed.is_empty() {
         return Ok(Vec::new());
+    }
+    if cutoff as f64 > now.epoch.floor() {
+        lapse_now(redis, keys, &lapsed, now.epoch.floor() as i64)?;
     }
     // One step of a `fail` part for each: one script run however many executions lapsed.
     let parts: Vec<_> = lapsed
@@ -85,6 +94,38 @@ pub fn recover_abandoned(
         })
         .filter(|recovered| !matches!(recovered, Ok(r) if r.outcome == "stale"))
         .collect()
+}
+
+/// Brings the started-registry score of each of `lapsed` down to `now`, whole seconds, no
+/// later than the time `fail.lua` is given (`ZADD XX LT`: a member gone or already lapsed is
+/// left as it is).
+fn lapse_now(
+    redis: &mut Redis,
+    keys: &KeySchema,
+    lapsed: &[(String, String, String)],
+    now: i64,
+) -> Result<()> {
+    redis.run(|session| {
+        let commands: Vec<redis::Cmd> = lapsed
+            .iter()
+            .map(|(queue, job_id, execution_id)| {
+                let member = if execution_id.is_empty() {
+                    job_id.clone()
+                } else {
+                    format!("{job_id}:{execution_id}")
+                };
+                let mut command = redis::cmd("ZADD");
+                command
+                    .arg(keys.registry("started", queue))
+                    .arg("XX")
+                    .arg("LT")
+                    .arg(now)
+                    .arg(member);
+                command
+            })
+            .collect();
+        session.pipeline(&commands).map(|_| ())
+    })
 }
 
 /// A started-registry member's job id and execution id. RQ before 2.0 wrote bare job ids;
@@ -133,7 +174,7 @@ mod tests {
             exc_info: b"x",
             exc_string: b"eA==",
         };
-        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback, None);
         let Ok(mut recovered) = recovered else {
             panic!("{recovered:?}")
         };
@@ -145,8 +186,19 @@ mod tests {
         assert_eq!(outcomes, vec![("dead", "failed"), ("retry", "retried")]);
         let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
         assert_eq!(wip, vec!["alive:e3".to_string()]);
-        let again = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        let again = recover_abandoned(&mut redis, &keys, &queues, &traceback, None);
         assert_eq!(again, Ok(vec![]));
+        // RQ's cleanup(timestamp): a live execution whose heartbeat lapses by then is failed.
+        let far_ahead = Some(Now::read().epoch + 86_400.0);
+        let ahead = recover_abandoned(&mut redis, &keys, &queues, &traceback, far_ahead);
+        let outcomes: Vec<(String, String)> = ahead
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.job_id, r.outcome))
+            .collect();
+        assert_eq!(outcomes, vec![("alive".to_string(), "failed".to_string())]);
+        let wip: Vec<String> = con.zrange("rq:wip:q", 0, -1).unwrap_or_default();
+        assert!(wip.is_empty(), "{wip:?}");
     }
 
     #[test]
@@ -177,7 +229,7 @@ mod tests {
             exc_string: b"eA==",
         };
         let queues = vec!["q".to_string()];
-        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback);
+        let recovered = recover_abandoned(&mut redis, &keys, &queues, &traceback, None);
         let Ok(mut recovered) = recovered else {
             panic!("{recovered:?}")
         };

@@ -91,3 +91,42 @@ def test_registry_add_and_clean_registries_as_rq(connection: redis.Redis, name: 
     registries.clean_registries(queue)
     assert connection.zrange(failed.key, 0, -1) == [b"new"]
     assert connection.zrange(finished.key, 0, -1) == [job.id.encode()]
+
+
+def test_started_registry_cleanup_honours_its_timestamp(redis_url: str, connection: redis.Redis) -> None:
+    """A running job whose heartbeat lapses before ``timestamp`` is failed by RQ's cleanup (and
+    one that lapses after it is not): each library's cleanup on a job a lone worker runs."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import jobs
+    from conftest import wait_for
+
+    seen = {}
+    for name, library in LIBRARIES.items():
+        connection.flushdb()
+        worker = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "worker_process.py"), redis_url, "q"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+            job = jobpool.Queue("q", connection=connection).enqueue(jobs.sleep_for, 30, job_timeout=100)
+            wait_for(lambda job=job: job.get_status() == "started")
+            registry = library.registry.StartedJobRegistry("q", connection=connection)
+            registry.cleanup(time.time() + 60)  # its heartbeat runs to the timeout plus 60 s
+            kept = job.get_status()
+            registry.cleanup(time.time() + 1000)
+            seen[name] = (
+                kept,
+                job.get_status(),
+                job.id in library.registry.FailedJobRegistry("q", connection=connection),
+                "AbandonedJobError" in (job.latest_result().exc_string or ""),
+            )
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+    assert seen["jobpool"] == seen["rq"] == ("started", "failed", True, True)

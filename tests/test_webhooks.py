@@ -367,11 +367,11 @@ def test_the_sender_thread_starts_only_with_a_job_that_has_webhooks(
     base, _ = server
     queue = Queue("q", connection=connection)
     plain = queue.enqueue(jobs.thread_names)
-    jobpool.Worker(["q"], connection=connection).work(burst=True)
+    jobpool.SimpleWorker(["q"], connection=connection).work(burst=True)
     assert "jobpool-webhooks" not in plain.return_value()
     queue.enqueue(jobs.add, 1, 2, webhooks=[Webhook(f"{base}/done", "finished")])
     after = queue.enqueue(jobs.thread_names)
-    jobpool.Worker(["q"], connection=connection).work(burst=True)
+    jobpool.SimpleWorker(["q"], connection=connection).work(burst=True)
     assert "jobpool-webhooks" in after.return_value()
 
 

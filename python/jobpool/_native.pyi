@@ -228,9 +228,10 @@ class Core:
         in the ledger): ("released", job id, queue), or ("absent", None, None)."""
 
     def recover_abandoned(
-        self, queues: list[str], exc_info: bytes, exc_string: bytes
+        self, queues: list[str], exc_info: bytes, exc_string: bytes, lapsed_by: float | None = None
     ) -> list[tuple[str, str, str, str]]:
-        """Fails or retries lapsed executions; (queue, job id, execution id, outcome) each."""
+        """Fails or retries lapsed executions (or lapsing by ``lapsed_by``, epoch seconds);
+        (queue, job id, execution id, outcome) each."""
 
 @final
 class Ledger:

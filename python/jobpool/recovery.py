@@ -37,9 +37,12 @@ def abandoned_reason() -> str:
     return f"Moved to FailedJobRegistry, due to AbandonedJobError, at {utcnow()}"
 
 
-def lapsed_executions(connection: Redis, queue_names: list[str]) -> list[Lapsed]:
-    """The executions in the started registries of ``queue_names`` whose heartbeat has lapsed."""
-    cutoff = int(epoch_seconds())
+def lapsed_executions(
+    connection: Redis, queue_names: list[str], lapsed_by: float | None = None
+) -> list[Lapsed]:
+    """The executions in the started registries of ``queue_names`` whose heartbeat has lapsed
+    (or lapses by ``lapsed_by``, epoch seconds)."""
+    cutoff = int(epoch_seconds() if lapsed_by is None else lapsed_by)
     with connection.pipeline(transaction=False) as pipe:
         for name in queue_names:
             pipe.zrangebyscore(keys.registry("started", name), "-inf", cutoff)
@@ -103,13 +106,16 @@ def recover_abandoned(
     core: _native.Core | None = None,
     serializer: Serializer | None = None,
     run_callbacks: bool = True,
+    lapsed_by: float | None = None,
 ) -> list[tuple[str, str, str, str]]:
     """Fails or retries the lapsed executions of ``queue_names``, after running their jobs'
     ``on_failure`` callbacks, and then sends the failed ones' webhooks (neither unless
     ``run_callbacks``: the caller runs no job code); returns (queue, job id, execution id,
     outcome) for each, the outcome being failed, retried, scheduled or cleared. ``core`` is a
-    Rust core already connected (a worker's), ``serializer`` the jobs' one."""
-    lapsed = lapsed_executions(connection, queue_names)
+    Rust core already connected (a worker's), ``serializer`` the jobs' one. ``lapsed_by``
+    (epoch seconds) is RQ's ``StartedJobRegistry.cleanup(timestamp)``: executions whose heartbeat
+    lapses by then count as lapsed (a time ahead fails running jobs, as RQ's does)."""
+    lapsed = lapsed_executions(connection, queue_names, lapsed_by)
     if not lapsed:
         return []
     with_webhooks: list[Job] = []
@@ -119,7 +125,9 @@ def recover_abandoned(
         )
     reason = abandoned_reason()
     exc_info, exc_string = encode_traceback(reason)
-    recovered = (core or connect_core(connection)).recover_abandoned(queue_names, exc_info, exc_string)
+    recovered = (core or connect_core(connection)).recover_abandoned(
+        queue_names, exc_info, exc_string, lapsed_by
+    )
     failed = {job_id for _, job_id, _, outcome in recovered if outcome == JobStatus.FAILED.value}
     for job in with_webhooks:
         if job.id in failed:

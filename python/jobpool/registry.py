@@ -212,10 +212,11 @@ class StartedJobRegistry(BaseRegistry):
     kind = "started"
 
     def cleanup(self, timestamp: float | None = None) -> None:
-        """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError)."""
+        """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError), or
+        lapses by ``timestamp`` (epoch seconds), as RQ's."""
         from .recovery import recover_abandoned
 
-        recover_abandoned(self.connection, [self.name], serializer=self.serializer)
+        recover_abandoned(self.connection, [self.name], serializer=self.serializer, lapsed_by=timestamp)
 
     @staticmethod
     def parse_job_id(member: Any) -> str:

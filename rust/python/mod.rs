@@ -338,21 +338,29 @@ impl Core {
         })
     }
 
-    /// Fails or retries the executions of `queues` whose heartbeat lapsed; returns (queue,
-    /// job id, execution id, outcome) for each.
+    /// Fails or retries the executions of `queues` whose heartbeat lapsed (or lapses by
+    /// `lapsed_by`, epoch seconds); returns (queue, job id, execution id, outcome) for each.
+    #[pyo3(signature = (queues, exc_info, exc_string, lapsed_by=None))]
     fn recover_abandoned(
         &self,
         py: Python<'_>,
         queues: Vec<String>,
         exc_info: Vec<u8>,
         exc_string: Vec<u8>,
+        lapsed_by: Option<f64>,
     ) -> PyResult<Vec<(String, String, String, String)>> {
         let recovered = self.with_state(py, |state| {
             let traceback = Traceback {
                 exc_info: &exc_info,
                 exc_string: &exc_string,
             };
-            recover_abandoned(&mut state.redis, &state.keys, &queues, &traceback)
+            recover_abandoned(
+                &mut state.redis,
+                &state.keys,
+                &queues,
+                &traceback,
+                lapsed_by,
+            )
         })?;
         Ok(recovered
             .into_iter()
