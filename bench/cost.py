@@ -44,8 +44,8 @@ HANDED_BACK_ROUND_TRIPS_PER_JOB = 1
 
 
 def drain_with_jobpool(connection: redis.Redis, queue: str) -> int:
-    """Drains ``queue`` with jobpool's Worker in this process; returns its Rust core's round trips."""
-    worker = jobpool.Worker([queue], connection=connection)
+    """Drains ``queue`` with jobpool's SimpleWorker in this process; returns its Rust core's round trips."""
+    worker = jobpool.SimpleWorker([queue], connection=connection)
     before = worker.core.round_trips
     worker.work(burst=True)
     return worker.core.round_trips - before
@@ -70,7 +70,7 @@ class WorkerLibrary:
 
 
 LIBRARIES = (
-    WorkerLibrary("jobpool", f"jobpool `Worker` {jobpool.__version__}", JOBPOOL, drain_with_jobpool),
+    WorkerLibrary("jobpool", f"jobpool `SimpleWorker` {jobpool.__version__}", JOBPOOL, drain_with_jobpool),
     WorkerLibrary("rq", f"RQ `SimpleWorker` {rq.__version__}", RQ_SIMPLE, drain_with_rq),
 )
 
