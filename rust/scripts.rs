@@ -49,6 +49,9 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("heartbeat"),
     script!("schedule"),
     script!("remove_executions"),
+    script!("rate_limit_acquire"),
+    script!("rate_limit_release"),
+    script!("rate_limit_cleanup"),
 ];
 
 /// One call of a script, before it is sent: on its own (`Session::call`), or as a part of a

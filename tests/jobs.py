@@ -231,3 +231,11 @@ def kill_own_process() -> None:
 
 def returns(value: Any) -> Any:
     return value
+
+
+def count_run(redis_url: str, key: str) -> int:
+    """Counts its runs in the Redis at ``redis_url`` under ``key`` (whatever library runs it)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as connection:
+        return int(connection.incr(key))

@@ -20,7 +20,14 @@ def test_python_and_rust_tables_are_identical() -> None:
 
 @pytest.mark.parametrize("prefix", ["rq", "{rq}", "my.app:jobs"])
 def test_python_and_rust_render_the_same_keys(prefix: str) -> None:
-    samples = {"job_id": "j-1", "execution_id": "e1", "queue": "high{x}", "worker": "w1", "scheduler": "s1"}
+    samples = {
+        "job_id": "j-1",
+        "execution_id": "e1",
+        "queue": "high{x}",
+        "worker": "w1",
+        "scheduler": "s1",
+        "rate_limit": "k{1}",
+    }
     for name, template in keys.TEMPLATES.items():
         needed = {k: v for k, v in samples.items() if "{" + k + "}" in template}
         rust = _native.render_key(name, prefix, list(needed.items()))

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from .queue import Queue
 
 
+def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> list[Any]:
+    """The arguments of lua/requeue.lua, which moves a job out of a registry onto its queue."""
+    from .rate_limit import promotion_templates
+
+    return [job_id, "1" if at_front else "0", queue_key, utcformat(now), epoch_seconds(now), *promotion_templates()]
+
+
 class BaseRegistry:
     kind = ""
 
@@ -128,8 +135,9 @@ class BaseRegistry:
         return int(removed)
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
-        """Moves the job from this registry back onto its queue, atomically; InvalidJobOperation
-        if it is not in this registry."""
+        """Moves the job from this registry back onto its queue (a job with a rate limit: into
+        its limit's waiting set, as RQ), atomically; InvalidJobOperation if it is not in this
+        registry."""
         job = (
             job_or_id
             if isinstance(job_or_id, Job)
@@ -141,7 +149,7 @@ class BaseRegistry:
             "requeue",
             self.connection,
             keys=[self.key, job.key, queue_key, keys.QUEUES, keys.wakeup(job.origin)],
-            args=[job.id, "1" if at_front else "0", queue_key, utcformat(now)],
+            args=requeue_args(job.id, at_front, queue_key, now),
         )
         if not moved:
             raise InvalidJobOperation(f"Job {job.id} is not in {self!r}, so it cannot be requeued")
