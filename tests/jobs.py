@@ -239,3 +239,11 @@ def count_run(redis_url: str, key: str) -> int:
 
     with redis.Redis.from_url(redis_url) as connection:
         return int(connection.incr(key))
+
+
+def fail_once(redis_url: str) -> str:
+    """Raises on its first run (counted in ``runs`` at ``redis_url``), returns after that."""
+    runs = count_run(redis_url, "runs")
+    if runs == 1:
+        raise ValueError("first run")
+    return f"run {runs}"

@@ -12,6 +12,8 @@ from ._native import __version__
 from .callbacks import Callback
 from .job import Retry, cancel_job, get_current_job, requeue_job
 from .queue import Queue
+from .rate_limit import RateLimit
+from .repeat import Repeat
 from .worker import Worker
 
 VERSION = __version__
@@ -21,6 +23,8 @@ __all__ = [
     "VERSION",
     "Callback",
     "Queue",
+    "RateLimit",
+    "Repeat",
     "Retry",
     "SimpleWorker",
     "Worker",
