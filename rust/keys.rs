@@ -35,7 +35,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     // holding its slots, the jobs waiting for one, and the set of every limit's name.
     ("rate_limit", "{prefix}:rl:{rate_limit}"),
     ("rate_limit_allowed", "{prefix}:rl:{rate_limit}:allowed"),
-    ("rate_limit_waiting", "{prefix}:rl:{rate_limit}:rate_limited"),
+    (
+        "rate_limit_waiting",
+        "{prefix}:rl:{rate_limit}:rate_limited",
+    ),
     ("rate_limit_keys", "{prefix}:rl-keys"),
     // jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     // also pushes a marker here (see `push_job` in lua/lib/library.lua). RQ never reads it.

@@ -125,7 +125,7 @@ def test_repeat_refuses_what_rq_refuses_with_its_errors(arguments: dict[str, Any
 
 def test_repeat_holds_what_rq_holds() -> None:
     for arguments in ({"times": 3}, {"times": 2, "interval": 10}, {"times": 4, "interval": (10, 30)}):
-        theirs, ours = rq.Repeat(**arguments), Repeat(**arguments)  # type: ignore[arg-type]
+        theirs, ours = rq.Repeat(**arguments), Repeat(**arguments)
         assert (ours.times, ours.intervals) == (theirs.times, theirs.intervals)
     assert Repeat.get_interval(5, [10, 30]) == rq.Repeat.get_interval(5, [10, 30]) == 30
 
@@ -147,7 +147,9 @@ def test_every_way_to_enqueue_stores_a_repeat_as_rq_does(connection: redis.Redis
         elif way == "enqueue_call":
             queue.enqueue_call(jobs.add, args=(1, 2), job_id=JOB, repeat=repeat)
         elif way == "enqueue_at":
-            queue.enqueue_at(datetime.now(timezone.utc) + timedelta(hours=1), jobs.add, 1, 2, job_id=JOB, repeat=repeat)
+            queue.enqueue_at(
+                datetime.now(timezone.utc) + timedelta(hours=1), jobs.add, 1, 2, job_id=JOB, repeat=repeat
+            )
         elif way == "create_job":
             queue.enqueue_job(queue.create_job(jobs.add, args=(1, 2), job_id=JOB, repeat=repeat))
         else:
@@ -174,7 +176,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("scenario_name", SCENARIOS)
-def test_a_repeated_job_leaves_what_rq_leaves(redis_url: str, connection: redis.Redis, scenario_name: str) -> None:
+def test_a_repeated_job_leaves_what_rq_leaves(
+    redis_url: str, connection: redis.Redis, scenario_name: str
+) -> None:
     options = dict(SCENARIOS[scenario_name])
     times, interval = options.pop("repeat")
     fails = options.pop("fails", False)
@@ -183,7 +187,9 @@ def test_a_repeated_job_leaves_what_rq_leaves(redis_url: str, connection: redis.
         lib = library(name)
         queue = lib.Queue("q", connection=connection)
         function, args = (jobs.fail, ("no luck",)) if fails else (jobs.count_run, (redis_url, "runs"))
-        queue.enqueue(function, *args, job_id=JOB, repeat=lib.Repeat(times=times, interval=interval), **options)
+        queue.enqueue(
+            function, *args, job_id=JOB, repeat=lib.Repeat(times=times, interval=interval), **options
+        )
         drain(name, connection)
         job = (rq.job.Job if name == "rq" else Job).fetch(JOB, connection=connection)
         return int(connection.get("runs") or 0), job.get_status().value, job.repeats_left, stored(connection)
@@ -247,7 +253,10 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
     kill_log = tmp_path / "kills.log"
     environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.01", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
     queue = Queue("q", connection=connection)
-    datas = [Queue.prepare_data(jobs.counted_sleep, (0.01,), repeat=Repeat(times=REPEATS)) for _ in range(FAULTY_JOBS)]
+    datas = [
+        Queue.prepare_data(jobs.counted_sleep, (0.01,), repeat=Repeat(times=REPEATS))
+        for _ in range(FAULTY_JOBS)
+    ]
     ids = [job.id for job in queue.enqueue_many(datas)]
     pool("-n", "2", "--preload", "faulty_pool_worker", "q", environ=environ)
 

@@ -598,7 +598,9 @@ class Job:
             "retry_intervals": json.dumps(self.retry_intervals) if self.retry_intervals is not None else None,
             "enqueue_at_front_on_retry": 1 if self.enqueue_at_front_on_retry else None,
             "repeats_left": self.repeats_left,
-            "repeat_intervals": json.dumps(self.repeat_intervals) if self.repeat_intervals is not None else None,
+            "repeat_intervals": json.dumps(self.repeat_intervals)
+            if self.repeat_intervals is not None
+            else None,
             "rate_limit_key": self.rate_limit_key or None,
             "rate_limit_concurrency": self.rate_limit_concurrency or None,
             "origin": self.origin or None,

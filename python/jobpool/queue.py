@@ -561,7 +561,13 @@ class Queue:
         args: list[Any] = [
             job.id,
             self.key,
-            "inline" if inline else "rate_limited" if waits else "1" if at_front or job.enqueue_at_front else "0",
+            "inline"
+            if inline
+            else "rate_limited"
+            if waits
+            else "1"
+            if at_front or job.enqueue_at_front
+            else "0",
             "1" if unique else "0",
             "1" if job.allow_dependency_failures else "0",
             job.ttl or "",

@@ -143,7 +143,13 @@ def clean_rate_limits(connection: Redis, names: list[str]) -> list[tuple[str, in
         return []
     now = utcnow()
     templates = promotion_templates()
-    args = [utcformat(now), epoch_seconds(now), *templates[:3], keys.executions(scripts.ID_MARK), *templates[3:]]
+    args = [
+        utcformat(now),
+        epoch_seconds(now),
+        *templates[:3],
+        keys.executions(scripts.ID_MARK),
+        *templates[3:],
+    ]
     with connection.pipeline(transaction=False) as pipe:
         for name in names:
             scripts.run("rate_limit_cleanup", pipe, keys=[], args=[name, *args])

@@ -29,7 +29,14 @@ def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> 
     """The arguments of lua/requeue.lua, which moves a job out of a registry onto its queue."""
     from .rate_limit import promotion_templates
 
-    return [job_id, "1" if at_front else "0", queue_key, utcformat(now), epoch_seconds(now), *promotion_templates()]
+    return [
+        job_id,
+        "1" if at_front else "0",
+        queue_key,
+        utcformat(now),
+        epoch_seconds(now),
+        *promotion_templates(),
+    ]
 
 
 class BaseRegistry:
