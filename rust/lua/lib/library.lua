@@ -262,8 +262,8 @@ end
 -- read before the caller's first write: {interval, rest (its repeat_intervals less the one used,
 -- as JSON text, or nil to leave them), repeats_left (one fewer), origin, ttl}; nil when the job
 -- has no origin to go back to. As RQ picks it, the interval is the first of repeat_intervals
--- (0, at once, when there are none), and the last one stays for the repeats after it; an
--- interval that is not a number of seconds counts as 0.
+-- (0, at once, when there are none), and the last one stays for the repeats after it; a
+-- first interval that is not a number of seconds counts as 0 (and the list is left as it is).
 local function next_repeat(job_key, repeats_left)
     local job = redis.call("HMGET", job_key, "repeat_intervals", "origin", "ttl")
     if not job[2] or job[2] == "" then
@@ -271,13 +271,12 @@ local function next_repeat(job_key, repeats_left)
     end
     local again = {interval = 0, repeats_left = repeats_left - 1, origin = job[2], ttl = stored_seconds(job[3])}
     local decoded, intervals = pcall(cjson.decode, job[1] or "")
-    if decoded and type(intervals) == "table" and #intervals > 0 then
-        local first = intervals[1]
-        if type(first) == "number" and first == first and first >= 0 and first < 1e15 then
-            again.interval = first
-        end
+    local first = decoded and type(intervals) == "table" and intervals[1]
+    if type(first) == "number" and first == first and first >= 0 and first < 1e15 then
+        again.interval = first
         if #intervals > 1 then
-            -- The text after the first entry, so the list keeps the form its writer gave it.
+            -- The text after the first entry (a number: no comma inside it), so the list keeps the
+            -- form its writer gave it.
             local comma = string.find(job[1], ",", 1, true)
             again.rest = "[" .. (string.gsub(string.sub(job[1], comma + 1), "^%s*", ""))
         end
