@@ -117,7 +117,8 @@ if count_it then
     count_it()
 end
 if not job_exists then
-    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5]) -- a parent that is gone is met
+    -- A parent that is gone is met.
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
     return "deleted"
 end
 if job[6] == execution_id then

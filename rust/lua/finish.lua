@@ -34,7 +34,7 @@
 -- one repeat fewer; its hash keeps no result_ttl expiry then (its ttl, if any, applies again).
 -- A job with a rate limit frees its slot and promotes waiting jobs (see the library), unless a
 -- repeat put it straight back onto its queue; one canceled as it ran frees it too. Neither costs
--- a job without them more than the two fields the first read takes.
+-- a job without them more than three more fields in the first read.
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
 local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
@@ -69,7 +69,8 @@ if count_it then
     count_it()
 end
 if not job_exists then
-    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5]) -- a parent that is gone is met
+    -- A parent that is gone is met.
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
     return "deleted"
 end
 

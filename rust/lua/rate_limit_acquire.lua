@@ -15,4 +15,5 @@ if redis.call("HGET", KEYS[1], "status") ~= "rate_limited" then
 end
 local templates = {job = ARGV[6], queue = ARGV[7], wakeup = ARGV[8], rate_limit = ARGV[9],
     rate_limit_allowed = ARGV[10], rate_limit_waiting = ARGV[11], rate_limit_keys = ARGV[12]}
-return wait_for_rate_limit(templates, KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], math.floor(tonumber(ARGV[5])))
+return wait_for_rate_limit(templates, KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+    math.floor(tonumber(ARGV[5])))

@@ -16,7 +16,8 @@ local allowed = fill(templates.rate_limit_allowed, name)
 local waiting = fill(templates.rate_limit_waiting, name)
 local freed, promoted = 0, 0
 for _, job_id in ipairs(redis.call("ZRANGE", allowed, 0, -1)) do
-    promoted = promoted + #release_stale_slot(templates, name, job_id, fill(ARGV[7], job_id), now, now_seconds)
+    local executions = fill(ARGV[7], job_id)
+    promoted = promoted + #release_stale_slot(templates, name, job_id, executions, now, now_seconds)
     if not redis.call("ZSCORE", allowed, job_id) then
         freed = freed + 1
     end

@@ -8,6 +8,7 @@
 -- ARGV[13] now, epoch seconds
 -- Returns the ids of the jobs it enqueued (a dependent with a rate limit may wait for a slot).
 
-local templates = {job = ARGV[1], dependencies = ARGV[2], queue = ARGV[3], deferred = ARGV[4], wakeup = ARGV[5],
-    rate_limit = ARGV[9], rate_limit_allowed = ARGV[10], rate_limit_waiting = ARGV[11], rate_limit_keys = ARGV[12]}
+local templates = {job = ARGV[1], dependencies = ARGV[2], queue = ARGV[3], deferred = ARGV[4],
+    wakeup = ARGV[5], rate_limit = ARGV[9], rate_limit_allowed = ARGV[10], rate_limit_waiting = ARGV[11],
+    rate_limit_keys = ARGV[12]}
 return release_dependents(KEYS[1], KEYS[2], ARGV[8], ARGV[7] == "1", templates, ARGV[6], ARGV[13])

@@ -17,10 +17,12 @@ local limit = redis.call("HMGET", KEYS[2], "rate_limit_key", "rate_limit_concurr
 if has_rate_limit(limit[1], limit[2]) then
     local templates = {job = ARGV[6], queue = ARGV[7], wakeup = ARGV[8], rate_limit = ARGV[9],
         rate_limit_allowed = ARGV[10], rate_limit_waiting = ARGV[11], rate_limit_keys = ARGV[12]}
-    redis.call("HSET", KEYS[2], "started_at", "", "ended_at", "", "enqueue_at_front", ARGV[2] == "1" and "1" or "0")
+    local at_front = ARGV[2] == "1" and "1" or "0"
+    redis.call("HSET", KEYS[2], "started_at", "", "ended_at", "", "enqueue_at_front", at_front)
     redis.call("HDEL", KEYS[2], "exc_info")
     redis.call("SADD", KEYS[4], ARGV[3])
-    wait_for_rate_limit(templates, KEYS[2], ARGV[1], limit[1], limit[2], ARGV[4], math.floor(tonumber(ARGV[5])))
+    wait_for_rate_limit(templates, KEYS[2], ARGV[1], limit[1], limit[2], ARGV[4],
+        math.floor(tonumber(ARGV[5])))
     return 1
 end
 redis.call("HSET", KEYS[2], "status", "queued", "enqueued_at", ARGV[4], "started_at", "", "ended_at", "")

@@ -28,8 +28,8 @@ for i = 1, tonumber(ARGV[6]) do
         local due = redis.call("ZRANGEBYSCORE", scheduled, "-inf", ARGV[2], "LIMIT", 0, ARGV[5])
         for _, job_id in ipairs(due) do
             local job_key = fill(ARGV[4], job_id)
-            local job = redis.call("HMGET", job_key, "status", "enqueue_at_front", "enqueue_at_front_on_retry",
-                "rate_limit_key", "rate_limit_concurrency")
+            local job = redis.call("HMGET", job_key, "status", "enqueue_at_front",
+                "enqueue_at_front_on_retry", "rate_limit_key", "rate_limit_concurrency")
             if job[1] and has_rate_limit(job[4], job[5]) then
                 redis.call("ZREM", scheduled, job_id)
                 wait_for_rate_limit(templates, job_key, job_id, job[4], job[5], ARGV[3], now_seconds)

@@ -54,7 +54,8 @@ end
 local function promote_rate_limited(templates, name, now, now_seconds)
     local allowed = fill(templates.rate_limit_allowed, name)
     local waiting = fill(templates.rate_limit_waiting, name)
-    local concurrency = tonumber(redis.call("HGET", fill(templates.rate_limit, name), "concurrency") or "") or 0
+    local stored = redis.call("HGET", fill(templates.rate_limit, name), "concurrency")
+    local concurrency = tonumber(stored or "") or 0
     local promoted = {}
     while redis.call("ZCARD", allowed) < concurrency do
         local popped = redis.call("ZPOPMIN", waiting)
@@ -118,7 +119,8 @@ end
 -- enqueue_dependents). `templates` holds job, dependencies, queue, deferred and wakeup
 -- templates, and the rate-limit ones (see has_rate_limit): a dependent with a rate limit waits
 -- for a slot, as RQ enqueues a ready dependent. Returns the ids it enqueued.
-local function release_dependents(dependents_key, queues_key, parent_id, skip_parent, templates, now, now_epoch)
+local function release_dependents(dependents_key, queues_key, parent_id, skip_parent, templates, now,
+        now_epoch)
     local function ready_to_run(dependent_id, allow_failure)
         for _, other_id in ipairs(redis.call("SMEMBERS", fill(templates.dependencies, dependent_id))) do
             if not (skip_parent and other_id == parent_id) then
@@ -269,7 +271,8 @@ local function next_repeat(job_key, repeats_left)
     if not job[2] or job[2] == "" then
         return nil
     end
-    local again = {interval = 0, repeats_left = repeats_left - 1, origin = job[2], ttl = stored_seconds(job[3])}
+    local again = {interval = 0, repeats_left = repeats_left - 1, origin = job[2],
+        ttl = stored_seconds(job[3])}
     local decoded, intervals = pcall(cjson.decode, job[1] or "")
     local first = decoded and type(intervals) == "table" and intervals[1]
     if type(first) == "number" and first == first and first >= 0 and first < 1e15 then
