@@ -333,6 +333,24 @@ def test_the_registry_reads_what_rqs_reads(redis_url: str, connection: redis.Red
     )
 
 
+@pytest.mark.parametrize("producer", ["rq", "jobpool"])
+def test_rq_and_jobpool_share_limits_and_repeats(
+    redis_url: str, connection: redis.Redis, producer: str
+) -> None:
+    """Jobs one library enqueued with a rate limit and a repeat are run by the other's worker."""
+    consumer = "jobpool" if producer == "rq" else "rq"
+    lib = library(producer)
+    queue = lib.Queue("q", connection=connection)
+    limit, repeat = lib.RateLimit("k", 1), lib.Repeat(times=1)
+    for tag in ("a", "b"):
+        queue.enqueue(jobs.note_order, redis_url, "order", tag, job_id=tag, rate_limit=limit, repeat=repeat)
+    assert statuses(consumer, connection, ["a", "b"]) == ["queued", "rate_limited"]
+    drain(consumer, connection)
+    assert connection.lrange("order", 0, -1) == [b"a", b"a", b"b", b"b"]
+    assert statuses(producer, connection, ["a", "b"]) == ["finished", "finished"]
+    assert not connection.exists("rq:rl:k:allowed", "rq:rl:k:rate_limited")
+
+
 # ---- a pool, and workers killed --------------------------------------------------------------------
 
 
