@@ -372,6 +372,24 @@ def test_a_pool_never_runs_more_than_the_concurrency(
     assert registry.get_allowed_job_count() == registry.get_rate_limited_job_count() == 0
 
 
+def test_a_pools_maintenance_frees_a_leaked_slot(
+    redis_url: str, connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """A slot whose job was deleted in a caller's pipeline stays taken until maintenance: a pool's
+    (every 10 s, as RQ's workers run theirs) frees it, and the waiting job runs."""
+    enqueue_limited("jobpool", connection, redis_url, ["a", "b"])
+    with connection.pipeline() as pipe:
+        Job.fetch("a", connection=connection).delete(pipeline=pipe)
+        pipe.execute()
+    assert RateLimitRegistry("k", connection).get_allowed_job_ids() == ["a"]
+    pool("-n", "1", "q").wait_for_message("READY=1")
+    wait_for(
+        lambda: Job.fetch("b", connection=connection).get_status() == JobStatus.FINISHED, deadline_seconds=30
+    )
+    assert connection.lrange("order", 0, -1) == [b"b"]
+    wait_for(lambda: not connection.exists("rq:rl:k", "rq:rl:k:allowed", "rq:rl-keys"), deadline_seconds=30)
+
+
 @pytest.fixture
 def worker_process(redis_url: str) -> Iterator[Callable[[], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
