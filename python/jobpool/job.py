@@ -19,7 +19,7 @@ from uuid import uuid4
 
 from redis import Redis
 
-from . import keys, scripts
+from . import keys, rate_limit, scripts
 from .callbacks import Callback
 from .durations import parse_timeout, parse_ttl
 from .exceptions import (
@@ -824,8 +824,6 @@ class Job:
         freed by its worker's record of its end (lua/finish.lua, fail.lua) when it is canceled,
         by the pool's maintenance (rate_limit.clean_rate_limits) when it is deleted, as RQ's
         cleanup frees it."""
-        from . import rate_limit
-
         assert self.rate_limit_key
         if running:
             pipeline.zrem(keys.rate_limit_waiting(self.rate_limit_key), self.id)

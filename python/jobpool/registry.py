@@ -15,6 +15,7 @@ from redis import Redis
 from . import keys, scripts
 from .exceptions import InvalidJobOperation, NoSuchJobError
 from .job import Job
+from .rate_limit import promotion_templates
 from .redis_values import as_text
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> list[Any]:
     """The arguments of lua/requeue.lua, which moves a job out of a registry onto its queue."""
-    from .rate_limit import promotion_templates
-
     return [
         job_id,
         "1" if at_front else "0",
