@@ -239,7 +239,7 @@ def test_a_pool_runs_each_repeat_at_once_or_after_its_interval(
 
 # ---- faults --------------------------------------------------------------------------------------
 
-FAULTY_JOBS = 40
+FAULTY_JOBS = 30
 REPEATS = 2
 
 
@@ -251,7 +251,7 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
     no retries), ending its repeats there; otherwise each of its runs is recorded once, and each
     success sends exactly one repeat round, whichever process writes the record."""
     kill_log = tmp_path / "kills.log"
-    environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.01", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
+    environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.015", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
     queue = Queue("q", connection=connection)
     datas = [
         Queue.prepare_data(jobs.counted_sleep, (0.01,), repeat=Repeat(times=REPEATS))
@@ -266,6 +266,7 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
 
     wait_for(all_ended, deadline_seconds=180, step=0.2)
     kills = kill_log.read_text().splitlines() if kill_log.exists() else []
+    print(f"kills: {len(kills)}")
     assert len(kills) >= 3, kills
     failed = 0
     for job in Job.fetch_many(ids, connection):
