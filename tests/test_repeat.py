@@ -251,7 +251,7 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
     no retries), ending its repeats there; otherwise each of its runs is recorded once, and each
     success sends exactly one repeat round, whichever process writes the record."""
     kill_log = tmp_path / "kills.log"
-    environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.015", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
+    environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.02", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
     queue = Queue("q", connection=connection)
     datas = [
         Queue.prepare_data(jobs.counted_sleep, (0.01,), repeat=Repeat(times=REPEATS))
