@@ -34,6 +34,15 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("group", "{prefix}:group:{group}"),
     ("groups", "{prefix}:groups"),
     ("clean_groups", "{prefix}:clean_groups"),
+    // RQ 3.0's rate limits (rq/rate_limit.py): a limit's config hash (its concurrency), the jobs
+    // holding its slots, the jobs waiting for one, and the set of every limit's name.
+    ("rate_limit", "{prefix}:rl:{rate_limit}"),
+    ("rate_limit_allowed", "{prefix}:rl:{rate_limit}:allowed"),
+    (
+        "rate_limit_waiting",
+        "{prefix}:rl:{rate_limit}:rate_limited",
+    ),
+    ("rate_limit_keys", "{prefix}:rl-keys"),
     // jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     // also pushes a marker here (see `push_job` in lua/lib/library.lua). RQ never reads it.
     ("wakeup", "{prefix}:jobpool:wakeup:{queue}"),
@@ -204,6 +213,17 @@ impl KeySchema {
     }
     pub fn queue_workers(&self, queue: &str) -> String {
         self.key("queue_workers", &[("queue", queue)])
+    }
+
+    /// The rate-limit templates the ending scripts take (see `lua/lib/library.lua`): config
+    /// hash, allowed set, rate_limited set, and the rl-keys set itself.
+    pub fn rate_limit_templates(&self) -> [String; 4] {
+        [
+            self.key("rate_limit", &[("rate_limit", ID_MARK)]),
+            self.key("rate_limit_allowed", &[("rate_limit", ID_MARK)]),
+            self.key("rate_limit_waiting", &[("rate_limit", ID_MARK)]),
+            self.key("rate_limit_keys", &[]),
+        ]
     }
 
     /// The templates the library's `release_dependents` takes: job hash, dependencies set,

@@ -7,7 +7,7 @@
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
 
 use crate::clock::{format_timestamp, Now};
-use crate::keys::KeySchema;
+use crate::keys::{KeySchema, ID_MARK};
 use crate::scripts::ScriptCall;
 
 /// A running execution, as its worker knows it.
@@ -143,6 +143,8 @@ pub fn finish_call(
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
     args.push(start_mark(execution));
+    args.push(keys.registry("scheduled", ID_MARK).into_bytes());
+    args.extend(keys.rate_limit_templates().map(String::into_bytes));
     ScriptCall {
         name: "finish",
         keys: script_keys,
@@ -219,6 +221,7 @@ fn fail_script_call(
     args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
     args.push(start_mark(execution));
+    args.extend(keys.rate_limit_templates().map(String::into_bytes));
     ScriptCall {
         name: "fail",
         keys: script_keys,
@@ -659,6 +662,118 @@ mod tests {
             );
             assert_eq!(places_of(&mut con, &job_id), vec!["failed"], "{intervals}");
         }
+    }
+
+    #[test]
+    fn a_repeat_goes_round_once_per_success_whatever_its_stored_intervals() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        // (repeat_intervals, where the job goes, its intervals after)
+        let cases = [
+            ("[0, 30]", vec!["queue", "finished"], Some("[30]")),
+            (
+                "[20,30, 40]",
+                vec!["finished", "scheduled"],
+                Some("[30, 40]"),
+            ),
+            ("[7]", vec!["finished", "scheduled"], Some("[7]")),
+            ("not json", vec!["queue", "finished"], Some("not json")),
+            ("[[1], 5]", vec!["queue", "finished"], Some("[[1], 5]")),
+            ("[-5, 5]", vec!["queue", "finished"], Some("[-5, 5]")),
+        ];
+        for (n, (intervals, places, after)) in cases.iter().enumerate() {
+            let job_id = format!("j{n}");
+            enqueue(&mut con, "q", &job_id);
+            set_job_fields(
+                &mut con,
+                &job_id,
+                &[("repeats_left", "2"), ("repeat_intervals", intervals)],
+            );
+            let taken = start(&mut redis, &keys, &queues, &format!("e{n}"));
+            let done = finish(&mut redis, &keys, &execution(&taken), None, 500, None);
+            assert_eq!(
+                outcome_of(done),
+                Some("finished".to_string()),
+                "{intervals}"
+            );
+            assert_eq!(&places_of(&mut con, &job_id), places, "{intervals}");
+            assert_eq!(
+                job_field(&mut con, &job_id, "repeats_left").as_deref(),
+                Some("1"),
+                "{intervals}"
+            );
+            assert_eq!(
+                job_field(&mut con, &job_id, "repeat_intervals").as_deref(),
+                *after,
+                "{intervals}"
+            );
+            let left: i64 = con.ttl(format!("rq:job:{job_id}")).unwrap_or(0);
+            assert_eq!(left, -1, "{intervals}: a repeated job keeps its hash");
+            let _: redis::RedisResult<()> = con.del("rq:queue:q");
+            let _: redis::RedisResult<()> = con.del("rq:scheduled:q");
+        }
+    }
+
+    #[test]
+    fn an_ending_frees_a_rate_limit_slot_and_promotes_unless_the_job_is_back_on_its_queue() {
+        let server = RedisServer::start();
+        let keys = KeySchema::new("rq");
+        let mut redis = Redis::new(server.target());
+        let mut con = server.connection();
+        let queues = vec!["q".to_string()];
+        let limited = [("rate_limit_key", "k"), ("rate_limit_concurrency", "1")];
+        let _: redis::RedisResult<()> = con.hset("rq:rl:k", "concurrency", "1");
+        enqueue(&mut con, "q", "a");
+        set_job_fields(
+            &mut con,
+            "a",
+            &[&limited[..], &[("retries_left", "1")]].concat(),
+        );
+        let _: redis::RedisResult<()> = con.zadd("rq:rl:k:allowed", "a", 1);
+        for waiting in ["b", "c"] {
+            set_job_fields(
+                &mut con,
+                waiting,
+                &[&limited[..], &[("status", "rate_limited"), ("origin", "q")]].concat(),
+            );
+        }
+        let _: redis::RedisResult<()> =
+            con.zadd_multiple("rq:rl:k:rate_limited", &[(1, "b"), (2, "c")]);
+        let allowed = |con: &mut redis::Connection| -> Vec<String> {
+            con.zrange("rq:rl:k:allowed", 0, -1).unwrap_or_default()
+        };
+
+        // A failure retried at once: back on its queue, it keeps its slot.
+        let taken = start(&mut redis, &keys, &queues, "e1");
+        let retried = fail(&mut redis, &keys, &taken, Failure::Failed);
+        assert_eq!(outcome_of(retried), Some("retried".to_string()));
+        assert_eq!(allowed(&mut con), vec!["a"]);
+        // Abandoned with no retries left: failed, its slot goes to the oldest waiting job.
+        let taken = start(&mut redis, &keys, &queues, "e2");
+        let lapsed: redis::RedisResult<()> =
+            con.zadd("rq:wip:q", format!("a:{}", taken.execution_id), 0);
+        assert!(lapsed.is_ok());
+        let abandoned = fail(&mut redis, &keys, &taken, Failure::Abandoned);
+        assert_eq!(outcome_of(abandoned), Some("failed".to_string()));
+        assert_eq!(allowed(&mut con), vec!["b"]);
+        assert_eq!(
+            job_field(&mut con, "b", "status").as_deref(),
+            Some("queued")
+        );
+        let queued: Vec<String> = con.lrange("rq:queue:q", 0, -1).unwrap_or_default();
+        assert_eq!(queued, vec!["b"]);
+        // A success: its slot goes to the next.
+        let taken = start(&mut redis, &keys, &queues, "e3");
+        let done = finish(&mut redis, &keys, &execution(&taken), None, 500, None);
+        assert_eq!(outcome_of(done), Some("finished".to_string()));
+        assert_eq!(allowed(&mut con), vec!["c"]);
+        let waiting: Vec<String> = con
+            .zrange("rq:rl:k:rate_limited", 0, -1)
+            .unwrap_or_default();
+        assert!(waiting.is_empty(), "{waiting:?}");
     }
 
     #[test]

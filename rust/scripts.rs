@@ -50,6 +50,9 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("schedule"),
     script!("remove_executions"),
     script!("cron_lock"),
+    script!("rate_limit_acquire"),
+    script!("rate_limit_release"),
+    script!("rate_limit_cleanup"),
 ];
 
 /// One call of a script, before it is sent: on its own (`Session::call`), or as a part of a

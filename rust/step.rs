@@ -668,6 +668,14 @@ mod tests {
         );
         let after_records = stats(&mut con);
         assert_eq!(calls_of(&after_records, "del"), 0, "{after_records}");
+        // Jobs without repeats or rate limits pay nothing for them but fields of the first read.
+        for command in ["hget", "zcard", "zpopmin", "zrange"] {
+            assert_eq!(
+                calls_of(&after_records, command),
+                0,
+                "{command}: {after_records}"
+            );
+        }
         let left: Vec<String> = con.keys("rq:execution*").unwrap_or_default();
         assert_eq!(left, Vec::<String>::new());
     }

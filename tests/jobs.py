@@ -238,3 +238,43 @@ def thread_names() -> list[str]:
     import threading
 
     return sorted(thread.name for thread in threading.enumerate())
+
+
+def count_run(redis_url: str, key: str) -> int:
+    """Counts its runs in the Redis at ``redis_url`` under ``key`` (whatever library runs it)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as connection:
+        return int(connection.incr(key))
+
+
+def fail_once(redis_url: str) -> str:
+    """Raises on its first run (counted in ``runs`` at ``redis_url``), returns after that."""
+    runs = count_run(redis_url, "runs")
+    if runs == 1:
+        raise ValueError("first run")
+    return f"run {runs}"
+
+
+def exclusive_run(redis_url: str, key: str, seconds: float) -> int:
+    """Notes in ``<key>:seen`` how many runs sharing ``key`` run with it (itself included), then
+    sleeps: a rate limit of one keeps every note at 1."""
+    import time
+
+    import redis
+
+    with redis.Redis.from_url(redis_url) as connection:
+        running = int(connection.incr(f"{key}:running"))
+        connection.rpush(f"{key}:seen", running)
+        time.sleep(seconds)
+        connection.decr(f"{key}:running")
+        return running
+
+
+def note_order(redis_url: str, key: str, tag: str) -> str:
+    """Appends ``tag`` to the list ``key``: the order jobs ran in."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as connection:
+        connection.rpush(key, tag)
+    return tag

@@ -198,8 +198,10 @@ def test_bad_retry_and_argument_types(connection: redis.Redis) -> None:
         Queue("q", connection=connection).enqueue_call(jobs.add, args=5)
     with pytest.raises(TypeError):
         Queue("q", connection=connection).enqueue_call(jobs.add, kwargs=[1])
-    with pytest.raises(NotImplementedError, match="repeat"):
+    with pytest.raises(TypeError, match="repeat must be a Repeat"):
         Queue("q", connection=connection).enqueue(jobs.add, 1, 2, repeat=object())
+    with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):
+        Queue("q", connection=connection).enqueue(jobs.add, 1, 2, rate_limit=("k", 1))
     assert connection.dbsize() == 0
 
 

@@ -22,6 +22,7 @@ import rq.cron_job_registry
 import rq.job
 from croniter import CroniterBadCronError
 
+import jobpool
 import jobs
 from conftest import wait_for
 from jobpool import cron_job_registry, cron_scheduler_registry, keys
@@ -130,9 +131,25 @@ def test_register_refuses_at_once_what_rq_would_fail_on_later(connection: redis.
         scheduler.register(lambda: None, "q", interval=5)
     with pytest.raises(ValueError, match="result_ttl"):
         scheduler.register(jobs.add, "q", interval=5, result_ttl="soon")  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="webhooks"):
-        scheduler.register(jobs.add, "q", interval=5, webhooks=[object()])
     assert scheduler.get_jobs() == [] and connection.dbsize() == 0
+
+
+def test_webhooks_of_a_cron_job_as_rq_keeps_them(connection: redis.Redis) -> None:
+    with pytest.raises(TypeError, match="sequence of Webhook") as rq_error:
+        rq.cron.CronScheduler(connection=connection).register(jobs.add, "q", interval=5, webhooks=[object()])
+    with pytest.raises(TypeError, match="sequence of Webhook") as ours:
+        CronScheduler(connection=connection).register(jobs.add, "q", interval=5, webhooks=[object()])
+    assert str(ours.value) == str(rq_error.value)
+    hooks = {"rq": [rq.Webhook("http://127.0.0.1:9/done", "finished")]}
+    hooks["jobpool"] = [jobpool.Webhook("http://127.0.0.1:9/done", "finished")]
+    rq_job = rq.cron.CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=hooks["rq"])
+    ours_job = CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=hooks["jobpool"])
+    assert ours_job.to_dict()["webhooks"] == rq_job.to_dict()["webhooks"]
+    assert CronJob.from_dict(rq_job.to_dict()).to_dict()["webhooks"] == rq_job.to_dict()["webhooks"]
+    job = ours_job.enqueue(connection)
+    assert [hook.to_dict() for hook in Job.fetch(job.id, connection=connection).webhooks] == [
+        hook.to_dict() for hook in hooks["rq"]
+    ]
 
 
 def test_module_level_register_and_create_cron(connection: redis.Redis) -> None:

@@ -29,6 +29,7 @@ def test_python_and_rust_render_the_same_keys(prefix: str) -> None:
         "cron_job": "tasks.tidy",
         "cron_config": "c0ffee",
         "group": "g1",
+        "rate_limit": "k{1}",
     }
     for name, template in keys.TEMPLATES.items():
         needed = {k: v for k, v in samples.items() if "{" + k + "}" in template}

@@ -14,6 +14,8 @@ from .callbacks import Callback
 from .group import Group
 from .job import Retry, cancel_job, get_current_job, requeue_job
 from .queue import Queue
+from .rate_limit import RateLimit
+from .repeat import Repeat
 from .webhook import Webhook
 from .worker import SimpleWorker, Worker
 
@@ -24,6 +26,8 @@ __all__ = [
     "Callback",
     "Group",
     "Queue",
+    "RateLimit",
+    "Repeat",
     "Retry",
     "SimpleWorker",
     "Webhook",

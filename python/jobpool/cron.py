@@ -49,6 +49,7 @@ from .queue import Queue
 from .redis_values import as_text
 from .serializers import Serializer, resolve_serializer
 from .timeutils import from_epoch, utcformat, utcnow, utcparse
+from .webhook import Webhook
 
 DEFAULT_RESULT_TTL = 500
 DEFAULT_CRON_JOB_HISTORY_LIMIT = 1000
@@ -94,15 +95,18 @@ class CronJob:
         ttl: int | None = None,
         failure_ttl: int | None = None,
         meta: dict[str, Any] | None = None,
-        webhooks: Sequence[Any] | None = None,
+        webhooks: Sequence[Webhook] | None = None,
         name: str = "",
     ):
         if interval and cron:
             raise InvalidCronJob("Cannot specify both interval and cron parameters")
         if not interval and not cron:
             raise InvalidCronJob("Must specify either interval or cron parameter")
-        if webhooks:
-            raise NotImplementedError("jobpool does not support RQ's webhooks= yet")
+        if webhooks and (
+            not isinstance(webhooks, Sequence)
+            or not all(isinstance(webhook, Webhook) for webhook in webhooks)
+        ):
+            raise TypeError("webhooks must be a sequence of Webhook instances")  # RQ's words
         if func is not None:
             if not callable(func):
                 raise InvalidCronJob(f"func must be a callable, not {func!r}")
@@ -140,6 +144,7 @@ class CronJob:
             "ttl": ttl,
             "failure_ttl": failure_ttl,
             "meta": meta,
+            "webhooks": list(webhooks) if webhooks else None,
         }
         self.job_options: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
         self.tick_id = tick_id_of(self, occurrence=0)
@@ -253,13 +258,17 @@ class CronJob:
             "next_enqueue_time": utcformat(self.next_enqueue_time) if self.next_enqueue_time else None,
         }
         for option, value in self.job_options.items():
-            fields[option] = _safe_json_dumps(value) if option == "meta" else value
+            if option == "meta":
+                fields[option] = _safe_json_dumps(value)
+            elif option == "webhooks":
+                fields[option] = json.dumps([webhook.to_dict() for webhook in value])
+            else:
+                fields[option] = value
         return fields
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CronJob:
-        """A cron job as a scheduler's hash describes it: for monitoring (it has no function).
-        Webhooks (RQ's) are not kept."""
+        """A cron job as a scheduler's hash describes it: for monitoring (it has no function)."""
 
         def decoded(field: str) -> Any:
             value = data.get(field)
@@ -279,6 +288,7 @@ class CronJob:
             ttl=data.get("ttl"),
             failure_ttl=data.get("failure_ttl"),
             meta=decoded("meta"),
+            webhooks=[Webhook.from_dict(each) for each in decoded("webhooks") or []],
         )
         if data.get("latest_enqueue_time"):
             cron_job.latest_enqueue_time = utcparse(data["latest_enqueue_time"])

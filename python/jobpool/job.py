@@ -1,8 +1,8 @@
 """Job: one call of a function, stored as RQ's job hash ``<prefix>:job:<id>``.
 
 The hash layout and encodings are RQ 3.0's (see ``to_dict``/``restore``): a job written by
-either library is read and run by the other. Fields jobpool does not model (repeats, rate
-limits) are kept as read and written back unchanged.
+either library is read and run by the other. Fields jobpool does not model (those of a later RQ,
+say) are kept as read and written back unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from uuid import uuid4
 
 from redis import Redis
 
-from . import keys, scripts
+from . import keys, rate_limit, scripts
 from .callbacks import Callback
 from .durations import parse_timeout, parse_ttl
 from .exceptions import (
@@ -217,6 +217,10 @@ class Job:
         self.retry_intervals: list[int] | None = None
         self.enqueue_at_front_on_retry = False
         self.number_of_retries: int | None = None
+        self.repeats_left: int | None = None
+        self.repeat_intervals: list[int] | None = None
+        self.rate_limit_key: str | None = None
+        self.rate_limit_concurrency: int | None = None
         self._success_callback_name: str | None = None
         self._failure_callback_name: str | None = None
         self._stopped_callback_name: str | None = None
@@ -548,6 +552,11 @@ class Job:
     def is_ready_to_enqueue(self) -> bool:
         return self.get_status() == JobStatus.READY_TO_ENQUEUE
 
+    @property
+    def has_rate_limit(self) -> bool:
+        """Whether the job has a rate limit (RQ's test: a key and a concurrency)."""
+        return bool(self.rate_limit_key and self.rate_limit_concurrency)
+
     # ---- meta --------------------------------------------------------------------------------
 
     def _serialize_meta(self) -> bytes:
@@ -599,6 +608,12 @@ class Job:
             "retries_left": self.retries_left,
             "retry_intervals": json.dumps(self.retry_intervals) if self.retry_intervals is not None else None,
             "enqueue_at_front_on_retry": 1 if self.enqueue_at_front_on_retry else None,
+            "repeats_left": self.repeats_left,
+            "repeat_intervals": json.dumps(self.repeat_intervals)
+            if self.repeat_intervals is not None
+            else None,
+            "rate_limit_key": self.rate_limit_key or None,
+            "rate_limit_concurrency": self.rate_limit_concurrency or None,
             "origin": self.origin or None,
             "description": self.description,
             "enqueued_at": utcformat(self.enqueued_at) if self.enqueued_at else None,
@@ -793,8 +808,12 @@ class Job:
         """Takes the job out of its queue and registries into the canceled registry. With
         ``enqueue_dependents``, as in RQ, this job no longer holds its dependents back: each
         whose other parents are met is enqueued, in the same transaction."""
-        if self.get_status() == JobStatus.CANCELED:
+        status = self.get_status()
+        if status == JobStatus.CANCELED:
             raise InvalidJobOperation(f"Cannot cancel already canceled job: {self.id}")
+        if pipeline is not None and self.has_rate_limit:
+            # As RQ: its slot would be freed only once the caller executes the pipeline.
+            raise InvalidJobOperation("Cannot cancel a rate-limited job with a caller-supplied pipeline")
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
@@ -807,8 +826,22 @@ class Job:
                 pipe.srem(keys.job_dependents(parent_id), self.id)
         if enqueue_dependents:
             release_dependents(pipe, self.id, skip_parent=True)
+        if self.has_rate_limit:
+            self._leave_rate_limit(pipe, running=status == JobStatus.STARTED)
         if pipeline is None:
             pipe.execute()
+
+    def _leave_rate_limit(self, pipeline: Pipeline, running: bool) -> None:
+        """Takes the job out of its rate limit, in ``pipeline`` after its cancel or delete: out of
+        the waiting set, and its slot freed unless it is still running. A running job's slot is
+        freed by its worker's record of its end (lua/finish.lua, fail.lua) when it is canceled,
+        by the pool's maintenance (rate_limit.clean_rate_limits) when it is deleted, as RQ's
+        cleanup frees it."""
+        assert self.rate_limit_key
+        if running:
+            pipeline.zrem(keys.rate_limit_waiting(self.rate_limit_key), self.id)
+        else:
+            rate_limit.release(pipeline, self.id, self.rate_limit_key)
 
     def _remove_executions(self, pipeline: Pipeline, delete: bool) -> None:
         """Takes the job's executions out of the started registry, in ``pipeline`` (one script,
@@ -842,7 +875,11 @@ class Job:
         delete_dependents: bool = False,
     ) -> None:
         """Deletes the job's hash, results and dependency sets, and its id from its queue,
-        registries and group."""
+        registries and group (and its rate limit: see ``_leave_rate_limit``; with a caller's
+        pipeline, as RQ, only its waiting entry goes, the pool's maintenance freeing its slot)."""
+        running = False
+        if self.has_rate_limit and pipeline is None:
+            running = self.get_status() == JobStatus.STARTED
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         if delete_dependents:
             for dependent in Job.fetch_many(self.dependent_ids, self.connection, self.serializer):
@@ -858,6 +895,8 @@ class Job:
         if self.group_id:
             pipe.srem(keys.group(self.group_id), self.id)
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
+        if self.has_rate_limit:
+            self._leave_rate_limit(pipe, running=running or pipeline is not None)
         if pipeline is None:
             pipe.execute()
 
@@ -896,6 +935,10 @@ _MODELLED_FIELDS = frozenset(
         "retries_left",
         "retry_intervals",
         "enqueue_at_front_on_retry",
+        "repeats_left",
+        "repeat_intervals",
+        "rate_limit_key",
+        "rate_limit_concurrency",
         "exc_info",
         "result",
     ]
@@ -943,13 +986,17 @@ def _restore_fields(job: Job, fields: dict[str, bytes]) -> None:
     job.retries_left = int(value) if (value := get("retries_left")) else None
     job.retry_intervals = json.loads(value) if (value := get("retry_intervals")) else None
     job.enqueue_at_front_on_retry = bool(int(value)) if (value := get("enqueue_at_front_on_retry")) else False
+    job.repeats_left = int(value) if (value := get("repeats_left")) else None
+    job.repeat_intervals = json.loads(value) if (value := get("repeat_intervals")) else None
+    job.rate_limit_key = get("rate_limit_key")
+    job.rate_limit_concurrency = int(value) if (value := get("rate_limit_concurrency")) else None
     job._exc_info = _decode_exc_info(binary) if (binary := fields.get("exc_info")) else None
     if binary := fields.get("result"):
         try:
             job._legacy_result = job.serializer.loads(binary)
         except Exception:
             job._legacy_result = UNSERIALIZABLE_RETURN_VALUE
-    # What jobpool does not model (repeats, rate limits), written back as read.
+    # What jobpool does not model (fields of a later RQ, say), written back as read.
     job._other_fields = {name: value for name, value in fields.items() if name not in _MODELLED_FIELDS}
 
 
@@ -992,7 +1039,14 @@ def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> A
         "release_dependents",
         client,
         keys=[keys.job_dependents(job_id), keys.QUEUES],
-        args=[*dependents_templates(), utcformat(utcnow()), "1" if skip_parent else "0", job_id],
+        args=[
+            *dependents_templates(),
+            utcformat(utcnow()),
+            "1" if skip_parent else "0",
+            job_id,
+            *keys.rate_limit_templates(),
+            epoch_seconds(),
+        ],
     )
 
 

@@ -44,6 +44,12 @@ TEMPLATES: dict[str, str] = {
     "group": "{prefix}:group:{group}",
     "groups": "{prefix}:groups",
     "clean_groups": "{prefix}:clean_groups",
+    # RQ 3.0's rate limits (rq/rate_limit.py): a limit's config hash (its concurrency), the jobs
+    # holding its slots, the jobs waiting for one, and the set of every limit's name.
+    "rate_limit": "{prefix}:rl:{rate_limit}",
+    "rate_limit_allowed": "{prefix}:rl:{rate_limit}:allowed",
+    "rate_limit_waiting": "{prefix}:rl:{rate_limit}:rate_limited",
+    "rate_limit_keys": "{prefix}:rl-keys",
     # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
     # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
     "wakeup": "{prefix}:jobpool:wakeup:{queue}",
@@ -183,3 +189,25 @@ def cron_tick(tick_id: str) -> str:
 
 def group(name: str) -> str:
     return render("group", group=name)
+
+
+RATE_LIMIT_KEYS = render("rate_limit_keys")
+
+
+def rate_limit(name: str) -> str:
+    """A rate limit's config hash (RQ's ``RateLimitRegistry.config_key``)."""
+    return render("rate_limit", rate_limit=name)
+
+
+def rate_limit_allowed(name: str) -> str:
+    return render("rate_limit_allowed", rate_limit=name)
+
+
+def rate_limit_waiting(name: str) -> str:
+    return render("rate_limit_waiting", rate_limit=name)
+
+
+def rate_limit_templates() -> list[str]:
+    """The rate-limit templates the scripts take (see rust/lua/lib/library.lua)."""
+    mark = "\0"
+    return [rate_limit(mark), rate_limit_allowed(mark), rate_limit_waiting(mark), RATE_LIMIT_KEYS]

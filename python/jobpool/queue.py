@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redis import Redis
 
-from . import inline, keys, scripts
+from . import inline, keys, rate_limit, scripts
 from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
 from .job import Job, JobStatus
+from .rate_limit import RateLimit
 from .redis_values import as_text, as_texts
+from .repeat import Repeat
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
         ScheduledJobRegistry,
         StartedJobRegistry,
     )
-
-# Reserved keyword arguments of RQ's enqueue that jobpool does not implement yet: refusing them
-# beats passing them to the job function as ordinary arguments.
-_UNSUPPORTED = ("repeat", "rate_limit")
 
 
 class EnqueueData(NamedTuple):
@@ -60,6 +58,7 @@ class EnqueueData(NamedTuple):
     on_success: Callback | None
     on_failure: Callback | None
     on_stopped: Callback | None
+    repeat: Repeat | None = None
     webhooks: Sequence[Webhook] | None = None
 
 
@@ -287,15 +286,21 @@ class Queue:
         meta: dict[str, Any] | None = None,
         status: JobStatus = JobStatus.QUEUED,
         retry: Retry | None = None,
+        repeat: Repeat | None = None,
         *,
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
         group_id: str | None = None,
         webhooks: Sequence[Webhook] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> Job:
         """A job for this queue, with the queue's default timeout when none is given."""
-        return self.job_class.create(
+        if repeat is not None and not isinstance(repeat, Repeat):
+            raise TypeError(f"repeat must be a Repeat, not {type(repeat).__name__}")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(f"rate_limit must be a RateLimit, not {type(rate_limit).__name__}")
+        job = self.job_class.create(
             func,
             args=args,
             kwargs=kwargs,
@@ -319,6 +324,13 @@ class Queue:
             webhooks=webhooks,
             for_worker=self._is_async,
         )
+        if repeat is not None:
+            job.repeats_left = repeat.times
+            job.repeat_intervals = repeat.intervals
+        if rate_limit is not None:
+            job.rate_limit_key = rate_limit.key
+            job.rate_limit_concurrency = rate_limit.concurrency
+        return job
 
     @staticmethod
     def prepare_data(
@@ -338,6 +350,7 @@ class Queue:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        repeat: Repeat | None = None,
         webhooks: Sequence[Webhook] | None = None,
     ) -> EnqueueData:
         return EnqueueData(
@@ -357,6 +370,7 @@ class Queue:
             on_success,
             on_failure,
             on_stopped,
+            repeat,
             webhooks,
         )
 
@@ -365,7 +379,7 @@ class Queue:
     def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Enqueues ``f(*args, **kwargs)``. RQ's reserved keywords (job_timeout, result_ttl, ttl,
         failure_ttl, depends_on, job_id, at_front, meta, description, retry, on_success,
-        on_failure, on_stopped, webhooks, pipeline, unique, args, kwargs) are taken out of
+        on_failure, on_stopped, repeat, rate_limit, webhooks, pipeline, unique, args, kwargs) are taken out of
         ``kwargs``."""
         options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
         return self.enqueue_call(f, args=call_args, kwargs=call_kwargs, **options)
@@ -385,9 +399,11 @@ class Queue:
         at_front: bool = False,
         meta: dict[str, Any] | None = None,
         retry: Retry | None = None,
+        repeat: Repeat | None = None,
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         on_stopped: Callback | None = None,
+        rate_limit: RateLimit | None = None,
         pipeline: Pipeline | None = None,
         unique: bool = False,
         webhooks: Sequence[Webhook] | None = None,
@@ -405,18 +421,28 @@ class Queue:
             job_id=job_id,
             meta=meta,
             retry=retry,
+            repeat=repeat,
             on_success=on_success,
             on_failure=on_failure,
             on_stopped=on_stopped,
             webhooks=webhooks,
+            rate_limit=rate_limit,
         )
         return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
     def enqueue_job(
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False
     ) -> Job:
-        """Saves ``job`` and puts it on this queue, or defers it until its parents finish."""
+        """Saves ``job`` and puts it on this queue, or defers it until its parents finish; a job
+        with a rate limit waits for a slot (status rate_limited) when its limit's are taken."""
+        self._check_rate_limit_namespace(job)
         _check_unique(job, unique)
+        if unique and job.has_rate_limit:
+            raise ValueError("unique=True is not supported with rate-limited jobs")
+        if job.has_rate_limit and not self._is_async:
+            raise ValueError("rate_limit is not supported on synchronous queues (is_async=False)")
+        if job.has_rate_limit and pipeline is not None:
+            raise ValueError("rate-limited jobs cannot be enqueued with a pipeline")
         if unique:
             pipeline = None  # as RQ: a unique enqueue runs at once, so its DuplicateJobError can be raised
         if job.timeout is None and not job.dependency_ids:
@@ -471,6 +497,7 @@ class Queue:
                 job_id=data.job_id,
                 meta=data.meta,
                 retry=data.retry,
+                repeat=data.repeat,
                 on_success=data.on_success,
                 on_failure=data.on_failure,
                 on_stopped=data.on_stopped,
@@ -513,6 +540,7 @@ class Queue:
         self, job: Job, datetime: datetime, pipeline: Pipeline | None = None, unique: bool = False
     ) -> Job:
         """Saves ``job`` into this queue's scheduled registry, due at ``datetime``."""
+        self._check_rate_limit_namespace(job)
         if job.dependency_ids:
             raise ValueError("A scheduled job cannot also have dependencies")
         _check_unique(job, unique)
@@ -551,10 +579,20 @@ class Queue:
             *(keys.job(parent) for parent in parents),
             *(keys.job_dependents(parent) for parent in parents),
         ]
+        waits = job.has_rate_limit and scheduled_at is None and not inline
+        if waits and at_front:
+            job.enqueue_at_front = True  # as RQ: kept on the job, for its promotion
+            fields["enqueue_at_front"] = 1
         args: list[Any] = [
             job.id,
             self.key,
-            "inline" if inline else "1" if at_front or job.enqueue_at_front else "0",
+            "inline"
+            if inline
+            else "rate_limited"
+            if waits
+            else "1"
+            if at_front or job.enqueue_at_front
+            else "0",
             "1" if unique else "0",
             "1" if job.allow_dependency_failures else "0",
             job.ttl or "",
@@ -568,6 +606,8 @@ class Queue:
             args.extend((name, value))
         if pipeline is not None and pipeline.watching and not pipeline.explicit_transaction:
             pipeline.multi()  # as RQ: a caller's WATCHing pipeline gets the enqueue inside its transaction
+        if waits:
+            return self._save_rate_limited(job, script_keys, args, now)
         client = pipeline if pipeline is not None else self.connection
         status = scripts.run("enqueue", client, keys=script_keys, args=args)
         if pipeline is not None:
@@ -581,6 +621,29 @@ class Queue:
         if job._status == JobStatus.QUEUED:
             job.enqueued_at = now
         return job
+
+    def _save_rate_limited(self, job: Job, script_keys: list[str], args: list[Any], now: datetime) -> Job:
+        """Saves a job with a rate limit, as rate_limited (or deferred), and makes it wait for a
+        slot of its limit, which it may get at once: one transaction, one round trip (RQ takes
+        two). The job's status says where it ended: queued (promoted), rate_limited or deferred."""
+        with self.connection.pipeline() as pipe:
+            scripts.run("enqueue", pipe, keys=script_keys, args=args)
+            rate_limit.acquire(pipe, job)
+            status, promoted = pipe.execute()
+        job._status = JobStatus(status.decode())
+        if job.id.encode() in promoted:
+            job._status = JobStatus.QUEUED
+            job.enqueued_at = now
+        return job
+
+    def _check_rate_limit_namespace(self, job: Job) -> None:
+        """As RQ: a job with a rate limit needs the default job and queue key prefixes, which
+        the rate-limit scripts build their keys from."""
+        if job.has_rate_limit and (
+            job.redis_job_namespace_prefix != Job.redis_job_namespace_prefix
+            or self.redis_queue_namespace_prefix != Queue.redis_queue_namespace_prefix
+        ):
+            raise ValueError("rate_limit is not supported with custom job or queue key prefixes")
 
 
 def _expected_status(job: Job, scheduled_at: int | None, connection: Redis) -> JobStatus:
@@ -607,9 +670,6 @@ def _check_unique(job: Job, unique: bool) -> None:
 
 def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
     """(enqueue options, call args, call kwargs) from what ``enqueue(f, *args, **kwargs)`` got."""
-    for name in _UNSUPPORTED:
-        if name in kwargs:
-            raise NotImplementedError(f"jobpool does not support RQ's {name}= yet")
     options = {
         "timeout": kwargs.pop("job_timeout", None),
         "description": kwargs.pop("description", None),
@@ -624,6 +684,8 @@ def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[
         "on_success": kwargs.pop("on_success", None),
         "on_failure": kwargs.pop("on_failure", None),
         "on_stopped": kwargs.pop("on_stopped", None),
+        "repeat": kwargs.pop("repeat", None),
+        "rate_limit": kwargs.pop("rate_limit", None),
         "pipeline": kwargs.pop("pipeline", None),
         "unique": kwargs.pop("unique", False),
         "webhooks": kwargs.pop("webhooks", None),

@@ -15,6 +15,7 @@ from redis import Redis
 from . import keys, scripts
 from .exceptions import InvalidJobOperation, NoSuchJobError
 from .job import Job
+from .rate_limit import promotion_templates
 from .redis_values import as_text
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from .queue import Queue
+
+
+def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> list[Any]:
+    """The arguments of lua/requeue.lua, which moves a job out of a registry onto its queue."""
+    return [
+        job_id,
+        "1" if at_front else "0",
+        queue_key,
+        utcformat(now),
+        epoch_seconds(now),
+        *promotion_templates(),
+    ]
 
 
 class BaseRegistry:
@@ -128,8 +141,9 @@ class BaseRegistry:
         return int(removed)
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
-        """Moves the job from this registry back onto its queue, atomically; InvalidJobOperation
-        if it is not in this registry."""
+        """Moves the job from this registry back onto its queue (a job with a rate limit: into
+        its limit's waiting set, as RQ), atomically; InvalidJobOperation if it is not in this
+        registry."""
         job = (
             job_or_id
             if isinstance(job_or_id, Job)
@@ -141,7 +155,7 @@ class BaseRegistry:
             "requeue",
             self.connection,
             keys=[self.key, job.key, queue_key, keys.QUEUES, keys.wakeup(job.origin)],
-            args=[job.id, "1" if at_front else "0", queue_key, utcformat(now)],
+            args=requeue_args(job.id, at_front, queue_key, now),
         )
         if not moved:
             raise InvalidJobOperation(f"Job {job.id} is not in {self!r}, so it cannot be requeued")

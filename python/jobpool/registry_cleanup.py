@@ -5,11 +5,14 @@
   Nothing else is deleted, as with RQ: the job hashes were given the same TTL when the entries
   were written, and have expired by themselves.
 - ready registry (RQ 3.0's dependents between their parent's end and their push onto the queue):
-  a job an RQ process left there when it died is pushed onto its queue; the entry of a job that
-  is gone, or no longer ``ready_to_enqueue``, is dropped. Jobs with an RQ rate limit are left to
-  RQ's workers, since jobpool has no rate limits.
+  a job an RQ process left there when it died is pushed onto its queue (one with a rate limit waits
+  for a slot, as RQ enqueues it); the entry of a job that is gone, or no longer
+  ``ready_to_enqueue``, is dropped.
 - worker registry: keys of workers whose hash is gone are dropped from the queue's and the global
   worker sets.
+- rate limits (``rate_limit.clean_rate_limits``, as RQ's ``clean_registries`` ends): slots held by
+  jobs that no longer need them are freed, waiting jobs promoted, and unused limits forgotten; one
+  script run per limit in use, none when there is none.
 
 The started registry is RQ's too, but its cleanup is abandoned-job recovery
 (``recovery.recover_abandoned``), run by the caller. The deferred, canceled and scheduled
@@ -20,6 +23,7 @@ The work is at most three round trips for any number of queues and entries: one 
 trims), one reads the ready jobs and checks the listed workers' hashes (skipped when there are
 neither), and one writes, only when there is a job to push or an entry or key to drop; besides
 redis-py's check, before a push, that the requeue script is loaded (and its load, the first time).
+Rate limits add one round trip when some are in use (a script run each), none otherwise.
 """
 
 from __future__ import annotations
@@ -32,19 +36,14 @@ from redis import Redis
 
 from . import keys, scripts
 from .job import JobStatus
+from .rate_limit import clean_rate_limits
 from .redis_values import as_text, as_texts
-from .timeutils import epoch_seconds, utcformat, utcnow
+from .registry import requeue_args
+from .timeutils import epoch_seconds, utcnow
 
 logger = logging.getLogger("jobpool.registry_cleanup")
 
-READY_FIELDS = (
-    "status",
-    "enqueue_at_front",
-    "enqueue_at_front_on_retry",
-    "ended_at",
-    "rate_limit_key",
-    "rate_limit_concurrency",
-)
+READY_FIELDS = ("status", "enqueue_at_front", "enqueue_at_front_on_retry", "ended_at")
 
 
 @dataclass
@@ -55,6 +54,8 @@ class Cleaned:
     enqueued: list[str] = field(default_factory=list)  # ready jobs pushed onto their queues
     dropped_ready: int = 0  # ready entries of jobs gone or no longer ready_to_enqueue
     dropped_workers: int = 0  # worker keys dropped from the worker sets
+    rate_limits: list[tuple[str, int, int, bool]] = field(default_factory=list)
+    """(name, slots freed, jobs promoted, forgotten) of each rate limit in use."""
 
 
 def clean_registries(connection: Redis, queue_names: list[str]) -> Cleaned:
@@ -68,6 +69,7 @@ def clean_registries(connection: Redis, queue_names: list[str]) -> Cleaned:
             pipe.zremrangebyscore(keys.registry("failed", name), 0, now)
             pipe.zrange(keys.registry("ready", name), 0, -1)
             pipe.smembers(keys.queue_workers(name))
+        pipe.smembers(keys.RATE_LIMIT_KEYS)
         replies = iter(pipe.execute())
     ready: list[tuple[str, str]] = []  # (queue, job id)
     workers: list[tuple[str, str]] = []  # (queue, worker key)
@@ -75,8 +77,10 @@ def clean_registries(connection: Redis, queue_names: list[str]) -> Cleaned:
         cleaned.expired += int(next(replies)) + int(next(replies))
         ready += [(name, job_id) for job_id in as_texts(next(replies))]
         workers += [(name, key) for key in sorted(as_texts(next(replies)))]
+    rate_limits = sorted(as_texts(next(replies)))
     if ready or workers:
         _settle_ready_and_workers(connection, ready, workers, cleaned)
+    cleaned.rate_limits = clean_rate_limits(connection, rate_limits)
     return cleaned
 
 
@@ -98,7 +102,6 @@ def _settle_ready_and_workers(
         (name, job_id, _at_front(job))
         for (name, job_id), job in zip(ready, jobs, strict=True)
         if _text(job["status"]) == JobStatus.READY_TO_ENQUEUE
-        and not (job["rate_limit_key"] and job["rate_limit_concurrency"])
     ]
     to_drop = [
         (name, job_id)
@@ -107,7 +110,7 @@ def _settle_ready_and_workers(
     ]
     if not (to_push or to_drop or gone):
         return
-    now = utcformat(utcnow())
+    now = utcnow()
     with connection.pipeline(transaction=False) as pipe:
         for name, job_id, at_front in to_push:
             # The script pushes the job only if it takes it out of the registry, so a job that
@@ -123,7 +126,7 @@ def _settle_ready_and_workers(
                     keys.QUEUES,
                     keys.wakeup(name),
                 ],
-                args=[job_id, "1" if at_front else "0", queue_key, now],
+                args=requeue_args(job_id, at_front, queue_key, now),
             )
         for name, job_id in to_drop:
             pipe.zrem(keys.registry("ready", name), job_id)

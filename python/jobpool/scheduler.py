@@ -1,6 +1,7 @@
-"""The scheduler: due scheduled jobs (``enqueue_at``/``enqueue_in``, retries with an interval) go
-onto their queues. One script call for all of a pool's queues, under RQ's per-queue scheduler
-locks, so one scheduler runs per queue whatever mix of RQ and jobpool pools there is.
+"""The scheduler: due scheduled jobs (``enqueue_at``/``enqueue_in``, retries and repeats with an
+interval) go onto their queues, or wait for a slot of their rate limit (``rate_limit``). One
+script call for all of a pool's queues, under RQ's per-queue scheduler locks, so one scheduler
+runs per queue whatever mix of RQ and jobpool pools there is.
 
 A pool's scheduler also keeps RQ's scheduler hash, ``<prefix>:scheduler:<name>``, where
 ``Queue.scheduler_pid`` (RQ's and jobpool's) finds the process that schedules a queue."""
@@ -44,6 +45,9 @@ def enqueue_due_jobs(connection: Redis, queue_names: list[str], scheduler_name: 
             keys.job(scripts.ID_MARK),
             MOST_JOBS_PER_QUEUE,
             len(queue_names),
+            keys.queue(scripts.ID_MARK),
+            keys.wakeup(scripts.ID_MARK),
+            *keys.rate_limit_templates(),
         ],
     )
     return int(moved)

@@ -9,7 +9,9 @@
 -- KEYS[8+n .. 7+2n] parent dependents sets
 -- ARGV[1] job id      ARGV[2] queue key (the queues set's member)
 -- ARGV[3] "1": at front; "inline": a job its producer runs itself (a queue with is_async=False):
---         saved as any job, but never put on its queue
+--         saved as any job, but never put on its queue; "rate_limited": a job with a rate limit,
+--         saved rate_limited rather than queued (rate_limit_acquire.lua, run next in the same
+--         transaction, makes it wait for a slot)
 -- ARGV[4] "1": unique (fail if the job exists)   ARGV[5] "1": parents may fail
 -- ARGV[6] ttl seconds or ""   ARGV[7] now, epoch seconds   ARGV[8] now, hash timestamp
 -- ARGV[9] scheduled time, epoch seconds, or ""   ARGV[10] n (parents)
@@ -48,6 +50,9 @@ else
             break
         end
     end
+    if status == "queued" and ARGV[3] == "rate_limited" then
+        status = "rate_limited"
+    end
 end
 
 local fields = {"status", status}
@@ -67,7 +72,7 @@ if status == "queued" then
     end
 elseif status == "scheduled" then
     redis.call("ZADD", KEYS[6], ARGV[9], job_id)
-else
+elseif status == "deferred" then
     redis.call("ZADD", KEYS[5], ARGV[7], job_id)
 end
 

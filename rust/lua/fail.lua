@@ -38,11 +38,16 @@
 -- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
 -- ARGV[17] the execution's start as a hash timestamp, to write as its job's started_at if the job
 --          is still marked held by this execution (see finish.lua), or ""
--- ARGV[18] "retry" and "max_retries_exceeded": the Retry (base64 of the serialized value)
--- ARGV[19..21] "retry": number_of_retries once counted, seconds until it runs again (0: onto its
+-- ARGV[18..21] rate-limit templates: config hash, allowed set, rate_limited set; the rl-keys set
+-- ARGV[22] "retry" and "max_retries_exceeded": the Retry (base64 of the serialized value)
+-- ARGV[23..25] "retry": number_of_retries once counted, seconds until it runs again (0: onto its
 --          queue now), "1" to push it onto the queue's head
 -- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
 -- abandoned execution whose job is no longer started, "cleared"; or "deleted".
+--
+-- A job with a rate limit frees its slot and promotes waiting jobs (see the library) when it ends
+-- anywhere but back on its queue (failed, stopped, or scheduled for a retry), as RQ's release_slot
+-- does, abandoned ones included; one canceled as it ran frees it too.
 
 local DEFAULT_FAILURE_TTL = 31536000
 local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6]
@@ -53,7 +58,8 @@ local takes_next = ARGV[16] == "1"
 local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
 
 local job = redis.call("HMGET", job_key, "status", "retries_left", "retry_intervals",
-    "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held", "jobpool_records")
+    "enqueue_at_front_on_retry", "failure_ttl", "jobpool_held", "jobpool_records", "rate_limit_key",
+    "rate_limit_concurrency")
 local job_exists = job[1] ~= false -- every job has a status: none, no hash (deleted)
 local retries_left = stored_count(job[2])
 local retries = (outcome == "failed" or outcome == "abandoned") and retries_left > 0
@@ -61,7 +67,15 @@ local interval = retries and retry_interval(job[3], retries_left) or 0
 local failure_ttl = stored_seconds(job[5])
 local count_it = worker_counting(worker_key, "failed_job_count", finite_seconds(ARGV[10]))
 local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
-    wakeup = ARGV[15]}
+    wakeup = ARGV[15], rate_limit = ARGV[18], rate_limit_allowed = ARGV[19], rate_limit_waiting = ARGV[20],
+    rate_limit_keys = ARGV[21]}
+local limit = has_rate_limit(job[8], job[9]) and job[8]
+-- Frees the job's slot, if it has a rate limit (it ended somewhere but on its queue).
+local function release_slot()
+    if limit then
+        release_rate_limit_slot(templates, limit, job_id, now, now_seconds, false)
+    end
+end
 
 if outcome == "abandoned" then
     local score = redis.call("ZSCORE", KEYS[2], member)
@@ -78,6 +92,9 @@ if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end
 if not recorded or job[1] == "canceled" then
+    if limit and job[1] == "canceled" then
+        release_rate_limit_slot(templates, limit, job_id, now, now_seconds, true)
+    end
     return "stale" -- a job canceled as it ran stays canceled (see finish.lua)
 end
 if outcome == "abandoned" and job[6] == execution_id then
@@ -100,7 +117,8 @@ if count_it then
     count_it()
 end
 if not job_exists then
-    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now) -- a parent that is gone is met
+    -- A parent that is gone is met.
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
     return "deleted"
 end
 if job[6] == execution_id then
@@ -131,15 +149,16 @@ local function add_result(fields)
 end
 
 if outcome == "retry" then
-    local at_front, returned_interval = ARGV[21] == "1", tonumber(ARGV[20])
-    redis.call("HSET", job_key, "number_of_retries", ARGV[19], "ended_at", now, "last_heartbeat", now)
+    local at_front, returned_interval = ARGV[25] == "1", tonumber(ARGV[24])
+    redis.call("HSET", job_key, "number_of_retries", ARGV[23], "ended_at", now, "last_heartbeat", now)
     if at_front then
         redis.call("HSET", job_key, "enqueue_at_front_on_retry", "1")
     end
-    add_result({"type", "4", "worker_name", ARGV[3], "return_value", ARGV[18]})
+    add_result({"type", "4", "worker_name", ARGV[3], "return_value", ARGV[22]})
     if returned_interval > 0 then
         redis.call("HSET", job_key, "status", "scheduled")
         redis.call("ZADD", KEYS[11], now_seconds + returned_interval, job_id)
+        release_slot()
         return "scheduled"
     end
     redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
@@ -152,6 +171,7 @@ if retries then
     if interval > 0 then
         redis.call("HSET", job_key, "status", "scheduled")
         redis.call("ZADD", KEYS[11], now_seconds + interval, job_id)
+        release_slot()
         return "scheduled"
     end
     redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
@@ -162,7 +182,7 @@ end
 local status = outcome == "stopped" and "stopped" or "failed"
 if outcome == "max_retries_exceeded" then
     redis.call("HSET", job_key, "status", status, "ended_at", now, "last_heartbeat", now)
-    add_result({"type", "5", "worker_name", ARGV[3], "return_value", ARGV[18]})
+    add_result({"type", "5", "worker_name", ARGV[3], "return_value", ARGV[22]})
 else
     redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
     add_result({"type", "2", "worker_name", ARGV[3], "exc_string", ARGV[8]})
@@ -176,5 +196,6 @@ else
     redis.call("EXPIRE", job_key, whole(keep_for))
     redis.call("EXPIRE", KEYS[8], whole(keep_for))
 end
-release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
+release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
+release_slot()
 return status

@@ -24,7 +24,17 @@
 -- ARGV[16] the execution's start as a hash timestamp, to write as its job's started_at if the job
 --          is still marked held by this execution (a worker that works in batches writes a job's
 --          start with its record, see take.lua), or ""
+-- ARGV[17] scheduled registry template
+-- ARGV[18..21] rate-limit templates: config hash, allowed set, rate_limited set; the rl-keys set
 -- Returns "finished", "stale" or "deleted".
+--
+-- A job with repeats left (RQ's Repeat: its hash's repeats_left and repeat_intervals) is recorded
+-- finished, result and finished-registry entry included, then goes back onto its queue, or into
+-- the scheduled registry when its next interval is not zero, as RQ's Repeat.schedule sends it,
+-- one repeat fewer; its hash keeps no result_ttl expiry then (its ttl, if any, applies again).
+-- A job with a rate limit frees its slot and promotes waiting jobs (see the library), unless a
+-- repeat put it straight back onto its queue; one canceled as it ran frees it too. Neither costs
+-- a job without them more than three more fields in the first read.
 
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
 local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
@@ -32,12 +42,15 @@ local worker_key = KEYS[10]
 local takes_next = ARGV[15] == "1"
 
 local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held",
-    "jobpool_records")
+    "jobpool_records", "repeats_left", "rate_limit_key", "rate_limit_concurrency")
 local job_exists = job[3] ~= false -- every job has a status: none, no hash (deleted)
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
 local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],
-    wakeup = ARGV[14]}
+    wakeup = ARGV[14], scheduled = ARGV[17], rate_limit = ARGV[18], rate_limit_allowed = ARGV[19],
+    rate_limit_waiting = ARGV[20], rate_limit_keys = ARGV[21]}
+local limit = has_rate_limit(job[7], job[8]) and job[7]
+local again = stored_count(job[6]) > 0 and next_repeat(job_key, stored_count(job[6])) or nil
 
 local recorded = redis.call("ZREM", KEYS[2], job_id .. ":" .. execution_id) == 1
 if not job_exists or job[5] == execution_id then
@@ -47,13 +60,17 @@ if count_it and not takes_next then
     redis.call("HSET", worker_key, "state", "idle")
 end
 if not recorded or job[3] == "canceled" then
+    if limit and job[3] == "canceled" then
+        release_rate_limit_slot(templates, limit, job_id, now, now_seconds, true)
+    end
     return "stale" -- a job canceled as it ran stays canceled (see the header)
 end
 if count_it then
     count_it()
 end
 if not job_exists then
-    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now) -- a parent that is gone is met
+    -- A parent that is gone is met.
+    release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
     return "deleted"
 end
 
@@ -64,10 +81,18 @@ if ARGV[16] ~= "" and job[4] == execution_id then
 else
     redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
 end
-release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now)
+release_dependents(KEYS[7], KEYS[9], job_id, false, templates, now, ARGV[5])
+if again then
+    repeat_job(job_key, job_id, again, templates, now, ARGV[5])
+end
+if limit and not (again and again.interval == 0) then
+    release_rate_limit_slot(templates, limit, job_id, now, now_seconds, false)
+end
 
 if result_ttl == 0 then
-    redis.call("DEL", job_key, KEYS[7], KEYS[8], KEYS[5])
+    if not again then
+        redis.call("DEL", job_key, KEYS[7], KEYS[8], KEYS[5])
+    end
     return "finished"
 end
 local result = {"type", "1", "worker_name", ARGV[3]}
@@ -83,13 +108,17 @@ redis.call("XADD", KEYS[5], "MAXLEN", "~", "10", "*", unpack(result))
 if result_ttl == -1 then
     redis.call("PERSIST", KEYS[5])
     redis.call("ZADD", KEYS[6], "+inf", job_id)
-    redis.call("PERSIST", job_key)
+    if not again then
+        redis.call("PERSIST", job_key)
+    end
 else
     redis.call("EXPIRE", KEYS[5], whole(result_ttl))
     redis.call("ZADD", KEYS[6], now_seconds + result_ttl, job_id)
-    redis.call("EXPIRE", job_key, whole(result_ttl))
-    if job[2] then
-        redis.call("EXPIRE", KEYS[8], whole(result_ttl))
+    if not again then
+        redis.call("EXPIRE", job_key, whole(result_ttl))
+        if job[2] then
+            redis.call("EXPIRE", KEYS[8], whole(result_ttl))
+        end
     end
 end
 return "finished"

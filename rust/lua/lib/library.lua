@@ -34,12 +34,93 @@ local function push_job(queue_key, wakeup_key, job_id, at_front)
     end
 end
 
+-- RQ 3.0's rate limits (rq/rate_limit.py). A job with a rate limit (its hash's rate_limit_key and
+-- rate_limit_concurrency) holds a slot, its id in the limit's allowed set, from when it goes onto
+-- its queue until its execution ends, unless it goes straight back onto its queue (a repeat or a
+-- retry at once); while the slots are full it waits, status rate_limited, in the limit's
+-- rate_limited set. `templates` holds rate_limit (the limit's config hash), rate_limit_allowed,
+-- rate_limit_waiting, rate_limit_keys (the set of every limit's name: a key, not a template), and
+-- the job, queue and wake-up templates.
+
+-- Whether a job whose hash holds `name` and `concurrency` has a rate limit (RQ's has_rate_limit).
+local function has_rate_limit(name, concurrency)
+    return name and name ~= "" and (tonumber(concurrency or "") or 0) ~= 0
+end
+
+-- Fills the free slots of rate limit `name` with its waiting jobs, oldest first, as RQ's
+-- ACQUIRE_AND_ENQUEUE_SCRIPT does: each goes onto its queue (its head when enqueue_at_front),
+-- marked queued. A waiting entry whose job is gone or no longer rate_limited is dropped.
+-- Returns the ids it promoted.
+local function promote_rate_limited(templates, name, now, now_seconds)
+    local allowed = fill(templates.rate_limit_allowed, name)
+    local waiting = fill(templates.rate_limit_waiting, name)
+    local stored = redis.call("HGET", fill(templates.rate_limit, name), "concurrency")
+    local concurrency = tonumber(stored or "") or 0
+    local promoted = {}
+    while redis.call("ZCARD", allowed) < concurrency do
+        local popped = redis.call("ZPOPMIN", waiting)
+        if #popped == 0 then
+            break
+        end
+        local job_id = popped[1]
+        local job_key = fill(templates.job, job_id)
+        local job = redis.call("HMGET", job_key, "origin", "status", "enqueue_at_front")
+        if job[1] and job[2] == "rate_limited" then
+            redis.call("ZADD", allowed, now_seconds, job_id)
+            push_job(fill(templates.queue, job[1]), fill(templates.wakeup, job[1]), job_id, job[3] == "1")
+            redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
+            promoted[#promoted + 1] = job_id
+        end
+    end
+    return promoted
+end
+
+-- Frees the slot job `job_id` holds in rate limit `name` and fills the free slots (RQ's
+-- release_slot, which a job's ending runs unless the job went back onto its queue). With
+-- `if_held`, nothing is promoted unless the job held a slot.
+local function release_rate_limit_slot(templates, name, job_id, now, now_seconds, if_held)
+    local released = redis.call("ZREM", fill(templates.rate_limit_allowed, name), job_id)
+    if if_held and released == 0 then
+        return {}
+    end
+    return promote_rate_limited(templates, name, now, now_seconds)
+end
+
+-- Frees the slot job `job_id` holds in rate limit `name` when it no longer needs it, for callers
+-- that do not own the job's ending (cancel, delete, maintenance), as RQ's
+-- RELEASE_STALE_AND_ENQUEUE_SCRIPT does: not while the job is queued or started, nor while one of
+-- its executions is live (scored past `now_seconds` in its executions index `executions_key`);
+-- then fills the free slots if it freed one. Returns the ids promoted.
+local function release_stale_slot(templates, name, job_id, executions_key, now, now_seconds)
+    local status = redis.call("HGET", fill(templates.job, job_id), "status")
+    if status == "queued" or status == "started" then
+        return {}
+    end
+    if redis.call("ZCOUNT", executions_key, "(" .. now_seconds, "+inf") > 0 then
+        return {}
+    end
+    return release_rate_limit_slot(templates, name, job_id, now, now_seconds, true)
+end
+
+-- Makes job `job_id` (saved already) wait for a slot of rate limit `name`, registering the limit
+-- with `concurrency` as RQ's _enqueue_rate_limited_job does, then fills the free slots (which may
+-- promote the job at once). Returns the ids promoted.
+local function wait_for_rate_limit(templates, job_key, job_id, name, concurrency, now, now_seconds)
+    redis.call("SADD", templates.rate_limit_keys, name)
+    redis.call("HSET", fill(templates.rate_limit, name), "concurrency", concurrency)
+    redis.call("HSET", job_key, "status", "rate_limited")
+    redis.call("ZADD", fill(templates.rate_limit_waiting, name), now_seconds, job_id)
+    return promote_rate_limited(templates, name, now, now_seconds)
+end
+
 -- Enqueues the deferred dependents of `parent_id` whose parents are all met now, and takes
 -- them out of the parent's dependents set (the others stay, for when the parent runs again).
 -- With `skip_parent`, the parent itself counts as met (RQ's rule when it is canceled with
 -- enqueue_dependents). `templates` holds job, dependencies, queue, deferred and wakeup
--- templates. Returns the ids it enqueued.
-local function release_dependents(dependents_key, queues_key, parent_id, skip_parent, templates, now)
+-- templates, and the rate-limit ones (see has_rate_limit): a dependent with a rate limit waits
+-- for a slot, as RQ enqueues a ready dependent. Returns the ids it enqueued.
+local function release_dependents(dependents_key, queues_key, parent_id, skip_parent, templates, now,
+        now_epoch)
     local function ready_to_run(dependent_id, allow_failure)
         for _, other_id in ipairs(redis.call("SMEMBERS", fill(templates.dependencies, dependent_id))) do
             if not (skip_parent and other_id == parent_id) then
@@ -56,15 +137,20 @@ local function release_dependents(dependents_key, queues_key, parent_id, skip_pa
     for _, dependent_id in ipairs(redis.call("SMEMBERS", dependents_key)) do
         local job_key = fill(templates.job, dependent_id)
         local job = redis.call("HMGET", job_key, "status", "origin", "allow_dependency_failures",
-            "enqueue_at_front")
+            "enqueue_at_front", "rate_limit_key", "rate_limit_concurrency")
         -- A deferred dependent with no origin (a corrupt hash) has no queue to go to: it stays.
         if job[1] == "deferred" and job[2] and ready_to_run(dependent_id, job[3] == "1") then
             local origin = job[2]
             local queue_key = fill(templates.queue, origin)
             redis.call("ZREM", fill(templates.deferred, origin), dependent_id)
-            redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
             redis.call("SADD", queues_key, queue_key)
-            push_job(queue_key, fill(templates.wakeup, origin), dependent_id, job[4] == "1")
+            if has_rate_limit(job[5], job[6]) then
+                wait_for_rate_limit(templates, job_key, dependent_id, job[5], job[6], now,
+                    math.floor(tonumber(now_epoch)))
+            else
+                redis.call("HSET", job_key, "status", "queued", "enqueued_at", now)
+                push_job(queue_key, fill(templates.wakeup, origin), dependent_id, job[4] == "1")
+            end
             redis.call("SREM", dependents_key, dependent_id)
             enqueued[#enqueued + 1] = dependent_id
         end
@@ -172,6 +258,54 @@ local function retry_interval(intervals_json, retries_left)
         return 0
     end
     return interval
+end
+
+-- The next run of a job that finished with `repeats_left` repeats left (RQ's Repeat.schedule),
+-- read before the caller's first write: {interval, rest (its repeat_intervals less the one used,
+-- as JSON text, or nil to leave them), repeats_left (one fewer), origin, ttl}; nil when the job
+-- has no origin to go back to. As RQ picks it, the interval is the first of repeat_intervals
+-- (0, at once, when there are none), and the last one stays for the repeats after it; a
+-- first interval that is not a number of seconds counts as 0 (and the list is left as it is).
+local function next_repeat(job_key, repeats_left)
+    local job = redis.call("HMGET", job_key, "repeat_intervals", "origin", "ttl")
+    if not job[2] or job[2] == "" then
+        return nil
+    end
+    local again = {interval = 0, repeats_left = repeats_left - 1, origin = job[2],
+        ttl = stored_seconds(job[3])}
+    local decoded, intervals = pcall(cjson.decode, job[1] or "")
+    local first = decoded and type(intervals) == "table" and intervals[1]
+    if type(first) == "number" and first == first and first >= 0 and first < 1e15 then
+        again.interval = first
+        if #intervals > 1 then
+            -- The text after the first entry (a number: no comma inside it), so the list keeps the
+            -- form its writer gave it.
+            local comma = string.find(job[1], ",", 1, true)
+            again.rest = "[" .. (string.gsub(string.sub(job[1], comma + 1), "^%s*", ""))
+        end
+    end
+    return again
+end
+
+-- Sends a finished job round again as `again` (from next_repeat) says: onto its queue's tail
+-- now, or into its queue's scheduled registry (`templates.scheduled`) for a non-zero interval.
+local function repeat_job(job_key, job_id, again, templates, now, now_epoch)
+    local fields = {"repeats_left", whole(again.repeats_left)}
+    if again.rest then
+        fields[#fields + 1] = "repeat_intervals"
+        fields[#fields + 1] = again.rest
+    end
+    if again.interval == 0 then
+        redis.call("HSET", job_key, "status", "queued", "enqueued_at", now, unpack(fields))
+        push_job(fill(templates.queue, again.origin), fill(templates.wakeup, again.origin), job_id, false)
+    else
+        redis.call("HSET", job_key, "status", "scheduled", unpack(fields))
+        redis.call("ZADD", fill(templates.scheduled, again.origin),
+            whole(math.floor(tonumber(now_epoch) + again.interval)), job_id)
+    end
+    if again.ttl and again.ttl > 0 then
+        redis.call("EXPIRE", job_key, whole(again.ttl))
+    end
 end
 
 -- The worker counters a script run adds to (successful_job_count, failed_job_count,
