@@ -16,8 +16,8 @@ from jobpool.supervisor import (
     Child,
     Owned,
     Supervisor,
-    _death_reason,
 )
+from jobpool.work_horse import death_reason
 
 
 def _supervisor() -> Supervisor:
@@ -70,10 +70,12 @@ def test_reports_track_what_a_worker_owns_and_the_deadline_is_the_running_jobs()
 
 
 def test_death_reasons_are_readable() -> None:
-    assert "signal 9" in _death_reason(signal.SIGKILL, hard_killed=False)
-    assert "terminated unexpectedly" in _death_reason(signal.SIGKILL, hard_killed=False)
-    assert "exit code 1" in _death_reason(1 << 8, hard_killed=False)
-    assert "JobTimeoutException" in _death_reason(signal.SIGKILL, hard_killed=True)
+    killed = "its worker was killed by the supervisor"
+    assert "signal 9" in death_reason(signal.SIGKILL, False, killed)
+    assert "terminated unexpectedly" in death_reason(signal.SIGKILL, False, killed)
+    assert "exit code 1" in death_reason(1 << 8, False, killed)
+    assert "JobTimeoutException" in death_reason(signal.SIGKILL, True, killed)
+    assert killed in death_reason(signal.SIGKILL, True, killed)
     assert os.WIFSIGNALED(_status_killed(signal.SIGKILL))
 
 
