@@ -90,6 +90,12 @@ def render(name: str, **values: str) -> str:
     return _format_string(name).format(**values)
 
 
+def queue_template(name: str) -> str:
+    """The template ``name`` of a per-queue key as RQ's ``key_template`` attributes hold it:
+    ``<prefix>:<kind>:{0}`` (the prefix's braces escaped)."""
+    return _format_string(name).replace("{queue}", "{0}")
+
+
 _JOB = _format_string("job")
 _QUEUE = _format_string("queue")
 _RESULTS = _format_string("results")
@@ -183,3 +189,17 @@ def cron_tick(tick_id: str) -> str:
 
 def group(name: str) -> str:
     return render("group", group=name)
+
+
+# RQ's keys that only the Python API touches, so not in TEMPLATES (which rust/keys.rs mirrors).
+
+
+def registry_cleaning(queue_name: str) -> str:
+    """RQ's ``<prefix>:clean_registries:<queue>``: set while a worker cleans the queue's
+    registries (``Queue.acquire_maintenance_lock``)."""
+    return f"{PREFIX}:clean_registries:{queue_name}"
+
+
+def intermediate_queue(queue_key: str) -> str:
+    """RQ's intermediate queue of the queue whose key is ``queue_key``."""
+    return f"{queue_key}:intermediate"
