@@ -507,3 +507,27 @@ def test_started_registry_executions_as_rqs(connection: redis.Redis) -> None:
     seen = side_by_side(connection, started_executions)
     assert seen["jobpool"] == seen["rq"]
     assert seen["jobpool"] == (["j:e3", "j:e1", "j:e2"], [50], ["other:e9"])
+
+
+def enqueue_many_inline(connection: redis.Redis, library: Any) -> Any:
+    queue = library.Queue("q", connection=connection, is_async=False)
+    waiting = library.Queue("q", connection=connection).enqueue(jobs.add, 1, 2, job_id="waiting")
+    datas = [
+        library.Queue.prepare_data(jobs.add, (1, 2), job_id="after-waiting", depends_on=waiting),
+        library.Queue.prepare_data(jobs.add, (1, 2), job_id="on-batch", depends_on="plain"),
+        library.Queue.prepare_data(jobs.add, (2, 3), job_id="plain"),
+    ]
+    return [(job.id, job.get_status(), job.return_value()) for job in queue.enqueue_many(datas)]
+
+
+def test_enqueue_many_on_a_synchronous_queue_returns_rqs_order(connection: redis.Redis) -> None:
+    """The same order as RQ's; unlike RQ's (which writes ``queued`` back over a job it ran, so
+    that a job depending on it in the batch stays deferred), each job keeps what it did."""
+    seen = side_by_side(connection, enqueue_many_inline)
+    assert [job_id for job_id, _, _ in seen["jobpool"]] == [job_id for job_id, _, _ in seen["rq"]]
+    assert seen["rq"][0] == ("plain", "queued", 5)
+    assert seen["jobpool"] == [
+        ("plain", "finished", 5),
+        ("after-waiting", "deferred", None),
+        ("on-batch", "finished", 3),
+    ]
