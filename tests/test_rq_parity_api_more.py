@@ -531,3 +531,51 @@ def test_enqueue_many_on_a_synchronous_queue_returns_rqs_order(connection: redis
         ("after-waiting", "deferred", None),
         ("on-batch", "finished", 3),
     ]
+
+
+def execution_registry(connection: redis.Redis, library: Any) -> Any:
+    Execution = module(library, "executions").Execution
+    job = library.Queue("q", connection=connection).enqueue(jobs.add, 1, 2, job_id="j")
+    rq_job = rq.job.Job.fetch("j", connection=connection)
+    with connection.pipeline() as pipe:  # the records a worker writes as it starts two runs
+        made = [rq.executions.Execution.create(rq_job, 100, pipe, worker_name="w") for _ in range(2)]
+        pipe.execute()
+    registry = job.execution_registry
+    ids = sorted(registry.get_execution_ids())
+    read = sorted((e.id, e.job_id, e.worker_name) for e in registry.get_executions())
+    lapsing = round(connection.zscore(registry.key, made[0].id) - connection.time()[0])
+    with connection.pipeline() as pipe:
+        registry.add(Execution("extra", "j", connection), 10, pipe)
+        registry.remove(Execution(made[1].id, "j", connection), pipe)
+        pipe.execute()
+    after = sorted(registry.get_execution_ids())
+
+    def named(text: str) -> str:
+        return text.replace(made[0].id, "e0").replace(made[1].id, "e1")
+
+    with connection.pipeline() as pipe:
+        registry.remove(Execution("extra", "j", connection), pipe)  # RQ's delete fetches each: it has no hash
+        pipe.execute()
+    with connection.pipeline() as pipe:
+        registry.delete(job, pipe)
+        pipe.execute()
+    return {
+        "template": type(registry).key_template,
+        "key": registry.key,
+        "ids": ids == sorted(e.id for e in made),
+        "read": read == sorted((e.id, "j", "w") for e in made),
+        "lapsing": lapsing,
+        "after": after == sorted([made[0].id, "extra"]),
+        "left": [named(key) for key in stored_keys(connection)],
+        "started": [named(member.decode()) for member in connection.zrange("rq:wip:q", 0, -1)],
+    }
+
+
+def test_execution_registry_as_rqs(connection: redis.Redis) -> None:
+    seen = side_by_side(connection, execution_registry)
+    assert seen["jobpool"] == seen["rq"]
+    assert seen["jobpool"]["key"] == "rq:executions:j" and seen["jobpool"]["lapsing"] == 160
+    assert all(seen["jobpool"][name] for name in ("ids", "read", "after"))
+    # the one taken out of the index first is left: RQ's delete goes by the index
+    assert seen["jobpool"]["started"] == ["j:e1"] and "rq:executions:j" not in seen["jobpool"]["left"]
+    assert "rq:execution:j:e0" not in seen["jobpool"]["left"]

@@ -42,7 +42,7 @@ from .webhook import Webhook, check_webhooks, decode_webhooks, encode_webhooks
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .executions import Execution
+    from .executions import Execution, ExecutionRegistry
     from .results import Result
 
 __all__ = [
@@ -804,6 +804,12 @@ class Job:
         from .executions import Execution
 
         return Execution.all_of(self)
+
+    @property
+    def execution_registry(self) -> ExecutionRegistry:
+        from .executions import ExecutionRegistry
+
+        return ExecutionRegistry(self.id, connection=self.connection)
 
     def get_position(self) -> int | None:
         """Where the job stands in its queue (0 is next), or None if it is not in it."""

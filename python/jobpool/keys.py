@@ -90,10 +90,10 @@ def render(name: str, **values: str) -> str:
     return _format_string(name).format(**values)
 
 
-def queue_template(name: str) -> str:
-    """The template ``name`` of a per-queue key as RQ's ``key_template`` attributes hold it:
+def positional_template(name: str, field: str = "queue") -> str:
+    """The template ``name`` as RQ's ``key_template`` attributes hold it, ``field`` as ``{0}``:
     ``<prefix>:<kind>:{0}`` (the prefix's braces escaped)."""
-    return _format_string(name).replace("{queue}", "{0}")
+    return _format_string(name).replace("{" + field + "}", "{0}")
 
 
 _JOB = _format_string("job")

@@ -160,7 +160,7 @@ class BaseRegistry:
 
 class FinishedJobRegistry(BaseRegistry):
     kind = "finished"
-    key_template = keys.queue_template("finished")
+    key_template = keys.positional_template("finished")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Forgets jobs whose result_ttl has passed."""
@@ -169,7 +169,7 @@ class FinishedJobRegistry(BaseRegistry):
 
 class FailedJobRegistry(BaseRegistry):
     kind = "failed"
-    key_template = keys.queue_template("failed")
+    key_template = keys.positional_template("failed")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Forgets jobs whose failure_ttl has passed."""
@@ -178,12 +178,12 @@ class FailedJobRegistry(BaseRegistry):
 
 class DeferredJobRegistry(BaseRegistry):
     kind = "deferred"
-    key_template = keys.queue_template("deferred")
+    key_template = keys.positional_template("deferred")
 
 
 class CanceledJobRegistry(BaseRegistry):
     kind = "canceled"
-    key_template = keys.queue_template("canceled")
+    key_template = keys.positional_template("canceled")
 
 
 class ReadyJobRegistry(BaseRegistry):
@@ -191,12 +191,12 @@ class ReadyJobRegistry(BaseRegistry):
     enqueues dependents atomically and never fills it, but reads what RQ leaves in it."""
 
     kind = "ready"
-    key_template = keys.queue_template("ready")
+    key_template = keys.positional_template("ready")
 
 
 class ScheduledJobRegistry(BaseRegistry):
     kind = "scheduled"
-    key_template = keys.queue_template("scheduled")
+    key_template = keys.positional_template("scheduled")
 
     def schedule(self, job: Job, scheduled_datetime: datetime, pipeline: Pipeline | None = None) -> int:
         connection = pipeline if pipeline is not None else self.connection
@@ -225,7 +225,7 @@ class StartedJobRegistry(BaseRegistry):
     registry while any execution of it is."""
 
     kind = "started"
-    key_template = keys.queue_template("started")
+    key_template = keys.positional_template("started")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError), or
