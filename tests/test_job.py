@@ -61,7 +61,8 @@ def test_status_properties(connection: redis.Redis, status: JobStatus) -> None:
     flags = {s: getattr(job, f"is_{s.value}") for s in JobStatus if s != JobStatus.RATE_LIMITED}
     assert [s for s, on in flags.items() if on] == ([status] if status != JobStatus.RATE_LIMITED else [])
     job.delete()
-    assert job.get_status() is None
+    with pytest.raises(InvalidJobOperation, match="Failed to retrieve status"):
+        job.get_status()
 
 
 def test_meta_save_and_refresh(connection: redis.Redis) -> None:

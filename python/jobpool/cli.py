@@ -19,7 +19,7 @@ import redis
 from . import __version__, keys, log_lines
 from ._native import MAX_HELD
 from .command import publish_command
-from .exceptions import JobpoolError
+from .exceptions import InvalidJobOperation, JobpoolError
 from .job import Job, JobStatus, cancel_job
 from .queue import Queue
 from .redis_values import as_fields, as_texts
@@ -219,16 +219,24 @@ def _publish_stop_until_received(connection: redis.Redis, job: Job, worker: str,
     was just lost subscribes again within a moment, so one miss is not the last word."""
     while True:
         received = publish_command(connection, worker, "stop-job", job_id=job.id)
-        if received or time.monotonic() >= deadline or job.get_status() != JobStatus.STARTED:
+        if received or time.monotonic() >= deadline or _status_or_none(job) != JobStatus.STARTED:
             return received
         time.sleep(STOP_POLL_SECONDS)
 
 
 def _status_once_not_started(job: Job, deadline: float) -> JobStatus | None:
     """The job's status as soon as it is no longer ``started``, or at the deadline."""
-    while (status := job.get_status()) == JobStatus.STARTED and time.monotonic() < deadline:
+    while (status := _status_or_none(job)) == JobStatus.STARTED and time.monotonic() < deadline:
         time.sleep(STOP_POLL_SECONDS)
     return status
+
+
+def _status_or_none(job: Job) -> JobStatus | None:
+    """The job's status now; None once it is deleted (``get_status`` raises then, as RQ's)."""
+    try:
+        return job.get_status()
+    except InvalidJobOperation:
+        return None
 
 
 # ---- parsing ----------------------------------------------------------------------------------------

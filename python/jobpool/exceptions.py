@@ -66,6 +66,10 @@ class FunctionReferenceError(JobpoolError, TypeError, ValueError):
     """A job's function is neither a callable nor an importable dotted path."""
 
 
+class InvalidSerializer(JobpoolError, NotImplementedError, TypeError):
+    """A serializer has no ``dumps`` and ``loads`` methods (RQ raises NotImplementedError)."""
+
+
 class InvalidKeyPrefix(JobpoolError, ValueError):
     """RQ_KEY_PREFIX holds characters RQ refuses."""
 

@@ -14,9 +14,12 @@ from redis import Redis
 
 from . import keys
 from .redis_values import as_fields, as_texts
-from .timeutils import from_epoch, utcnow
+from .registry import BaseRegistry
+from .timeutils import epoch_seconds, from_epoch, utcnow
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from .job import Job
 
 
@@ -83,15 +86,64 @@ class Execution:
     def all_of(cls, job: Job) -> list[Execution]:
         """The job's current executions, in one round trip after reading the index."""
         execution_ids = as_texts(job.connection.zrange(keys.executions(job.id), 0, -1))
-        with job.connection.pipeline(transaction=False) as pipe:
+        executions = cls._load(job.id, execution_ids, job.connection)
+        for execution in executions:
+            execution._job = job
+        return executions
+
+    @classmethod
+    def _load(cls, job_id: str, execution_ids: list[str], connection: Redis) -> list[Execution]:
+        """The executions of ``job_id`` with these ids whose hashes exist, in one round trip."""
+        with connection.pipeline(transaction=False) as pipe:
             for execution_id in execution_ids:
-                pipe.hgetall(keys.execution(job.id, execution_id))
+                pipe.hgetall(keys.execution(job_id, execution_id))
             hashes = pipe.execute()
         executions = []
         for execution_id, raw in zip(execution_ids, hashes, strict=True):
             if raw:
-                execution = cls(execution_id, job.id, job.connection)
+                execution = cls(execution_id, job_id, connection)
                 execution.restore(raw)
-                execution._job = job
                 executions.append(execution)
         return executions
+
+
+class ExecutionRegistry(BaseRegistry):
+    """RQ's index of a job's executions, ``<prefix>:executions:<job_id>``: execution ids scored
+    by when their heartbeat lapses, plus 60 s (workers write it, jobpool's in its scripts)."""
+
+    key_template = keys.positional_template("executions", "job_id")
+
+    def __init__(self, job_id: str, connection: Redis):  # as RQ's: no queue, name or serializer
+        self.connection = connection
+        self.job_id = job_id
+        self.key = self.key_template.format(job_id)
+
+    def __repr__(self) -> str:
+        return f"ExecutionRegistry({self.job_id!r})"
+
+    def cleanup(self, timestamp: float | None = None, exception_handlers: list[Any] | None = None) -> None:
+        """Drops the ids of executions lapsed by ``timestamp`` (default: now)."""
+        self.connection.zremrangebyscore(self.key, 0, timestamp if timestamp is not None else epoch_seconds())
+
+    def add(self, execution: Execution, ttl: int, pipeline: Pipeline, xx: bool = False) -> Any:  # type: ignore[override]
+        """Adds ``execution`` (in ``pipeline``) lapsing in ``ttl`` + 60 s, and keeps the index that
+        long, as RQ's."""
+        pipeline.zadd(self.key, {execution.id: epoch_seconds() + ttl + 60}, xx=xx)
+        pipeline.expire(self.key, ttl + 60)
+
+    def remove(self, execution: Execution, pipeline: Pipeline) -> Any:  # type: ignore[override]
+        return pipeline.zrem(self.key, execution.id)
+
+    def get_execution_ids(self, start: int = 0, end: int = -1) -> list[str]:
+        """The ids (after ``cleanup``), the soonest to lapse first."""
+        self.cleanup()
+        return as_texts(self.connection.zrange(self.key, start, end))
+
+    def get_executions(self, start: int = 0, end: int = -1) -> list[Execution]:
+        """The executions whose hashes exist (RQ's raises ValueError for one whose hash is gone)."""
+        return Execution._load(self.job_id, self.get_execution_ids(start, end), self.connection)
+
+    def delete(self, job: Job, pipeline: Pipeline) -> None:
+        """Deletes the job's executions (hashes, started-registry members, worker entries) and
+        this index, in ``pipeline`` (one script: see ``Job.delete``)."""
+        job._remove_executions(pipeline, delete=True)

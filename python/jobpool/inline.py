@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .job import Job, JobStatus
-from .results import Result, encode_return_value, encode_traceback, format_exception
+from .results import Result, format_exception
 from .timeutils import epoch_seconds, utcformat, utcnow
 
 if TYPE_CHECKING:
@@ -33,11 +33,11 @@ WORKER_NAME = "sync"
 """The worker name RQ writes in the hash of a job it runs synchronously."""
 DEFAULT_RESULT_TTL = 500
 DEFAULT_FAILURE_TTL = 31_536_000  # a year, as RQ's
-RESULTS_KEPT = 10  # a results stream's length, as RQ's Result.save keeps it
 
 
 def run(queue: Queue, job: Job) -> Job:
-    """Runs ``job`` (saved, status queued, not on its queue) now, and records its outcome."""
+    """Runs ``job`` (saved, status queued, not on its queue) now, and records its outcome
+    (RQ's ``Queue.run_sync``)."""
     connection = queue.connection
     started = utcnow()
     connection.hset(
@@ -51,7 +51,7 @@ def run(queue: Queue, job: Job) -> Job:
     )
     job._status = JobStatus.STARTED
     try:
-        value = job.perform()
+        value = perform_and_record(queue, job)
     except Exception as error:  # as RQ's run_sync: the job's exception is recorded, not raised
         reason = format_exception(error)
         _record_failure(queue, job, reason)
@@ -60,7 +60,6 @@ def run(queue: Queue, job: Job) -> Job:
             callback(job, connection, *sys.exc_info())
         job.send_webhooks(JobStatus.FAILED.value, exc_string=reason)
         return job
-    _record_success(queue, job, value)
     callback = job.success_callback
     if callback is not None:
         callback(job, connection, value)
@@ -68,16 +67,20 @@ def run(queue: Queue, job: Job) -> Job:
     return job
 
 
+def perform_and_record(queue: Queue, job: Job) -> Any:
+    """Calls the job and records its success (RQ's ``Queue.run_job``); its exception is raised
+    and nothing is recorded. Returns what it returned."""
+    value = job.perform()
+    _record_success(queue, job, value)
+    return value
+
+
 def _record_success(queue: Queue, job: Job, value: Any) -> None:
     ttl = DEFAULT_RESULT_TTL if job.result_ttl is None else job.result_ttl
     ended = utcnow()
-    result: dict[Any, Any] = {"type": Result.Type.SUCCESSFUL.value, "worker_name": ""}
-    encoded = encode_return_value(job.serializer, value)
-    if encoded is not None:
-        result["return_value"] = encoded
     pipe = queue.connection.pipeline()
     pipe.hset(job.key, mapping={"status": JobStatus.FINISHED.value, "ended_at": utcformat(ended)})
-    _add_result(pipe, job, result, ttl)
+    Result.create(job, Result.Type.SUCCESSFUL, ttl, return_value=value, pipeline=pipe)
     if ttl != 0:
         pipe.zadd(keys.registry("finished", queue.name), {job.id: _score(ended, ttl)})
     _keep_for(pipe, job, ttl)
@@ -89,31 +92,15 @@ def _record_success(queue: Queue, job: Job, value: Any) -> None:
 def _record_failure(queue: Queue, job: Job, reason: str) -> None:
     ttl = DEFAULT_FAILURE_TTL if job.failure_ttl is None else job.failure_ttl
     ended = utcnow()
-    _, exc_string = encode_traceback(reason)
     pipe = queue.connection.pipeline()
     pipe.hset(job.key, mapping={"status": JobStatus.FAILED.value, "ended_at": utcformat(ended)})
-    result: dict[Any, Any] = {
-        "type": Result.Type.FAILED.value,
-        "worker_name": "",
-        "exc_string": exc_string,
-    }
-    _add_result(pipe, job, result, job.failure_ttl)  # as RQ's: kept for ever when the job sets none
+    # As RQ's: the result is kept for ever when the job sets no failure_ttl.
+    Result.create_failure(job, job.failure_ttl, reason, pipeline=pipe)
     pipe.zadd(keys.registry("failed", queue.name), {job.id: _score(ended, ttl)})
     _keep_for(pipe, job, ttl)
     pipe.execute()
     job._status = JobStatus.FAILED
     job.ended_at = ended
-
-
-def _add_result(pipe: Pipeline, job: Job, result: dict[Any, Any], ttl: int | None) -> None:
-    key = keys.results(job.id)
-    pipe.xadd(key, result, maxlen=RESULTS_KEPT)
-    if ttl is None:
-        return
-    if ttl == -1:
-        pipe.persist(key)
-    elif ttl > 0:
-        pipe.expire(key, ttl)
 
 
 def _keep_for(pipe: Pipeline, job: Job, ttl: int) -> None:

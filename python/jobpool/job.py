@@ -20,7 +20,7 @@ from uuid import uuid4
 from redis import Redis
 
 from . import keys, rate_limit, scripts
-from .callbacks import Callback
+from .callbacks import DEFAULT_CALLBACK_TIMEOUT, Callback
 from .durations import parse_timeout, parse_ttl
 from .exceptions import (
     DeserializationError,
@@ -34,7 +34,7 @@ from .exceptions import (
 from .functions import call_string, import_attribute, resolve_function_reference
 from .redis_values import as_fields, as_text, as_texts
 from .results import UNSERIALIZABLE_RETURN_VALUE
-from .retry import Retry, check_intervals, check_retries
+from .retry import Retry, check_intervals, check_retries, next_retry_interval
 from .serializers import Serializer, resolve_serializer
 from .timeutils import epoch_seconds, utcformat, utcnow, utcparse
 from .webhook import Webhook, check_webhooks, decode_webhooks, encode_webhooks
@@ -42,7 +42,7 @@ from .webhook import Webhook, check_webhooks, decode_webhooks, encode_webhooks
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .executions import Execution
+    from .executions import Execution, ExecutionRegistry
     from .results import Result
 
 __all__ = [
@@ -419,15 +419,30 @@ class Job:
             self._data = self._encode_data()
         return self._data
 
+    @data.setter
+    def data(self, value: bytes) -> None:
+        """The serialized ``(func_name, instance, args, kwargs)``, decoded when first read."""
+        self._data, self._func_name = value, _UNREAD
+
     @property
     def func_name(self) -> str | None:
         self._decode_data()
         return self._func_name  # type: ignore[return-value]
 
+    @func_name.setter
+    def func_name(self, value: str | None) -> None:
+        self._decode_data()  # unlike RQ's setter, the arguments are kept (RQ's drops unread ones)
+        self._func_name, self._data = value, None
+
     @property
     def instance(self) -> Any:
         self._decode_data()
         return self._instance
+
+    @instance.setter
+    def instance(self, value: Any) -> None:
+        self._decode_data()
+        self._instance, self._data = value, None
 
     @property
     def args(self) -> tuple[Any, ...] | list[Any]:
@@ -492,6 +507,21 @@ class Job:
     def stopped_callback(self) -> Any:
         return self._callback(self._stopped_callback_name)
 
+    @property
+    def success_callback_timeout(self) -> int:
+        timeout = self._success_callback_timeout
+        return DEFAULT_CALLBACK_TIMEOUT if timeout is None else timeout
+
+    @property
+    def failure_callback_timeout(self) -> int:
+        timeout = self._failure_callback_timeout
+        return DEFAULT_CALLBACK_TIMEOUT if timeout is None else timeout
+
+    @property
+    def stopped_callback_timeout(self) -> int:
+        timeout = self._stopped_callback_timeout
+        return DEFAULT_CALLBACK_TIMEOUT if timeout is None else timeout
+
     def send_webhooks(self, status: str, *, exc_string: str | None = None) -> None:
         """Sends, now, each of the job's webhooks for ``status`` (``finished`` or ``failed``;
         ``exc_string`` goes in a failed one's payload). Failures are logged, never raised."""
@@ -502,10 +532,14 @@ class Job:
     # ---- status ------------------------------------------------------------------------------
 
     def get_status(self, refresh: bool = True) -> JobStatus | None:
-        """The job's status; None once its hash is gone."""
+        """The job's status (as read from Redis with ``refresh``, else as last known). As RQ's:
+        InvalidJobOperation when its hash (or its status) is gone, so a deleted job's ``is_*``
+        raise it too."""
         if refresh:
             raw = self.connection.hget(self.key, "status")
-            self._status = JobStatus(as_text(raw)) if raw else None
+            if not raw:
+                raise InvalidJobOperation(f"Failed to retrieve status for job: {self.id}")
+            self._status = JobStatus(as_text(raw))
         return self._status
 
     def set_status(self, status: JobStatus, pipeline: Pipeline | None = None) -> None:
@@ -786,16 +820,53 @@ class Job:
 
         return Execution.all_of(self)
 
+    @property
+    def execution_registry(self) -> ExecutionRegistry:
+        from .executions import ExecutionRegistry
+
+        return ExecutionRegistry(self.id, connection=self.connection)
+
     def get_position(self) -> int | None:
         """Where the job stands in its queue (0 is next), or None if it is not in it."""
         position = self.connection.lpos(keys.queue(self.origin), self.id)
         return int(position) if position is not None else None  # type: ignore[arg-type]
 
+    def _registry(self, class_name: str) -> Any:
+        from . import registry
+
+        registry_class = getattr(registry, class_name)
+        return registry_class(
+            self.origin, connection=self.connection, job_class=type(self), serializer=self.serializer
+        )
+
     @property
     def started_job_registry(self) -> Any:
-        from .registry import StartedJobRegistry
+        return self._registry("StartedJobRegistry")
 
-        return StartedJobRegistry(self.origin, connection=self.connection, serializer=self.serializer)
+    @property
+    def failed_job_registry(self) -> Any:
+        return self._registry("FailedJobRegistry")
+
+    @property
+    def finished_job_registry(self) -> Any:
+        return self._registry("FinishedJobRegistry")
+
+    # ---- retries ------------------------------------------------------------------------------
+
+    @property
+    def should_retry(self) -> bool:
+        """Whether a failure now would run the job again (it has retries left)."""
+        return bool(self.retries_left and self.retries_left > 0)
+
+    def get_retry_interval(self) -> int:
+        """Seconds before the job's next retry (0: back onto its queue at once), by RQ's rule:
+        0 for a job without retry intervals; InvalidJobOperation for one with intervals and no
+        retries left (RQ's fails an assert)."""
+        if self.retry_intervals is None:
+            return 0
+        if not self.should_retry:
+            raise InvalidJobOperation(f"Job {self.id} has no retries left")
+        return next_retry_interval(self.retry_intervals, self.retries_left or 0)
 
     # ---- state changes --------------------------------------------------------------------------
 
@@ -882,9 +953,7 @@ class Job:
             running = self.get_status() == JobStatus.STARTED
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         if delete_dependents:
-            for dependent in Job.fetch_many(self.dependent_ids, self.connection, self.serializer):
-                if dependent is not None:
-                    dependent.delete(pipeline=pipe, remove_from_queue=False)
+            self.delete_dependents(pipeline=pipe)
         if remove_from_queue:
             pipe.lrem(keys.queue(self.origin), 0, self.id)
         for kind in _JOB_REGISTRIES:
@@ -897,6 +966,17 @@ class Job:
         pipe.delete(self.key, self.dependents_key, self.dependencies_key, keys.results(self.id))
         if self.has_rate_limit:
             self._leave_rate_limit(pipe, running=running or pipeline is not None)
+        if pipeline is None:
+            pipe.execute()
+
+    def delete_dependents(self, pipeline: Pipeline | None = None) -> None:
+        """Deletes the jobs that depend on this one (as ``delete``, leaving their ids on their
+        queues, as RQ's), and this job's set of dependents."""
+        pipe = pipeline if pipeline is not None else self.connection.pipeline()
+        for dependent in Job.fetch_many(self.dependent_ids, self.connection, self.serializer):
+            if dependent is not None:
+                dependent.delete(pipeline=pipe, remove_from_queue=False)
+        pipe.delete(self.dependents_key)
         if pipeline is None:
             pipe.execute()
 
@@ -1031,10 +1111,13 @@ def dependents_templates() -> list[str]:
     ]
 
 
-def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> Any:
+def release_dependents(
+    client: Any, job_id: str, skip_parent: bool = False, met_parent: str | None = None
+) -> Any:
     """Enqueues the dependents of ``job_id`` whose dependencies are all met now (one script).
     With ``skip_parent``, ``job_id`` itself counts as met (RQ's rule when it is canceled with
-    enqueue_dependents)."""
+    enqueue_dependents); or, given ``met_parent``, that parent does (RQ's ``exclude_job_id``)."""
+    counted_met = met_parent if met_parent is not None else job_id if skip_parent else ""
     return scripts.run(
         "release_dependents",
         client,
@@ -1042,8 +1125,8 @@ def release_dependents(client: Any, job_id: str, skip_parent: bool = False) -> A
         args=[
             *dependents_templates(),
             utcformat(utcnow()),
-            "1" if skip_parent else "0",
-            job_id,
+            "1" if counted_met else "0",
+            counted_met or job_id,
             *keys.rate_limit_templates(),
             epoch_seconds(),
         ],

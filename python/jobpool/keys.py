@@ -96,6 +96,12 @@ def render(name: str, **values: str) -> str:
     return _format_string(name).format(**values)
 
 
+def positional_template(name: str, field: str = "queue") -> str:
+    """The template ``name`` as RQ's ``key_template`` attributes hold it, ``field`` as ``{0}``:
+    ``<prefix>:<kind>:{0}`` (the prefix's braces escaped)."""
+    return _format_string(name).replace("{" + field + "}", "{0}")
+
+
 _JOB = _format_string("job")
 _QUEUE = _format_string("queue")
 _RESULTS = _format_string("results")
@@ -211,3 +217,17 @@ def rate_limit_templates() -> list[str]:
     """The rate-limit templates the scripts take (see rust/lua/lib/library.lua)."""
     mark = "\0"
     return [rate_limit(mark), rate_limit_allowed(mark), rate_limit_waiting(mark), RATE_LIMIT_KEYS]
+
+
+# RQ's keys that only the Python API touches, so not in TEMPLATES (which rust/keys.rs mirrors).
+
+
+def registry_cleaning(queue_name: str) -> str:
+    """RQ's ``<prefix>:clean_registries:<queue>``: set while a worker cleans the queue's
+    registries (``Queue.acquire_maintenance_lock``)."""
+    return f"{PREFIX}:clean_registries:{queue_name}"
+
+
+def intermediate_queue(queue_key: str) -> str:
+    """RQ's intermediate queue of the queue whose key is ``queue_key``."""
+    return f"{queue_key}:intermediate"

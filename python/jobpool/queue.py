@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redis import Redis
 
-from . import inline, keys, rate_limit, scripts
+from . import inline, keys, queue_maintenance, rate_limit, scripts
 from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
@@ -23,6 +23,7 @@ from .redis_values import as_text, as_texts
 from .repeat import Repeat
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
+from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
 from .timeutils import epoch_seconds, utcformat, utcnow
 from .webhook import Webhook
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         DeferredJobRegistry,
         FailedJobRegistry,
         FinishedJobRegistry,
+        ReadyJobRegistry,
         ScheduledJobRegistry,
         StartedJobRegistry,
     )
@@ -64,6 +66,10 @@ class EnqueueData(NamedTuple):
 
 class Queue:
     DEFAULT_TIMEOUT = 180
+    job_class: type[Job] = Job
+    death_penalty_class: type[BaseDeathPenalty] = UnixSignalDeathPenalty
+    """Kept for RQ's API (RQ's synchronous queue times callbacks with it); jobpool's inline run
+    puts no timeout on the caller's thread (see ``jobpool.inline``)."""
     redis_queue_namespace_prefix = keys.queue("")
     """``<prefix>:queue:``, as RQ's class attribute."""
     redis_queues_keys = keys.QUEUES
@@ -77,6 +83,7 @@ class Queue:
         is_async: bool = True,
         job_class: type[Job] | None = None,
         serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = UnixSignalDeathPenalty,
         **kwargs: Any,
     ):
         if connection is None:
@@ -88,8 +95,10 @@ class Queue:
         self.connection = connection
         self.serializer = resolve_serializer(serializer)
         self.job_class = job_class or Job
+        self.death_penalty_class = death_penalty_class or UnixSignalDeathPenalty
         self._default_timeout = parse_timeout(default_timeout) or self.DEFAULT_TIMEOUT
         self.key = keys.queue(name)
+        self.redis_server_version: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
@@ -129,12 +138,19 @@ class Queue:
         connection: Redis,
         job_class: type[Job] | None = None,
         serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = None,
         **kwargs: Any,
     ) -> list[Queue]:
         """Every queue that has been enqueued to (the members of ``<prefix>:queues``)."""
         members = sorted(as_texts(connection.smembers(keys.QUEUES)))
         return [
-            cls.from_queue_key(key, connection=connection, job_class=job_class, serializer=serializer)
+            cls.from_queue_key(
+                key,
+                connection=connection,
+                job_class=job_class,
+                serializer=serializer,
+                death_penalty_class=death_penalty_class,
+            )
             for key in members
         ]
 
@@ -145,9 +161,16 @@ class Queue:
         connection: Redis,
         job_class: type[Job] | None = None,
         serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = None,
     ) -> Queue:
         name = keys.queue_name_from_key(queue_key)
-        return cls(name, connection=connection, job_class=job_class, serializer=serializer)
+        return cls(
+            name,
+            connection=connection,
+            job_class=job_class,
+            serializer=serializer,
+            death_penalty_class=death_penalty_class,
+        )
 
     @property
     def scheduler_pid(self) -> int | None:
@@ -268,6 +291,10 @@ class Queue:
     @property
     def canceled_job_registry(self) -> CanceledJobRegistry:
         return self._registry("CanceledJobRegistry")
+
+    @property
+    def ready_job_registry(self) -> ReadyJobRegistry:
+        return self._registry("ReadyJobRegistry")
 
     # ---- creating jobs -----------------------------------------------------------------------------
 
@@ -506,22 +533,29 @@ class Queue:
             )
             for data in datas
         ]
+        # As RQ's: the jobs without dependencies first, so a job that depends on one of them
+        # finds it saved (and waits for it).
+        placed = [(job, data) for job, data in zip(jobs, datas, strict=True) if not job.dependency_ids]
+        placed += [(job, data) for job, data in zip(jobs, datas, strict=True) if job.dependency_ids]
         own_pipeline = pipeline is None
         pipe = pipeline if pipeline is not None else self.connection.pipeline()
         if self._is_async:
-            for job, data in zip(jobs, datas, strict=True):
+            batch_ids = {job.id for job in jobs}
+            for job, data in placed:
                 self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=own_pipeline)
+                if not own_pipeline and batch_ids.intersection(job.dependency_ids):
+                    job._status = JobStatus.DEFERRED  # its parent will be saved ahead of it, unfinished
         else:  # each runs now, as RQ's; the group's sets are written after them
-            for job, data in zip(jobs, datas, strict=True):
+            for job, data in placed:
                 self.enqueue_job(job, at_front=data.at_front)
         if then is not None:
             then(jobs, pipe)
         if own_pipeline or execute:
             replies = pipe.execute()
             if own_pipeline and self._is_async:
-                for job, status in zip(jobs, replies, strict=False):
+                for (job, _), status in zip(placed, replies, strict=False):
                     job._status = JobStatus(status.decode())
-        return jobs
+        return _in_rqs_order([job for job, _ in placed])
 
     def enqueue_at(self, datetime: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Schedules ``f(*args, **kwargs)`` to be enqueued at ``datetime`` (naive = local time)."""
@@ -644,6 +678,64 @@ class Queue:
             or self.redis_queue_namespace_prefix != Queue.redis_queue_namespace_prefix
         ):
             raise ValueError("rate_limit is not supported with custom job or queue key prefixes")
+
+    # ---- RQ's maintenance and synchronous-run API ------------------------------------------------
+
+    @property
+    def registry_cleaning_key(self) -> str:
+        """RQ's key for "this queue's registries were cleaned lately" (see
+        ``acquire_maintenance_lock``); a jobpool pool holds its own lock instead."""
+        return keys.registry_cleaning(self.name)
+
+    @property
+    def intermediate_queue_key(self) -> str:
+        """RQ's intermediate queue (jobs RQ's workers popped but not yet marked started); jobpool
+        never fills it, as its take is one script."""
+        return keys.intermediate_queue(self.key)
+
+    def acquire_maintenance_lock(self) -> bool:
+        """Takes RQ's registry-cleaning lock for 899 s, as RQ's; False if it is held."""
+        return queue_maintenance.acquire_cleaning_lock(self)
+
+    def release_maintenance_lock(self) -> None:
+        self.connection.delete(self.registry_cleaning_key)
+
+    def get_redis_server_version(self) -> tuple[int, int, int]:
+        """The Redis server's version as (major, minor, patch), read once per queue."""
+        if self.redis_server_version is None:
+            self.redis_server_version = queue_maintenance.redis_server_version(self.connection)
+        return self.redis_server_version
+
+    def compact(self) -> None:
+        """Removes the ids of jobs whose hash is gone from the queue, keeping the others' order."""
+        queue_maintenance.compact(self)
+
+    def enqueue_dependents(
+        self, job: Job, exclude_job_id: str | None = None, refresh_job_status: bool = True
+    ) -> dict[str, list[str]]:
+        """Enqueues the deferred dependents of ``job`` whose parents are all met now (see
+        ``queue_maintenance.enqueue_dependents``); returns their ids by queue name."""
+        return queue_maintenance.enqueue_dependents(self, job, exclude_job_id, refresh_job_status)
+
+    def run_job(self, job: Job) -> Job:
+        """Calls ``job`` now, in this process, and records its success as RQ's synchronous run
+        does; the job's exception is raised, with nothing recorded."""
+        inline.perform_and_record(self, job)
+        return job
+
+    def run_sync(self, job: Job) -> Job:
+        """Runs ``job`` now, in this process, as an ``is_async=False`` queue runs what it is
+        given (see ``jobpool.inline``): marked started, then finished or failed."""
+        return inline.run(self, job)
+
+
+def _in_rqs_order(jobs: list[Job]) -> list[Job]:
+    """``enqueue_many``'s jobs (those without dependencies first) in the order RQ's returns
+    them: those without dependencies, then those with that were deferred, then the rest."""
+    independent = [job for job in jobs if not job.dependency_ids]
+    dependent = [job for job in jobs if job.dependency_ids]
+    deferred = [job for job in dependent if job.get_status(refresh=False) == JobStatus.DEFERRED]
+    return independent + deferred + [job for job in dependent if job not in deferred]
 
 
 def _expected_status(job: Job, scheduled_at: int | None, connection: Redis) -> JobStatus:

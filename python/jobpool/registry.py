@@ -16,13 +16,15 @@ from . import keys, scripts
 from .exceptions import InvalidJobOperation, NoSuchJobError
 from .job import Job
 from .rate_limit import promotion_templates
-from .redis_values import as_text
+from .redis_values import as_text, as_texts
 from .serializers import Serializer, resolve_serializer
+from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
 from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
+    from .executions import Execution
     from .queue import Queue
 
 
@@ -40,6 +42,11 @@ def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> 
 
 class BaseRegistry:
     kind = ""
+    job_class: type[Job] = Job
+    death_penalty_class: type[BaseDeathPenalty] = UnixSignalDeathPenalty
+    """Kept for RQ's API; jobpool's registries time nothing."""
+    key_template = keys.PREFIX.replace("{", "{{").replace("}", "}}") + ":registry:{0}"
+    """``<prefix>:<kind>:{0}``, as RQ's (``key_template.format(queue_name)`` is the key)."""
 
     def __init__(
         self,
@@ -48,6 +55,7 @@ class BaseRegistry:
         job_class: type[Job] | None = None,
         queue: Queue | None = None,
         serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = None,
         **kwargs: Any,
     ):
         if queue is not None:
@@ -59,7 +67,8 @@ class BaseRegistry:
         self.connection = connection
         self.serializer = resolve_serializer(serializer)
         self.job_class = job_class or Job
-        self.key = keys.registry(self.kind, name)
+        self.death_penalty_class = death_penalty_class or type(self).death_penalty_class
+        self.key = self.key_template.format(name)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -165,6 +174,7 @@ class BaseRegistry:
 
 class FinishedJobRegistry(BaseRegistry):
     kind = "finished"
+    key_template = keys.positional_template("finished")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Forgets jobs whose result_ttl has passed."""
@@ -173,6 +183,7 @@ class FinishedJobRegistry(BaseRegistry):
 
 class FailedJobRegistry(BaseRegistry):
     kind = "failed"
+    key_template = keys.positional_template("failed")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Forgets jobs whose failure_ttl has passed."""
@@ -181,10 +192,12 @@ class FailedJobRegistry(BaseRegistry):
 
 class DeferredJobRegistry(BaseRegistry):
     kind = "deferred"
+    key_template = keys.positional_template("deferred")
 
 
 class CanceledJobRegistry(BaseRegistry):
     kind = "canceled"
+    key_template = keys.positional_template("canceled")
 
 
 class ReadyJobRegistry(BaseRegistry):
@@ -192,10 +205,12 @@ class ReadyJobRegistry(BaseRegistry):
     enqueues dependents atomically and never fills it, but reads what RQ leaves in it."""
 
     kind = "ready"
+    key_template = keys.positional_template("ready")
 
 
 class ScheduledJobRegistry(BaseRegistry):
     kind = "scheduled"
+    key_template = keys.positional_template("scheduled")
 
     def schedule(self, job: Job, scheduled_datetime: datetime, pipeline: Pipeline | None = None) -> int:
         connection = pipeline if pipeline is not None else self.connection
@@ -224,6 +239,7 @@ class StartedJobRegistry(BaseRegistry):
     registry while any execution of it is."""
 
     kind = "started"
+    key_template = keys.positional_template("started")
 
     def cleanup(self, timestamp: float | None = None) -> None:
         """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError), or
@@ -253,6 +269,31 @@ class StartedJobRegistry(BaseRegistry):
 
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
         raise InvalidJobOperation("Running jobs cannot be requeued from the started registry")
+
+    def add_execution(self, execution: Execution, pipeline: Pipeline, ttl: int = 0, xx: bool = False) -> Any:
+        """Adds ``execution`` scored now + ``ttl`` (-1: for ever), in ``pipeline``, as RQ's."""
+        score: float | str = "+inf" if ttl == -1 else ttl if ttl < 0 else epoch_seconds() + ttl
+        return pipeline.zadd(self.key, {execution.composite_key: score}, xx=xx)
+
+    def remove_execution(
+        self,
+        execution: Execution,
+        job: Job | None = None,
+        pipeline: Pipeline | None = None,
+        delete_job: bool = False,
+    ) -> None:
+        """Takes ``execution`` out of the registry (``job`` and ``delete_job`` are unused, as in
+        RQ's)."""
+        connection = pipeline if pipeline is not None else self.connection
+        connection.zrem(self.key, execution.composite_key)
+
+    def remove_executions(self, job: Job, pipeline: Pipeline | None = None) -> None:
+        """Takes the executions of ``job`` that its executions index lists out of the registry;
+        their records stay, as RQ's."""
+        execution_ids = as_texts(self.connection.zrange(keys.executions(job.id), 0, -1))
+        if execution_ids:
+            connection = pipeline if pipeline is not None else self.connection
+            connection.zrem(self.key, *(f"{job.id}:{execution_id}" for execution_id in execution_ids))
 
 
 def clean_registries(queue: Queue, exception_handlers: list[Any] | None = None) -> None:

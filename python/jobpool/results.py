@@ -21,12 +21,16 @@ from . import keys
 from .exceptions import DeserializationError
 from .redis_values import as_fields, as_text
 from .serializers import Serializer, resolve_serializer
-from .timeutils import from_epoch
+from .timeutils import from_epoch, utcnow
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from .job import Job
 
 UNSERIALIZABLE_RETURN_VALUE = "Unserializable return value"
+RESULTS_KEPT = 10
+"""A results stream's length: each new result trims it to the newest ten (as RQ's)."""
 
 
 def encode_return_value(serializer: Serializer, value: Any) -> bytes | None:
@@ -79,7 +83,7 @@ class Result:
         self.type = type
         self.connection = connection
         self.id = id
-        self.created_at = created_at
+        self.created_at = created_at if created_at is not None else utcnow()
         self.return_value = return_value
         self.exc_string = exc_string
         self.worker_name = worker_name
@@ -103,6 +107,143 @@ class Result:
     @classmethod
     def get_key(cls, job_id: str) -> str:
         return keys.results(job_id)
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        job: Job,
+        type: Result.Type,
+        ttl: int | None,
+        return_value: Any = None,
+        exc_string: str | None = None,
+        worker_name: str = "",
+        pipeline: Pipeline | None = None,
+        execution_id: str | None = None,
+        execution_started_at: datetime | None = None,
+        execution_ended_at: datetime | None = None,
+    ) -> Result:
+        """A new result of ``job``, saved (see ``save`` for ``ttl``)."""
+        result = cls(
+            job.id,
+            type,
+            connection=job.connection,
+            return_value=return_value,
+            exc_string=exc_string,
+            worker_name=worker_name,
+            serializer=job.serializer,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+        )
+        result.save(ttl=ttl, pipeline=pipeline)
+        return result
+
+    @classmethod
+    def create_failure(
+        cls,
+        job: Job,
+        ttl: int | None,
+        exc_string: str | None,
+        worker_name: str = "",
+        pipeline: Pipeline | None = None,
+        execution_id: str | None = None,
+        execution_started_at: datetime | None = None,
+        execution_ended_at: datetime | None = None,
+    ) -> Result:
+        return cls.create(
+            job,
+            cls.Type.FAILED,
+            ttl,
+            exc_string=exc_string,
+            worker_name=worker_name,
+            pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+        )
+
+    @classmethod
+    def create_retried(
+        cls,
+        job: Job,
+        ttl: int | None,
+        return_value: Any,
+        worker_name: str,
+        execution_id: str,
+        execution_started_at: datetime,
+        execution_ended_at: datetime,
+        pipeline: Pipeline | None = None,
+    ) -> Result:
+        return cls.create(
+            job,
+            cls.Type.RETRIED,
+            ttl,
+            return_value=return_value,
+            worker_name=worker_name,
+            pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+        )
+
+    @classmethod
+    def create_max_retries_exceeded(
+        cls,
+        job: Job,
+        ttl: int | None,
+        return_value: Any,
+        worker_name: str,
+        execution_id: str,
+        execution_started_at: datetime,
+        execution_ended_at: datetime,
+        pipeline: Pipeline | None = None,
+    ) -> Result:
+        return cls.create(
+            job,
+            cls.Type.MAX_RETRIES_EXCEEDED,
+            ttl,
+            return_value=return_value,
+            worker_name=worker_name,
+            pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+        )
+
+    def save(self, ttl: int | None, pipeline: Pipeline | None = None) -> str | None:
+        """Appends the result to its job's stream (trimmed to the newest ten) and returns its id
+        (None in a pipeline: the id is known once it runs). ``ttl``: the stream's expiry in
+        seconds; -1 keeps it for ever, None leaves its expiry as it is, 0 or less deletes it."""
+        key = self.get_key(self.job_id)
+        connection = pipeline if pipeline is not None else self.connection
+        entry_id = connection.xadd(key, self.serialize(), maxlen=RESULTS_KEPT)  # type: ignore[arg-type]
+        if pipeline is None:
+            self.id = as_text(entry_id)
+        if ttl == -1:
+            connection.persist(key)
+        elif ttl is not None:
+            connection.expire(key, ttl)
+        return self.id
+
+    def serialize(self) -> dict[str, Any]:
+        """The stream entry's fields, as RQ writes them (see the module docstring)."""
+        data: dict[str, Any] = {"type": self.type.value, "worker_name": self.worker_name}
+        if self.exc_string is not None:
+            data["exc_string"] = encode_traceback(self.exc_string)[1].decode()
+        encoded = encode_return_value(self.serializer, self.return_value)
+        if encoded is not None:
+            data["return_value"] = encoded.decode()
+        if self.execution_id:
+            data["execution_id"] = self.execution_id
+        if self.execution_started_at:
+            data["execution_started_at"] = self.execution_started_at.timestamp()
+        if self.execution_ended_at:
+            data["execution_ended_at"] = self.execution_ended_at.timestamp()
+        return data
+
+    # ---- reading ------------------------------------------------------------------------------
 
     @classmethod
     def restore(
@@ -152,6 +293,12 @@ class Result:
     @classmethod
     def delete_all(cls, job: Job) -> None:
         job.connection.delete(cls.get_key(job.id))
+
+    @classmethod
+    def fetch(cls, job: Job, serializer: Serializer | str | None = None) -> Result | None:
+        """RQ 3.0's ``Result.fetch``, which returns None whatever the job has (it takes no
+        result id to look up): use ``fetch_latest`` or ``all``."""
+        return None
 
     @classmethod
     def fetch_latest(

@@ -41,6 +41,14 @@ def check_intervals(intervals: Any) -> list[int]:
     return listed
 
 
+def next_retry_interval(intervals: list[int] | None, retries_left: int) -> int:
+    """Seconds before a failed job with ``retries_left`` (at least 1) runs again, by RQ's rule:
+    the intervals are used in order, the last one for every retry past them."""
+    if not intervals:
+        return 0
+    return intervals[max(len(intervals) - retries_left, 0)]
+
+
 class Retry:
     def __init__(self, max: int, interval: int | Iterable[int] = 0, enqueue_at_front: bool = False):
         self.max = check_retries(max, least=1)

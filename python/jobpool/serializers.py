@@ -10,6 +10,7 @@ import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
+from .exceptions import InvalidSerializer
 from .functions import import_attribute
 
 
@@ -47,6 +48,9 @@ ALIASES: dict[str, Serializer] = {"pickle": DefaultSerializer, "json": JSONSeria
 
 
 def resolve_serializer(serializer: Serializer | str | None = None) -> Serializer:
+    """The serializer ``serializer`` names. As RQ's: a dotted path that does not import raises
+    a ValueError (``FunctionReferenceError``), an object without ``dumps`` and ``loads``
+    NotImplementedError (``InvalidSerializer``, also a TypeError), with RQ's message first."""
     if not serializer:
         return DefaultSerializer
     if serializer is DefaultSerializer or serializer is JSONSerializer:
@@ -56,5 +60,5 @@ def resolve_serializer(serializer: Serializer | str | None = None) -> Serializer
     else:
         resolved = serializer
     if not isinstance(resolved, Serializer):
-        raise TypeError(f"Serializer {serializer!r} should have dumps and loads methods")
+        raise InvalidSerializer(f"Serializer should have (dumps, loads) methods. Got {serializer!r}")
     return resolved
