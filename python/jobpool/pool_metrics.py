@@ -2,7 +2,7 @@
 
 The supervisor counts; its workers write nothing of their own. It already reads each worker's
 report lines (``pool_worker``): a ``start`` line is a job started, and a worker started with
-metrics on adds an ``ended <queue> <recorded> <seconds>`` line per job recorded (how the step
+metrics on adds an ``ended <queue> <recorded> <microseconds>`` line per job recorded (how the step
 recorded it, and how long it ran), sent with the reports it writes anyway. The jobs the
 supervisor records itself (a dead worker's, one stopped before it began) it counts as it
 records them. So a job costs a worker one more short line when metrics are on, and nothing when
@@ -62,6 +62,19 @@ def restart_reason(status: int, killed_for_a_job: bool) -> str:
     return "crashed"
 
 
+class QueueCounts:
+    """One queue's counts: jobs started, jobs ended by outcome, and their durations (a count
+    per bucket of DURATION_BUCKETS, not cumulative, then one for +Inf; and their sum)."""
+
+    __slots__ = ("buckets", "ended", "seconds", "started")
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.ended = dict.fromkeys(OUTCOMES, 0)
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        self.seconds = 0.0
+
+
 class PoolMetrics:
     """A pool's counts, and the prometheus-client collector that serves them."""
 
@@ -69,11 +82,7 @@ class PoolMetrics:
         self.queue_names = queue_names
         self.host = host
         self.port = port
-        self.started_jobs: Counter[str] = Counter()  # queue -> jobs started
-        self.ended_jobs: Counter[tuple[str, str]] = Counter()  # (queue, outcome) -> jobs
-        # queue -> a count per bucket of DURATION_BUCKETS (not cumulative), then one for +Inf
-        self.durations: dict[str, list[int]] = {}
-        self.duration_sums: dict[str, float] = {}
+        self.queues = {name: QueueCounts() for name in queue_names}
         self.restarts: Counter[str] = Counter()  # reason -> workers replaced
         self.redis_errors: Counter[tuple[str, str]] = Counter()  # (process, operation) -> errors
         self.workers_by_state: Callable[[], dict[str, int]] = dict
@@ -87,27 +96,30 @@ class PoolMetrics:
 
     # ---- counting (the supervisor's thread) ---------------------------------------------------
 
+    def _of(self, queue: str) -> QueueCounts:
+        counts = self.queues.get(queue)
+        if counts is None:  # a queue the pool was not started on: a job moved by hand, say
+            counts = self.queues[queue] = QueueCounts()
+        return counts
+
     def started(self, queue: str) -> None:
-        self.started_jobs[queue] += 1
+        self._of(queue).started += 1
 
     def ended(self, queue: str, recorded: str, seconds: float) -> None:
         """A job that ran ``seconds`` and was recorded as ``recorded`` (the core's outcome)."""
         counted = COUNTED.get(recorded)
-        if counted is None:
-            return
-        self.ended_jobs[queue, counted] += 1
-        buckets = self.durations.get(queue)
-        if buckets is None:
-            buckets = self.durations[queue] = [0] * (len(DURATION_BUCKETS) + 1)
-        buckets[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
-        self.duration_sums[queue] = self.duration_sums.get(queue, 0.0) + seconds
+        if counted is not None:
+            counts = self._of(queue)
+            counts.ended[counted] += 1
+            counts.buckets[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+            counts.seconds += seconds
 
     def recorded(self, queue: str, recorded: str) -> None:
         """A job the supervisor recorded itself (a dead worker's; one stopped before it began):
         counted by how it ended, with no duration."""
         counted = COUNTED.get(recorded)
         if counted is not None:
-            self.ended_jobs[queue, counted] += 1
+            self._of(queue).ended[counted] += 1
 
     def restarted(self, reason: str) -> None:
         self.restarts[reason] += 1
@@ -121,16 +133,15 @@ class PoolMetrics:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
         from prometheus_client.utils import floatToGoString
 
-        # Copies first: a dict's copy is taken whole while the supervisor's thread counts on.
-        started = dict(self.started_jobs)
-        ended = dict(self.ended_jobs)
-        durations = {queue: list(buckets) for queue, buckets in list(self.durations.items())}
-        sums = dict(self.duration_sums)
-        queues = sorted({*self.queue_names, *started, *(queue for queue, _ in ended)})
+        # Copies first (each taken whole), while the supervisor's thread counts on.
+        queues = sorted(
+            (name, counts.started, dict(counts.ended), list(counts.buckets), counts.seconds)
+            for name, counts in list(self.queues.items())
+        )
 
         family = CounterMetricFamily("jobpool_jobs_started", "Jobs this pool started", labels=["queue"])
-        for queue in queues:
-            family.add_metric([queue], started.get(queue, 0))
+        for name, started, *_ in queues:
+            family.add_metric([name], started)
         yield family
         for outcome in OUTCOMES:
             family = CounterMetricFamily(
@@ -141,8 +152,8 @@ class PoolMetrics:
                 ),
                 labels=["queue"],
             )
-            for queue in queues:
-                family.add_metric([queue], ended.get((queue, outcome), 0))
+            for name, _, ended, *_ in queues:
+                family.add_metric([name], ended[outcome])
             yield family
 
         histogram = HistogramMetricFamily(
@@ -152,13 +163,12 @@ class PoolMetrics:
             labels=["queue"],
         )
         bounds = [*(floatToGoString(bound) for bound in DURATION_BUCKETS), "+Inf"]
-        for queue in queues:
-            counts = durations.get(queue, [0] * len(bounds))
+        for name, _, _, buckets, seconds in queues:
             cumulative, total = [], 0
-            for bound, count in zip(bounds, counts, strict=True):
+            for bound, count in zip(bounds, buckets, strict=True):
                 total += count
                 cumulative.append((bound, float(total)))
-            histogram.add_metric([queue], cumulative, sum_value=sums.get(queue, 0.0))
+            histogram.add_metric([name], cumulative, sum_value=seconds)
         yield histogram
 
         gauge = GaugeMetricFamily(

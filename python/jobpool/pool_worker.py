@@ -8,7 +8,7 @@ Each line written to the report pipe is one of
 ``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit; the
 job that ran before it has ended, and its record is in flight), and
 ``free <execution_id>`` (recorded, or put back); with metrics on (``MeteredPoolWorker``), also
-``ended <queue> <recorded> <seconds>`` (how a job's ending was recorded, how long it ran) and
+``ended <queue> <recorded> <microseconds>`` (how a job's ending was recorded, how long it ran) and
 ``redis-error``. The supervisor heartbeats what a worker owns,
 hard-kills it past the running job's deadline, and settles what it owned if it dies.
 
@@ -212,7 +212,7 @@ class MeteredPoolWorker(PoolWorker):
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         for (taken, outcome), how in zip(recorded, step.outcomes, strict=True):
-            self._report(f"ended {taken.queue} {how} {outcome.working_seconds:.6f}")
+            self._report(f"ended {taken.queue} {how} {int(outcome.working_seconds * 1e6)}")
         return super()._recorded(recorded, step)
 
     def _retrying(self, call: Callable[[], T]) -> T:

@@ -444,8 +444,8 @@ class Supervisor:
                         self.metrics.started(child.owned[execution_id].queue)
             case ["free", execution_id]:
                 child.owned.pop(execution_id, None)
-            case ["ended", queue, recorded, seconds] if self.metrics is not None:
-                self.metrics.ended(queue, recorded, float(seconds))
+            case ["ended", queue, recorded, microseconds] if self.metrics is not None:
+                self.metrics.ended(queue, recorded, int(microseconds) / 1e6)
             case ["redis-error"] if self.metrics is not None:
                 self.metrics.redis_error("worker", "take or record jobs")
             case _:
