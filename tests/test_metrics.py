@@ -352,9 +352,7 @@ def test_the_exporter_reads_redis_in_two_round_trips_whatever_the_number_of_queu
     assert sum(sample.value for sample in families["rq_workers"].samples) == 5
 
 
-def test_the_exporter_says_when_redis_cannot_be_read(
-    exporter: Callable[..., subprocess.Popen[bytes]],
-) -> None:
+def test_the_exporter_says_when_redis_cannot_be_read() -> None:
     server = EmbeddedRedis()
     server.start()
     port = free_port()
