@@ -370,3 +370,19 @@ def test_the_exporter_says_when_redis_cannot_be_read() -> None:
         server.stop()
         process.kill()
         process.wait()
+
+
+def test_without_prometheus_client_both_commands_say_what_to_install(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobpool.cli import main
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if it were not installed
+    assert main(["exporter", "--port", str(free_port()), "-u", redis_url]) == 1
+    assert main(["start", "--metrics-port", str(free_port()), "-u", redis_url, "q"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert (
+        errors
+        == ["jobpool: metrics need prometheus-client: pip install 'jobpool[metrics]' (or prometheus-client)"]
+        * 2
+    )

@@ -54,6 +54,10 @@ def connect(url: str) -> redis.Redis:
 def start(options: argparse.Namespace) -> int:
     from .supervisor import Supervisor
 
+    if options.metrics_port is not None:
+        from .metrics_server import require_prometheus_client
+
+        require_prometheus_client()
     log_lines.configure(options.log_level.upper())
     for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
         sys.path.insert(0, os.path.abspath(directory))
@@ -75,11 +79,9 @@ def start(options: argparse.Namespace) -> int:
         cron.load_config_from_file(options.cron)  # in the supervisor: refused before any fork
     metrics = None
     if options.metrics_port is not None:
-        from .metrics_server import registry_of
         from .pool_metrics import PoolMetrics
 
         metrics = PoolMetrics(options.queues, options.metrics_host, options.metrics_port)
-        registry_of(metrics)  # refused now, clearly, if prometheus-client is not installed
     supervisor = Supervisor(
         url,
         options.queues,
@@ -100,7 +102,9 @@ def start(options: argparse.Namespace) -> int:
 def exporter(options: argparse.Namespace) -> int:
     """``jobpool exporter``: serves what Redis holds (queues, registries, workers) for Prometheus."""
     from .exporter import run_exporter
+    from .metrics_server import require_prometheus_client
 
+    require_prometheus_client()
     log_lines.configure(options.log_level)
     url = redis_url(options.url)
     connect(url).close()

@@ -14,15 +14,22 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector, CollectorRegistry
 
 
-def registry_of(collector: Collector) -> CollectorRegistry:
-    """A registry holding ``collector`` alone (not prometheus-client's global one: no metrics of
-    the client's own, nor of whatever else the process imported)."""
+def require_prometheus_client() -> None:
+    """Raises a JobpoolError saying what to install when prometheus-client is missing."""
     try:
-        from prometheus_client import CollectorRegistry
+        import prometheus_client  # noqa: F401
     except ImportError:
         raise JobpoolError(
             "metrics need prometheus-client: pip install 'jobpool[metrics]' (or prometheus-client)"
         ) from None
+
+
+def registry_of(collector: Collector) -> CollectorRegistry:
+    """A registry holding ``collector`` alone (not prometheus-client's global one: no metrics of
+    the client's own, nor of whatever else the process imported)."""
+    require_prometheus_client()
+    from prometheus_client import CollectorRegistry
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry
