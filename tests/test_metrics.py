@@ -135,6 +135,29 @@ def test_the_pool_counts_jobs_by_queue_and_outcome_with_their_durations(
     assert value(samples, "jobpool_worker_restarts_total", reason="crashed") == 0
 
 
+def test_the_pool_shows_a_stopped_worker_as_suspended(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    port = free_port()
+    running = pool("-n", "2", "--metrics-port", str(port), "q")
+    running.wait_for_message("READY=1")
+    scraped_until(port, lambda s: value(s, "jobpool_workers", state="idle") == 2)
+    frozen = running.workers()[0]
+    frozen.suspend()  # SIGSTOP
+    queue = Queue("q", connection=connection)
+
+    def seen_suspended(samples: Samples) -> bool:
+        # The supervisor finds a worker stopped as it nudges it for a job: a job a look.
+        queue.enqueue(jobs.add, 1, 1)
+        return value(samples, "jobpool_workers", state="suspended") == 1
+
+    samples = scraped_until(port, seen_suspended)
+    working = [value(samples, "jobpool_workers", state=state) or 0 for state in ("idle", "busy")]
+    assert sum(working) == 1  # the other one
+    frozen.resume()
+    scraped_until(port, lambda s: value(s, "jobpool_workers", state="idle") == 2)
+
+
 def test_the_pool_counts_worker_restarts_by_reason_and_a_dead_workers_job(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
