@@ -32,6 +32,7 @@ STOP_WAIT_SECONDS = 5.0
 STOP_POLL_SECONDS = 0.05
 POOL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 URL_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL")
+DEFAULT_METRICS_HOST = "127.0.0.1"  # metrics are served to this machine only, unless told otherwise
 
 
 def redis_url(given: str | None) -> str:
@@ -53,6 +54,10 @@ def connect(url: str) -> redis.Redis:
 def start(options: argparse.Namespace) -> int:
     from .supervisor import Supervisor
 
+    if options.metrics_port is not None:
+        from .metrics_server import require_prometheus_client
+
+        require_prometheus_client()
     log_lines.configure(options.log_level.upper())
     for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
         sys.path.insert(0, os.path.abspath(directory))
@@ -72,6 +77,11 @@ def start(options: argparse.Namespace) -> int:
 
         cron = CronScheduler(redis.Redis.from_url(url), serializer=serializer)
         cron.load_config_from_file(options.cron)  # in the supervisor: refused before any fork
+    metrics = None
+    if options.metrics_port is not None:
+        from .pool_metrics import PoolMetrics
+
+        metrics = PoolMetrics(options.queues, options.metrics_host, options.metrics_port)
     supervisor = Supervisor(
         url,
         options.queues,
@@ -84,8 +94,21 @@ def start(options: argparse.Namespace) -> int:
         scheduler=not options.no_scheduler,
         prefetch=options.prefetch,
         cron=cron,
+        metrics=metrics,
     )
     return supervisor.run()
+
+
+def exporter(options: argparse.Namespace) -> int:
+    """``jobpool exporter``: serves what Redis holds (queues, registries, workers) for Prometheus."""
+    from .exporter import run_exporter
+    from .metrics_server import require_prometheus_client
+
+    require_prometheus_client()
+    log_lines.configure(options.log_level)
+    url = redis_url(options.url)
+    connect(url).close()
+    return run_exporter(url, options.host, options.port)
 
 
 def cron(options: argparse.Namespace) -> int:
@@ -299,6 +322,30 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the cron jobs a configuration module registers (a file or module path, "
         "as rq cron's); pools that run the same one enqueue each tick once between them",
     )
+    sub.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the pool's metrics for Prometheus on PORT (default: off; needs prometheus-client)",
+    )
+    sub.add_argument(
+        "--metrics-host",
+        default=DEFAULT_METRICS_HOST,
+        metavar="HOST",
+        help="with --metrics-port (default: %(default)s)",
+    )
+
+    sub = command(
+        "exporter",
+        exporter,
+        "Serve what Redis holds for Prometheus: queue lengths, registry sizes, workers by state "
+        "(RQ's workers too).",
+    )
+    sub.add_argument("--port", type=_port, required=True, metavar="PORT", help="the port to serve on")
+    sub.add_argument(
+        "--host", default=DEFAULT_METRICS_HOST, help="the address to bind (default: %(default)s)"
+    )
+    sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     sub = command(
         "cron", cron, "Run a cron scheduler: enqueue the cron jobs a configuration module registers."
@@ -355,6 +402,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port number (1 to 65535)")
     return value
 
 

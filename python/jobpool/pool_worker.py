@@ -7,7 +7,9 @@ Each line written to the report pipe is one of
 ``own <job_id> <execution_id> <queue>`` (taken, about to start),
 ``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit; the
 job that ran before it has ended, and its record is in flight), and
-``free <execution_id>`` (recorded, or put back). The supervisor heartbeats what a worker owns,
+``free <execution_id>`` (recorded, or put back); with metrics on (``MeteredPoolWorker``), also
+``ended <queue> <recorded> <microseconds>`` (how a job's ending was recorded, how long it ran) and
+``redis-error``. The supervisor heartbeats what a worker owns,
 hard-kills it past the running job's deadline, and settles what it owned if it dies.
 
 A job taken ahead is not reported until the worker starts it: while it is held, it lives in the
@@ -23,6 +25,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -30,10 +33,11 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from ._native import MAX_HELD, Ledger, TakenJob
+from ._native import MAX_HELD, Ledger, StepResult, TakenJob
+from .exceptions import RedisUnavailable
 from .job_runner import JobStopped, Outcome, taken_timeout
 from .work_horse import die_with_parent
-from .worker import Performed, SimpleWorker, ending_of
+from .worker import Performed, SimpleWorker, T, ending_of
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -201,6 +205,25 @@ class PoolWorker(SimpleWorker):
             raise JobStopped("stop-job command")
 
 
+class MeteredPoolWorker(PoolWorker):
+    """A pool worker whose supervisor serves metrics (``jobpool start --metrics-port``): it also
+    reports how each job it ran was recorded, and how long it ran, and its failed Redis calls
+    (see ``pool_metrics``). A separate class, so that a pool without metrics does no more."""
+
+    def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
+        for (taken, outcome), how in zip(recorded, step.outcomes, strict=True):
+            self._report(f"ended {taken.queue} {how} {int(outcome.working_seconds * 1e6)}")
+        return super()._recorded(recorded, step)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except RedisUnavailable:
+            self._report("redis-error")
+            self._send_reports()
+            return super()._retrying(call)  # every core call is safe to repeat
+
+
 def run_child(
     *,
     parent_pid: int,
@@ -218,6 +241,7 @@ def run_child(
     max_memory_mb: float | None,
     serializer: Any,
     heartbeat_ttl: int,
+    metered: bool = False,
 ) -> None:
     """The body of a forked worker process; never returns."""
     status = 0
@@ -227,7 +251,7 @@ def run_child(
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         setproctitle(f"{title} idle")
         connection = redis.Redis.from_url(url)
-        worker = PoolWorker(
+        worker = (MeteredPoolWorker if metered else PoolWorker)(
             queue_names,
             name=name,
             connection=connection,

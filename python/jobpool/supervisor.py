@@ -33,6 +33,7 @@ from .exceptions import JobpoolError, SchedulerNotFound
 from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
 from .group import Group
 from .job_runner import JobStopped, stopped_outcome
+from .pool_metrics import restart_reason
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
 from .recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
 from .redis_target import connect_core
@@ -46,6 +47,7 @@ from .worker import DEFAULT_RESULT_TTL
 
 if TYPE_CHECKING:
     from .cron import CronScheduler
+    from .pool_metrics import PoolMetrics
 
 logger = logging.getLogger("jobpool.supervisor")
 
@@ -139,6 +141,7 @@ class Supervisor:
         notifier: Notifier | None = None,
         prefetch: int = MAX_HELD,
         cron: CronScheduler | None = None,
+        metrics: PoolMetrics | None = None,
     ):
         self.url = url
         self.queue_names = queue_names
@@ -154,6 +157,7 @@ class Supervisor:
         self.prefetch = prefetch
         self.cron = cron  # enqueues its cron jobs (if it holds their lock) from the loop
         self.cron_due_at = 0.0  # the epoch of its next round
+        self.metrics = metrics  # counts and serves what the pool does (--metrics-port)
         self.ledger = Ledger(size)  # before any fork: shared with every worker
         self.reclaims: list[tuple[str, str]] = []  # (worker, execution id) to put back in Redis
         self.connection = redis.Redis.from_url(url)
@@ -267,6 +271,7 @@ class Supervisor:
                 max_memory_mb=self.max_memory_mb,
                 serializer=self.serializer,
                 heartbeat_ttl=HEARTBEAT_TTL,
+                metered=self.metrics is not None,
             )
         os.close(write_fd)
         os.close(nudge_read)
@@ -326,6 +331,8 @@ class Supervisor:
                 )
                 if recorded in ("finished", "failed"):
                     settled.append((ending.job_id, recorded, None))
+                if self.metrics is not None:
+                    self.metrics.ended(ending.queue, recorded, ending.working_seconds)
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
@@ -345,6 +352,8 @@ class Supervisor:
             )
             if outcome == "failed":
                 settled.append((owned.job_id, "failed", reason))
+            if self.metrics is not None:
+                self.metrics.recorded(owned.queue, outcome)
         worker_registration.register_death(self.connection, child.name, self.queue_names)
         if settled:  # once: a settle repeated finds its records written ("stale")
             self._redis_call("send a dead worker's jobs' webhooks", partial(self._send_webhooks, settled))
@@ -366,6 +375,8 @@ class Supervisor:
             if self.burst and clean:
                 self.done_slots.add(child.slot)
             return
+        if self.metrics is not None:
+            self.metrics.restarted(restart_reason(status, child.killed_for is not None))
         delay = 0.0
         if (
             not clean
@@ -429,8 +440,14 @@ class Supervisor:
                     child.owned[execution_id].state = "running"
                     child.owned[execution_id].deadline = float(deadline)
                     child.owned[execution_id].started_at = float(started_at)
+                    if self.metrics is not None:
+                        self.metrics.started(child.owned[execution_id].queue)
             case ["free", execution_id]:
                 child.owned.pop(execution_id, None)
+            case ["ended", queue, recorded, microseconds] if self.metrics is not None:
+                self.metrics.ended(queue, recorded, int(microseconds) / 1e6)
+            case ["redis-error"] if self.metrics is not None:
+                self.metrics.redis_error("worker", "take or record jobs")
             case _:
                 logger.warning("Worker %s sent an unreadable report: %r", child.name, words)
 
@@ -728,7 +745,10 @@ class Supervisor:
         exc_info, exc_string = stopped_outcome(JobStopped(STOPPED_BEFORE_IT_BEGAN), 0.0, 0.0).traceback
         stopped = Ending(job_id, execution_id, queue, None, 0.0, "stopped", None, exc_info, exc_string)
         # The worker runs another job: its state stays busy.
-        return self.core.fail(child.name, stopped, running=True)
+        outcome = self.core.fail(child.name, stopped, running=True)
+        if self.metrics is not None:
+            self.metrics.recorded(queue, outcome)
+        return outcome
 
     def _ask_to_stop(self, child: Child, execution_id: str) -> None:
         """The worker stops ``execution_id`` now if it runs it, else as it begins it (see
@@ -749,6 +769,20 @@ class Supervisor:
         busy = sum(1 for c in self.children.values() if any(o.state == "running" for o in c.owned.values()))
         stopped = f", {len(self.stopped_children)} stopped" if self.stopped_children else ""
         return f"{len(self.children)} workers, {busy} busy{stopped}, queues {','.join(self.queue_names)}"
+
+    def _workers_by_state(self) -> dict[str, int]:
+        """How many workers are starting, idle, busy or suspended (for the metrics; called from
+        their server's thread, so it reads a copy of the children)."""
+        stopped = set(self.stopped_children)
+        by_state = dict.fromkeys(("starting", "idle", "busy", "suspended"), 0)
+        for child in list(self.children.values()):
+            if child.pid in stopped:
+                by_state["suspended"] += 1
+            elif not child.ready:
+                by_state["starting"] += 1
+            else:
+                by_state["busy" if child.owned else "idle"] += 1
+        return by_state
 
     def _idle_children(self) -> list[Child]:
         return [child for child in self.children.values() if child.ready and not child.owned]
@@ -875,6 +909,8 @@ class Supervisor:
             call()
             return True
         except (redis.RedisError, JobpoolError, OSError) as error:
+            if self.metrics is not None:
+                self.metrics.redis_error("supervisor", what)
             if self._every(f"complain:{what}", COMPLAIN_SECONDS):
                 logger.warning("Cannot %s now: %s", what, error)
             return False
@@ -930,6 +966,8 @@ class Supervisor:
         """Runs the pool until it is shut down (or, with burst, until the queues are empty)."""
         setproctitle(f"jobpool supervisor [{','.join(self.queue_names)}] {self.size} workers")
         wakeup_fd = self._install_signals()
+        if self.metrics is not None:  # before the first fork: its workers close the socket
+            self.metrics.serve(self._workers_by_state)
         if self.burst:  # abandoned jobs go back to their queues before the workers find them empty
             self._every("maintenance", MAINTENANCE_SECONDS)
             self._redis_call("recover abandoned jobs", self._maintain)
