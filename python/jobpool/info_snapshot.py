@@ -9,7 +9,7 @@ reads of a draw go in two pipelined round trips, whatever the number of queues a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis import Redis
@@ -59,7 +59,7 @@ class Snapshot:
     """Seconds until the suspension expires by itself (``suspend --duration``); None when it
     does not, or when workers are not suspended."""
     queues: list[QueueCounts]
-    workers: list[WorkerSummary] = field(default_factory=list)
+    workers: list[WorkerSummary]
 
 
 def read_snapshot(connection: Redis, queue_names: list[str]) -> Snapshot:
