@@ -22,7 +22,6 @@ from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
 from .job import Job, JobStatus, cancel_job
 from .queue import Queue
-from .redis_values import as_fields, as_texts
 from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
 
@@ -131,43 +130,15 @@ def cron(options: argparse.Namespace) -> int:
 
 
 def info(options: argparse.Namespace) -> int:
-    connection = connect(redis_url(options.url))
-    queues = [Queue(name, connection=connection) for name in options.queues] or Queue.all(connection)
-    print(
-        f"{'queue':<20} {'queued':>8} {'started':>8} {'finished':>9} {'failed':>7} {'deferred':>9} "
-        f"{'scheduled':>10} {'canceled':>9}"
-    )
-    for queue in queues:
-        counts = (
-            queue.count,
-            queue.started_job_registry.get_job_count(cleanup=False),
-            queue.finished_job_registry.count,
-            queue.failed_job_registry.count,
-            queue.deferred_job_registry.count,
-            queue.scheduled_job_registry.count,
-            queue.canceled_job_registry.count,
-        )
-        print(
-            f"{queue.name:<20} "
-            + " ".join(f"{n:>{w}}" for n, w in zip(counts, (8, 8, 9, 7, 9, 10, 9), strict=True))
-        )
-    names = {queue.name for queue in queues}
-    print()
-    print(f"{'worker':<40} {'state':<9} {'queues':<20} current job")
-    for key in sorted(as_texts(connection.smembers(keys.WORKERS))):
-        raw = as_fields(connection.hgetall(key))
-        if not raw:
-            continue
-        worker_queues = raw.get("queues", b"").decode()
-        if options.queues and not names.intersection(worker_queues.split(",")):
-            continue
-        worker_name = key[len(keys.worker("")) :]
-        running = [
-            m.split(":")[0] for m in as_texts(connection.smembers(keys.worker_executions(worker_name)))
-        ]
-        state = raw.get("state", b"?").decode()
-        print(f"{worker_name:<40} {state:<9} {worker_queues:<20} {' '.join(running)}")
-    return 0
+    """``rq info``'s views, and JSON; with ``--interval``, drawn again until interrupted."""
+    from .info_view import View, show
+
+    try:
+        connection = connect(redis_url(options.url))
+    except KeyboardInterrupt:
+        return 0
+    view = View(options.only_queues, options.only_workers, options.by_queue, options.json)
+    return show(connection, options.queues, view, options.interval, options.count)
 
 
 def requeue(options: argparse.Namespace) -> int:
@@ -368,6 +339,21 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("info", info, "Show queues (counts per registry) and workers (state, current job).")
     sub.add_argument("queues", nargs="*", metavar="QUEUE")
+    sub.add_argument(
+        "-i",
+        "--interval",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="draw again every SECONDS until interrupted (default: once)",
+    )
+    sub.add_argument("--count", type=_positive_int, metavar="N", help="with --interval: stop after N draws")
+    sub.add_argument("--json", action="store_true", help="one JSON object (a line per draw)")
+    parts = sub.add_mutually_exclusive_group()
+    parts.add_argument("-Q", "--only-queues", action="store_true", help="show only the queues")
+    parts.add_argument("-W", "--only-workers", action="store_true", help="show only the workers")
+    sub.add_argument(
+        "-R", "--by-queue", action="store_true", help="show the workers by queue (as rq info -R)"
+    )
     sub = command("requeue", requeue, "Put failed jobs back on their queue.")
     sub.add_argument("--queue", required=True)
     sub.add_argument("--all", action="store_true", help="every job in the queue's failed registry")
