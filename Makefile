@@ -10,7 +10,7 @@ $(VENV): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
 	$(PY) -m pip install --quiet "redis>=5.0.1" "psutil>=5.9" "setproctitle>=1.3" \
 		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6" "types-psutil" "matplotlib>=3.8" \
-		"dramatiq[redis]>=2.2,<3" "prometheus-client>=0.20"
+		"dramatiq[redis]>=2.2,<3" "prometheus-client>=0.20" "rq-dashboard==0.9.*" "six"
 	touch $(VENV)
 
 setup: $(VENV) build          ## venv, dependencies, and a debug build of the extension
