@@ -289,3 +289,31 @@ def test_failures_the_pool_records_itself_show_their_reason_in_the_dashboard(
         assert detail["status"] == job.get_status() and detail["exc_info"] == listed[job.id]
         latest = job.latest_result()
         assert detail["exc_info"] == (latest.exc_string if latest else None)
+
+
+def test_emptying_the_queue_and_started_registry_from_the_dashboard_while_the_pool_runs(
+    connection: redis.Redis, pool: Callable[..., Pool], dashboard: FlaskClient
+) -> None:
+    """The dashboard's "Empty" buttons delete the jobs with RQ's ``Job.delete``, a running one
+    included: the pool's ending of that job writes nothing back, and the pool goes on."""
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    deleted_running = queue.enqueue(jobs.wait_for_gate, "gate")
+    running.busy_worker(deleted_running.id)
+    wait_for(lambda: connection.keys(f"rq:execution:{deleted_running.id}:*"))  # its RQ records written
+    waiting = [queue.enqueue(jobs.add, 1, n) for n in range(3)]
+    for registry in ("started", "queued"):
+        emptied = dashboard.post(f"{PREFIX}/queue/q/{registry}/empty")
+        assert emptied.status_code == 200 and emptied.get_json() == {"status": "OK"}
+    assert not any(Job.exists(job.id, connection) for job in [deleted_running, *waiting])
+
+    connection.rpush("gate", "open")
+    after = queue.enqueue(jobs.add, 2, 2)
+    wait_for(lambda: after.get_status() == JobStatus.FINISHED)
+    assert not Job.exists(deleted_running.id, connection)
+    assert not connection.keys(f"*{deleted_running.id}*")
+    (listed,) = get_json(dashboard, "/0/data/queues.json")["queues"]
+    assert dashboard_counts(listed) == {**dict.fromkeys(REGISTRY_FIELDS, 0), "finished": 1}
+    (worker,) = get_json(dashboard, "/0/data/workers.json")["workers"]
+    assert worker["current_job"] == "idle"
