@@ -33,7 +33,8 @@ POOL_FORMAT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} jobpool", re.MU
 def environment(**extra: str) -> dict[str, str]:
     """This environment without any Redis URL or settings module of its own, REDIS_URL
     pointing nowhere (so that a pool that reaches Redis got it from elsewhere)."""
-    kept = {name: value for name, value in os.environ.items() if not name.endswith(("REDIS_URL", "_CONFIG"))}
+    ours = {"JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL", "JOBPOOL_CONFIG", "RQ_CONFIG"}
+    kept = {name: value for name, value in os.environ.items() if name not in ours}
     return {**kept, "PYTHONPATH": PYTHONPATH, "REDIS_URL": DEAD_URL, **extra}
 
 

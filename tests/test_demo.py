@@ -45,10 +45,16 @@ def test_demo_runs_jobs_through_a_worker(redis_url: str, connection: redis.Redis
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
+def make_environment() -> dict[str, str]:
+    """This environment without a Redis URL, nor the flags of a make this test may run under."""
+    ours = {"JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    return {name: value for name, value in os.environ.items() if name not in ours}
+
+
 @needs_make
 @pytest.mark.parametrize("given", ["URL=", "REDIS_URL in the environment"])
 def test_make_demo_uses_the_redis_it_is_given(redis_url: str, connection: redis.Redis, given: str) -> None:
-    environment = {name: value for name, value in os.environ.items() if not name.endswith("REDIS_URL")}
+    environment = make_environment()
     environment["PYTHONPATH"] = str(Path(jobpool.__file__).parent.parent)
     # -o setup: the venv and the build are this test's interpreter and jobpool, not made anew.
     command = ["make", "--no-print-directory", "-o", "setup", "demo", f"PY={sys.executable}"]
@@ -67,11 +73,10 @@ def test_make_demo_uses_the_redis_it_is_given(redis_url: str, connection: redis.
 
 @needs_make
 def test_make_demo_without_a_url_first_makes_sure_of_redis_server() -> None:
-    environment = {name: value for name, value in os.environ.items() if not name.endswith("REDIS_URL")}
     done = subprocess.run(
         ["make", "--no-print-directory", "-n", "demo"],
         cwd=ROOT,
-        env=environment,
+        env=make_environment(),
         capture_output=True,
         text=True,
     )
