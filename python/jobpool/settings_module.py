@@ -50,8 +50,9 @@ Check = Callable[[str, Any], Any]
 
 def load(module_path: str) -> dict[str, Any]:
     """The ``jobpool start`` option values (by their argparse names) that the settings module
-    ``module_path`` gives, checked; plus ``config_url`` (its Redis, or None) and
-    ``dict_config``. Raises InvalidSettings, its message starting with the module's name."""
+    ``module_path`` gives, checked (``dict_config`` among them, from ``DICT_CONFIG``); plus
+    ``config_url``, its Redis or None. Raises InvalidSettings, its message starting with the
+    module's name."""
     try:
         settings = read(module_path)
         values = {
