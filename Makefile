@@ -2,8 +2,13 @@
 PY      := .venv/bin/python
 VENV    := .venv/.installed
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# pip quiet, wherever it runs (maturin develop runs it too), and without its upgrade notice.
+export PIP_QUIET := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The demo's Redis: `make demo URL=redis://...`, or REDIS_URL in the environment; else a private one.
+DEMO_URL = $(or $(URL),$(REDIS_URL))
 
-.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo bench bench-quick soak clean
+.PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo redis-server bench bench-quick soak clean
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
@@ -44,8 +49,11 @@ fmt:
 	ruff format python tests bench examples
 	ruff check --fix python tests bench examples
 
-demo: setup                   ## a private redis-server, jobs enqueued with jobpool, run, and read back
-	$(PY) examples/demo.py
+demo: $(if $(DEMO_URL),,redis-server) setup  ## jobs enqueued with jobpool, run on a pool, and read back, on a private redis-server (or URL=redis://...)
+	$(PY) examples/demo.py $(if $(DEMO_URL),--url '$(DEMO_URL)')
+
+redis-server:                 ## redis-server on the PATH: installed if missing (root, on Debian), else one line saying how
+	@python3 examples/ensure_redis_server.py
 
 bench: $(VENV) build-release  ## the benchmark suite against RQ (< 15 min): bench/results/<date>.{json,md}, docs/img/*.png
 	$(PY) bench/suite.py --profile full

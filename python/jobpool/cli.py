@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from . import __version__, keys, log_lines
+from . import __version__, keys, log_lines, settings_module
 from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
@@ -30,15 +30,20 @@ DEFAULT_URL = "redis://localhost:6379/0"
 STOP_WAIT_SECONDS = 5.0
 STOP_POLL_SECONDS = 0.05
 POOL_NAME = re.compile(r"[A-Za-z0-9._-]+")
-URL_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL", "REDIS_URL")
+# Read as -u is (RQ_REDIS_URL is rq's --url variable), so before a settings module's Redis.
+URL_FLAG_VARIABLES = ("JOBPOOL_REDIS_URL", "RQ_REDIS_URL")
+URL_VARIABLES = (*URL_FLAG_VARIABLES, "REDIS_URL")
+CONFIG_VARIABLES = ("JOBPOOL_CONFIG", "RQ_CONFIG")  # -c's, as RQ_CONFIG is rq's
 DEFAULT_METRICS_HOST = "127.0.0.1"  # metrics are served to this machine only, unless told otherwise
 
 
-def redis_url(given: str | None) -> str:
-    """-u, else JOBPOOL_REDIS_URL, else RQ_REDIS_URL, else REDIS_URL, else localhost."""
+def redis_url(given: str | None, configured: str | None = None) -> str:
+    """-u, else JOBPOOL_REDIS_URL, else RQ_REDIS_URL, else the settings module's Redis
+    (``configured``), else REDIS_URL, else localhost: RQ's order."""
     if given:
         return given
-    return next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), DEFAULT_URL)
+    flag_variable = next((os.environ[name] for name in URL_FLAG_VARIABLES if os.environ.get(name)), None)
+    return flag_variable or configured or os.environ.get("REDIS_URL") or DEFAULT_URL
 
 
 def connect(url: str) -> redis.Redis:
@@ -57,12 +62,13 @@ def start(options: argparse.Namespace) -> int:
         from .metrics_server import require_prometheus_client
 
         require_prometheus_client()
+    if options.dict_config:
+        settings_module.configure_logging(options.dict_config)
     log_lines.configure(options.log_level.upper())
-    for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
-        sys.path.insert(0, os.path.abspath(directory))
+    _put_on_sys_path(options.path)
     for module in options.preload:
         importlib.import_module(module)  # once, in the supervisor: workers share it copy-on-write
-    url = redis_url(options.url)
+    url = redis_url(options.url, options.config_url)
     connect(url).close()
     name = options.name or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
     if not POOL_NAME.fullmatch(name):
@@ -98,6 +104,12 @@ def start(options: argparse.Namespace) -> int:
     return supervisor.run()
 
 
+def _put_on_sys_path(directories: list[str]) -> None:
+    """As rq's --path: the directories first on sys.path, "." when none is given."""
+    for directory in directories or ["."]:
+        sys.path.insert(0, os.path.abspath(directory))
+
+
 def exporter(options: argparse.Namespace) -> int:
     """``jobpool exporter``: serves what Redis holds (queues, registries, workers) for Prometheus."""
     from .exporter import run_exporter
@@ -117,8 +129,7 @@ def cron(options: argparse.Namespace) -> int:
     from .cron import CronScheduler
 
     log_lines.configure(options.log_level)
-    for directory in options.path or ["."]:
-        sys.path.insert(0, os.path.abspath(directory))
+    _put_on_sys_path(options.path)
     connection = connect(redis_url(options.url))
     scheduler = CronScheduler(connection, serializer=resolve_serializer(options.serializer))
     scheduler.load_config_from_file(options.config)
@@ -236,7 +247,9 @@ def _status_or_none(job: Job) -> JobStatus | None:
 # ---- parsing ----------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(start_settings: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``start_settings`` (from a settings module) are ``start``'s defaults,
+    so that flags given override them."""
     parser = argparse.ArgumentParser(prog="jobpool", description="A Redis job queue with RQ's API and data.")
     parser.add_argument("--version", action="version", version=f"jobpool {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -251,6 +264,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("start", start, "Run a supervised pool of workers on the queues (highest priority first).")
     sub.add_argument("queues", nargs="*", default=["default"], metavar="QUEUE")
+    sub.add_argument(
+        "-c",
+        "--config",
+        dest="settings_module",
+        metavar="MODULE",
+        default=next((os.environ[name] for name in CONFIG_VARIABLES if os.environ.get(name)), None),
+        help="a settings module, as rq worker -c's (app.settings, app/settings.py): its upper-case "
+        "names set the options not given here (default: $JOBPOOL_CONFIG, $RQ_CONFIG)",
+    )
     sub.add_argument(
         "-n",
         "--num-workers",
@@ -305,6 +327,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="with --metrics-port (default: %(default)s)",
     )
+    sub.set_defaults(**{"config_url": None, "dict_config": None, **(start_settings or {})})
 
     sub = command(
         "exporter",
@@ -408,15 +431,27 @@ def _prefetch(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     try:
+        if getattr(options, "settings_module", None):
+            options = _with_settings(options, argv)
         return int(options.run(options))
     except redis.ConnectionError as error:
-        where = _without_password(redis_url(getattr(options, "url", None)))
+        where = _without_password(
+            redis_url(getattr(options, "url", None), getattr(options, "config_url", None))
+        )
         print(f"jobpool: cannot reach Redis at {where}: {error}", file=sys.stderr)
     except (JobpoolError, redis.RedisError, ImportError, OSError, ValueError) as error:
         print(f"jobpool: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _with_settings(options: argparse.Namespace, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``start``'s options again, with the settings module's values as defaults: a flag given
+    overrides its setting (a repeatable one, --path or --preload, adds to its list). The
+    module is imported from --path's directories ("." when none is given), as rq's -c is."""
+    _put_on_sys_path(options.path)
+    return _parser(settings_module.load(options.settings_module)).parse_args(argv)
 
 
 def _without_password(url: str) -> str:

@@ -127,3 +127,8 @@ class RedisCommandError(JobpoolError):
 
 class UnexpectedReply(JobpoolError):
     """Redis answered with a reply of a shape jobpool does not expect."""
+
+
+class InvalidSettings(JobpoolError, ValueError, TypeError):
+    """A settings module (``jobpool start -c MODULE``) that cannot be imported, or a setting in
+    it of the wrong type or out of range."""
