@@ -64,11 +64,12 @@ def enqueue(name: str, connection: redis.Redis, func: Any, *args: Any, **options
 
 
 def drain(name: str, connection: redis.Redis) -> None:
-    """Runs the queue empty with RQ's SimpleWorker, or jobpool's Worker (burst mode)."""
+    """Runs the queue empty with RQ's SimpleWorker, or jobpool's (burst mode): the same kind of
+    worker, so that the two runs' timestamps are as close as the comparison needs."""
     if name == "rq":
         run_rq_worker(connection, "q")
     else:
-        jobpool.Worker(["q"], connection=connection).work(burst=True)
+        jobpool.SimpleWorker(["q"], connection=connection).work(burst=True)
 
 
 def fetch(name: str, connection: redis.Redis) -> Any:
