@@ -21,6 +21,7 @@ from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
 from .job import Job, JobStatus, cancel_job
+from .pool_banner import log_banner
 from .queue import Queue
 from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
@@ -57,7 +58,7 @@ def start(options: argparse.Namespace) -> int:
         from .metrics_server import require_prometheus_client
 
         require_prometheus_client()
-    log_lines.configure(options.log_level.upper())
+    log_lines.configure(options.log_level.upper(), options.log_format)
     for directory in options.path or ["."]:  # as rq worker's --path, "." when none is given
         sys.path.insert(0, os.path.abspath(directory))
     for module in options.preload:
@@ -76,6 +77,14 @@ def start(options: argparse.Namespace) -> int:
 
         cron = CronScheduler(redis.Redis.from_url(url), serializer=serializer)
         cron.load_config_from_file(options.cron)  # in the supervisor: refused before any fork
+    log_banner(
+        url=url,
+        name=name,
+        queues=options.queues,
+        size=options.num_workers,
+        prefetch=options.prefetch,
+        burst=options.burst,
+    )
     metrics = None
     if options.metrics_port is not None:
         from .pool_metrics import PoolMetrics
@@ -286,6 +295,12 @@ def _parser() -> argparse.ArgumentParser:
         "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
     )
     sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub.add_argument(
+        "--log-format",
+        default="text",
+        choices=log_lines.LOG_FORMATS,
+        help="text lines, or one JSON object a line (default: text)",
+    )
     sub.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to another pool")
     sub.add_argument(
         "--cron",
