@@ -19,15 +19,16 @@ HIDDEN = "***"
 def redis_address(url: str) -> str:
     """``url`` with its password, in the user part or the query (``?password=``), hidden."""
     parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    user, at, host = netloc.rpartition("@")
+    address = url
+    user, at, host = parts.netloc.rpartition("@")
     if at and ":" in user:
-        netloc = f"{user.split(':', 1)[0]}:{HIDDEN}@{host}"
+        hidden = f"{user.split(':', 1)[0]}:{HIDDEN}@{host}"
+        address = address.replace(f"//{parts.netloc}", f"//{hidden}", 1)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     if any(name == "password" for name, _ in query):
-        hidden = [(name, HIDDEN if name == "password" else value) for name, value in query]
-        parts = parts._replace(query=urllib.parse.urlencode(hidden, safe="*"))
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        shown = [(name, HIDDEN if name == "password" else value) for name, value in query]
+        address = address.replace(f"?{parts.query}", f"?{urllib.parse.urlencode(shown, safe='*')}", 1)
+    return address
 
 
 def log_banner(*, url: str, name: str, queues: list[str], size: int, prefetch: int, burst: bool) -> None:
