@@ -80,7 +80,7 @@ def _fitted(entry: dict[str, Any]) -> str:
     duration = entry.get("duration_ms")
     if isinstance(duration, float):
         entry["duration_ms"] = round(duration, 3)
-    line = json.dumps(entry, default=str)
+    line = _encoded(entry)
     while len(line) > MAX_LINE_BYTES:
         texts = [key for key, value in entry.items() if isinstance(value, str) and len(value) > len(CUT)]
         if not texts:
@@ -89,5 +89,13 @@ def _fitted(entry: dict[str, Any]) -> str:
         value: str = entry[longest]
         keep = max(len(value) - (len(line) - MAX_LINE_BYTES) - len(CUT), 0)
         entry[longest] = CUT + value[len(value) - keep :] if longest == "traceback" else value[:keep] + CUT
-        line = json.dumps(entry, default=str)
+        line = _encoded(entry)
     return line
+
+
+def _encoded(entry: dict[str, Any]) -> str:
+    """``entry`` in JSON; a value JSON has no type for (in a record's ``extra``) as its str()."""
+    try:
+        return json.dumps(entry)  # json's own encoder, made once
+    except TypeError:
+        return json.dumps(entry, default=str)

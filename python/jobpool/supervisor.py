@@ -354,7 +354,7 @@ class Supervisor:
                 child.name,
                 owned.job_id,
                 outcome,
-                reason.rstrip("\n"),
+                reason.strip().rstrip(";"),
             )
             if outcome == "failed":
                 settled.append((owned.job_id, "failed", reason))
