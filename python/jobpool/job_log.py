@@ -75,7 +75,7 @@ def log_unsuccessful(
     """Logs a job that ran and did not succeed, recorded as ``recorded``: a line that says how it
     ended and why (WARNING, or INFO for a Retry it returned with retries left), then its
     traceback, if it raised, at ERROR."""
-    description = taken.fields.get("description", b"").decode(errors="replace")
+    description = description_of(taken.fields)
     milliseconds = outcome.working_seconds * 1000
     if outcome.retry_returned:
         used_up = recorded == "failed"
@@ -113,6 +113,11 @@ def log_unsuccessful(
             worker,
             traceback=outcome.reason,
         )
+
+
+def description_of(fields: dict[str, bytes]) -> str:
+    """A taken job's description (its function and arguments), from its hash."""
+    return fields.get("description", b"").decode(errors="replace")
 
 
 def _capped(text: str) -> str:

@@ -79,13 +79,14 @@ class BatchingHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
+            if self.batching:
+                self._keep(line, record.levelno)
+            else:
+                self._write(line)
+        except RecursionError:  # as logging.StreamHandler
+            raise
         except Exception:
             self.handleError(record)
-            return
-        if self.batching:
-            self._keep(line, record.levelno)
-        else:
-            self._write(line)
 
     def write_info(self, formatter: LineFormatter, name: str, text: str, fields: JobFields) -> None:
         """A job's INFO line of logger ``name`` in the pool's format, written (or kept) as

@@ -29,6 +29,7 @@ from .exceptions import RedisUnavailable
 from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
 from .group import clean_groups_if_due
 from .job import Job
+from .job_log import description_of as _description
 from .job_runner import (
     DEFAULT_SETTINGS,
     ExceptionHandler,
@@ -604,10 +605,6 @@ class Worker(BaseWorker):
         if not outcome.stopped and taken.fields.get("webhooks"):
             outcome.job = job_with_webhooks(taken.job_id, taken.fields, self.connection, self.serializer)
         return outcome
-
-
-def _description(fields: dict[str, bytes]) -> str:
-    return fields.get("description", b"").decode(errors="replace")
 
 
 def _execution_id() -> str:
