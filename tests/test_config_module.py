@@ -172,6 +172,7 @@ def test_dict_config_configures_the_pools_logging(
         ("PREFETCH = 99\n", "PREFETCH must be a whole number from 0 to 16, not 99"),
         ("BURST = 'yes'\n", "BURST must be True or False, not 'yes'"),
         ("LOG_LEVEL = 'LOUD'\n", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, not 'LOUD'"),
+        ("LOG_FORMAT = 'xml'\n", "LOG_FORMAT must be one of text, json, not 'xml'"),
         ("SENTINEL = {'INSTANCES': [('localhost', 26379)]}\n", "SENTINEL is not supported"),
         ("DICT_CONFIG = {'version': 1, 'handlers': {'h': {'class': 'no.such.Handler'}}}\n", "DICT_CONFIG: "),
     ],
@@ -231,7 +232,8 @@ def test_each_option_has_its_setting(tmp_path: Path) -> None:
         "import os\n"
         "QUEUES = ('a', 'b')\nNAME = 'n'\nNUM_WORKERS = 3\nBURST = True\nPATH = ['p']\n"
         "PRELOAD = ['m']\nMAX_JOBS = 5\nMAX_MEMORY = 200\nPREFETCH = 0\nSERIALIZER = 'json'\n"
-        "LOG_LEVEL = 'debug'\nNO_SCHEDULER = True\nCRON = 'app.cron'\nMETRICS_PORT = 9100\n"
+        "LOG_LEVEL = 'debug'\nLOG_FORMAT = 'json'\nNO_SCHEDULER = True\nCRON = 'app.cron'\n"
+        "METRICS_PORT = 9100\n"
         "METRICS_HOST = '0.0.0.0'\nDICT_CONFIG = {'version': 1}\nMAX_HELD = None\nlower_case = 1\n",
     )
     assert values == {
@@ -246,6 +248,7 @@ def test_each_option_has_its_setting(tmp_path: Path) -> None:
         "prefetch": 0,
         "serializer": "json",
         "log_level": "DEBUG",
+        "log_format": "json",
         "no_scheduler": True,
         "cron": "app.cron",
         "metrics_port": 9100,

@@ -21,6 +21,7 @@ from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
 from .job import Job, JobStatus, cancel_job
+from .pool_banner import log_banner
 from .queue import Queue
 from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
@@ -64,7 +65,7 @@ def start(options: argparse.Namespace) -> int:
         require_prometheus_client()
     if options.dict_config:
         settings_module.configure_logging(options.dict_config)
-    log_lines.configure(options.log_level.upper())
+    log_lines.configure(options.log_level.upper(), options.log_format)
     _put_on_sys_path(options.path)
     for module in options.preload:
         importlib.import_module(module)  # once, in the supervisor: workers share it copy-on-write
@@ -82,6 +83,14 @@ def start(options: argparse.Namespace) -> int:
 
         cron = CronScheduler(redis.Redis.from_url(url), serializer=serializer)
         cron.load_config_from_file(options.cron)  # in the supervisor: refused before any fork
+    log_banner(
+        url=url,
+        name=name,
+        queues=options.queues,
+        size=options.num_workers,
+        prefetch=options.prefetch,
+        burst=options.burst,
+    )
     metrics = None
     if options.metrics_port is not None:
         from .pool_metrics import PoolMetrics
@@ -308,6 +317,12 @@ def _parser(start_settings: dict[str, Any] | None = None) -> argparse.ArgumentPa
         "-S", "--serializer", default="pickle", help="pickle, json or a dotted path (default: pickle)"
     )
     sub.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub.add_argument(
+        "--log-format",
+        default="text",
+        choices=log_lines.LOG_FORMATS,
+        help="text lines, or one JSON object a line (default: text)",
+    )
     sub.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to another pool")
     sub.add_argument(
         "--cron",

@@ -71,6 +71,7 @@ class Outcome:
     retry_returned: bool = False  # the job returned a Retry (``return_value`` holds it)
     again: RetryAgain | None = None  # how it runs again; None: its retries are used up
     job: Job | None = None  # the job, if it has webhooks to send once this outcome is recorded
+    func_name: str | None = None  # the job's function, for its log line; None: its data was unread
 
     @property
     def traceback(self) -> tuple[bytes, bytes]:
@@ -194,6 +195,7 @@ def _run(
                 retry_returned=True,
                 again=retry_again(retry, job.number_of_retries, job.enqueue_at_front_on_retry),
                 job=_with_webhooks(job),
+                func_name=_read_func_name(job),
             )
         if job._success_callback_name:
             job._status = JobStatus.FINISHED
@@ -205,6 +207,7 @@ def _run(
             started_at=started_at,
             working_seconds=time.perf_counter() - clock,
             job=_with_webhooks(job),
+            func_name=_read_func_name(job),
         )
     except JobStopped as stop:
         if job is not None and job._stopped_callback_name and not isinstance(stop, JobKilled):
@@ -226,6 +229,7 @@ def _run(
             started_at=started_at,
             working_seconds=time.perf_counter() - clock,
             job=None if job is None else _with_webhooks(job),
+            func_name=None if job is None else _read_func_name(job),
         )
 
 
@@ -280,6 +284,12 @@ def job_with_webhooks(
     except Exception:
         logger.exception("Job %s: could not be loaded to send its webhooks", job_id)
         return None
+
+
+def _read_func_name(job: Job) -> str | None:
+    """The job's function's name, if its data was decoded (it may be what failed)."""
+    name = job._func_name
+    return name if isinstance(name, str) else None
 
 
 def _with_webhooks(job: Job) -> Job | None:

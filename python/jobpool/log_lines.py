@@ -10,7 +10,10 @@
   so the order holds, and each write stays atomic on a pipe: the lines of workers sharing one
   (systemd's journal, a terminal) never interleave.
 - ``job_line`` logs a job's line as ``Logger.info`` would, without its look-up of the caller's
-  frame: the record names its caller by hand.
+  frame: the record names its caller by hand. It carries the job's fields (``JOB_FIELDS``): the
+  text format leaves them out of the line, ``--log-format json`` (``json_lines``) writes them, and
+  a record made for other handlers has them as attributes (``%(job_id)s`` in a user's format).
+- A record longer than PIPE_BUF (a traceback) is written in pieces of whole lines, each atomic.
 """
 
 from __future__ import annotations
@@ -25,10 +28,22 @@ FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # then ",<milliseconds>": logging's default asctime
 # The most kept before a write: under PIPE_BUF (4096 on Linux), so each write is atomic.
 MAX_KEPT_BYTES = 3500
+PIPE_BUF = 4096
+# A job line's fields, in the order ``job_line`` and ``job_record`` take them: the job's id, its
+# queue, its function's name (None when its data could not be read), how its ending was recorded
+# ("finished", "failed", "retried", ...), how long it ran (ms), the worker that ran it, and the type
+# of the exception it raised (None when it raised none).
+JOB_FIELDS = ("job_id", "queue", "func", "outcome", "duration_ms", "worker", "exc_type")
+JobFields = tuple[str, str, str | None, str | None, float, str, str | None]
+LOG_FORMATS = ("text", "json")
 
 
 class LineFormatter(logging.Formatter):
     """The pool's line format; ``asctime`` as logging's default, its text made once a second."""
+
+    # Whether a job's INFO line is its text alone (``job_text`` here): the pool's handler then
+    # writes it without calling ``job_text``.
+    plain = True
 
     def __init__(self) -> None:
         super().__init__(FORMAT)
@@ -46,6 +61,11 @@ class LineFormatter(logging.Formatter):
             self._second = second
         return f"{self._second_text},{int((created - second) * 1000):03d}"
 
+    def job_text(self, created: float, name: str, text: str, fields: JobFields) -> str:
+        """A job's INFO line (``job_line``), as ``format`` writes its record: the fields are
+        in the text already."""
+        return f"{self.time_text(created)} {name} INFO {text}"
+
 
 class BatchingHandler(logging.StreamHandler):
     """stderr: a line a write, or the lines of a ``written_together()`` block in one."""
@@ -57,26 +77,28 @@ class BatchingHandler(logging.StreamHandler):
         self._kept_bytes = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.batching:
-            super().emit(record)
-            return
         try:
             line = self.format(record) + self.terminator
+            if self.batching:
+                self._keep(line, record.levelno)
+            else:
+                self._write(line)
+        except RecursionError:  # as logging.StreamHandler
+            raise
         except Exception:
             self.handleError(record)
-            return
-        self._keep(line, record.levelno)
 
-    def write_info(self, formatter: LineFormatter, name: str, text: str) -> None:
-        """An INFO line of logger ``name`` in the pool's format, written (or kept) as ``emit``
-        would write its record: the same text, without a LogRecord (see ``job_line``)."""
-        line = f"{formatter.time_text(time.time())} {name} INFO {text}{self.terminator}"
+    def write_info(self, formatter: LineFormatter, name: str, text: str, fields: JobFields) -> None:
+        """A job's INFO line of logger ``name`` in the pool's format, written (or kept) as
+        ``emit`` would write its record: the same text, without a LogRecord (see ``job_line``)."""
+        if formatter.plain:
+            line = f"{formatter.time_text(time.time())} {name} INFO {text}{self.terminator}"
+        else:
+            line = formatter.job_text(time.time(), name, text, fields) + self.terminator
         if self.batching:
             self._keep(line, logging.INFO)
-            return
-        with self.lock:  # type: ignore[union-attr]
-            self.stream.write(line)
-            super().flush()
+        else:
+            self._write(line)
 
     def _keep(self, line: str, level: int) -> None:
         self._kept.append(line)
@@ -88,14 +110,50 @@ class BatchingHandler(logging.StreamHandler):
         with self.lock:  # type: ignore[union-attr]
             if self._kept:
                 lines, self._kept, self._kept_bytes = "".join(self._kept), [], 0
-                self.stream.write(lines)
+                self._write(lines)
+            else:
+                super().flush()
+
+    def _write(self, text: str) -> None:
+        """Writes ``text`` (whole lines) in one write if it fits in PIPE_BUF, else in pieces of
+        whole lines that each do (a line longer than that alone goes out as it is)."""
+        with self.lock:  # type: ignore[union-attr]
+            if len(text) <= PIPE_BUF // 4 or len(text.encode(errors="replace")) <= PIPE_BUF:
+                self.stream.write(text)
+            else:
+                for piece in _pieces(text):
+                    self.stream.write(piece)
+                    super().flush()
             super().flush()
 
 
-def configure(level: str) -> None:
-    """The pool's logging: ``level`` and up, to stderr, in the pool's format."""
+def _pieces(text: str) -> Iterator[str]:
+    """``text``'s lines, gathered in pieces of at most PIPE_BUF bytes."""
+    piece: list[str] = []
+    size = 0
+    for line in text.splitlines(keepends=True):
+        length = len(line.encode(errors="replace"))
+        if piece and size + length > PIPE_BUF:
+            yield "".join(piece)
+            piece, size = [], 0
+        piece.append(line)
+        size += length
+    if piece:
+        yield "".join(piece)
+
+
+def configure(level: str, log_format: str = "text") -> None:
+    """The pool's logging: ``level`` and up, to stderr, in the pool's text format or as one JSON
+    object a line (``json_lines``)."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format {log_format!r}: use one of {', '.join(LOG_FORMATS)}")
     handler = BatchingHandler()
-    handler.setFormatter(LineFormatter())
+    if log_format == "json":
+        from .json_lines import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(LineFormatter())
     logging.basicConfig(level=level, handlers=[handler])
 
 
@@ -114,30 +172,52 @@ def written_together() -> Iterator[None]:
             handler.flush()
 
 
-def job_line(logger: logging.Logger, caller: Callable[..., Any], message: str, *args: object) -> None:
-    """``logger.info(message, *args)``, naming ``caller`` as the line's origin rather than
-    looking it up in the stack (a fifth of a line's cost). Under the pool's own logging (one
-    BatchingHandler with the pool's format, and no filter on the way), the line is written
-    without a LogRecord, which is most of what is left of its cost; any other configuration gets
-    the record, for its handlers, filters and format."""
+def job_line(
+    logger: logging.Logger, caller: Callable[..., Any], fields: JobFields, message: str, *args: object
+) -> None:
+    """``logger.info(message, *args)`` about a job (its ``fields``), naming ``caller`` as the
+    line's origin rather than looking it up in the stack (a fifth of a line's cost). Under the
+    pool's own logging (one BatchingHandler with the pool's format, and no filter on the way), the
+    line is written without a LogRecord, which is most of what is left of its cost; any other
+    configuration gets the record, for its handlers, filters and format."""
     if not logger.isEnabledFor(logging.INFO):
         return
     handler = _pool_handler(logger)
     if handler is not None:
-        handler.write_info(handler.formatter, logger.name, message % args)  # type: ignore[arg-type]
+        handler.write_info(handler.formatter, logger.name, message % args, fields)  # type: ignore[arg-type]
     else:
-        code = caller.__code__
-        record = logger.makeRecord(
-            logger.name,
-            logging.INFO,
-            code.co_filename,
-            code.co_firstlineno,
-            message,
-            args,
-            None,
-            code.co_name,
-        )
-        logger.handle(record)
+        job_record(logger, caller, logging.INFO, fields, message, *args)
+
+
+def job_record(
+    logger: logging.Logger,
+    caller: Callable[..., Any],
+    level: int,
+    fields: JobFields,
+    message: str,
+    *args: object,
+    traceback: str | None = None,
+) -> None:
+    """Logs ``message % args`` about a job at ``level``, as a record that has the job's
+    ``fields`` as attributes; a ``traceback`` (text) follows the message as an exception's
+    would (``exc_text``: every formatter writes it)."""
+    if not logger.isEnabledFor(level):
+        return
+    code = caller.__code__
+    record = logger.makeRecord(
+        logger.name,
+        level,
+        code.co_filename,
+        code.co_firstlineno,
+        message,
+        args,
+        None,
+        code.co_name,
+        extra=dict(zip(JOB_FIELDS, fields, strict=True)),
+    )
+    if traceback:
+        record.exc_text = traceback.rstrip("\n")
+    logger.handle(record)
 
 
 def _pool_handler(logger: logging.Logger) -> BatchingHandler | None:

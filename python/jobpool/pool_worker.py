@@ -7,7 +7,8 @@ Each line written to the report pipe is one of
 ``own <job_id> <execution_id> <queue>`` (taken, about to start),
 ``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit; the
 job that ran before it has ended, and its record is in flight), and
-``free <execution_id>`` (recorded, or put back); with metrics on (``MeteredPoolWorker``), also
+``free <execution_id>`` (recorded, or put back); with metrics on, or in a burst
+(``MeteredPoolWorker``), also
 ``ended <queue> <recorded> <microseconds>`` (how a job's ending was recorded, how long it ran) and
 ``redis-error``. The supervisor heartbeats what a worker owns,
 hard-kills it past the running job's deadline, and settles what it owned if it dies.
@@ -206,9 +207,10 @@ class PoolWorker(SimpleWorker):
 
 
 class MeteredPoolWorker(PoolWorker):
-    """A pool worker whose supervisor serves metrics (``jobpool start --metrics-port``): it also
-    reports how each job it ran was recorded, and how long it ran, and its failed Redis calls
-    (see ``pool_metrics``). A separate class, so that a pool without metrics does no more."""
+    """A pool worker whose supervisor serves metrics (``jobpool start --metrics-port``) or sums
+    up a burst (``--burst``): it also reports how each job it ran was recorded, and how long it
+    ran, and its failed Redis calls (see ``pool_metrics``, ``burst_summary``). A separate class,
+    so that a pool with neither does no more."""
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         for (taken, outcome), how in zip(recorded, step.outcomes, strict=True):

@@ -25,6 +25,7 @@ from typing import Any
 from ._native import MAX_HELD
 from .cron_config import module_name_of
 from .exceptions import InvalidSettings
+from .log_lines import LOG_FORMATS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # RQ's REDIS_HOST & co., used when REDIS_URL is not set (rq.cli.helpers.get_redis_from_config).
@@ -223,6 +224,12 @@ def _log_level(name: str, value: Any) -> str:
     return value.upper()
 
 
+def _log_format(name: str, value: Any) -> str:
+    if value not in LOG_FORMATS:
+        raise InvalidSettings(f"{name} must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return str(value)
+
+
 def _serializer(name: str, value: Any) -> Any:
     """A name or dotted path (as ``-S``), or a serializer itself (``dumps`` and ``loads``)."""
     if isinstance(value, str) and value:
@@ -251,6 +258,7 @@ OPTIONS: dict[str, tuple[str, Check]] = {
     "PREFETCH": ("prefetch", _prefetch),
     "SERIALIZER": ("serializer", _serializer),
     "LOG_LEVEL": ("log_level", _log_level),
+    "LOG_FORMAT": ("log_format", _log_format),
     "NO_SCHEDULER": ("no_scheduler", _flag),
     "CRON": ("cron", _text),
     "METRICS_PORT": ("metrics_port", _port),

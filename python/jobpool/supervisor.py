@@ -28,6 +28,7 @@ from setproctitle import setproctitle
 
 from . import keys, settled_webhooks, worker_registration
 from ._native import MAX_HELD, Ending, Ledger
+from .burst_summary import BurstSummary
 from .command_channels import CommandChannels
 from .exceptions import JobpoolError, SchedulerNotFound
 from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
@@ -158,6 +159,7 @@ class Supervisor:
         self.cron = cron  # enqueues its cron jobs (if it holds their lock) from the loop
         self.cron_due_at = 0.0  # the epoch of its next round
         self.metrics = metrics  # counts and serves what the pool does (--metrics-port)
+        self.summary = BurstSummary() if burst else None  # logged as a burst pool ends
         self.ledger = Ledger(size)  # before any fork: shared with every worker
         self.reclaims: list[tuple[str, str]] = []  # (worker, execution id) to put back in Redis
         self.connection = redis.Redis.from_url(url)
@@ -271,7 +273,7 @@ class Supervisor:
                 max_memory_mb=self.max_memory_mb,
                 serializer=self.serializer,
                 heartbeat_ttl=HEARTBEAT_TTL,
-                metered=self.metrics is not None,
+                metered=self.metrics is not None or self.summary is not None,
             )
         os.close(write_fd)
         os.close(nudge_read)
@@ -331,8 +333,7 @@ class Supervisor:
                 )
                 if recorded in ("finished", "failed"):
                     settled.append((ending.job_id, recorded, None))
-                if self.metrics is not None:
-                    self.metrics.ended(ending.queue, recorded, ending.working_seconds)
+                self._count_ended(ending.queue, recorded, ending.working_seconds)
         for owned in child.owned.values():
             if owned.state != "running":
                 self.core.fail(
@@ -348,12 +349,16 @@ class Supervisor:
             )
             outcome = self.core.fail(child.name, died)
             logger.warning(
-                "%s: worker %s died running %s (%s)", owned.queue, child.name, owned.job_id, outcome
+                "%s: worker %s died running %s (%s): %s",
+                owned.queue,
+                child.name,
+                owned.job_id,
+                outcome,
+                reason.strip().rstrip(";"),
             )
             if outcome == "failed":
                 settled.append((owned.job_id, "failed", reason))
-            if self.metrics is not None:
-                self.metrics.recorded(owned.queue, outcome)
+            self._count_recorded(owned.queue, outcome)
         worker_registration.register_death(self.connection, child.name, self.queue_names)
         if settled:  # once: a settle repeated finds its records written ("stale")
             self._redis_call("send a dead worker's jobs' webhooks", partial(self._send_webhooks, settled))
@@ -444,10 +449,11 @@ class Supervisor:
                         self.metrics.started(child.owned[execution_id].queue)
             case ["free", execution_id]:
                 child.owned.pop(execution_id, None)
-            case ["ended", queue, recorded, microseconds] if self.metrics is not None:
-                self.metrics.ended(queue, recorded, int(microseconds) / 1e6)
-            case ["redis-error"] if self.metrics is not None:
-                self.metrics.redis_error("worker", "take or record jobs")
+            case ["ended", queue, recorded, microseconds]:
+                self._count_ended(queue, recorded, int(microseconds) / 1e6)
+            case ["redis-error"]:
+                if self.metrics is not None:
+                    self.metrics.redis_error("worker", "take or record jobs")
             case _:
                 logger.warning("Worker %s sent an unreadable report: %r", child.name, words)
 
@@ -746,9 +752,23 @@ class Supervisor:
         stopped = Ending(job_id, execution_id, queue, None, 0.0, "stopped", None, exc_info, exc_string)
         # The worker runs another job: its state stays busy.
         outcome = self.core.fail(child.name, stopped, running=True)
-        if self.metrics is not None:
-            self.metrics.recorded(queue, outcome)
+        self._count_recorded(queue, outcome)
         return outcome
+
+    def _count_ended(self, queue: str, recorded: str, seconds: float) -> None:
+        """A job a worker ran ``seconds``, recorded as ``recorded``: for the metrics and the
+        burst's summary, whichever are on."""
+        if self.metrics is not None:
+            self.metrics.ended(queue, recorded, seconds)
+        if self.summary is not None:
+            self.summary.recorded(recorded)
+
+    def _count_recorded(self, queue: str, recorded: str) -> None:
+        """A job the supervisor recorded itself (a dead worker's; one stopped before it began)."""
+        if self.metrics is not None:
+            self.metrics.recorded(queue, recorded)
+        if self.summary is not None:
+            self.summary.recorded(recorded)
 
     def _ask_to_stop(self, child: Child, execution_id: str) -> None:
         """The worker stops ``execution_id`` now if it runs it, else as it begins it (see
@@ -981,6 +1001,8 @@ class Supervisor:
         self._redis_call("release the scheduler locks", self._release_scheduler_locks)
         self.notifier.stopping("stopped")
         logger.info("jobpool supervisor: all workers have stopped")
+        if self.summary is not None:
+            self.summary.log()
         return 0
 
 
