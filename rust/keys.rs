@@ -226,6 +226,25 @@ impl KeySchema {
         ]
     }
 
+    /// The templates a worker's step gives its parts, in `lua/step.lua`'s order: those of
+    /// `release_dependents`, the scheduled registry, then those of a rate limit.
+    pub fn step_templates(&self) -> [String; 10] {
+        let [job, dependencies, queue, deferred, wakeup] = self.dependents_templates();
+        let [limit, allowed, waiting, limits] = self.rate_limit_templates();
+        [
+            job,
+            dependencies,
+            queue,
+            deferred,
+            wakeup,
+            self.registry("scheduled", ID_MARK),
+            limit,
+            allowed,
+            waiting,
+            limits,
+        ]
+    }
+
     /// The templates the library's `release_dependents` takes: job hash, dependencies set,
     /// queue list, deferred registry, wake-up list.
     pub fn dependents_templates(&self) -> [String; 5] {

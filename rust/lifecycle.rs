@@ -7,7 +7,7 @@
 //! call repeated after a lost reply, or racing the recovery of an abandoned job, is applied once.
 
 use crate::clock::{format_timestamp, Now};
-use crate::keys::{KeySchema, ID_MARK};
+use crate::keys::KeySchema;
 use crate::scripts::ScriptCall;
 
 /// A running execution, as its worker knows it.
@@ -140,11 +140,8 @@ pub fn finish_call(
     args.push(return_value.unwrap_or_default().to_vec());
     args.push(started_at(execution));
     args.push(format!("{:.6}", execution.working_seconds).into());
-    args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
     args.push(start_mark(execution));
-    args.push(keys.registry("scheduled", ID_MARK).into_bytes());
-    args.extend(keys.rate_limit_templates().map(String::into_bytes));
     ScriptCall {
         name: "finish",
         keys: script_keys,
@@ -218,10 +215,8 @@ fn fail_script_call(
     args.push(traceback.exc_string.to_vec());
     args.push(started_at(execution));
     args.push(format!("{:.6}", execution.working_seconds).into());
-    args.extend(keys.dependents_templates().map(String::into_bytes));
     args.push(if takes_next { "1" } else { "0" }.into());
     args.push(start_mark(execution));
-    args.extend(keys.rate_limit_templates().map(String::into_bytes));
     ScriptCall {
         name: "fail",
         keys: script_keys,

@@ -79,7 +79,7 @@ pub fn recover_abandoned(
             fail_call(keys, &execution, Failure::Abandoned, traceback, &now, false)
         })
         .collect();
-    let reply = redis.run(|session| session.query(&session.call(&steps(parts.clone()))))?;
+    let reply = redis.run(|session| session.query(&session.call(&steps(keys, parts.clone()))))?;
     let outcomes = reply::items(&reply)?;
     lapsed
         .into_iter()

@@ -28,6 +28,8 @@ macro_rules! part {
     };
 }
 
+use crate::keys::KeySchema;
+
 /// (name, source) of every script.
 pub const SCRIPTS: &[(&str, &str)] = &[
     script!("enqueue"),
@@ -66,10 +68,12 @@ pub struct ScriptCall {
 }
 
 /// The parts as one call of `lua/step.lua`, which runs them in order and returns each one's
-/// reply: one script run for a step instead of one per part.
-pub fn steps(parts: Vec<ScriptCall>) -> ScriptCall {
-    let mut args: Vec<Vec<u8>> = Vec::with_capacity(1 + parts.len() * 3);
+/// reply: one script run for a step instead of one per part. The key templates the parts build
+/// keys from go once, for all of them (`step_templates` in the library).
+pub fn steps(keys: &KeySchema, parts: Vec<ScriptCall>) -> ScriptCall {
+    let mut args: Vec<Vec<u8>> = Vec::with_capacity(11 + parts.len() * 3);
     args.push(parts.len().to_string().into_bytes());
+    args.extend(keys.step_templates().map(String::into_bytes));
     args.extend(parts.iter().map(|part| part.name.as_bytes().to_vec()));
     args.extend(
         parts

@@ -165,7 +165,7 @@ fn command(session: &Session<'_>, keys: &KeySchema, step: &Step, repeat: bool) -
             return session.call(&part);
         }
     }
-    session.call(&steps(parts))
+    session.call(&steps(keys, parts))
 }
 
 fn transition(step: &Step, reply: &redis::Value) -> Result<Transition> {

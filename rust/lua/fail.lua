@@ -34,14 +34,13 @@
 -- ARGV[7] exc_info for the job hash (zlib of the traceback)
 -- ARGV[8] exc_string for the results stream (base64 of the zlib)
 -- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
--- ARGV[11..15] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
--- ARGV[16] "1" when the worker takes its next job in the same round trip (it stays busy)
--- ARGV[17] the execution's start as a hash timestamp, to write as its job's started_at if the job
+-- ARGV[11] "1" when the worker takes its next job in the same round trip (it stays busy)
+-- ARGV[12] the execution's start as a hash timestamp, to write as its job's started_at if the job
 --          is still marked held by this execution (see finish.lua), or ""
--- ARGV[18..21] rate-limit templates: config hash, allowed set, rate_limited set; the rl-keys set
--- ARGV[22] "retry" and "max_retries_exceeded": the Retry (base64 of the serialized value)
--- ARGV[23..25] "retry": number_of_retries once counted, seconds until it runs again (0: onto its
+-- ARGV[13] "retry" and "max_retries_exceeded": the Retry (base64 of the serialized value)
+-- ARGV[14..16] "retry": number_of_retries once counted, seconds until it runs again (0: onto its
 --          queue now), "1" to push it onto the queue's head
+-- The key templates are the step's (step_templates in the library).
 -- Returns "failed", "stopped", "retried", "scheduled", "released", "stale" or, for an
 -- abandoned execution whose job is no longer started, "cleared"; or "deleted".
 --
@@ -53,7 +52,7 @@ local DEFAULT_FAILURE_TTL = 31536000
 local job_key, job_id, execution_id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[6]
 local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
 local worker_key = KEYS[13]
-local takes_next = ARGV[16] == "1"
+local takes_next = ARGV[11] == "1"
 -- An empty execution id stands for a bare job id, as RQ before 2.0 wrote started members.
 local member = execution_id == "" and job_id or job_id .. ":" .. execution_id
 
@@ -66,9 +65,7 @@ local retries = (outcome == "failed" or outcome == "abandoned") and retries_left
 local interval = retries and retry_interval(job[3], retries_left) or 0
 local failure_ttl = stored_seconds(job[5])
 local count_it = worker_counting(worker_key, "failed_job_count", finite_seconds(ARGV[10]))
-local templates = {job = ARGV[11], dependencies = ARGV[12], queue = ARGV[13], deferred = ARGV[14],
-    wakeup = ARGV[15], rate_limit = ARGV[18], rate_limit_allowed = ARGV[19], rate_limit_waiting = ARGV[20],
-    rate_limit_keys = ARGV[21]}
+local templates = step_templates
 local limit = has_rate_limit(job[8], job[9]) and job[8]
 -- Frees the job's slot, if it has a rate limit (it ended somewhere but on its queue).
 local function release_slot()
@@ -125,8 +122,8 @@ if job[6] == execution_id then
     -- A job of a batch, whose start is written with its record; or one stopped while its worker
     -- held it, before it began.
     redis.call("HDEL", job_key, "jobpool_held")
-    if ARGV[17] ~= "" then
-        redis.call("HSET", job_key, "started_at", ARGV[17])
+    if ARGV[12] ~= "" then
+        redis.call("HSET", job_key, "started_at", ARGV[12])
     end
 end
 
@@ -149,12 +146,12 @@ local function add_result(fields)
 end
 
 if outcome == "retry" then
-    local at_front, returned_interval = ARGV[25] == "1", tonumber(ARGV[24])
-    redis.call("HSET", job_key, "number_of_retries", ARGV[23], "ended_at", now, "last_heartbeat", now)
+    local at_front, returned_interval = ARGV[16] == "1", tonumber(ARGV[15])
+    redis.call("HSET", job_key, "number_of_retries", ARGV[14], "ended_at", now, "last_heartbeat", now)
     if at_front then
         redis.call("HSET", job_key, "enqueue_at_front_on_retry", "1")
     end
-    add_result({"type", "4", "worker_name", ARGV[3], "return_value", ARGV[22]})
+    add_result({"type", "4", "worker_name", ARGV[3], "return_value", ARGV[13]})
     if returned_interval > 0 then
         redis.call("HSET", job_key, "status", "scheduled")
         redis.call("ZADD", KEYS[11], now_seconds + returned_interval, job_id)
@@ -182,7 +179,7 @@ end
 local status = outcome == "stopped" and "stopped" or "failed"
 if outcome == "max_retries_exceeded" then
     redis.call("HSET", job_key, "status", status, "ended_at", now, "last_heartbeat", now)
-    add_result({"type", "5", "worker_name", ARGV[3], "return_value", ARGV[22]})
+    add_result({"type", "5", "worker_name", ARGV[3], "return_value", ARGV[13]})
 else
     redis.call("HSET", job_key, "status", status, "ended_at", now, "exc_info", ARGV[7])
     add_result({"type", "2", "worker_name", ARGV[3], "exc_string", ARGV[8]})

@@ -19,13 +19,11 @@
 -- ARGV[5] now, epoch float   ARGV[6] result_ttl when the job sets none (RQ's default: 500)
 -- ARGV[7] return value (base64 of the serialized value), or "" for None
 -- ARGV[8] the execution's start, epoch float   ARGV[9] seconds it worked
--- ARGV[10..14] templates: job hash, dependencies set, queue list, deferred registry, wake-up list
--- ARGV[15] "1" when the worker takes its next job in the same round trip (it stays busy)
--- ARGV[16] the execution's start as a hash timestamp, to write as its job's started_at if the job
+-- ARGV[10] "1" when the worker takes its next job in the same round trip (it stays busy)
+-- ARGV[11] the execution's start as a hash timestamp, to write as its job's started_at if the job
 --          is still marked held by this execution (a worker that works in batches writes a job's
 --          start with its record, see take.lua), or ""
--- ARGV[17] scheduled registry template
--- ARGV[18..21] rate-limit templates: config hash, allowed set, rate_limited set; the rl-keys set
+-- The key templates are the step's (step_templates in the library).
 -- Returns "finished", "stale" or "deleted".
 --
 -- A job with repeats left (RQ's Repeat: its hash's repeats_left and repeat_intervals) is recorded
@@ -39,16 +37,14 @@
 local job_key, job_id, execution_id = KEYS[1], ARGV[1], ARGV[2]
 local now, now_seconds = ARGV[4], math.floor(tonumber(ARGV[5]))
 local worker_key = KEYS[10]
-local takes_next = ARGV[15] == "1"
+local takes_next = ARGV[10] == "1"
 
 local job = redis.call("HMGET", job_key, "result_ttl", "dependency_ids", "status", "jobpool_held",
     "jobpool_records", "repeats_left", "rate_limit_key", "rate_limit_concurrency")
 local job_exists = job[3] ~= false -- every job has a status: none, no hash (deleted)
 local result_ttl = stored_seconds(job[1]) or stored_seconds(ARGV[6]) or 500
 local count_it = worker_counting(worker_key, "successful_job_count", finite_seconds(ARGV[9]))
-local templates = {job = ARGV[10], dependencies = ARGV[11], queue = ARGV[12], deferred = ARGV[13],
-    wakeup = ARGV[14], scheduled = ARGV[17], rate_limit = ARGV[18], rate_limit_allowed = ARGV[19],
-    rate_limit_waiting = ARGV[20], rate_limit_keys = ARGV[21]}
+local templates = step_templates
 local limit = has_rate_limit(job[7], job[8]) and job[7]
 local again = stored_count(job[6]) > 0 and next_repeat(job_key, stored_count(job[6])) or nil
 
@@ -74,10 +70,10 @@ if not job_exists then
     return "deleted"
 end
 
-if ARGV[16] ~= "" and job[4] == execution_id then
+if ARGV[11] ~= "" and job[4] == execution_id then
     redis.call("HDEL", job_key, "jobpool_held")
     redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now,
-        "started_at", ARGV[16])
+        "started_at", ARGV[11])
 else
     redis.call("HSET", job_key, "status", "finished", "ended_at", now, "last_heartbeat", now)
 end

@@ -7,18 +7,24 @@
 -- worker_counts in the library). Every record is sent through this script, a step of one part
 -- too (rust/step.rs).
 --
--- ARGV[1] p, the number of parts; for part i = 1..p: ARGV[1+i] its script's name,
--- ARGV[1+p+i] its number of keys, ARGV[1+2p+i] its number of arguments. Then KEYS holds each
--- part's keys, and ARGV (from 2+3p) each part's arguments, in part order.
+-- ARGV[1] p, the number of parts; ARGV[2..11] the key templates the parts share (see
+-- step_templates in the library); for part i = 1..p: ARGV[11+i] its script's name,
+-- ARGV[11+p+i] its number of keys, ARGV[11+2p+i] its number of arguments. Then KEYS holds each
+-- part's keys, and ARGV (from 12+3p) each part's arguments, in part order.
 -- Returns each part's reply, in order (false, a nil reply, for a part that returned nil).
 
 local parts = {finish = finish_part, fail = fail_part, take = take_part}
 local p = tonumber(ARGV[1])
+for i, name in ipairs({"job", "dependencies", "queue", "deferred", "wakeup", "scheduled", "rate_limit",
+        "rate_limit_allowed", "rate_limit_waiting", "rate_limit_keys"}) do
+    step_templates[name] = ARGV[1 + i]
+end
 local replies = {}
-local k, a = 0, 1 + 3 * p
+local SHARED = 11
+local k, a = 0, SHARED + 3 * p
 for i = 1, p do
-    local run = parts[ARGV[1 + i]]
-    local key_count, arg_count = tonumber(ARGV[1 + p + i]), tonumber(ARGV[1 + 2 * p + i])
+    local run = parts[ARGV[SHARED + i]]
+    local key_count, arg_count = tonumber(ARGV[SHARED + p + i]), tonumber(ARGV[SHARED + 2 * p + i])
     local reply = run({unpack(KEYS, k + 1, k + key_count)}, {unpack(ARGV, a + 1, a + arg_count)})
     if reply == nil then
         reply = false

@@ -5,6 +5,12 @@
 -- name goes: no key text is written in the scripts, and a hash-tag prefix keeps every key of a
 -- deployment in one slot.
 
+-- The templates a step's parts build keys from (job hash, dependencies set, queue list, deferred
+-- registry, wake-up list, scheduled registry, and a rate limit's config hash, allowed set,
+-- rate_limited set and the rl-keys set): lua/step.lua fills it once a step from its own
+-- arguments, so that finish and fail (parts only) do not take ten templates a job each.
+local step_templates = {}
+
 -- `template` with `value` put in place of its "\0" marker.
 local function fill(template, value)
     local at = string.find(template, "\0", 1, true)
