@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from jobpool.pool_worker import PoolWorker
+from jobpool.pool.pool_worker import PoolWorker
 
 PROBABILITY = float(os.environ["JOBPOOL_TEST_KILL_PROBABILITY"])
 KILL_LOG = os.environ["JOBPOOL_TEST_KILL_LOG"]

@@ -27,8 +27,8 @@ from jobpool.command import send_stop_job_command
 from jobpool.embedded_redis import EmbeddedRedis
 from jobpool.exporter import DeploymentCollector
 from jobpool.job import JobStatus
-from jobpool.pool_metrics import restart_reason
-from jobpool.pool_worker import RECYCLE_EXIT
+from jobpool.pool.pool_metrics import restart_reason
+from jobpool.pool.pool_worker import RECYCLE_EXIT
 from pool_process import PYTHONPATH, Pool
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

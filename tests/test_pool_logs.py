@@ -24,7 +24,7 @@ from jobpool.job import Job
 from jobpool.job_log import exception_summary
 from jobpool.json_lines import MAX_LINE_BYTES, JsonFormatter
 from jobpool.log_lines import PIPE_BUF, BatchingHandler, LineFormatter, job_record
-from jobpool.pool_banner import redis_address
+from jobpool.pool.pool_banner import redis_address
 from jobpool.registry import FailedJobRegistry, FinishedJobRegistry
 from log_records import Record, records
 from pool_process import Pool

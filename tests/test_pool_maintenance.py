@@ -14,7 +14,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue, keys
 from jobpool.job import JobStatus
-from jobpool.supervisor import HEARTBEAT_SECONDS
+from jobpool.pool.supervisor import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
 from pool_process import Pool, jobpool
 

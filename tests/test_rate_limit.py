@@ -26,9 +26,9 @@ from conftest import wait_for
 from jobpool import Queue, RateLimit, Repeat
 from jobpool.exceptions import InvalidJobOperation
 from jobpool.job import Job, JobStatus
+from jobpool.pool.scheduler import enqueue_due_jobs
 from jobpool.rate_limit import RateLimitRegistry
 from jobpool.recovery import recover_abandoned
-from jobpool.scheduler import enqueue_due_jobs
 from pool_process import PYTHONPATH, Pool, lapse_executions
 from test_repeat import both, drain, library, stored
 
@@ -204,7 +204,7 @@ def move_due_jobs(name: str, connection: redis.Redis) -> None:
         scheduler.release_locks()
     else:
         enqueue_due_jobs(connection, ["q"], "test-scheduler")
-        jobpool.scheduler.release_scheduler_locks(connection, ["q"], "test-scheduler")
+        jobpool.pool.scheduler.release_scheduler_locks(connection, ["q"], "test-scheduler")
 
 
 def test_a_due_scheduled_job_waits_for_a_slot_as_with_rq(redis_url: str, connection: redis.Redis) -> None:

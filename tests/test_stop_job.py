@@ -24,10 +24,10 @@ from jobpool import Queue, keys
 from jobpool._native import Ledger
 from jobpool.job import Job, JobStatus
 from jobpool.job_runner import Outcome
-from jobpool.pool_worker import PoolWorker
+from jobpool.pool.pool_worker import PoolWorker
+from jobpool.pool.supervisor import Child, Supervisor
 from jobpool.redis_target import connect_core
 from jobpool.redis_values import as_text, as_texts
-from jobpool.supervisor import Child, Supervisor
 from pool_process import Pool, jobpool
 
 EXECUTION = "0123456789abcdef0123456789abcdef"

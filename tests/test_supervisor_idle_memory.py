@@ -23,8 +23,8 @@ import pytest
 import redis
 
 from jobpool import keys
-from jobpool.scheduler import enqueue_due_jobs
-from jobpool.supervisor import Child, Supervisor
+from jobpool.pool.scheduler import enqueue_due_jobs
+from jobpool.pool.supervisor import Child, Supervisor
 
 WARMUP_ROUNDS = 30
 ROUNDS = 300

@@ -10,7 +10,7 @@ import time
 
 import redis
 
-from jobpool.supervisor import (
+from jobpool.pool.supervisor import (
     FIRST_RESPAWN_DELAY,
     MAX_RESPAWN_DELAY,
     Child,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobpool.systemd import Notifier
+from jobpool.pool.systemd import Notifier
 
 UNIT = Path(__file__).parent.parent / "docs" / "jobpool@.service"
 

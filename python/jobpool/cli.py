@@ -21,7 +21,7 @@ from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
 from .job import Job, JobStatus, cancel_job
-from .pool_banner import log_banner
+from .pool.pool_banner import log_banner
 from .queue import Queue
 from .registry import FailedJobRegistry
 from .serializers import resolve_serializer
@@ -57,7 +57,7 @@ def connect(url: str) -> redis.Redis:
 
 
 def start(options: argparse.Namespace) -> int:
-    from .supervisor import Supervisor
+    from .pool.supervisor import Supervisor
 
     if options.metrics_port is not None:
         from .metrics_server import require_prometheus_client
@@ -93,7 +93,7 @@ def start(options: argparse.Namespace) -> int:
     )
     metrics = None
     if options.metrics_port is not None:
-        from .pool_metrics import PoolMetrics
+        from .pool.pool_metrics import PoolMetrics
 
         metrics = PoolMetrics(options.queues, options.metrics_host, options.metrics_port)
     supervisor = Supervisor(

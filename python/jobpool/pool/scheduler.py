@@ -15,8 +15,8 @@ from datetime import datetime
 from redis import Redis
 from redis.exceptions import WatchError
 
-from . import keys, scripts
-from .timeutils import epoch_seconds, utcformat, utcnow
+from .. import keys, scripts
+from ..timeutils import epoch_seconds, utcformat, utcnow
 
 MOST_JOBS_PER_QUEUE = 1000
 # How long RQ's scheduler hash outlives its last refresh: RQ's (its 1 s interval plus 60 s).

@@ -26,28 +26,29 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from . import keys, settled_webhooks, worker_registration
-from ._native import MAX_HELD, Ending, Ledger
+from .. import keys, worker_registration
+from .._native import MAX_HELD, Ending, Ledger
+from ..command_channels import CommandChannels
+from ..exceptions import JobpoolError, SchedulerNotFound
+from ..group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
+from ..group import Group
+from ..job_runner import JobStopped, stopped_outcome
+from ..recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
+from ..redis_target import connect_core
+from ..registry_cleanup import clean_registries
+from ..results import encode_traceback
+from ..timeutils import utcnow
+from ..work_horse import death_reason, die_with_parent
+from ..worker import DEFAULT_RESULT_TTL
+from . import settled_webhooks
 from .burst_summary import BurstSummary
-from .command_channels import CommandChannels
-from .exceptions import JobpoolError, SchedulerNotFound
-from .group import MAINTENANCE_INTERVAL as GROUP_MAINTENANCE_INTERVAL
-from .group import Group
-from .job_runner import JobStopped, stopped_outcome
 from .pool_metrics import restart_reason
 from .pool_worker import RECYCLE_EXIT, STOPPED_BEFORE_IT_BEGAN, run_child
-from .recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
-from .redis_target import connect_core
-from .registry_cleanup import clean_registries
-from .results import encode_traceback
 from .scheduler import enqueue_due_jobs, register_scheduler, release_scheduler_locks, unregister_scheduler
 from .systemd import Notifier
-from .timeutils import utcnow
-from .work_horse import death_reason, die_with_parent
-from .worker import DEFAULT_RESULT_TTL
 
 if TYPE_CHECKING:
-    from .cron import CronScheduler
+    from ..cron import CronScheduler
     from .pool_metrics import PoolMetrics
 
 logger = logging.getLogger("jobpool.supervisor")

@@ -13,9 +13,9 @@ import logging
 
 from redis import Redis
 
-from . import keys
-from .job import Job, JobStatus
-from .serializers import Serializer
+from .. import keys
+from ..job import Job, JobStatus
+from ..serializers import Serializer
 
 logger = logging.getLogger("jobpool.webhook")
 

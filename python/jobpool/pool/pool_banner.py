@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 
-from . import __version__, keys
+from .. import __version__, keys
 
 logger = logging.getLogger("jobpool.supervisor")
 HIDDEN = "***"

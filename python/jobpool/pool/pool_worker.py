@@ -34,11 +34,11 @@ import psutil
 import redis
 from setproctitle import setproctitle
 
-from ._native import MAX_HELD, Ledger, StepResult, TakenJob
-from .exceptions import RedisUnavailable
-from .job_runner import JobStopped, Outcome, taken_timeout
-from .work_horse import die_with_parent
-from .worker import Performed, SimpleWorker, T, ending_of
+from .._native import MAX_HELD, Ledger, StepResult, TakenJob
+from ..exceptions import RedisUnavailable
+from ..job_runner import JobStopped, Outcome, taken_timeout
+from ..work_horse import die_with_parent
+from ..worker import Performed, SimpleWorker, T, ending_of
 
 logger = logging.getLogger("jobpool.worker")
 

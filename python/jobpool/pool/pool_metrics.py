@@ -89,7 +89,7 @@ class PoolMetrics:
 
     def serve(self, workers_by_state: Callable[[], dict[str, int]]) -> None:
         """Serves the metrics from a thread of this process (the supervisor), from now on."""
-        from .metrics_server import serve_in_thread
+        from ..metrics_server import serve_in_thread
 
         self.workers_by_state = workers_by_state
         serve_in_thread(self, self.host, self.port)
