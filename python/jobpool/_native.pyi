@@ -1,6 +1,7 @@
 """jobpool's Rust extension (hand-written stub, checked against the built module by mypy.stubtest)."""
 
 __all__ = [
+    "DEFAULT_JOB_TIMEOUT",
     "MAX_HELD",
     "Core",
     "Ending",
@@ -19,6 +20,9 @@ from typing import Literal, final
 __version__: str
 MAX_HELD: int
 """The most jobs a pool worker holds at once (``jobpool start --prefetch`` is capped to it)."""
+DEFAULT_JOB_TIMEOUT: int
+"""The timeout of a job that stores none (RQ's 180 s): the one the take script, the worker's soft
+timeout and ``Queue.DEFAULT_TIMEOUT`` all use."""
 
 _Failure = Literal["failed", "stopped", "abandoned", "released", "retry", "max_retries_exceeded"]
 """Why an execution did not finish: it raised or timed out, was stopped on request, its worker

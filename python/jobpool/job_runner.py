@@ -30,6 +30,7 @@ from typing import Any
 
 from redis import Redis
 
+from ._native import DEFAULT_JOB_TIMEOUT
 from .callbacks import run_callback
 from .job import Job, JobStatus
 from .results import encode_return_value, encode_traceback, format_exception
@@ -37,8 +38,6 @@ from .retry import RetryAgain, retry_again, returned_retry
 from .serializers import Serializer
 from .timeouts import BaseDeathPenalty, JobTimeoutException, death_penalty
 from .timeutils import utcnow
-
-DEFAULT_JOB_TIMEOUT = 180
 
 logger = logging.getLogger("jobpool.worker")
 

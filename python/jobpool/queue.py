@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from redis import Redis
 
 from . import inline, keys, queue_maintenance, rate_limit, scripts
+from ._native import DEFAULT_JOB_TIMEOUT
 from .callbacks import Callback
 from .durations import parse_timeout
 from .exceptions import DuplicateJobError, NoSuchJobError
@@ -65,7 +66,7 @@ class EnqueueData(NamedTuple):
 
 
 class Queue:
-    DEFAULT_TIMEOUT = 180
+    DEFAULT_TIMEOUT = DEFAULT_JOB_TIMEOUT  # RQ's, and the one the worker and its scripts use
     job_class: type[Job] = Job
     death_penalty_class: type[BaseDeathPenalty] = UnixSignalDeathPenalty
     """Kept for RQ's API (RQ's synchronous queue times callbacks with it); jobpool's inline run

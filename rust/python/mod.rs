@@ -21,7 +21,7 @@ use crate::lifecycle::Traceback;
 use crate::reclaim::{reclaim, Reclaimed};
 use crate::recovery::recover_abandoned;
 use crate::step::{Step, Stepper, Transition};
-use crate::take::{take, TakeRequest};
+use crate::take::{take, TakeRequest, DEFAULT_JOB_TIMEOUT};
 use crate::{keys, scripts};
 use ledger::PyLedger;
 use records::{step_result, taken_job, PyEnding, PyStepResult, PyTakenJob, PyTakes};
@@ -373,6 +373,7 @@ impl Core {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_HELD", MAX_HELD)?;
+    m.add("DEFAULT_JOB_TIMEOUT", DEFAULT_JOB_TIMEOUT)?;
     m.add_function(wrap_pyfunction!(key_templates, m)?)?;
     m.add_function(wrap_pyfunction!(render_key, m)?)?;
     m.add_function(wrap_pyfunction!(lua_scripts, m)?)?;
