@@ -13,9 +13,11 @@ from jobpool import _native, keys
 from jobpool.exceptions import InvalidKeyPrefix
 
 
-def test_python_and_rust_tables_are_identical() -> None:
+def test_python_reads_the_cores_table_and_its_names_are_unique() -> None:
     assert dict(_native.key_templates()) == keys.TEMPLATES
     assert len(_native.key_templates()) == len(keys.TEMPLATES)
+    assert keys.render("scheduler_lock", queue="q") == keys.scheduler_lock("q")
+    assert keys.render("maintenance_lock", queue="q") == keys.maintenance_lock("q")
 
 
 @pytest.mark.parametrize("prefix", ["rq", "{rq}", "my.app:jobs"])

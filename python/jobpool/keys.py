@@ -1,10 +1,11 @@
 """The Redis key schema: every key name jobpool and RQ share, in one table.
 
-``rust/keys.rs`` holds the same table; ``tests/test_keys.py`` checks the two are identical.
+The table is ``rust/keys.rs``'s, read from the core; ``tests/test_keys.py`` checks that both
+languages render the same keys.
 The prefix comes from ``RQ_KEY_PREFIX`` (read once, at import, as RQ 3.0 does; default ``rq``).
 It may hold a Redis Cluster hash tag such as ``{rq}``, which puts a deployment's keys in one slot.
 
-Keys jobpool adds of its own are listed here too, each with a comment saying what it holds.
+Keys jobpool adds of its own are in that table too, each with a comment saying what it holds.
 """
 
 from __future__ import annotations
@@ -12,65 +13,14 @@ from __future__ import annotations
 import os
 import re
 
+from ._native import key_templates
 from .exceptions import InvalidKeyPrefix
 
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:{}-]+")
 
-TEMPLATES: dict[str, str] = {
-    "job": "{prefix}:job:{job_id}",
-    "job_dependents": "{prefix}:job:{job_id}:dependents",
-    # RQ builds this one as prefix + ':' + id: the double colon is part of the data layout.
-    "job_dependencies": "{prefix}:job::{job_id}:dependencies",
-    "results": "{prefix}:results:{job_id}",
-    "execution": "{prefix}:execution:{job_id}:{execution_id}",
-    "executions": "{prefix}:executions:{job_id}",
-    "queue": "{prefix}:queue:{queue}",
-    "queues": "{prefix}:queues",
-    "started": "{prefix}:wip:{queue}",
-    "finished": "{prefix}:finished:{queue}",
-    "failed": "{prefix}:failed:{queue}",
-    "deferred": "{prefix}:deferred:{queue}",
-    "ready": "{prefix}:ready:{queue}",
-    "scheduled": "{prefix}:scheduled:{queue}",
-    "canceled": "{prefix}:canceled:{queue}",
-    "worker": "{prefix}:worker:{worker}",
-    "worker_executions": "{prefix}:worker:{worker}:executions",
-    "workers": "{prefix}:workers",
-    "queue_workers": "{prefix}:workers:{queue}",
-    "worker_commands": "{prefix}:pubsub:{worker}",
-    "suspended": "{prefix}:suspended",
-    "scheduler_lock": "{prefix}:scheduler-lock:{queue}",
-    "scheduler": "{prefix}:scheduler:{scheduler}",
-    "group": "{prefix}:group:{group}",
-    "groups": "{prefix}:groups",
-    "clean_groups": "{prefix}:clean_groups",
-    # RQ 3.0's rate limits (rq/rate_limit.py): a limit's config hash (its concurrency), the jobs
-    # holding its slots, the jobs waiting for one, and the set of every limit's name.
-    "rate_limit": "{prefix}:rl:{rate_limit}",
-    "rate_limit_allowed": "{prefix}:rl:{rate_limit}:allowed",
-    "rate_limit_waiting": "{prefix}:rl:{rate_limit}:rate_limited",
-    "rate_limit_keys": "{prefix}:rl-keys",
-    # jobpool's own: a short list an idle worker blocks on; every push of a job id onto the queue
-    # also pushes a marker here (see `push_job` in rust/lua/lib/library.lua). RQ never reads it.
-    "wakeup": "{prefix}:jobpool:wakeup:{queue}",
-    # jobpool's own: held by the pool whose supervisor recovers a queue's abandoned jobs.
-    "maintenance_lock": "{prefix}:jobpool:maintenance-lock:{queue}",
-    # jobpool's own: left by a supervisor that took back a worker's take ahead before Redis ran
-    # it, so that the take takes nothing (see rust/lua/reclaim.lua). Short-lived, and rare.
-    "reclaimed": "{prefix}:jobpool:reclaimed:{execution_id}",
-    # RQ's cron data: a cron job's history of the jobs it enqueued, the names of the cron jobs
-    # that enqueued lately, and the cron schedulers (a registry by heartbeat, and one hash each).
-    "cron_job_history": "{prefix}:cron_job:{cron_job}:jobs",
-    "cron_jobs": "{prefix}:cron_jobs",
-    "cron_schedulers": "{prefix}:cron_schedulers",
-    "cron_scheduler": "{prefix}:cron_scheduler:{scheduler}",
-    # jobpool's own: held (a few seconds, refreshed) by the one cron scheduler that enqueues the
-    # cron jobs of a configuration, whichever pools or hosts run it (see cron_claims.py).
-    "cron_lock": "{prefix}:jobpool:cron-lock:{cron_config}",
-    # jobpool's own: a cron job's last enqueued tick (epoch seconds), advanced in the transaction
-    # that enqueues the tick's job, so that each tick is enqueued once.
-    "cron_tick": "{prefix}:jobpool:cron-tick:{cron_job}",
-}
+# The table is the core's (``rust/keys.rs``, where each of jobpool's own keys says what it holds):
+# one table for both languages.
+TEMPLATES: dict[str, str] = dict(key_templates())
 
 
 def validate_prefix(prefix: str) -> str:
@@ -191,6 +141,21 @@ def cron_lock(config_id: str) -> str:
 
 def cron_tick(tick_id: str) -> str:
     return render("cron_tick", cron_job=tick_id)
+
+
+def scheduler_lock(queue_name: str) -> str:
+    """RQ's lock of the scheduler that moves ``queue_name``'s due jobs onto it."""
+    return render("scheduler_lock", queue=queue_name)
+
+
+def scheduler(name: str) -> str:
+    """RQ's hash of the scheduler ``name`` (its pid and host: ``Queue.scheduler_pid``)."""
+    return render("scheduler", scheduler=name)
+
+
+def maintenance_lock(queue_name: str) -> str:
+    """Held by the pool whose supervisor recovers ``queue_name``'s abandoned jobs."""
+    return render("maintenance_lock", queue=queue_name)
 
 
 def group(name: str) -> str:

@@ -178,10 +178,10 @@ class Queue:
         """The process id of the scheduler that moves this queue's due jobs (RQ's, or a jobpool
         pool's supervisor): the scheduler its lock names, looked up in its
         ``<prefix>:scheduler:<name>`` hash; None when no scheduler holds the lock."""
-        name = self.connection.get(keys.render("scheduler_lock", queue=self.name))
+        name = self.connection.get(keys.scheduler_lock(self.name))
         if name is None:
             return None
-        pid = self.connection.hget(keys.render("scheduler", scheduler=as_text(name)), "pid")
+        pid = self.connection.hget(keys.scheduler(as_text(name)), "pid")
         return int(pid) if pid else None
 
     # ---- contents --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def enqueue_due_jobs(connection: Redis, queue_names: list[str], scheduler_name: 
     script_keys: list[str] = []
     for name in queue_names:
         script_keys += [
-            keys.render("scheduler_lock", queue=name),
+            keys.scheduler_lock(name),
             keys.registry("scheduled", name),
             keys.queue(name),
             keys.wakeup(name),
@@ -56,7 +56,7 @@ def enqueue_due_jobs(connection: Redis, queue_names: list[str], scheduler_name: 
 def release_scheduler_locks(connection: Redis, queue_names: list[str], scheduler_name: str) -> None:
     """Gives up the scheduler locks this scheduler holds (a stopping pool's)."""
     for name in queue_names:
-        lock = keys.render("scheduler_lock", queue=name)
+        lock = keys.scheduler_lock(name)
         with connection.pipeline() as pipe:
             try:
                 pipe.watch(lock)
@@ -72,7 +72,7 @@ def register_scheduler(
     connection: Redis, scheduler_name: str, queue_names: list[str], created_at: datetime
 ) -> None:
     """Writes (refreshes) the scheduler's hash as RQ's scheduler writes it."""
-    key = keys.render("scheduler", scheduler=scheduler_name)
+    key = keys.scheduler(scheduler_name)
     with connection.pipeline(transaction=False) as pipe:
         pipe.hset(
             key,
@@ -90,4 +90,4 @@ def register_scheduler(
 
 
 def unregister_scheduler(connection: Redis, scheduler_name: str) -> None:
-    connection.delete(keys.render("scheduler", scheduler=scheduler_name))
+    connection.delete(keys.scheduler(scheduler_name))

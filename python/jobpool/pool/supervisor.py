@@ -515,7 +515,7 @@ class Supervisor:
         workers clean them."""
         with self.connection.pipeline(transaction=False) as pipe:
             for name in self.queue_names:
-                lock = keys.render("maintenance_lock", queue=name)
+                lock = keys.maintenance_lock(name)
                 pipe.set(lock, self.name, nx=True, ex=int(MAINTENANCE_SECONDS) - 1)
                 pipe.get(lock)
             pipe.set(keys.CLEAN_GROUPS, 1, nx=True, ex=GROUP_MAINTENANCE_INTERVAL - 1)  # as RQ's workers
@@ -625,9 +625,7 @@ class Supervisor:
             for owned in child.owned.values():
                 if owned.state != "running" or f"{owned.job_id}:{owned.execution_id}" not in gone:
                     continue
-                status, worker = self.connection.hmget(
-                    keys.render("job", job_id=owned.job_id), ["status", "worker_name"]
-                )
+                status, worker = self.connection.hmget(keys.job(owned.job_id), ["status", "worker_name"])
                 retried = status in (b"queued", b"scheduled") or (
                     status == b"started" and worker != child.name.encode()
                 )
