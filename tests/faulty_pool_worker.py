@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from jobpool.pool.pool_worker import PoolWorker
+from jobpool.pool.pool_worker import PoolHooks, PoolWorker
 
 PROBABILITY = float(os.environ["JOBPOOL_TEST_KILL_PROBABILITY"])
 KILL_LOG = os.environ["JOBPOOL_TEST_KILL_LOG"]
@@ -31,25 +31,26 @@ def _maybe_die(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _hook(name: str, what: str) -> None:
-    original: Callable[..., Any] = getattr(PoolWorker, name)
+def _hook(owner: type, name: str, what: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
 
-    def hooked(self: PoolWorker, *args: Any, **kwargs: Any) -> Any:
+    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
         _maybe_die(f"before {what}")
         result = original(self, *args, **kwargs)
         sent_ahead = name == "_step" and kwargs.get("defer", len(args) > 3 and args[3])
         _maybe_die(f"with {what} in flight" if sent_ahead else f"after {what}")
         return result
 
-    setattr(PoolWorker, name, hooked)
+    setattr(owner, name, hooked)
 
 
-for _name, _what in [
-    ("_take", "a take"),
-    ("_hold", "holding a batch"),
-    ("_start_held", "starting a held job"),
-    ("_keep_unrecorded", "keeping a record in the ledger"),
-    ("_step", "a step"),
-    ("_collect", "collecting a step"),
+# The worker's calls into the core, and the hooks by which its supervisor's ledger follows it.
+for _owner, _name, _what in [
+    (PoolWorker, "_take", "a take"),
+    (PoolHooks, "hold", "holding a batch"),
+    (PoolHooks, "start_held", "starting a held job"),
+    (PoolHooks, "keep_unrecorded", "keeping a record in the ledger"),
+    (PoolWorker, "_step", "a step"),
+    (PoolWorker, "_collect", "collecting a step"),
 ]:
-    _hook(_name, _what)
+    _hook(_owner, _name, _what)

@@ -112,7 +112,7 @@ def _perform_asking_meanwhile(worker: PoolWorker, execution_id: str | None = Non
         os.kill(os.getpid(), signal.SIGUSR2)
 
     timer = threading.Timer(0.3, ask)
-    worker._starting(taken)
+    worker.hooks.starting(taken)
     timer.start()
     try:
         return worker._perform(taken)

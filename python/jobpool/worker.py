@@ -51,9 +51,10 @@ from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
 from .webhook import WebhookSender
 from .work_horse import run_in_horse
 from .worker_commands import CommandListener
+from .worker_hooks import Performed, WorkerHooks
 from .worker_info import WorkerInfo, WorkerStatus
 
-__all__ = ["BaseWorker", "SimpleWorker", "Worker", "WorkerStatus"]
+__all__ = ["BaseWorker", "Performed", "SimpleWorker", "Worker", "WorkerStatus"]
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -74,8 +75,6 @@ BATCH_SECONDS = 0.002
 # The longest a stopping worker waits for the webhooks it has not sent yet.
 WEBHOOKS_DRAIN_SECONDS = 30.0
 
-# A job that ran, and how it ended, until its outcome is recorded.
-Performed = tuple[TakenJob, Outcome]
 T = TypeVar("T")
 
 
@@ -147,6 +146,7 @@ class BaseWorker(WorkerInfo):
         self._unwritten: list[Performed] = []  # jobs that ran, their records not written yet
         self._may_write_during_job = False
         self._current: TakenJob | None = None  # taken, its record not written yet
+        self.hooks: WorkerHooks = WorkerHooks()  # a pool's worker has its supervisor's
         self._stop_request: tuple[str, bool] | None = None  # (execution id, kill) from a command
         self.disable_default_exception_handler = disable_default_exception_handler
         self._exc_handlers: list[ExceptionHandler] = (
@@ -271,7 +271,7 @@ class BaseWorker(WorkerInfo):
         return self._recorded(recorded, self._retrying(self.core.collect))
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
-        self._written(recorded)
+        self.hooks.written(recorded)
         with log_lines.written_together():
             for performed, outcome in zip(recorded, step.outcomes, strict=True):
                 self._log_record(performed, outcome)
@@ -339,59 +339,32 @@ class BaseWorker(WorkerInfo):
         except RedisError as error:  # a later maintenance does it
             logger.warning("Worker %s: could not clean the groups: %s", self.name, error)
 
-    # ---- what a supervisor is told of, and holding (nothing, for a worker on its own) -----------
+    # ---- what a worker's owner follows (see worker_hooks), and holding ---------------------------
 
     prefetch = 0
     """The most jobs the worker takes ahead while one runs (a pool worker's --prefetch, whose
     supervisor takes them back when the running one is slow). A worker on its own never holds."""
 
-    def _ready(self) -> None:
-        """Registered, about to take its first job."""
-
     def _owned(self, taken: TakenJob | None) -> TakenJob | None:
         """``taken`` is now this worker's (returned as it is, for chaining): the job a command
         can stop, until its record is written."""
         self._current = taken
+        if taken is not None:
+            self.hooks.owned(taken)
         return taken
-
-    def _hold(self, execution_ids: list[str]) -> None:
-        """The worker is about to take the jobs of ``execution_ids`` ahead."""
-
-    def _start_held(self) -> bool:
-        """Whether the worker may start the next job it holds (False: its supervisor took back
-        every one it had not started)."""
-        return True
-
-    def _shrink_held(self, taken: int) -> None:
-        """The take ahead brought ``taken`` jobs, fewer than asked for."""
-
-    def _drop_held(self) -> bool:
-        """The worker gives up the jobs it holds, to put them back itself: whether they were
-        still its own (False: its supervisor took them back first, and puts them back)."""
-        return True
-
-    def _keep_unrecorded(self, performed: Performed) -> bool:
-        """``performed`` ended; its record goes out with a later step. Whether it is kept where
-        the worker's supervisor finds it should the worker die first (a worker on its own has
-        nowhere: it writes every record before it starts another job)."""
-        return True
-
-    def _written(self, recorded: list[Performed]) -> None:
-        """The records of ``recorded`` are written."""
-
-    def _starting(self, taken: TakenJob) -> None:
-        """``taken`` starts running."""
 
     def _check_stop(self, taken: TakenJob) -> None:
         """Raises JobStopped (JobKilled) if a command stopped (killed) ``taken`` before it
-        began."""
+        began, or its owner did."""
         if self._stop_request is not None:
             self._raise_if_requested(self._stop_request, taken)
+        self.hooks.check_stop(taken)
 
     def _freed(self, taken: TakenJob) -> None:
         """``taken``'s record is written (or it was put back): it is no longer this worker's."""
         if self._current is taken:
             self._current = None
+        self.hooks.freed(taken)
 
     def _perform(self, taken: TakenJob) -> Outcome:
         if logger.isEnabledFor(logging.DEBUG):
@@ -435,7 +408,7 @@ class BaseWorker(WorkerInfo):
             # as RQ's workers clean up as they start (abandoned jobs' failure callbacks too)
             recover_abandoned(self.connection, self._queue_names, core=self.core, serializer=self.serializer)
             self._clean_groups()
-        self._ready()
+        self.hooks.ready()
         previous_handlers = self._install_signal_handlers()
         listener: CommandListener | None = None
         try:
@@ -471,7 +444,7 @@ class BaseWorker(WorkerInfo):
             may_take = not self._stop_requested and (max_jobs is None or jobs_done < max_jobs)
             current: TakenJob | None = None
             if held:
-                if not self._stop_requested and self._start_held():
+                if not self._stop_requested and self.hooks.start_held():
                     current = held.popleft()
                     self._owned(current)
                 else:
@@ -498,12 +471,12 @@ class BaseWorker(WorkerInfo):
             sent_ahead: list[Performed] = []
             if ahead:
                 takes = self._takes(held=True, count=ahead)
-                self._hold(takes.execution_ids)
+                self.hooks.hold(takes.execution_ids)
                 sent_ahead, self._unwritten = self._unwritten, []
                 self._step(sent_ahead, takes, running=True, defer=True)
             elif not held and self._unwritten:
                 self._write(None, running=True)  # this job may run long
-            self._starting(current)
+            self.hooks.starting(current)
             self._may_write_during_job = not ahead  # no step in flight: see _write_during_job
             try:
                 outcome = self._perform(current)
@@ -511,12 +484,12 @@ class BaseWorker(WorkerInfo):
                 self._may_write_during_job = False
             jobs_done += 1
             self._unwritten.append((current, outcome))
-            kept = self._keep_unrecorded(self._unwritten[-1])
+            kept = self.hooks.keep_unrecorded(self._unwritten[-1])
             if ahead:
                 taken = self._collect(sent_ahead)
                 held.extend(taken)
                 if len(taken) < ahead:
-                    self._shrink_held(len(taken))
+                    self.hooks.shrink_held(len(taken))
             if held and not kept:  # too big to keep until the batch's step: written now
                 self._write(None, running=True)
             seconds = outcome.working_seconds
@@ -569,7 +542,7 @@ class BaseWorker(WorkerInfo):
     def _put_back(self, held: deque[TakenJob]) -> None:
         """Puts back the jobs this worker holds and will not start, unless its supervisor took
         them back first (the ledger says which): then it puts them back itself."""
-        if self._drop_held():
+        if self.hooks.drop_held():
             while held:
                 self._release(held.pop())  # each to the front of its queue: the last first
         held.clear()

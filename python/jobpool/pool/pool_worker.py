@@ -38,7 +38,8 @@ from .._native import MAX_HELD, Ledger, StepResult, TakenJob
 from ..exceptions import RedisUnavailable
 from ..job_runner import JobStopped, Outcome, taken_timeout
 from ..work_horse import die_with_parent
-from ..worker import Performed, SimpleWorker, T, ending_of
+from ..worker import SimpleWorker, T, ending_of
+from ..worker_hooks import Performed, WorkerHooks
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -49,6 +50,88 @@ RECYCLE_EXIT = 3
 MEMORY_CHECK_SECONDS = 1.0
 # Why a job stopped by a stop-job command before it began ends so.
 STOPPED_BEFORE_IT_BEGAN = "stop-job command, before the job began"
+
+
+class PoolHooks(WorkerHooks):
+    """A pool worker's hooks (see ``worker_hooks``): its report lines to its supervisor, and the
+    ledger's slot where it holds jobs ahead and keeps the records it has not written yet."""
+
+    def __init__(self, worker: PoolWorker, report_fd: int, ledger: Ledger, slot: int, title: str) -> None:
+        self.worker = worker
+        self.report_fd = report_fd
+        self.ledger = ledger
+        self.slot = slot
+        self.title = title
+        self.execution = ""  # the execution id of the job that runs (or last ran)
+        self._unsent_reports: list[str] = []
+        self._kept: set[str] = set()  # execution ids of the records kept in the ledger's log
+
+    def report(self, line: str) -> None:
+        """Queues a report line for the supervisor; ``send_reports`` writes them at once. A
+        worker of quick jobs so wakes its supervisor once a job (as the job starts), not once a
+        line."""
+        self._unsent_reports.append(line)
+
+    def send_reports(self) -> None:
+        """Writes the queued reports, before anything the supervisor must know of in time: a
+        job starting (it may run long, or be stopped), the worker waiting idle or ending."""
+        if self._unsent_reports:
+            lines, self._unsent_reports = self._unsent_reports, []
+            os.write(self.report_fd, ("\n".join(lines) + "\n").encode())
+
+    def ready(self) -> None:
+        """Connects the core now, not when the first nudge comes (one worker at a time), then
+        says so."""
+        self.worker._retrying(self.worker.core.connect)
+        self.report("ready")
+        self.send_reports()
+
+    def owned(self, taken: TakenJob) -> None:
+        self.report(f"own {taken.job_id} {taken.execution_id} {taken.queue}")
+
+    def check_stop(self, taken: TakenJob) -> None:
+        if self.ledger.stop_requested(self.slot, taken.execution_id):
+            raise JobStopped(STOPPED_BEFORE_IT_BEGAN)
+
+    def starting(self, taken: TakenJob) -> None:
+        self.execution = taken.execution_id
+        timeout = taken_timeout(taken.fields)
+        now = time.time()
+        deadline = now + timeout if timeout > 0 else 0
+        self.report(f"start {taken.execution_id} {deadline:.3f} {now:.6f}")
+        self.send_reports()
+        setproctitle(f"{self.title} busy {taken.job_id}")
+
+    def keep_unrecorded(self, performed: Performed) -> bool:
+        """Keeps the record in the ledger's log of ended jobs until it is written: if this worker
+        dies first, its supervisor writes it (the job is not run again, nor failed)."""
+        if self.worker.prefetch == 0:
+            return True  # it never starts a job before the last one's record is written
+        if not self.ledger.note_ended(self.slot, ending_of(performed)):
+            return False
+        self._kept.add(performed[0].execution_id)
+        return True
+
+    def written(self, recorded: list[Performed]) -> None:
+        kept = [taken.execution_id for taken, _ in recorded if taken.execution_id in self._kept]
+        if kept:
+            self.ledger.forget_ended(self.slot, len(kept))
+            self._kept.difference_update(kept)
+
+    def freed(self, taken: TakenJob) -> None:
+        self.report(f"free {taken.execution_id}")
+
+    def hold(self, execution_ids: list[str]) -> None:
+        self.ledger.hold(self.slot, execution_ids)
+
+    def shrink_held(self, taken: int) -> None:
+        self.ledger.shrink_held(self.slot, taken)
+
+    def start_held(self) -> bool:
+        return self.ledger.start_held(self.slot)
+
+    def drop_held(self) -> bool:
+        return self.ledger.drop_held(self.slot)
 
 
 class PoolWorker(SimpleWorker):
@@ -68,10 +151,11 @@ class PoolWorker(SimpleWorker):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.pool_hooks = PoolHooks(self, report_fd, ledger, slot, title)
+        self.hooks = self.pool_hooks
         self.ledger = ledger
         self.slot = slot
         self.prefetch = prefetch
-        self.report_fd = report_fd
         self.nudge_fd = nudge_fd
         self.title = title
         self.max_memory_bytes = max_memory_mb * 2**20 if max_memory_mb else None
@@ -79,38 +163,17 @@ class PoolWorker(SimpleWorker):
         self.too_big = False
         self._memory_checked = 0.0
         self._process = psutil.Process()
-        self._execution = ""  # the execution id of the job that runs (or last ran)
-        self._unsent_reports: list[str] = []
-        self._kept: set[str] = set()  # execution ids of the records kept in the ledger's log
-
-    def _report(self, line: str) -> None:
-        """Queues a report line for the supervisor; ``_send_reports`` writes them at once. A
-        worker of quick jobs so wakes its supervisor once a job (as the job starts), not once a
-        line."""
-        self._unsent_reports.append(line)
-
-    def _send_reports(self) -> None:
-        """Writes the queued reports, before anything the supervisor must know of in time: a
-        job starting (it may run long, or be stopped), the worker waiting idle or ending."""
-        if self._unsent_reports:
-            lines, self._unsent_reports = self._unsent_reports, []
-            os.write(self.report_fd, ("\n".join(lines) + "\n").encode())
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         try:
             return super().work(*args, **kwargs)
         finally:
-            self._send_reports()
-
-    def _ready(self) -> None:
-        self._retrying(self.core.connect)  # now, not when the first nudge comes: one at a time
-        self._report("ready")
-        self._send_reports()
+            self.pool_hooks.send_reports()
 
     def _take(self, wait: float | None) -> TakenJob | None:
         """Takes a job; when idle (``wait``), only once the supervisor nudges, within ``wait``."""
         if wait is not None:
-            self._send_reports()  # it is idle: the supervisor nudges it when a job comes
+            self.pool_hooks.send_reports()  # it is idle: the supervisor nudges it when a job comes
             readable, _, _ = select.select([self.nudge_fd], [], [], wait)
             if not readable:
                 return None
@@ -122,51 +185,6 @@ class PoolWorker(SimpleWorker):
 
     def _beat_if_due(self) -> None:
         """The supervisor heartbeats its workers' registry entries."""
-
-    def _owned(self, taken: TakenJob | None) -> TakenJob | None:
-        if taken is not None:
-            self._report(f"own {taken.job_id} {taken.execution_id} {taken.queue}")
-        return taken
-
-    def _hold(self, execution_ids: list[str]) -> None:
-        self.ledger.hold(self.slot, execution_ids)
-
-    def _start_held(self) -> bool:
-        return self.ledger.start_held(self.slot)
-
-    def _shrink_held(self, taken: int) -> None:
-        self.ledger.shrink_held(self.slot, taken)
-
-    def _keep_unrecorded(self, performed: Performed) -> bool:
-        """Keeps the record in the ledger's log of ended jobs until it is written: if this worker
-        dies first, its supervisor writes it (the job is not run again, nor failed)."""
-        if self.prefetch == 0:
-            return True  # it never starts a job before the last one's record is written
-        if not self.ledger.note_ended(self.slot, ending_of(performed)):
-            return False
-        self._kept.add(performed[0].execution_id)
-        return True
-
-    def _written(self, recorded: list[Performed]) -> None:
-        kept = [taken.execution_id for taken, _ in recorded if taken.execution_id in self._kept]
-        if kept:
-            self.ledger.forget_ended(self.slot, len(kept))
-            self._kept.difference_update(kept)
-
-    def _drop_held(self) -> bool:
-        return self.ledger.drop_held(self.slot)
-
-    def _starting(self, taken: TakenJob) -> None:
-        self._execution = taken.execution_id
-        timeout = taken_timeout(taken.fields)
-        now = time.time()
-        deadline = now + timeout if timeout > 0 else 0
-        self._report(f"start {taken.execution_id} {deadline:.3f} {now:.6f}")
-        self._send_reports()
-        setproctitle(f"{self.title} busy {taken.job_id}")
-
-    def _freed(self, taken: TakenJob) -> None:
-        self._report(f"free {taken.execution_id}")
 
     def _perform(self, taken: TakenJob) -> Outcome:
         outcome = super()._perform(taken)
@@ -185,10 +203,6 @@ class PoolWorker(SimpleWorker):
             self.too_big = True
             self._stop_requested = True
 
-    def _check_stop(self, taken: TakenJob) -> None:
-        if self.ledger.stop_requested(self.slot, taken.execution_id):
-            raise JobStopped(STOPPED_BEFORE_IT_BEGAN)
-
     def stop_running_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """SIGUSR1 from the supervisor (a cold shutdown): the running job ends as stopped."""
         if self._in_job:
@@ -197,12 +211,12 @@ class PoolWorker(SimpleWorker):
     def stop_requested_job(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """SIGUSR2 from the supervisor (a stop-job command): the running job ends as stopped if
         it is the execution the ledger names. A request for a job that has not begun yet is
-        found by ``_check_stop`` as it begins; one for a job that has ended is ignored.
+        found by ``check_stop`` as it begins; one for a job that has ended is ignored.
 
         The supervisor also sends it when it takes back the jobs held behind a slow one: the
         records of the batch's jobs that ran before it are written now (``_write_during_job``)."""
         self._write_during_job()
-        if self._in_job and self.ledger.stop_requested(self.slot, self._execution):
+        if self._in_job and self.ledger.stop_requested(self.slot, self.pool_hooks.execution):
             raise JobStopped("stop-job command")
 
 
@@ -214,15 +228,15 @@ class MeteredPoolWorker(PoolWorker):
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         for (taken, outcome), how in zip(recorded, step.outcomes, strict=True):
-            self._report(f"ended {taken.queue} {how} {int(outcome.working_seconds * 1e6)}")
+            self.pool_hooks.report(f"ended {taken.queue} {how} {int(outcome.working_seconds * 1e6)}")
         return super()._recorded(recorded, step)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except RedisUnavailable:
-            self._report("redis-error")
-            self._send_reports()
+            self.pool_hooks.report("redis-error")
+            self.pool_hooks.send_reports()
             return super()._retrying(call)  # every core call is safe to repeat
 
 
