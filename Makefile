@@ -10,15 +10,14 @@ DEMO_URL = $(or $(URL),$(REDIS_URL))
 
 .PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo redis-server bench bench-quick soak clean
 
+# The venv holds only the build tools; `maturin develop --extras test` (the build) installs jobpool's
+# dependencies and its test extras from pyproject.toml, the one list of them.
 $(VENV): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
-	$(PY) -m pip install --quiet "redis>=5.0.1" "psutil>=5.9" "setproctitle>=1.3" \
-		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6" "types-psutil" "matplotlib>=3.8" \
-		"dramatiq[redis]>=2.2,<3" "prometheus-client>=0.20" "rq-dashboard==0.9.*" "six"
 	touch $(VENV)
 
-setup: $(VENV) build          ## venv, dependencies, and a debug build of the extension
+setup: $(VENV) build          ## venv, a debug build of the extension, and the dependencies (pyproject's, with the test extras)
 
 build: $(VENV)                ## debug build of jobpool._native into the venv (fast to compile)
 	maturin develop --quiet --extras test
@@ -32,12 +31,12 @@ test-rust:
 	cargo test --quiet
 
 stubtest:                     ## the hand-written _native.pyi against the built module
-	$(PY) -m mypy.stubtest jobpool._native --ignore-missing-stub
+	$(PY) -m mypy.stubtest jobpool._native --allowlist stubtest-allowlist.txt
 
 test-python:
 	$(PY) -m pytest -q
 
-lint: $(VENV)
+lint: setup                   ## cargo fmt and clippy, ruff, mypy (the tools come with the test extras)
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
 	ruff check python tests bench examples
