@@ -22,7 +22,7 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.exceptions import NoSuchJobError
 from jobpool.job import Job, JobStatus
-from pool_process import Pool
+from support.pool_process import Pool
 
 
 @pytest.fixture

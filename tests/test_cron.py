@@ -31,7 +31,7 @@ from jobpool.cron_claims import LOCK_REFRESH_SECONDS, LOCK_TTL_SECONDS, enqueue_
 from jobpool.cron_ticks import due_ticks, next_cron_time
 from jobpool.exceptions import InvalidCronJob, SchedulerNotFound
 from jobpool.job import Job
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc).timestamp()  # a Monday, on the minute
 

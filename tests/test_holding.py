@@ -24,7 +24,7 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 
 def _quick_jobs(queue: Queue, count: int, **options: object) -> list[Job]:

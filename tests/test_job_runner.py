@@ -21,7 +21,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.job_runner import WORKER_SIGNALS, Outcome, run_job
 from jobpool.results import Result
 from jobpool.serializers import DefaultSerializer
-from pool_process import Pool
+from support.pool_process import Pool
 
 
 def run_in_this_process(connection: redis.Redis, func: Any, *args: Any) -> Outcome:

@@ -15,7 +15,7 @@ import redis
 import jobs
 from jobpool import Queue
 from jobpool.log_lines import BatchingHandler, LineFormatter, job_line, written_together
-from pool_process import Pool
+from support.pool_process import Pool
 
 LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} jobpool\.[a-z_]+ (DEBUG|INFO|WARNING|ERROR) .+")
 

@@ -29,7 +29,7 @@ from jobpool.exporter import DeploymentCollector
 from jobpool.job import JobStatus
 from jobpool.pool_metrics import restart_reason
 from jobpool.pool_worker import RECYCLE_EXIT
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

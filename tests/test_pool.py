@@ -21,7 +21,7 @@ from jobpool import Queue, Retry
 from jobpool.command import send_stop_job_command
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool, jobpool
+from support.pool_process import Pool, jobpool
 
 
 def test_burst_drains_queues_in_priority_order_and_rq_reads_the_results(

@@ -29,7 +29,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 QUEUES = ["high", "low"]
 JOBS_PER_QUEUE = 600
@@ -170,7 +170,9 @@ def test_workers_killed_at_every_step_of_their_batches_lose_nothing_and_run_noth
 ) -> None:
     kill_log = tmp_path / "kills.log"
     environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.002", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
-    ids, _, pools = drain_under_faults(connection, pool, [], ("--preload", "faulty_pool_worker"), environ)
+    ids, _, pools = drain_under_faults(
+        connection, pool, [], ("--preload", "support.faulty_pool_worker"), environ
+    )
     kills = kill_log.read_text().splitlines()
     print(f"kills: {dict(Counter(kills))}")
     assert len(kills) >= 5 and len(set(kills)) >= 4, kills

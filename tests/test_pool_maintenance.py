@@ -16,7 +16,7 @@ from jobpool import Queue, keys
 from jobpool.job import JobStatus
 from jobpool.supervisor import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
-from pool_process import Pool, jobpool
+from support.pool_process import Pool, jobpool
 
 
 def test_the_pool_trims_expired_registry_entries(connection: redis.Redis, pool: Callable[..., Pool]) -> None:

@@ -17,7 +17,7 @@ from conftest import wait_for
 from jobpool import Queue, Retry
 from jobpool.job import JobStatus
 from jobpool.recovery import recover_abandoned
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 
 def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered_elsewhere(

@@ -29,7 +29,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.rate_limit import RateLimitRegistry
 from jobpool.recovery import recover_abandoned
 from jobpool.scheduler import enqueue_due_jobs
-from pool_process import PYTHONPATH, Pool, lapse_executions
+from support.pool_process import PYTHONPATH, Pool, lapse_executions
 from test_repeat import both, drain, library, stored
 
 TESTS = PYTHONPATH.split(":")[0]
@@ -396,7 +396,7 @@ def worker_process(redis_url: str) -> Iterator[Callable[[], subprocess.Popen[str
 
     def start() -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, f"{TESTS}/worker_process.py", redis_url, "q"],
+            [sys.executable, f"{TESTS}/support/worker_process.py", redis_url, "q"],
             stdout=subprocess.PIPE,
             text=True,
             env={"PYTHONPATH": PYTHONPATH},

@@ -21,7 +21,7 @@ from conftest import run_rq_worker, wait_for
 from jobpool import Queue, Repeat, Retry
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool
+from support.pool_process import Pool
 
 JOB = "repeated"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's
@@ -258,7 +258,7 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
         for _ in range(FAULTY_JOBS)
     ]
     ids = [job.id for job in queue.enqueue_many(datas)]
-    pool("-n", "2", "--preload", "faulty_pool_worker", "q", environ=environ)
+    pool("-n", "2", "--preload", "support.faulty_pool_worker", "q", environ=environ)
 
     def all_ended() -> bool:
         statuses = [job.get_status(refresh=False) for job in Job.fetch_many(ids, connection) if job]

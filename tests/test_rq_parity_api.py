@@ -108,7 +108,7 @@ def test_started_registry_cleanup_honours_its_timestamp(redis_url: str, connecti
     for name, library in LIBRARIES.items():
         connection.flushdb()
         worker = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "worker_process.py"), redis_url, "q"],
+            [sys.executable, str(Path(__file__).parent / "support" / "worker_process.py"), redis_url, "q"],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -30,7 +30,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
 from jobpool.timeutils import epoch_seconds
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 JOB = "the-job"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's name

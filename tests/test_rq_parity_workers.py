@@ -26,19 +26,19 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue, Worker
 from jobpool.worker import WorkerStatus
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 TESTS = Path(__file__).parent
 WORKER_READERS = {"rq": rq.Worker, "jobpool": Worker}
 
 
 class WorkerProcess:
-    """``parity_worker.py`` in a subprocess: RQ's worker or jobpool's, on the test's Redis."""
+    """``support/parity_worker.py`` in a subprocess: RQ's worker or jobpool's, on the test's Redis."""
 
     def __init__(self, kind: str, url: str, connection: redis.Redis, name: str, *args: str) -> None:
         self.kind, self.name = kind, name
         self.process = subprocess.Popen(
-            [sys.executable, str(TESTS / "parity_worker.py"), kind, url, "q", name, *args],
+            [sys.executable, str(TESTS / "support" / "parity_worker.py"), kind, url, "q", name, *args],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": PYTHONPATH},

@@ -29,7 +29,7 @@ from jobpool.exceptions import InvalidWebhook
 from jobpool.job import Job
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 
 class Received:

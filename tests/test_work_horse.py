@@ -28,7 +28,7 @@ from conftest import wait_for
 from jobpool import Queue, work_horse
 from jobpool.job import JobStatus
 
-WORKER_PROCESS = Path(__file__).parent / "worker_process.py"
+WORKER_PROCESS = Path(__file__).parent / "support" / "worker_process.py"
 WORKER_CLASSES: dict[str, Any] = {
     "rq": rq.Worker,
     "rq-simple": rq.worker.SimpleWorker,

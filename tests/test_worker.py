@@ -21,7 +21,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.recovery import recover_abandoned
 from jobpool.results import Result
 
-WORKER_PROCESS = Path(__file__).parent / "worker_process.py"
+WORKER_PROCESS = Path(__file__).parent / "support" / "worker_process.py"
 
 
 def drain(connection: redis.Redis, *queue_names: str, **options: object) -> bool:

@@ -18,7 +18,7 @@ import redis
 import jobpool
 from conftest import wait_for
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent  # tests/: the job modules, and this package
 # The processes a test starts import the jobpool the test imports (a work tree's, say), not
 # whichever one the interpreter would find by itself (an installed one).
 PYTHONPATH = os.pathsep.join([str(TESTS), str(Path(jobpool.__file__).parent.parent)])
