@@ -129,7 +129,7 @@ def test_the_soak_slope_is_the_least_squares_line_per_hour() -> None:
     try:
         import soak
 
-        samples = [soak.Sample(seconds, 1000 + seconds, 0, 2000) for seconds in (0.0, 10.0, 20.0, 30.0)]
+        samples = [soak.Sample(seconds, 1000 + seconds, 0, 2000) for seconds in (0, 10, 20, 30)]
         assert soak.slope_per_hour(samples, "rss") == 3600.0  # one byte a second
         assert soak.slope_per_hour(samples, "anon") == 0.0
         assert soak.slope_per_hour(samples[:1], "rss") == 0.0

@@ -83,7 +83,7 @@ class Lines:
 
     def __init__(self, stream: IO[str]) -> None:
         self.arrived: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self.arrived.put(line) for line in stream], daemon=True).start()
+        threading.Thread(target=lambda: [self.arrived.put(line) for line in stream], daemon=True).start()  # type: ignore[func-returns-value]  # a list of Nones, unused
 
     def next(self, deadline_seconds: float = 20.0) -> str:
         try:

@@ -106,7 +106,7 @@ def test_sigkill_at_any_step_loses_nothing_and_records_once(
     )
     assert outside_kills >= 5 and sum(self_kills.values()) >= 5  # the faults really happened
 
-    statuses = Counter()
+    statuses: Counter[JobStatus | None] = Counter()
     for job in Job.fetch_many(job_ids, connection):
         assert job is not None, "a job hash disappeared"
         status = job.get_status(refresh=False)

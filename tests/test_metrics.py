@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -101,7 +102,7 @@ def test_the_pool_counts_jobs_by_queue_and_outcome_with_their_durations(
         b.enqueue(jobs.add, n, 2)
     stopped = a.enqueue(jobs.sleep_for, 60)
     wait_for(lambda: stopped.get_status() == JobStatus.STARTED)
-    samples = scraped_until(port, lambda s: value(s, "jobpool_workers", state="busy") >= 1)
+    samples = scraped_until(port, lambda s: cast(float, value(s, "jobpool_workers", state="busy")) >= 1)
     send_stop_job_command(connection, stopped.id)
     wait_for(lambda: stopped.get_status() == JobStatus.STOPPED)
 

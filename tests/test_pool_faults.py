@@ -126,15 +126,15 @@ def drain_under_faults(
     print(f"\n{len(ids)} jobs; faults: {dict(faults)}")
     for name in QUEUES:
         assert connection.llen(f"rq:queue:{name}") == 0
-        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
+        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
     return ids, faults, pools
 
 
-def recorded_once(connection: redis.Redis, ids: list[str], most_runs: int) -> Counter[str]:
+def recorded_once(connection: redis.Redis, ids: list[str], most_runs: int) -> Counter[JobStatus | None]:
     """Checks each job ended in exactly one registry with one result, ran at most ``most_runs``
     times and at least once unless it failed (its worker died as it ran), and failed only so.
     Returns the count of each status."""
-    statuses: Counter[str] = Counter()
+    statuses: Counter[JobStatus | None] = Counter()
     for job in Job.fetch_many(ids, connection):
         assert job is not None, "a job hash disappeared"
         status = job.get_status(refresh=False)

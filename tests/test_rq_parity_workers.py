@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -110,7 +110,7 @@ def _seen(worker: Any) -> dict[str, Any]:
     shown["queues"] = [queue.name for queue in worker.queues]
     shown["current_job_id"] = worker.get_current_job_id()
     seen = {name: (value, type(value)) for name, value in shown.items()}
-    seen["last_heartbeat"] = type(worker.last_heartbeat)  # a live worker's moves on between reads
+    seen["last_heartbeat"] = type(worker.last_heartbeat)  # type: ignore[assignment]  # a live worker's moves on between reads: its type only
     return seen
 
 
@@ -173,7 +173,7 @@ def test_a_worker_running_a_job_shows_it(
         wait_for(_running(connection, job.id))
     by_job = {job.id: job for job in sleepers}
     for reader in WORKER_READERS.values():
-        wait_for(lambda reader=reader: all(w.get_current_job_id() for w in reader.all(connection)))
+        wait_for(lambda reader=reader: all(w.get_current_job_id() for w in reader.all(connection)))  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
         workers = reader.all(connection)  # type: ignore[attr-defined]
         assert sorted(w.get_current_job_id() for w in workers) == sorted(by_job)
         for worker in workers:
@@ -356,7 +356,7 @@ def test_kill_horse_fails_the_job_as_rq_does_and_the_worker_carries_on(
     connection: redis.Redis, worker_process: Callable[..., WorkerProcess]
 ) -> None:
     def kill(job: rq.job.Job) -> None:
-        rq.command.send_kill_horse_command(job.connection, job.worker_name)
+        rq.command.send_kill_horse_command(job.connection, cast(str, job.worker_name))
 
     seen = {
         kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), kill)
