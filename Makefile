@@ -55,13 +55,13 @@ redis-server:                 ## redis-server on the PATH: installed if missing 
 	@python3 examples/ensure_redis_server.py
 
 bench: $(VENV) build-release  ## the benchmark suite against RQ (< 15 min): bench/results/<date>.{json,md}, docs/img/*.png
-	$(PY) bench/suite.py --profile full
+	$(PY) -m bench --profile full
 
 bench-quick: $(VENV) build-release  ## a small run of the same suite (< 1 min), into bench/results/<date>-quick.*
-	$(PY) bench/suite.py --profile quick
+	$(PY) -m bench --profile quick
 
 soak: $(VENV)                 ## an idle pool's memory over an hour, at low priority, on the installed build (make build-release first): bench/results/<date>-soak.{json,md}
-	nice -n 10 $(PY) bench/soak.py --seconds $(or $(SOAK_SECONDS),3600)
+	nice -n 10 $(PY) -m bench.soak --seconds $(or $(SOAK_SECONDS),3600)
 
 clean:
 	rm -rf .venv target

@@ -17,11 +17,11 @@ from typing import Any
 import psutil
 import redis
 
+from bench.pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
+from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
+from bench.suite_types import Context, Target
+from bench.workload import noop
 from jobpool import keys
-from pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
-from reporting import EN_DASH, Spread, decimal_cell, progress, table
-from suite_types import Context, Target
-from workload import noop
 
 POOL_SIZE = 2
 MEMORY_POOLS = (JOBPOOL, RQ_SIMPLE)

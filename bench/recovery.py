@@ -33,11 +33,11 @@ from typing import Any
 import psutil
 import redis
 
+from bench.pools import JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
+from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
+from bench.suite_types import Context, Target
 from jobpool import keys
 from jobpool.job import Job, JobStatus
-from pools import JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
-from reporting import EN_DASH, Spread, decimal_cell, progress, table
-from suite_types import Context, Target
 
 POOL_SIZE = 2
 SLEEP_SECONDS = 30

@@ -3,8 +3,6 @@ same data, and its cost in round trips."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import cast
 
 import redis
@@ -13,13 +11,11 @@ import rq.registry
 import rq.worker_registration
 
 import jobs
+from bench.redis_counting import RoundTripCounter, counting_client
 from jobpool import keys
 from jobpool.registry_cleanup import clean_registries
 from jobpool.timeutils import epoch_seconds
 from support.redis_replies import Members
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-from redis_counting import RoundTripCounter, counting_client
 
 KINDS = ("finished", "failed", "deferred", "canceled", "scheduled", "ready", "started")
 
