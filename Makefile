@@ -10,15 +10,14 @@ DEMO_URL = $(or $(URL),$(REDIS_URL))
 
 .PHONY: setup build build-release test test-rust test-python stubtest lint fmt demo redis-server bench bench-quick soak clean
 
+# The venv holds only the build tools; `maturin develop --extras test` (the build) installs jobpool's
+# dependencies and its test extras from pyproject.toml, the one list of them.
 $(VENV): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
-	$(PY) -m pip install --quiet "redis>=5.0.1" "psutil>=5.9" "setproctitle>=1.3" \
-		"pytest>=8" "rq==3.0.*" "mypy>=1.10" "ruff>=0.6" "types-psutil" "matplotlib>=3.8" \
-		"dramatiq[redis]>=2.2,<3" "prometheus-client>=0.20" "rq-dashboard==0.9.*" "six"
 	touch $(VENV)
 
-setup: $(VENV) build          ## venv, dependencies, and a debug build of the extension
+setup: $(VENV) build          ## venv, a debug build of the extension, and the dependencies (pyproject's, with the test extras)
 
 build: $(VENV)                ## debug build of jobpool._native into the venv (fast to compile)
 	maturin develop --quiet --extras test
@@ -32,12 +31,12 @@ test-rust:
 	cargo test --quiet
 
 stubtest:                     ## the hand-written _native.pyi against the built module
-	$(PY) -m mypy.stubtest jobpool._native --ignore-missing-stub
+	$(PY) -m mypy.stubtest jobpool._native --allowlist stubtest-allowlist.txt
 
 test-python:
 	$(PY) -m pytest -q
 
-lint: $(VENV)
+lint: setup                   ## cargo fmt and clippy, ruff, mypy (the tools come with the test extras)
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
 	ruff check python tests bench examples
@@ -56,13 +55,13 @@ redis-server:                 ## redis-server on the PATH: installed if missing 
 	@python3 examples/ensure_redis_server.py
 
 bench: $(VENV) build-release  ## the benchmark suite against RQ (< 15 min): bench/results/<date>.{json,md}, docs/img/*.png
-	$(PY) bench/suite.py --profile full
+	$(PY) -m bench --profile full
 
 bench-quick: $(VENV) build-release  ## a small run of the same suite (< 1 min), into bench/results/<date>-quick.*
-	$(PY) bench/suite.py --profile quick
+	$(PY) -m bench --profile quick
 
 soak: $(VENV)                 ## an idle pool's memory over an hour, at low priority, on the installed build (make build-release first): bench/results/<date>-soak.{json,md}
-	nice -n 10 $(PY) bench/soak.py --seconds $(or $(SOAK_SECONDS),3600)
+	nice -n 10 $(PY) -m bench.soak --seconds $(or $(SOAK_SECONDS),3600)
 
 clean:
 	rm -rf .venv target

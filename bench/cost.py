@@ -21,8 +21,8 @@ import rq
 from rq.worker import SimpleWorker
 
 import jobpool
-from pools import JOBPOOL, RQ_SIMPLE, PoolKind, finished_jobs
-from redis_counting import (
+from bench.pools import JOBPOOL, RQ_SIMPLE, PoolKind, finished_jobs
+from bench.redis_counting import (
     Cost,
     RoundTripCounter,
     ScriptCommandWatch,
@@ -31,9 +31,9 @@ from redis_counting import (
     executed_commands,
     reset_server_stats,
 )
-from reporting import EN_DASH, cost_table_rows, number, progress, table
-from suite_types import Context, Target
-from workload import noop
+from bench.reporting import EN_DASH, cost_table_rows, number, progress, table
+from bench.suite_types import Context, Target
+from bench.workload import noop
 
 MAX_ROUND_TRIPS_PER_JOB = 2
 HANDED_BACK_ROUND_TRIPS_PER_JOB = 1

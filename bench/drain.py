@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import dramatiq_pool
-from dramatiq_pool import DRAMATIQ, DramatiqKind
-from jobpool import keys
-from machine_info import cpu_count
-from pools import (
+from bench import dramatiq_pool
+from bench.dramatiq_pool import DRAMATIQ, DramatiqKind
+from bench.machine_info import cpu_count
+from bench.pools import (
     JOBPOOL,
     JOBPOOL_LOGGING,
     JOBPOOL_ONE_AT_A_TIME,
@@ -36,10 +35,11 @@ from pools import (
     finished_jobs,
     run_pool_to_end,
 )
-from redis_counting import executed_commands, reset_server_stats
-from reporting import EN_DASH, TIMES, Spread, number, progress, spread_cell, table
-from suite_types import Context, Profile, Target
-from workload import WORKLOADS
+from bench.redis_counting import executed_commands, reset_server_stats
+from bench.reporting import EN_DASH, TIMES, Spread, number, progress, spread_cell, table
+from bench.suite_types import Context, Profile, Target
+from bench.workload import WORKLOADS
+from jobpool import keys
 
 EXPECTED_RATE_OF_ONE = {
     JOBPOOL.name: {"noop": 6_000.0, "sleep_1ms": 700.0, "burn_1ms": 700.0},

@@ -18,9 +18,9 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-import dramatiq_workload
-from pools import CpuSeconds, executable_beside_python, run_pool_to_end
-from suite_types import Context
+from bench import dramatiq_workload
+from bench.pools import CpuSeconds, executable_beside_python, run_pool_to_end
+from bench.suite_types import Context
 
 VERSION = dramatiq.__version__
 NAMESPACE = "dramatiq"

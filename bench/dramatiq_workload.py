@@ -19,7 +19,7 @@ from pathlib import Path
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from workload import WORKLOADS
+from bench.workload import WORKLOADS
 
 URL_VARIABLE = "JOBPOOL_BENCH_DRAMATIQ_URL"
 ENDS_VARIABLE = "JOBPOOL_BENCH_DRAMATIQ_ENDS"

@@ -26,8 +26,8 @@ import redis
 import rq
 
 import jobpool
-from redis_counting import Cost, RoundTripCounter, counting_client, measure_cost
-from reporting import (
+from bench.redis_counting import Cost, RoundTripCounter, counting_client, measure_cost
+from bench.reporting import (
     EN_DASH,
     TIMES,
     Spread,
@@ -38,8 +38,8 @@ from reporting import (
     spread_cell,
     table,
 )
-from suite_types import Context, Target
-from workload import noop
+from bench.suite_types import Context, Target
+from bench.workload import noop
 
 COST_BATCH = 100
 """Single enqueues whose round trips and commands are counted; per-enqueue figures are totals / this."""

@@ -18,10 +18,10 @@ from typing import Any
 
 import redis
 
-from pools import JOBPOOL, RQ_FORK, PoolKind, RunningPool
-from redis_counting import ScriptCommandWatch, counter_difference, executed_commands, reset_server_stats
-from reporting import EN_DASH, TIMES, Spread, decimal_cell, progress, table
-from suite_types import Context, Target
+from bench.pools import JOBPOOL, RQ_FORK, PoolKind, RunningPool
+from bench.redis_counting import ScriptCommandWatch, counter_difference, executed_commands, reset_server_stats
+from bench.reporting import EN_DASH, TIMES, Spread, decimal_cell, progress, table
+from bench.suite_types import Context, Target
 
 QUIET_SECONDS = 3.0
 """Windows start once no client has connected to Redis for this long (at most twice a window)."""

@@ -34,11 +34,11 @@ from typing import Any
 
 import redis
 
+from bench.pools import FETCH_CHUNK, JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
+from bench.reporting import EN_DASH, Spread, decimal_cell, number, progress, table
+from bench.suite_types import Context, Profile, Target
+from bench.workload import noop
 from jobpool.job import Job, JobStatus
-from pools import FETCH_CHUNK, JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
-from reporting import EN_DASH, Spread, decimal_cell, number, progress, table
-from suite_types import Context, Profile, Target
-from workload import noop
 
 POOL_SIZE = 2
 FORK_RATE = 20.0

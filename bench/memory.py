@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psutil
 import redis
 
+from bench.pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
+from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
+from bench.suite_types import Context, Target
+from bench.workload import noop
 from jobpool import keys
-from pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
-from reporting import EN_DASH, Spread, decimal_cell, progress, table
-from suite_types import Context, Target
-from workload import noop
 
 POOL_SIZE = 2
 MEMORY_POOLS = (JOBPOOL, RQ_SIMPLE)
@@ -34,18 +34,9 @@ class ProcessMemory:
     """``pool process`` (jobpool's supervisor, RQ's worker-pool process), ``worker``, or ``other``
     (RQ's scheduler, a worker's child)."""
     pid: int
-    rss: int
-    pss: int
-    uss: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "pid": self.pid,
-            "rss_bytes": self.rss,
-            "pss_bytes": self.pss,
-            "uss_bytes": self.uss,
-        }
+    rss_bytes: int
+    pss_bytes: int
+    uss_bytes: int
 
 
 def role_of(depth: int) -> str:
@@ -107,7 +98,7 @@ class PoolMemory:
         return {
             "pool": self.kind.name,
             "workers": POOL_SIZE,
-            "runs": [[each.to_json() for each in snapshot] for snapshot in self.runs],
+            "runs": [[asdict(each) for each in snapshot] for snapshot in self.runs],
         }
 
 
@@ -127,13 +118,19 @@ class Memory:
                 rows.append(
                     [
                         f"{pool.kind.label}: {role}",
-                        *(decimal_cell(pool.spread(role, f)) for f in ("rss", "pss", "uss")),
+                        *(
+                            decimal_cell(pool.spread(role, f))
+                            for f in ("rss_bytes", "pss_bytes", "uss_bytes")
+                        ),
                     ]
                 )
             rows.append(
                 [
                     f"{pool.kind.label}: every process",
-                    *(decimal_cell(pool.whole_pool(field)) for field in ("rss", "pss", "uss")),
+                    *(
+                        decimal_cell(pool.whole_pool(field))
+                        for field in ("rss_bytes", "pss_bytes", "uss_bytes")
+                    ),
                 ]
             )
         return [
@@ -155,7 +152,7 @@ def run(context: Context) -> Memory:
     for index in range(context.profile.runs):
         for kind in MEMORY_POOLS:
             snapshot = measure_once(context, kind)
-            workers = ", ".join(f"{each.pss / MIB:.1f}" for each in snapshot if each.role == "worker")
+            workers = ", ".join(f"{each.pss_bytes / MIB:.1f}" for each in snapshot if each.role == "worker")
             progress(f"memory {index + 1}/{context.profile.runs}: {kind.label}: worker PSS {workers} MiB")
             snapshots[kind.name].append(snapshot)
     context.admin.flushdb()

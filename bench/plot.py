@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
 
-from drain import DRAIN_POOLS, LABELS
+from bench.drain import DRAIN_POOLS, LABELS
 
 STYLES = {
     "jobpool": ("tab:blue", "o"),

@@ -29,9 +29,9 @@ import redis
 import rq
 
 import jobpool
+from bench.reporting import progress
 from jobpool import keys
 from jobpool.job import Job, JobStatus
-from reporting import progress
 
 BENCH_DIR = Path(__file__).resolve().parent
 LOG_LEVEL = "WARNING"
@@ -133,9 +133,9 @@ POOLS = (JOBPOOL, JOBPOOL_ONE_AT_A_TIME, RQ_SIMPLE, RQ_FORK)
 
 
 def pool_environment(notify_path: Path | None = None) -> dict[str, str]:
-    """This environment, with bench/ first on PYTHONPATH so that workers import ``workload``, and
-    NOTIFY_SOCKET set to ours (or removed)."""
-    paths = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    """This environment, with the checkout (bench/'s parent) first on PYTHONPATH so that workers import
+    ``bench.workload``, and NOTIFY_SOCKET set to ours (or removed)."""
+    paths = [str(BENCH_DIR.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     env.pop("NOTIFY_SOCKET", None)
     if notify_path is not None:

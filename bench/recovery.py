@@ -27,17 +27,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psutil
 import redis
 
+from bench.pools import JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
+from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
+from bench.suite_types import Context, Target
 from jobpool import keys
 from jobpool.job import Job, JobStatus
-from pools import JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
-from reporting import EN_DASH, Spread, decimal_cell, progress, table
-from suite_types import Context, Target
 
 POOL_SIZE = 2
 SLEEP_SECONDS = 30
@@ -84,17 +84,9 @@ class Kill:
     """The job's status when it was seen settled, or at the bound."""
     reason: str
     """The first line of the failure the job's latest result records, if any."""
-    replaced_seconds: float | None
+    pool_whole_again_seconds: float | None
     """From the kill until the pool was whole again (a killed worker respawned and registered);
     None for a killed work horse (RQ forks one per job), or when not within the bound."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "recovered_seconds": self.recovered_seconds,
-            "status": self.status,
-            "reason": self.reason,
-            "pool_whole_again_seconds": self.replaced_seconds,
-        }
 
 
 @dataclass(frozen=True)
@@ -122,7 +114,7 @@ class PoolRecovery:
             "killed": self.victim.label,
             "bound_seconds": self.bound_seconds,
             "recovered_seconds": spread.to_json() if spread else None,
-            "kills": [kill.to_json() for kill in self.kills],
+            "kills": [asdict(kill) for kill in self.kills],
         }
 
 
@@ -142,7 +134,7 @@ def recovered_cell(pool: PoolRecovery) -> str:
 def replaced_cell(pool: PoolRecovery) -> str:
     if pool.victim.depth != 1:
         return "-"
-    done = [kill.replaced_seconds for kill in pool.kills if kill.replaced_seconds is not None]
+    done = [kill.pool_whole_again_seconds for kill in pool.kills if kill.pool_whole_again_seconds is not None]
     if len(done) < len(pool.kills):
         return (
             f"not within {pool.bound_seconds:g} s"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis_counting import Cost
+from bench.redis_counting import Cost
 
 EN_DASH = "\u2013"
 TIMES = "\u00d7"

@@ -12,7 +12,7 @@ write) without any leak.
 It is not part of ``make bench`` (which must stay under 15 minutes); ``make soak`` runs it for an
 hour, at low priority, on whatever build of the extension is installed (the report names it):
 
-    python bench/soak.py [--seconds 3600] [--interval 5] [--out bench/results]
+    python -m bench.soak [--seconds 3600] [--interval 5] [--out bench/results]
 
 A run of an hour or more writes ``bench/results/<date>-soak.{json,md}``; a shorter one
 ``<date>-soak-short.*`` (ignored by git). The suite's ``Context`` and ``Section`` shapes are those of
@@ -32,15 +32,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from bench.machine_info import environment, extension_build, load_average, source_revision
+from bench.pools import JOBPOOL, VERSIONS, RunningPool
+from bench.reporting import progress, table, verdict
+from bench.suite_types import PROFILES, Context, Profile, Target, private_context
+
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))  # run on its own: the sections import each other
-
-import psutil  # noqa: E402
-
-from machine_info import environment, extension_build, load_average, source_revision  # noqa: E402
-from pools import JOBPOOL, VERSIONS, RunningPool  # noqa: E402
-from reporting import progress, table, verdict  # noqa: E402
-from suite_types import PROFILES, Context, Profile, Target, private_context  # noqa: E402
 
 POOL_SIZE = 2
 SOAK_SECONDS = {"full": 3600.0, "quick": 60.0, "tiny": 5.0}
@@ -229,7 +228,9 @@ def run(context: Context, seconds: float | None = None, interval: float = INTERV
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="An idle jobpool pool's memory over a long run.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description="An idle jobpool pool's memory over a long run."
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--seconds", type=float, help="how long (default: the profile's; full: 3600)")
     parser.add_argument("--interval", type=float, default=INTERVAL_SECONDS, help="seconds between samples")

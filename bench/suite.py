@@ -1,7 +1,7 @@
 """The benchmark suite: jobpool against RQ 3.0 (and Dramatiq in the drain section), side by side, in
 one run on one private redis-server.
 
-    python bench/suite.py [--profile full|quick|tiny] [--out DIR] [--plot PATH] [--only SECTION,...]
+    python -m bench [--profile full|quick|tiny] [--out DIR] [--plot PATH] [--only SECTION,...]
 
 ``make bench`` runs the full profile on a release build (under 15 minutes on 2 CPUs) and writes
 ``bench/results/<date>.json``, ``bench/results/<date>.md`` and the plot ``docs/img/drain-throughput.png``;
@@ -18,36 +18,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))  # the sections import each other, and workers import workload
-
-
-import cost  # noqa: E402
-import drain  # noqa: E402
-import enqueue  # noqa: E402
-import idle  # noqa: E402
-import latency  # noqa: E402
-import memory  # noqa: E402
-import recovery  # noqa: E402
-from dramatiq_pool import VERSION as DRAMATIQ_VERSION  # noqa: E402
-from machine_info import (  # noqa: E402
+from bench import cost, drain, enqueue, idle, latency, memory, recovery
+from bench.dramatiq_pool import VERSION as DRAMATIQ_VERSION
+from bench.machine_info import (
     environment,
     extension_build,
     extension_fingerprint,
     load_average,
     source_revision,
 )
-from plot import draw_drain  # noqa: E402
-from pools import VERSIONS  # noqa: E402
-from reporting import progress, table, verdict  # noqa: E402
-from suite_types import PROFILES, Context, Profile, Section, private_context  # noqa: E402
+from bench.plot import draw_drain
+from bench.pools import VERSIONS
+from bench.reporting import progress, table, verdict
+from bench.suite_types import PROFILES, Context, Profile, Section, private_context
+
+BENCH_DIR = Path(__file__).resolve().parent
 
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "enqueue": enqueue.run,
@@ -64,7 +55,9 @@ PUBLISHED_PLOT = BENCH_DIR.parent / "docs" / "img" / "drain-throughput.png"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="jobpool against RQ, side by side, in one run.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="jobpool against RQ, side by side, in one run."
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON and markdown go")
     parser.add_argument("--plot", type=Path, help="the PNG (full: docs/img/drain-throughput.png)")
@@ -179,7 +172,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown)
     progress(f"figures: {options.out / stem}.json and .md ({env['total_seconds']:.0f} s in all)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

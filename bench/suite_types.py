@@ -1,8 +1,8 @@
 """What the benchmark suite hands each of its sections, and what a section hands back.
 
 A section (``drain``, ``latency``, ...) is a module with ``run(context: Context) -> Section``. The
-suite (``bench/suite.py``) starts one private redis-server, runs the sections one after another on
-it, and puts their figures into one JSON file and one markdown report.
+suite (``python -m bench``: ``bench/suite.py``) starts one private redis-server, runs the sections one
+after another on it, and puts their figures into one JSON file and one markdown report.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import redis
 from jobpool.embedded_redis import EmbeddedRedis
 
 if TYPE_CHECKING:
-    from pool_process import Pool
+    from support.pool_process import Pool
 
 # Job functions live in tests/jobs.py; workers (RQ's, in these tests) import them from here.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,7 +49,7 @@ def redis_url() -> Iterator[str]:
 def pool_at(tmp_path: Path) -> Iterator[Callable[..., Pool]]:
     """Starts ``jobpool start`` subprocesses on the Redis at a URL (then the arguments as on the
     command line); kills them all at the end of the test."""
-    from pool_process import Pool  # it uses wait_for, below
+    from support.pool_process import Pool  # it uses wait_for, below
 
     started: list[Pool] = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import redis
@@ -104,7 +105,7 @@ def test_numbers_redis_would_refuse_raise_before_anything_is_written(
     with pytest.raises(TimeoutFormatError, match="at most"):
         queue.enqueue_in(timedelta(seconds=5), jobs.add, 1, 2, **{option: value})
     with pytest.raises(TimeoutFormatError, match="at most"):
-        data = {"timeout" if option == "job_timeout" else option: value}
+        data: dict[str, Any] = {"timeout" if option == "job_timeout" else option: value}
         queue.enqueue_many(
             [Queue.prepare_data(jobs.add, (1, 2)), Queue.prepare_data(jobs.add, (3, 4), **data)]
         )
@@ -195,9 +196,9 @@ def test_bad_retry_and_argument_types(connection: redis.Redis) -> None:
     with pytest.raises(ValueError):
         Retry(2, [-1])
     with pytest.raises(TypeError):
-        Queue("q", connection=connection).enqueue_call(jobs.add, args=5)
+        Queue("q", connection=connection).enqueue_call(jobs.add, args=5)  # type: ignore[arg-type]  # the bad input under test
     with pytest.raises(TypeError):
-        Queue("q", connection=connection).enqueue_call(jobs.add, kwargs=[1])
+        Queue("q", connection=connection).enqueue_call(jobs.add, kwargs=[1])  # type: ignore[arg-type]  # the bad input under test
     with pytest.raises(TypeError, match="repeat must be a Repeat"):
         Queue("q", connection=connection).enqueue(jobs.add, 1, 2, repeat=object())
     with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):

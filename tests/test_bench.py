@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from bench import soak
+from bench.workload import WORKLOADS
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"enqueue", "cost_per_job", "drain", "latency", "recovery", "idle", "memory"}
 
@@ -33,7 +36,8 @@ def positive_numbers(value: Any, path: str = "") -> list[tuple[str, float]]:
 
 def test_the_tiny_suite_runs_every_section_and_writes_its_figures(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "suite.py"), "--profile", "tiny", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--profile", "tiny", "--out", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
@@ -67,37 +71,30 @@ def test_the_tiny_suite_runs_every_section_and_writes_its_figures(tmp_path: Path
 
 
 def test_every_workload_runs_in_this_process() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import workload
-
-        for function in workload.WORKLOADS.values():
-            assert function() is None
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    for function in WORKLOADS.values():
+        assert function() is None
 
 
 def test_every_workload_is_a_dramatiq_actor_that_records_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
     monkeypatch.setenv("JOBPOOL_BENCH_DRAMATIQ_ENDS", str(tmp_path))
-    import dramatiq_workload
-    import workload
+    from bench import dramatiq_workload
 
-    for name in workload.WORKLOADS:
+    for name in WORKLOADS:
         actor = getattr(dramatiq_workload, name)
         assert actor.actor_name == name and actor.queue_name == dramatiq_workload.QUEUE
         assert actor() is None  # called directly: runs in this process, no broker involved
-    assert dramatiq_workload.ended_count(tmp_path) == len(workload.WORKLOADS)
-    assert len(dramatiq_workload.end_times(tmp_path)) == len(workload.WORKLOADS)
+    assert dramatiq_workload.ended_count(tmp_path) == len(WORKLOADS)
+    assert len(dramatiq_workload.end_times(tmp_path)) == len(WORKLOADS)
 
 
 def test_a_short_soak_samples_every_process_and_reports_slopes(tmp_path: Path) -> None:
     completed = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "bench" / "soak.py"),
+            "-m",
+            "bench.soak",
             "--seconds",
             "4",
             "--interval",
@@ -107,6 +104,7 @@ def test_a_short_soak_samples_every_process_and_reports_slopes(tmp_path: Path) -
         ],
         capture_output=True,
         text=True,
+        cwd=ROOT,
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -125,13 +123,7 @@ def test_a_short_soak_samples_every_process_and_reports_slopes(tmp_path: Path) -
 
 
 def test_the_soak_slope_is_the_least_squares_line_per_hour() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import soak
-
-        samples = [soak.Sample(seconds, 1000 + seconds, 0, 2000) for seconds in (0.0, 10.0, 20.0, 30.0)]
-        assert soak.slope_per_hour(samples, "rss") == 3600.0  # one byte a second
-        assert soak.slope_per_hour(samples, "anon") == 0.0
-        assert soak.slope_per_hour(samples[:1], "rss") == 0.0
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    samples = [soak.Sample(seconds, 1000 + seconds, 0, 2000) for seconds in (0, 10, 20, 30)]
+    assert soak.slope_per_hour(samples, "rss") == 3600.0  # one byte a second
+    assert soak.slope_per_hour(samples, "anon") == 0.0
+    assert soak.slope_per_hour(samples[:1], "rss") == 0.0

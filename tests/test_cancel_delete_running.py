@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 import redis
@@ -22,7 +23,8 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.exceptions import NoSuchJobError
 from jobpool.job import Job, JobStatus
-from pool_process import Pool
+from support.pool_process import Pool
+from support.redis_replies import Members
 
 
 @pytest.fixture
@@ -50,7 +52,10 @@ def job_keys(connection: redis.Redis, job_id: str) -> list[str]:
 def registries_holding(connection: redis.Redis, job_id: str) -> list[str]:
     found = []
     for kind in ("wip", "finished", "failed", "deferred", "scheduled", "canceled"):
-        members = [member.decode().split(":")[0] for member in connection.zrange(f"rq:{kind}:q", 0, -1)]
+        members = [
+            member.decode().split(":")[0]
+            for member in cast(Members, connection.zrange(f"rq:{kind}:q", 0, -1))
+        ]
         if job_id in members:
             found.append(kind)
     return found
@@ -88,7 +93,9 @@ def test_delete_of_a_running_job(
     with pytest.raises(NoSuchJobError):
         Job.fetch(job.id, connection=connection)
     for key in connection.scan_iter("rq:worker:*:executions"):
-        assert not any(member.startswith(job.id.encode()) for member in connection.smembers(key))
+        assert not any(
+            member.startswith(job.id.encode()) for member in cast("set[bytes]", connection.smembers(key))
+        )
 
 
 def test_rq_cancel_of_a_job_before_the_pool_wrote_its_records(

@@ -33,7 +33,7 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import JobStatus, cancel_job
 from jobpool.timeutils import utcparse
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 TESTS = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": PYTHONPATH}
@@ -83,7 +83,7 @@ class Lines:
 
     def __init__(self, stream: IO[str]) -> None:
         self.arrived: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self.arrived.put(line) for line in stream], daemon=True).start()
+        threading.Thread(target=lambda: [self.arrived.put(line) for line in stream], daemon=True).start()  # type: ignore[func-returns-value]  # a list of Nones, unused
 
     def next(self, deadline_seconds: float = 20.0) -> str:
         try:
@@ -94,11 +94,18 @@ class Lines:
 
 @pytest.fixture
 def rq_worker(redis_url: str) -> Iterator[Callable[[str, str], subprocess.Popen[str]]]:
-    """Starts RQ's SimpleWorker processes (``parity_worker.py``) on a queue; kills them at the end."""
+    """Starts RQ's SimpleWorker processes (``support/parity_worker.py``) on a queue; kills them at the end."""
     started: list[subprocess.Popen[str]] = []
 
     def start(name: str, queue_name: str) -> subprocess.Popen[str]:
-        command = [sys.executable, str(TESTS / "parity_worker.py"), "rq-simple", redis_url, queue_name, name]
+        command = [
+            sys.executable,
+            str(TESTS / "support" / "parity_worker.py"),
+            "rq-simple",
+            redis_url,
+            queue_name,
+            name,
+        ]
         started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True, env=ENV))
         return started[-1]
 

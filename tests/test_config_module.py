@@ -23,7 +23,7 @@ from jobpool import Queue
 from jobpool.exceptions import InvalidSettings
 from jobpool.job import JobStatus
 from jobpool.settings_module import load, redis_url_of
-from pool_process import PYTHONPATH
+from support.pool_process import PYTHONPATH
 
 DEAD_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 # A line in the pool's own format: "2026-01-01 12:00:00,123 jobpool.worker INFO ..."

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -31,7 +32,8 @@ from jobpool.cron_claims import LOCK_REFRESH_SECONDS, LOCK_TTL_SECONDS, enqueue_
 from jobpool.cron_ticks import due_ticks, next_cron_time
 from jobpool.exceptions import InvalidCronJob, SchedulerNotFound
 from jobpool.job import Job
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
+from support.redis_replies import Scored
 
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc).timestamp()  # a Monday, on the minute
 
@@ -136,19 +138,19 @@ def test_register_refuses_at_once_what_rq_would_fail_on_later(connection: redis.
 
 def test_webhooks_of_a_cron_job_as_rq_keeps_them(connection: redis.Redis) -> None:
     with pytest.raises(TypeError, match="sequence of Webhook") as rq_error:
-        rq.cron.CronScheduler(connection=connection).register(jobs.add, "q", interval=5, webhooks=[object()])
+        rq.cron.CronScheduler(connection=connection).register(jobs.add, "q", interval=5, webhooks=[object()])  # type: ignore[list-item]  # the bad input under test
     with pytest.raises(TypeError, match="sequence of Webhook") as ours:
         CronScheduler(connection=connection).register(jobs.add, "q", interval=5, webhooks=[object()])
     assert str(ours.value) == str(rq_error.value)
-    hooks = {"rq": [rq.Webhook("http://127.0.0.1:9/done", "finished")]}
-    hooks["jobpool"] = [jobpool.Webhook("http://127.0.0.1:9/done", "finished")]
-    rq_job = rq.cron.CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=hooks["rq"])
-    ours_job = CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=hooks["jobpool"])
+    rq_hooks = [rq.Webhook("http://127.0.0.1:9/done", "finished")]
+    our_hooks = [jobpool.Webhook("http://127.0.0.1:9/done", "finished")]
+    rq_job = rq.cron.CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=rq_hooks)
+    ours_job = CronJob("q", func=jobs.add, args=(1, 2), interval=5, webhooks=our_hooks)
     assert ours_job.to_dict()["webhooks"] == rq_job.to_dict()["webhooks"]
     assert CronJob.from_dict(rq_job.to_dict()).to_dict()["webhooks"] == rq_job.to_dict()["webhooks"]
     job = ours_job.enqueue(connection)
     assert [hook.to_dict() for hook in Job.fetch(job.id, connection=connection).webhooks] == [
-        hook.to_dict() for hook in hooks["rq"]
+        hook.to_dict() for hook in rq_hooks
     ]
 
 
@@ -303,7 +305,8 @@ def _config(tmp_path: Path, body: str) -> str:
 
 def _history_ticks(connection: redis.Redis, name: str) -> list[float]:
     return sorted(
-        score for _, score in connection.zrange(keys.cron_job_history(name), 0, -1, withscores=True)
+        score
+        for _, score in cast(Scored, connection.zrange(keys.cron_job_history(name), 0, -1, withscores=True))
     )
 
 
@@ -314,7 +317,7 @@ def _assert_once_a_tick(ticks: list[float], interval: float) -> None:
 
 
 def _lock_holder(connection: redis.Redis) -> str | None:
-    held = [connection.get(key) for key in connection.scan_iter(keys.cron_lock("*"))]
+    held = [cast("bytes | None", connection.get(key)) for key in connection.scan_iter(keys.cron_lock("*"))]
     return held[0].decode() if held and held[0] else None
 
 

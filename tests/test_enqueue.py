@@ -6,6 +6,7 @@ import pickle
 import re
 import zlib
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import pytest
 import redis
@@ -16,13 +17,14 @@ from jobpool.decorators import job as job_decorator
 from jobpool.exceptions import DuplicateJobError
 from jobpool.job import Job, JobStatus
 from jobpool.serializers import JSONSerializer
+from support.redis_replies import Fields
 
 TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 def test_enqueue_writes_rq_layout(connection: redis.Redis) -> None:
     job = Queue("default", connection=connection).enqueue(jobs.add, 1, y=2, meta={"m": 1})
-    raw = connection.hgetall(f"rq:job:{job.id}")
+    raw = cast(Fields, connection.hgetall(f"rq:job:{job.id}"))
     assert raw[b"status"] == b"queued"
     assert pickle.loads(zlib.decompress(raw[b"data"])) == ("jobs.add", None, (1,), {"y": 2})
     assert pickle.loads(raw[b"meta"]) == {"m": 1}
@@ -189,7 +191,7 @@ def test_job_decorator(connection: redis.Redis) -> None:
 def test_json_serializer(connection: redis.Redis) -> None:
     queue = Queue("q", connection=connection, serializer=JSONSerializer)
     job = queue.enqueue(jobs.add, 1, 2, meta={"a": [1]})
-    raw = connection.hgetall(job.key)
+    raw = cast(Fields, connection.hgetall(job.key))
     assert zlib.decompress(raw[b"data"]) == b'["jobs.add", null, [1, 2], {}]'
     fetched = Job.fetch(job.id, connection, serializer="json")
     assert list(fetched.args) == [1, 2] and fetched.meta == {"a": [1]}

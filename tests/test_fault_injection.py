@@ -1,7 +1,7 @@
 """Nothing is lost, nothing is recorded twice: workers SIGKILLed at every step of take and
 finish, over thousands of jobs on several queues, against a real redis-server.
 
-Workers kill themselves at random at the edges of each core call (see fault_worker.py), and the
+Workers kill themselves at random at the edges of each core call (see support/fault_worker.py), and the
 test kills them from outside at random instants too (mid-job, mid-call, blocked on an empty
 queue). Dead workers are replaced; abandoned executions are recovered. At the end every job is
 finished or failed, in exactly one registry, with exactly one result.
@@ -25,7 +25,7 @@ from jobpool import Queue, Retry
 from jobpool.job import Job, JobStatus
 from jobpool.recovery import recover_abandoned
 
-FAULT_WORKER = Path(__file__).parent / "fault_worker.py"
+FAULT_WORKER = Path(__file__).parent / "support" / "fault_worker.py"
 QUEUES = ["high", "mid", "low"]
 JOBS = 6000
 WORKERS = 2
@@ -106,7 +106,7 @@ def test_sigkill_at_any_step_loses_nothing_and_records_once(
     )
     assert outside_kills >= 5 and sum(self_kills.values()) >= 5  # the faults really happened
 
-    statuses = Counter()
+    statuses: Counter[JobStatus | None] = Counter()
     for job in Job.fetch_many(job_ids, connection):
         assert job is not None, "a job hash disappeared"
         status = job.get_status(refresh=False)

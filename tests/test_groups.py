@@ -22,7 +22,7 @@ import jobs
 from conftest import run_rq_worker, wait_for
 from jobpool import Group, Queue
 from jobpool.job import Job
-from pool_process import Pool
+from support.pool_process import Pool
 
 GROUP = "g1"
 

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import cast
 
 import psutil
 import redis
@@ -24,11 +25,12 @@ from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
+from support.redis_replies import Members
 
 
 def _quick_jobs(queue: Queue, count: int, **options: object) -> list[Job]:
-    return [queue.enqueue(jobs.add, i, 1, **options) for i in range(count)]  # type: ignore[arg-type]
+    return [queue.enqueue(jobs.add, i, 1, **options) for i in range(count)]
 
 
 def test_a_long_job_after_quick_ones_is_not_killed_by_their_deadline(
@@ -161,7 +163,7 @@ def test_a_held_job_of_a_sigkilled_worker_goes_back_to_its_queue_and_runs_once(
     running = pool("-n", "1", "q")
     running.wait_for_message("READY=1")
     slow, held = _hold_behind_a_slow_job(connection, running)
-    name = (connection.hget(held.key, "worker_name") or b"").decode()
+    name = cast(bytes, connection.hget(held.key, "worker_name") or b"").decode()
     os.kill(int(connection.hget(f"rq:worker:{name}", "pid") or 0), signal.SIGKILL)
     running.process.send_signal(signal.SIGCONT)
     wait_for(lambda: held.get_status() == JobStatus.FINISHED, deadline_seconds=5)
@@ -204,7 +206,8 @@ def test_a_pool_killed_outright_mid_batch_loses_nothing_and_fails_nothing(
     first.wait_for_message("READY=1")
     slow, held = _hold_behind_a_slow_job(connection, first, slow_seconds=1)
     quick = [
-        Job.fetch(job_id.decode(), connection) for job_id in connection.lrange("jobs-before-slow", 0, -1)
+        Job.fetch(job_id.decode(), connection)
+        for job_id in cast(Members, connection.lrange("jobs-before-slow", 0, -1))
     ]
     _kill_outright_and_recover(connection, first, pool)
     assert connection.llen("rq:queue:q") == 0 and connection.zcard("rq:wip:q") == 0
@@ -227,7 +230,7 @@ def _kill_outright_and_recover(connection: redis.Redis, first: Pool, pool: Calla
 def _workers_named(connection: redis.Redis, pool_name: str) -> list[psutil.Process]:
     """The processes of the workers registered under ``pool_name`` (gone ones left out)."""
     found = []
-    for key in connection.smembers("rq:workers"):
+    for key in cast("set[bytes]", connection.smembers("rq:workers")):
         if key.decode().startswith(f"rq:worker:{pool_name}."):
             pid = int(connection.hget(key, "pid") or 0)
             with contextlib.suppress(psutil.NoSuchProcess):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 import redis
@@ -13,12 +14,13 @@ import jobpool
 import jobs
 from conftest import SUCCESS_RESULT_FIELDS, run_rq_worker
 from jobpool.job import Dependency, Job
+from support.redis_replies import Entries, Scored
 
 # Fields that differ between two equivalent enqueues only because time passed.
 TIMESTAMP_FIELDS = {b"created_at", b"enqueued_at"}
 
 
-def _options(lib: object) -> dict[str, object]:
+def _options(lib: Any) -> dict[str, object]:
     return dict(
         job_timeout="2m",
         result_ttl=100,
@@ -26,9 +28,9 @@ def _options(lib: object) -> dict[str, object]:
         failure_ttl=300,
         meta={"a": [1, 2]},
         description="described",
-        retry=lib.Retry(2, [1, 5]),  # type: ignore[attr-defined]
+        retry=lib.Retry(2, [1, 5]),
         on_failure=lib.Callback(jobs.on_success_hook, 9),
-    )  # type: ignore[attr-defined]
+    )
 
 
 @pytest.mark.parametrize("at_front", [False, True])
@@ -63,8 +65,8 @@ def test_equivalent_deferred_and_scheduled_jobs(connection: redis.Redis) -> None
             k: v for k, v in b.items() if k not in TIMESTAMP_FIELDS
         }
     assert connection.smembers("rq:job:parent:dependents") == {b"ours", b"theirs"}
-    deferred = dict(connection.zrange("rq:deferred:q", 0, -1, withscores=True))
-    scheduled = dict(connection.zrange("rq:scheduled:q", 0, -1, withscores=True))
+    deferred = dict(cast(Scored, connection.zrange("rq:deferred:q", 0, -1, withscores=True)))
+    scheduled = dict(cast(Scored, connection.zrange("rq:scheduled:q", 0, -1, withscores=True)))
     assert abs(deferred[b"ours"] - deferred[b"theirs"]) <= 1
     assert abs(scheduled[b"ours_s"] - scheduled[b"theirs_s"]) <= 1
 
@@ -138,10 +140,10 @@ def test_results_stream_layout_written_by_rq_is_what_jobpool_reads(connection: r
     ok = jobpool.Queue("q", connection=connection).enqueue(jobs.add, 2, 2, result_ttl=77)
     failing = jobpool.Queue("q", connection=connection).enqueue(jobs.fail, "bad", failure_ttl=88)
     run_rq_worker(connection, "q")
-    ((_, success_fields),) = connection.xrange(f"rq:results:{ok.id}")
+    ((_, success_fields),) = cast(Entries, connection.xrange(f"rq:results:{ok.id}"))
     assert set(success_fields) == SUCCESS_RESULT_FIELDS
     assert success_fields[b"type"] == b"1"
-    ((_, failure_fields),) = connection.xrange(f"rq:results:{failing.id}")
+    ((_, failure_fields),) = cast(Entries, connection.xrange(f"rq:results:{failing.id}"))
     assert failure_fields[b"type"] == b"2" and b"exc_string" in failure_fields
     assert (
         0 < connection.ttl(f"rq:results:{ok.id}") <= 77

@@ -21,7 +21,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.job_runner import WORKER_SIGNALS, Outcome, run_job
 from jobpool.results import Result
 from jobpool.serializers import DefaultSerializer
-from pool_process import Pool
+from support.pool_process import Pool
 
 
 def run_in_this_process(connection: redis.Redis, func: Any, *args: Any) -> Outcome:
@@ -54,9 +54,9 @@ def test_a_base_exception_is_the_jobs_failure(
 def test_a_pool_worker_survives_base_exceptions_and_records_them(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
-    pool = pool("-n", "1", "q")
-    pool.wait_for_message("READY=1")
-    (worker,) = pool.workers()
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
+    (worker,) = running.workers()
     queue = Queue("q", connection=connection)
     raising = [
         (queue.enqueue(misbehaving_jobs.exit_with, 3), "SystemExit: 3"),
@@ -69,7 +69,7 @@ def test_a_pool_worker_survives_base_exceptions_and_records_them(
         assert job.get_status() == JobStatus.FAILED and job.id in queue.failed_job_registry
         exc_info = job.exc_info or ""
         assert reason in exc_info and "terminated" not in exc_info
-    assert [p.pid for p in pool.workers()] == [worker.pid]  # the same worker ran them all
+    assert [p.pid for p in running.workers()] == [worker.pid]  # the same worker ran them all
 
 
 @pytest.mark.parametrize("fail", [False, True])
@@ -92,8 +92,8 @@ def test_the_workers_signal_handlers_are_put_back_after_a_job(connection: redis.
 def test_a_pool_stays_stoppable_after_a_job_took_over_its_signals(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
-    pool = pool("-n", "1", "q")
-    pool.wait_for_message("READY=1")
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
     queue = Queue("q", connection=connection)
     careless = queue.enqueue(misbehaving_jobs.take_over_signals)
     sleeper = queue.enqueue(jobs.sleep_for, 60)
@@ -101,15 +101,15 @@ def test_a_pool_stays_stoppable_after_a_job_took_over_its_signals(
     assert careless.get_status() == JobStatus.FINISHED
     send_stop_job_command(connection, sleeper.id)  # SIGUSR2 to the worker, from its supervisor
     wait_for(lambda: sleeper.get_status() == JobStatus.STOPPED)
-    pool.process.send_signal(signal.SIGTERM)  # the worker's SIGTERM stops it again
-    assert pool.wait(timeout=20) == 0
+    running.process.send_signal(signal.SIGTERM)  # the worker's SIGTERM stops it again
+    assert running.wait(timeout=20) == 0
 
 
 def test_a_process_a_job_forked_ends_when_the_job_returns_in_it(
     connection: redis.Redis, pool: Callable[..., Pool]
 ) -> None:
-    pool = pool("-n", "1", "q")
-    pool.wait_for_message("READY=1")
+    running = pool("-n", "1", "q")
+    running.wait_for_message("READY=1")
     queue = Queue("q", connection=connection)
     forking = queue.enqueue(misbehaving_jobs.fork_and_return)
     after = queue.enqueue(jobs.add, 1, 1)
@@ -125,5 +125,5 @@ def test_a_process_a_job_forked_ends_when_the_job_returns_in_it(
 
     wait_for(ended, deadline_seconds=10)
     assert Result.count(Job.fetch(forking.id, connection)) == 1  # recorded once, by the worker
-    pool.process.send_signal(signal.SIGTERM)
-    assert pool.wait(timeout=20) == 0
+    running.process.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=20) == 0

@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -29,7 +30,7 @@ from jobpool.exporter import DeploymentCollector
 from jobpool.job import JobStatus
 from jobpool.pool.pool_metrics import restart_reason
 from jobpool.pool.pool_worker import RECYCLE_EXIT
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -104,7 +105,7 @@ def test_the_pool_counts_jobs_by_queue_and_outcome_with_their_durations(
     # Running, not only taken (a job held ahead shows started too, and a stop-job ends such a job
     # before it begins, uncounted): the tenth start on "a" is its own.
     samples = scraped_until(port, lambda s: value(s, "jobpool_jobs_started_total", queue="a") == 10)
-    assert value(samples, "jobpool_workers", state="busy") >= 1
+    assert cast(float, value(samples, "jobpool_workers", state="busy")) >= 1
     send_stop_job_command(connection, stopped.id)
     wait_for(lambda: stopped.get_status() == JobStatus.STOPPED)
 

@@ -29,7 +29,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 QUEUES = ["high", "low"]
 JOBS_PER_QUEUE = 600
@@ -126,15 +126,15 @@ def drain_under_faults(
     print(f"\n{len(ids)} jobs; faults: {dict(faults)}")
     for name in QUEUES:
         assert connection.llen(f"rq:queue:{name}") == 0
-        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)
+        wait_for(lambda name=name: connection.zcard(f"rq:wip:{name}") == 0)  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
     return ids, faults, pools
 
 
-def recorded_once(connection: redis.Redis, ids: list[str], most_runs: int) -> Counter[str]:
+def recorded_once(connection: redis.Redis, ids: list[str], most_runs: int) -> Counter[JobStatus | None]:
     """Checks each job ended in exactly one registry with one result, ran at most ``most_runs``
     times and at least once unless it failed (its worker died as it ran), and failed only so.
     Returns the count of each status."""
-    statuses: Counter[str] = Counter()
+    statuses: Counter[JobStatus | None] = Counter()
     for job in Job.fetch_many(ids, connection):
         assert job is not None, "a job hash disappeared"
         status = job.get_status(refresh=False)
@@ -170,7 +170,9 @@ def test_workers_killed_at_every_step_of_their_batches_lose_nothing_and_run_noth
 ) -> None:
     kill_log = tmp_path / "kills.log"
     environ = {"JOBPOOL_TEST_KILL_PROBABILITY": "0.002", "JOBPOOL_TEST_KILL_LOG": str(kill_log)}
-    ids, _, pools = drain_under_faults(connection, pool, [], ("--preload", "faulty_pool_worker"), environ)
+    ids, _, pools = drain_under_faults(
+        connection, pool, [], ("--preload", "support.faulty_pool_worker"), environ
+    )
     kills = kill_log.read_text().splitlines()
     print(f"kills: {dict(Counter(kills))}")
     assert len(kills) >= 5 and len(set(kills)) >= 4, kills

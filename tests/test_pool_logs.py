@@ -26,8 +26,8 @@ from jobpool.json_lines import MAX_LINE_BYTES, JsonFormatter
 from jobpool.log_lines import PIPE_BUF, BatchingHandler, LineFormatter, job_record
 from jobpool.pool.pool_banner import redis_address
 from jobpool.registry import FailedJobRegistry, FinishedJobRegistry
-from log_records import Record, records
-from pool_process import Pool
+from support.log_records import Record, records
+from support.pool_process import Pool
 
 JOB_KEYS = {"job_id", "queue", "func", "outcome", "duration_ms", "worker", "exc_type"}
 WORKER = r"testpool\.\d+\.\d+"

@@ -5,6 +5,7 @@ Redis has lost them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import redis
 import rq
@@ -16,7 +17,8 @@ from jobpool import Queue, keys
 from jobpool.job import JobStatus
 from jobpool.pool.supervisor import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
-from pool_process import Pool, jobpool
+from support.pool_process import Pool, jobpool
+from support.redis_replies import Members
 
 
 def test_the_pool_trims_expired_registry_entries(connection: redis.Redis, pool: Callable[..., Pool]) -> None:
@@ -42,7 +44,7 @@ def test_the_pool_trims_expired_registry_entries(connection: redis.Redis, pool: 
     pool("-n", "1", "q").wait_for_message("READY=1")
     wait_for(lambda: connection.zcard(failed) == 1, deadline_seconds=15)  # the first maintenance
     assert connection.zrange(failed, 0, -1) == [b"live"]
-    assert not [m for m in connection.zrange(finished, 0, -1) if m.startswith(b"old-")]
+    assert not [m for m in cast(Members, connection.zrange(finished, 0, -1)) if m.startswith(b"old-")]
     assert connection.zrange(keys.registry("canceled", "q"), 0, -1) == [b"canceled"]
     jobpool_job = Queue("q", connection=connection).fetch_job(ready.id)
     assert jobpool_job is not None
@@ -57,12 +59,12 @@ def test_the_heartbeat_registers_the_workers_again_after_redis_lost_them(
     running = pool("-n", "2", "q")
     running.wait_for_message("READY=1")
     pids = sorted(worker.pid for worker in running.workers())
-    assert sorted(w.pid for w in rq.Worker.all(connection=connection)) == pids
+    assert sorted(cast(int, w.pid) for w in rq.Worker.all(connection=connection)) == pids
 
     connection.flushall()  # as a restart of Redis without persistence leaves it
     wait_for(lambda: len(rq.Worker.all(connection=connection)) == 2, deadline_seconds=HEARTBEAT_SECONDS + 3)
     workers = rq.Worker.all(queue=rq.Queue("q", connection=connection))
-    assert sorted(w.pid for w in workers) == pids
+    assert sorted(cast(int, w.pid) for w in workers) == pids
     for worker in workers:
         assert worker.name.startswith("testpool.") and worker.queue_names() == ["q"]
         assert worker.get_state() == "idle" and worker.birth_date is not None and worker.hostname

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis
 import rq
@@ -17,7 +18,8 @@ from conftest import wait_for
 from jobpool import Queue, Retry
 from jobpool.job import JobStatus
 from jobpool.recovery import recover_abandoned
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
+from support.redis_replies import Members
 
 
 def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered_elsewhere(
@@ -48,7 +50,9 @@ def test_after_a_stall_a_pool_beats_before_it_recovers_and_stops_a_run_recovered
     wait_for(lambda: connection.llen(f"log:{retried.id}") >= 2, deadline_seconds=5)
     resumed_at = time.monotonic()
     wait_for(lambda: retried.get_status() == JobStatus.FINISHED, deadline_seconds=20)
-    log = [entry.decode().split()[0] for entry in connection.lrange(f"log:{retried.id}", 0, -1)]
+    log = [
+        entry.decode().split()[0] for entry in cast(Members, connection.lrange(f"log:{retried.id}", 0, -1))
+    ]
     assert log == ["start", "start", "end"], log  # two runs began, one ended: the first was stopped
     assert time.monotonic() - resumed_at >= 6  # the second run ran its 8 s
     assert "recovered elsewhere" in running.log.read_text()
@@ -65,7 +69,7 @@ def test_a_stopped_idle_worker_is_passed_by_and_shown_suspended(
         queue = Queue("q", connection=connection)
         for _ in range(3):  # one at a time: each finds both workers idle, one of them stopped
             job = queue.enqueue(jobs.add, 1, 1)
-            wait_for(lambda job=job: job.get_status() == JobStatus.FINISHED, deadline_seconds=5)
+            wait_for(lambda job=job: job.get_status() == JobStatus.FINISHED, deadline_seconds=5)  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
         states = {worker.pid: worker.get_state() for worker in rq.Worker.all(connection=connection)}
         assert states[stopped.pid] == "suspended" and states[other.pid] == "idle", states
     finally:
@@ -86,7 +90,7 @@ def test_a_third_stop_signal_ends_a_pool_whose_job_is_deaf_to_signals(
     # One at a time (signals of a kind sent together merge into one), as an operator sends them.
     for said in ("Warm shutdown", "cold shutdown"):
         running.process.send_signal(signal.SIGTERM)
-        wait_for(lambda said=said: said in running.log.read_text())
+        wait_for(lambda said=said: said in running.log.read_text())  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
     time.sleep(1)  # the job swallows both: the pool is still up, as expected
     assert running.process.poll() is None and deaf.get_status() == JobStatus.STARTED
     running.process.send_signal(signal.SIGTERM)
@@ -105,7 +109,7 @@ def test_workers_killed_from_outside_are_replaced_at_once(
         (worker,) = running.workers()
         worker.kill()
         killed_at = time.monotonic()
-        wait_for(lambda worker=worker: [w.pid for w in running.workers()] not in ([], [worker.pid]))
+        wait_for(lambda worker=worker: [w.pid for w in running.workers()] not in ([], [worker.pid]))  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
         replaced.append(time.monotonic() - killed_at)
     assert max(replaced) < 0.45, replaced  # the first back-off step would be 0.5 s, then 1, 2, 4
     job = Queue("q", connection=connection).enqueue(jobs.add, 1, 1)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -26,10 +26,11 @@ from conftest import wait_for
 from jobpool import Queue, RateLimit, Repeat
 from jobpool.exceptions import InvalidJobOperation
 from jobpool.job import Job, JobStatus
-from jobpool.pool.scheduler import enqueue_due_jobs
+from jobpool.pool.scheduler import enqueue_due_jobs, release_scheduler_locks
 from jobpool.rate_limit import RateLimitRegistry
 from jobpool.recovery import recover_abandoned
-from pool_process import PYTHONPATH, Pool, lapse_executions
+from support.pool_process import PYTHONPATH, Pool, lapse_executions
+from support.redis_replies import Members
 from test_repeat import both, drain, library, stored
 
 TESTS = PYTHONPATH.split(":")[0]
@@ -101,7 +102,7 @@ def test_a_rate_limit_is_refused_where_rq_refuses_it(connection: redis.Redis, re
     def scenario(name: str) -> tuple[str, list[bytes]]:
         with pytest.raises(ValueError) as raised:
             _enqueue_refused(name, connection, restriction)
-        return str(raised.value), sorted(connection.keys("*"))
+        return str(raised.value), sorted(cast(Members, connection.keys("*")))
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs
@@ -158,7 +159,7 @@ def test_a_worker_runs_waiting_jobs_oldest_first_as_slots_free(
         )
         drain(name, connection)
         return (
-            connection.lrange("order", 0, -1),
+            cast(Members, connection.lrange("order", 0, -1)),
             statuses(name, connection, list("abcde")),
             stored(connection),
         )
@@ -186,7 +187,11 @@ def test_a_repeat_keeps_its_slot_when_it_runs_at_once_and_frees_it_when_it_waits
         )
         queue.enqueue(jobs.note_order, redis_url, "order", "c", job_id="c", rate_limit=limit)
         drain(name, connection)
-        return connection.lrange("order", 0, -1), statuses(name, connection, list("abc")), stored(connection)
+        return (
+            cast(Members, connection.lrange("order", 0, -1)),
+            statuses(name, connection, list("abc")),
+            stored(connection),
+        )
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs
@@ -204,7 +209,7 @@ def move_due_jobs(name: str, connection: redis.Redis) -> None:
         scheduler.release_locks()
     else:
         enqueue_due_jobs(connection, ["q"], "test-scheduler")
-        jobpool.pool.scheduler.release_scheduler_locks(connection, ["q"], "test-scheduler")
+        release_scheduler_locks(connection, ["q"], "test-scheduler")
 
 
 def test_a_due_scheduled_job_waits_for_a_slot_as_with_rq(redis_url: str, connection: redis.Redis) -> None:
@@ -240,7 +245,7 @@ def test_a_dependent_waits_for_a_slot_once_its_parent_finishes_as_with_rq(
         waiting = statuses(name, connection, ["x", "y"])
         drain(name, connection)
         return (
-            connection.lrange("order", 0, -1)[:1],
+            cast(Members, connection.lrange("order", 0, -1))[:1],
             waiting + statuses(name, connection, ["x", "y"]),
             stored(connection),
         )
@@ -396,7 +401,7 @@ def worker_process(redis_url: str) -> Iterator[Callable[[], subprocess.Popen[str
 
     def start() -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, f"{TESTS}/worker_process.py", redis_url, "q"],
+            [sys.executable, f"{TESTS}/support/worker_process.py", redis_url, "q"],
             stdout=subprocess.PIPE,
             text=True,
             env={"PYTHONPATH": PYTHONPATH},

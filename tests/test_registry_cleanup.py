@@ -3,8 +3,7 @@ same data, and its cost in round trips."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from typing import cast
 
 import redis
 import rq
@@ -12,12 +11,11 @@ import rq.registry
 import rq.worker_registration
 
 import jobs
+from bench.redis_counting import RoundTripCounter, counting_client
 from jobpool import keys
 from jobpool.registry_cleanup import clean_registries
 from jobpool.timeutils import epoch_seconds
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-from redis_counting import RoundTripCounter, counting_client
+from support.redis_replies import Members
 
 KINDS = ("finished", "failed", "deferred", "canceled", "scheduled", "ready", "started")
 
@@ -73,16 +71,21 @@ def _state(connection: redis.Redis, queue_name: str) -> dict[str, object]:
         return [v.decode().replace(queue_name, "Q") for v in values]
 
     state: dict[str, object] = {
-        kind: strip(connection.zrange(keys.registry(kind, queue_name), 0, -1)) for kind in KINDS
+        kind: strip(cast(Members, connection.zrange(keys.registry(kind, queue_name), 0, -1)))
+        for kind in KINDS
     }
-    state["queue"] = strip(connection.lrange(keys.queue(queue_name), 0, -1))
+    state["queue"] = strip(cast(Members, connection.lrange(keys.queue(queue_name), 0, -1)))
     state["statuses"] = {
         name: connection.hget(keys.job(f"{queue_name}-{name}"), "status")
         for name in ("r-back", "r-front", "r-moved", "r-gone")
     }
-    state["queue workers"] = sorted(strip(list(connection.smembers(keys.queue_workers(queue_name)))))
+    state["queue workers"] = sorted(
+        strip(list(cast("set[bytes]", connection.smembers(keys.queue_workers(queue_name)))))
+    )
     state["workers"] = sorted(
-        w for w in strip(list(connection.smembers(keys.WORKERS))) if w.startswith(keys.worker("Q"))
+        w
+        for w in strip(list(cast("set[bytes]", connection.smembers(keys.WORKERS))))
+        if w.startswith(keys.worker("Q"))
     )
     return state
 

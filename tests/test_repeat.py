@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -21,7 +21,8 @@ from conftest import run_rq_worker, wait_for
 from jobpool import Queue, Repeat, Retry
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
-from pool_process import Pool
+from support.pool_process import Pool
+from support.redis_replies import Entries, Members, Scored
 
 JOB = "repeated"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's
@@ -67,7 +68,7 @@ def stored(connection: redis.Redis) -> dict[bytes, Any]:
     ones, sorted-set scores as seconds from now, stream entries' field names) and its TTL."""
     now = time.time()
     found: dict[bytes, Any] = {}
-    for key in sorted(connection.keys("*")):
+    for key in sorted(cast(Members, connection.keys("*"))):
         if key.startswith(UNCOMPARED_KEYS) or key.startswith(b"runs"):
             continue
         kind = connection.type(key)
@@ -75,13 +76,15 @@ def stored(connection: redis.Redis) -> dict[bytes, Any]:
         if kind == b"hash":
             value = {k: v for k, v in connection.hgetall(key).items() if k not in UNCOMPARED_FIELDS}
         elif kind == b"zset":
-            value = [(m, about(s - now)) for m, s in connection.zrange(key, 0, -1, withscores=True)]
+            value = [
+                (m, about(s - now)) for m, s in cast(Scored, connection.zrange(key, 0, -1, withscores=True))
+            ]
         elif kind == b"list":
             value = connection.lrange(key, 0, -1)
         elif kind == b"set":
             value = sorted(connection.smembers(key))
         elif kind == b"stream":
-            value = [(sorted(entry), entry[b"type"]) for _, entry in connection.xrange(key)]
+            value = [(sorted(entry), entry[b"type"]) for _, entry in cast(Entries, connection.xrange(key))]
         else:
             value = connection.get(key)
         ttl = connection.ttl(key)
@@ -192,7 +195,12 @@ def test_a_repeated_job_leaves_what_rq_leaves(
         )
         drain(name, connection)
         job = (rq.job.Job if name == "rq" else Job).fetch(JOB, connection=connection)
-        return int(connection.get("runs") or 0), job.get_status().value, job.repeats_left, stored(connection)
+        return (
+            int(connection.get("runs") or 0),
+            cast(JobStatus, job.get_status()).value,
+            job.repeats_left,
+            stored(connection),
+        )
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs
@@ -258,7 +266,7 @@ def test_a_repeat_is_neither_lost_nor_doubled_by_workers_killed_at_every_step(
         for _ in range(FAULTY_JOBS)
     ]
     ids = [job.id for job in queue.enqueue_many(datas)]
-    pool("-n", "2", "--preload", "faulty_pool_worker", "q", environ=environ)
+    pool("-n", "2", "--preload", "support.faulty_pool_worker", "q", environ=environ)
 
     def all_ended() -> bool:
         statuses = [job.get_status(refresh=False) for job in Job.fetch_many(ids, connection) if job]

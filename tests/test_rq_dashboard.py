@@ -32,7 +32,7 @@ from jobpool.registry import (
     StartedJobRegistry,
 )
 from jobpool.repeat import Repeat
-from pool_process import Pool
+from support.pool_process import Pool
 
 PREFIX = "/rq"
 """Where the dashboard is mounted, as behind a reverse proxy (its CLI's ``--url-prefix``)."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 import rq
 
 import jobpool
+from jobpool.results import Result
 
 LIBRARIES: dict[str, Any] = {"rq": rq, "jobpool": jobpool}
 
@@ -81,7 +82,7 @@ def test_registry_add_and_clean_registries_as_rq(connection: redis.Redis, name: 
     job = queue.enqueue(add, 1, 2)
     finished = registries.FinishedJobRegistry(queue=queue)
     assert finished.add(job, 100) == 1
-    assert abs(connection.zscore(finished.key, job.id) - (time.time() + 100)) < 5
+    assert abs(cast(float, connection.zscore(finished.key, job.id)) - (time.time() + 100)) < 5
     assert finished.add(job, -1) == 0 and connection.zscore(finished.key, job.id) == float("inf")
     other = queue.enqueue(add, 3, 4)
     assert finished.add(other, 5, xx=True) == 0 and other.id not in finished
@@ -108,14 +109,14 @@ def test_started_registry_cleanup_honours_its_timestamp(redis_url: str, connecti
     for name, library in LIBRARIES.items():
         connection.flushdb()
         worker = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "worker_process.py"), redis_url, "q"],
+            [sys.executable, str(Path(__file__).parent / "support" / "worker_process.py"), redis_url, "q"],
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
             job = jobpool.Queue("q", connection=connection).enqueue(jobs.sleep_for, 30, job_timeout=100)
-            wait_for(lambda job=job: job.get_status() == "started")
+            wait_for(lambda job=job: job.get_status() == "started")  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
             registry = library.registry.StartedJobRegistry("q", connection=connection)
             registry.cleanup(time.time() + 60)  # its heartbeat runs to the timeout plus 60 s
             kept = job.get_status()
@@ -124,7 +125,7 @@ def test_started_registry_cleanup_honours_its_timestamp(redis_url: str, connecti
                 kept,
                 job.get_status(),
                 job.id in library.registry.FailedJobRegistry("q", connection=connection),
-                "AbandonedJobError" in (job.latest_result().exc_string or ""),
+                "AbandonedJobError" in (cast(Result, job.latest_result()).exc_string or ""),
             )
         finally:
             worker.send_signal(signal.SIGKILL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -13,6 +13,7 @@ import rq
 
 import jobpool
 import jobs
+from support.redis_replies import Entries, Members, Scored
 
 LIBRARIES: dict[str, Any] = {"rq": rq, "jobpool": jobpool}
 
@@ -32,7 +33,7 @@ def side_by_side(connection: redis.Redis, scenario: Any) -> dict[str, Any]:
 
 def stored_keys(connection: redis.Redis) -> list[str]:
     """Every key, jobpool's own (wake-up lists) left out."""
-    return sorted(key.decode() for key in connection.keys("*") if b":jobpool:" not in key)
+    return sorted(key.decode() for key in cast(Members, connection.keys("*")) if b":jobpool:" not in key)
 
 
 def raised(call: Any) -> tuple[type[BaseException], str] | None:
@@ -204,7 +205,7 @@ def write_results(connection: redis.Redis, library: Any) -> Any:
     with connection.pipeline() as pipe:
         in_pipeline = Result(job.id, Result.Type.STOPPED, connection).save(ttl=50, pipeline=pipe)
         pipe.execute()
-    entries = [fields for _, fields in connection.xrange(Result.get_key(job.id))]
+    entries = [fields for _, fields in cast(Entries, connection.xrange(Result.get_key(job.id)))]
     return {
         "serialized": [result.serialize() for result in made],
         "ids": [bool(result.id) for result in made] + [in_pipeline],
@@ -482,9 +483,9 @@ def started_executions(connection: redis.Redis, library: Any) -> Any:
         pipe.execute()
     scores = [
         round(score - connection.time()[0])
-        for _, score in connection.zrange(registry.key, 0, 0, withscores=True)
+        for _, score in cast(Scored, connection.zrange(registry.key, 0, 0, withscores=True))
     ]
-    added = [member.decode() for member in connection.zrange(registry.key, 0, -1)]
+    added = [member.decode() for member in cast(Members, connection.zrange(registry.key, 0, -1))]
     registry.remove_execution(executions[0])
     for execution in executions[1:]:  # the records remove_executions reads
         connection.hset(
@@ -500,7 +501,11 @@ def started_executions(connection: redis.Redis, library: Any) -> Any:
         connection.zadd(f"rq:executions:{job.id}", {execution.id: 2e9})
     connection.zadd(registry.key, {"other:e9": 1e9})
     registry.remove_executions(job)
-    return added, scores, [member.decode() for member in connection.zrange(registry.key, 0, -1)]
+    return (
+        added,
+        scores,
+        [member.decode() for member in cast(Members, connection.zrange(registry.key, 0, -1))],
+    )
 
 
 def test_started_registry_executions_as_rqs(connection: redis.Redis) -> None:
@@ -543,7 +548,7 @@ def execution_registry(connection: redis.Redis, library: Any) -> Any:
     registry = job.execution_registry
     ids = sorted(registry.get_execution_ids())
     read = sorted((e.id, e.job_id, e.worker_name) for e in registry.get_executions())
-    lapsing = round(connection.zscore(registry.key, made[0].id) - connection.time()[0])
+    lapsing = round(cast(float, connection.zscore(registry.key, made[0].id)) - connection.time()[0])
     with connection.pipeline() as pipe:
         registry.add(Execution("extra", "j", connection), 10, pipe)
         registry.remove(Execution(made[1].id, "j", connection), pipe)
@@ -567,7 +572,7 @@ def execution_registry(connection: redis.Redis, library: Any) -> Any:
         "lapsing": lapsing,
         "after": after == sorted([made[0].id, "extra"]),
         "left": [named(key) for key in stored_keys(connection)],
-        "started": [named(member.decode()) for member in connection.zrange("rq:wip:q", 0, -1)],
+        "started": [named(member.decode()) for member in cast(Members, connection.zrange("rq:wip:q", 0, -1))],
     }
 
 

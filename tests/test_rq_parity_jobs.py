@@ -13,7 +13,7 @@ import time
 import zlib
 from base64 import b64decode
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -30,7 +30,8 @@ from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
 from jobpool.timeutils import epoch_seconds
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
+from support.redis_replies import Entries, Members, Scored
 
 JOB = "the-job"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's name
@@ -102,11 +103,11 @@ def redis_data(connection: redis.Redis) -> dict[str, Any]:
     fields = connection.hgetall(f"rq:job:{JOB}")
     places: dict[str, Any] = {"queue": connection.lrange("rq:queue:q", 0, -1)}
     for kind in REGISTRIES:
-        for member, score in connection.zrange(f"rq:{kind}:q", 0, -1, withscores=True):
+        for member, score in cast(Scored, connection.zrange(f"rq:{kind}:q", 0, -1, withscores=True)):
             if member.split(b":")[0] == JOB.encode():
                 places[kind] = score if score in (float("inf"), -1) else _about(score - now)
     stream = []
-    for _, entry in connection.xrange(f"rq:results:{JOB}"):
+    for _, entry in cast(Entries, connection.xrange(f"rq:results:{JOB}")):
         value = entry.get(b"return_value")
         stream.append(
             (
@@ -214,7 +215,7 @@ def test_a_returned_retry_runs_the_job_again_as_with_rq(
         lib = library(name)
         lib.Queue("q", connection=connection).enqueue(jobs.add, 0, 0, job_id="other")
         enqueue(name, connection, jobs.returns_retry, name, 2, interval, at_front, retry=lib.Retry(5))
-        seen = []
+        seen: list[Any] = []
         for _ in range(3):
             drain(name, connection)
             seen.append((seen_by_users(name, connection), redis_data(connection)))
@@ -294,7 +295,10 @@ def test_callbacks_see_the_status_rq_hands_them(connection: redis.Redis) -> None
         )
         library(name).Queue("q", connection=connection).enqueue(jobs.fail, job_id="bad", on_failure=callback)
         drain(name, connection)
-        return connection.lrange("seen:ok", 0, -1), connection.lrange("seen:bad", 0, -1)
+        return (
+            cast(Members, connection.lrange("seen:ok", 0, -1)),
+            cast(Members, connection.lrange("seen:bad", 0, -1)),
+        )
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs
@@ -324,7 +328,7 @@ def test_an_abandoned_job_runs_its_failure_callback_as_with_rq(
         seen["results"] = [
             (kind, value, (line or "").split(", at ")[0]) for kind, value, line in seen["results"]
         ]
-        return connection.lrange(f"seen:{JOB}", 0, -1), seen, redis_data(connection)
+        return cast(Members, connection.lrange(f"seen:{JOB}", 0, -1)), seen, redis_data(connection)
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs
@@ -378,7 +382,7 @@ def test_a_dead_workers_job_fails_without_its_failure_callback_as_with_rq(
             wait_for(lambda: connection.hget(f"rq:job:{JOB}", "status") == b"failed")
         job = fetch(name, connection)
         reason = (job.latest_result().exc_string or "").split(";")[0]
-        return job.get_status().value, reason, connection.lrange(f"seen:{JOB}", 0, -1)
+        return job.get_status().value, reason, cast(Members, connection.lrange(f"seen:{JOB}", 0, -1))
 
     theirs, ours = both(connection, scenario)
     assert ours == theirs == ("failed", "Work-horse terminated unexpectedly", [])

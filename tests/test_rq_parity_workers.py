@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -26,19 +26,19 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue, Worker
 from jobpool.worker import WorkerStatus
-from pool_process import PYTHONPATH, Pool
+from support.pool_process import PYTHONPATH, Pool
 
 TESTS = Path(__file__).parent
 WORKER_READERS = {"rq": rq.Worker, "jobpool": Worker}
 
 
 class WorkerProcess:
-    """``parity_worker.py`` in a subprocess: RQ's worker or jobpool's, on the test's Redis."""
+    """``support/parity_worker.py`` in a subprocess: RQ's worker or jobpool's, on the test's Redis."""
 
     def __init__(self, kind: str, url: str, connection: redis.Redis, name: str, *args: str) -> None:
         self.kind, self.name = kind, name
         self.process = subprocess.Popen(
-            [sys.executable, str(TESTS / "parity_worker.py"), kind, url, "q", name, *args],
+            [sys.executable, str(TESTS / "support" / "parity_worker.py"), kind, url, "q", name, *args],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": PYTHONPATH},
@@ -110,7 +110,7 @@ def _seen(worker: Any) -> dict[str, Any]:
     shown["queues"] = [queue.name for queue in worker.queues]
     shown["current_job_id"] = worker.get_current_job_id()
     seen = {name: (value, type(value)) for name, value in shown.items()}
-    seen["last_heartbeat"] = type(worker.last_heartbeat)  # a live worker's moves on between reads
+    seen["last_heartbeat"] = type(worker.last_heartbeat)  # type: ignore[assignment]  # a live worker's moves on between reads: its type only
     return seen
 
 
@@ -173,7 +173,7 @@ def test_a_worker_running_a_job_shows_it(
         wait_for(_running(connection, job.id))
     by_job = {job.id: job for job in sleepers}
     for reader in WORKER_READERS.values():
-        wait_for(lambda reader=reader: all(w.get_current_job_id() for w in reader.all(connection)))
+        wait_for(lambda reader=reader: all(w.get_current_job_id() for w in reader.all(connection)))  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
         workers = reader.all(connection)  # type: ignore[attr-defined]
         assert sorted(w.get_current_job_id() for w in workers) == sorted(by_job)
         for worker in workers:
@@ -356,7 +356,7 @@ def test_kill_horse_fails_the_job_as_rq_does_and_the_worker_carries_on(
     connection: redis.Redis, worker_process: Callable[..., WorkerProcess]
 ) -> None:
     def kill(job: rq.job.Job) -> None:
-        rq.command.send_kill_horse_command(job.connection, job.worker_name)
+        rq.command.send_kill_horse_command(job.connection, cast(str, job.worker_name))
 
     seen = {
         kind: _stopped_then_carries_on(connection, worker_process(kind, f"w-{kind}"), kill)

@@ -23,7 +23,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import JobStatus
-from pool_process import Pool
+from support.pool_process import Pool
 
 
 def rq_executions(connection: redis.Redis, job_id: str) -> list[rq.job.Execution]:

@@ -19,7 +19,6 @@ from setproctitle import getproctitle, setproctitle
 
 import jobs
 from conftest import wait_for
-from freezing_proxy import FreezingProxy
 from jobpool import Queue, keys
 from jobpool._native import Ledger
 from jobpool.job import Job, JobStatus
@@ -28,7 +27,8 @@ from jobpool.pool.pool_worker import PoolWorker
 from jobpool.pool.supervisor import Child, Supervisor
 from jobpool.redis_target import connect_core
 from jobpool.redis_values import as_text, as_texts
-from pool_process import Pool, jobpool
+from support.freezing_proxy import FreezingProxy
+from support.pool_process import Pool, jobpool
 
 EXECUTION = "0123456789abcdef0123456789abcdef"
 

@@ -6,6 +6,8 @@ job out of every queue and registry."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import redis
 
@@ -13,6 +15,7 @@ import jobs
 import misbehaving_jobs
 from jobpool import Queue, Retry, Worker
 from jobpool.job import JobStatus
+from support.redis_replies import Members, Scored
 
 ONE_YEAR = 31536000
 
@@ -25,7 +28,10 @@ def places_of(connection: redis.Redis, job_id: str) -> list[str]:
     """The queue and registries of queue q that hold the job."""
     places = ["queue"] if job_id.encode() in connection.lrange("rq:queue:q", 0, -1) else []
     for kind in ("wip", "finished", "failed", "scheduled", "deferred", "canceled"):
-        if any(m.decode().split(":")[0] == job_id for m in connection.zrange(f"rq:{kind}:q", 0, -1)):
+        if any(
+            m.decode().split(":")[0] == job_id
+            for m in cast(Members, connection.zrange(f"rq:{kind}:q", 0, -1))
+        ):
             places.append(kind)
     return places
 
@@ -67,7 +73,9 @@ def test_an_unusable_failure_ttl_keeps_the_default(connection: redis.Redis, fail
     assert job.get_status() == JobStatus.FAILED and places_of(connection, job.id) == ["failed"]
     assert ONE_YEAR - 60 < connection.ttl(job.key) <= ONE_YEAR
     (score,) = [
-        s for m, s in connection.zrange("rq:failed:q", 0, -1, withscores=True) if m == job.id.encode()
+        s
+        for m, s in cast(Scored, connection.zrange("rq:failed:q", 0, -1, withscores=True))
+        if m == job.id.encode()
     ]
     assert score < 10**15
 

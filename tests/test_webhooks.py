@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -26,10 +26,10 @@ import jobs
 from conftest import run_rq_worker, wait_for
 from jobpool import Queue, Webhook
 from jobpool.exceptions import InvalidWebhook
-from jobpool.job import Job
+from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
-from pool_process import Pool, lapse_executions
+from support.pool_process import Pool, lapse_executions
 
 
 class Received:
@@ -151,7 +151,10 @@ def test_finished_and_failed_jobs_send_rqs_requests(
         queue.enqueue(jobs.fail, "broken", job_id="bad", webhooks=hooks(name, base))
         queue.enqueue(jobs.add, 3, 4, job_id="plain")  # no webhook
         run(name, connection, runner, pool)
-        return [Job.fetch(i, connection=connection).get_status().value for i in ("ok", "bad", "plain")]
+        return [
+            cast(JobStatus, Job.fetch(i, connection=connection).get_status()).value
+            for i in ("ok", "bad", "plain")
+        ]
 
     theirs, ours = both(connection, received, scenario)
     assert ours == theirs
@@ -222,7 +225,7 @@ def test_only_the_final_failure_of_a_retried_job_sends(
         queue = lib.Queue("q", connection=connection)
         queue.enqueue(jobs.fail, "again", job_id="r", retry=lib.Retry(max=1), webhooks=hooks(name, base))
         run(name, connection, "worker", pool)  # runs it twice: it is requeued at once
-        return [Job.fetch("r", connection=connection).get_status().value]
+        return [cast(JobStatus, Job.fetch("r", connection=connection).get_status()).value]
 
     theirs, ours = both(connection, received, scenario)
     assert ours == theirs
@@ -306,7 +309,7 @@ def test_an_abandoned_job_sends_its_failed_webhooks_as_with_rq(
         _abandon(name, connection, base, **({"retry": library(name).Retry(1)} if retried else {}))
         registry = rq.registry.StartedJobRegistry if name == "rq" else StartedJobRegistry
         registry("q", connection=connection).cleanup()
-        return Job.fetch("gone", connection=connection).get_status().value
+        return cast(JobStatus, Job.fetch("gone", connection=connection).get_status()).value
 
     theirs, ours = both(connection, received, scenario)
     for _, requests in (theirs, ours):  # its reason ends with the time

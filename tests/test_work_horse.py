@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -27,8 +27,9 @@ import misbehaving_jobs
 from conftest import wait_for
 from jobpool import Queue, work_horse
 from jobpool.job import JobStatus
+from support.redis_replies import Members
 
-WORKER_PROCESS = Path(__file__).parent / "worker_process.py"
+WORKER_PROCESS = Path(__file__).parent / "support" / "worker_process.py"
 WORKER_CLASSES: dict[str, Any] = {
     "rq": rq.Worker,
     "rq-simple": rq.worker.SimpleWorker,
@@ -177,7 +178,7 @@ def test_exception_handlers_run_as_rq_runs_them(kind: str, connection: redis.Red
         worker.push_exc_handler(_handler("popped", True))
         worker.pop_exc_handler()
         worker.work(burst=True)
-        handled = connection.lrange("handled", 0, -1)
+        handled = cast(Members, connection.lrange("handled", 0, -1))
         seen[each] = [line.decode().replace(failing.id, "<id>") for line in handled]
         assert failing.get_status() == JobStatus.FAILED
     assert seen[kind] == seen["rq"]

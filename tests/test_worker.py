@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -20,8 +21,9 @@ from jobpool import Callback, Queue, Retry, Worker
 from jobpool.job import Job, JobStatus
 from jobpool.recovery import recover_abandoned
 from jobpool.results import Result
+from support.redis_replies import Entries
 
-WORKER_PROCESS = Path(__file__).parent / "worker_process.py"
+WORKER_PROCESS = Path(__file__).parent / "support" / "worker_process.py"
 
 
 def drain(connection: redis.Redis, *queue_names: str, **options: object) -> bool:
@@ -42,7 +44,7 @@ def test_runs_jobs_and_writes_what_rq_reads(connection: redis.Redis) -> None:
     assert none.return_value() == ((), {})
     assert queue.finished_job_registry.count == 6 and queue.count == 0
     assert connection.zcard("rq:wip:q") == 0 and not connection.keys("rq:execution:*")
-    ((_, fields),) = connection.xrange(f"rq:results:{added[0].id}")
+    ((_, fields),) = cast(Entries, connection.xrange(f"rq:results:{added[0].id}"))
     assert set(fields) == SUCCESS_RESULT_FIELDS
     assert 0 < connection.ttl(added[0].key) <= 500  # RQ's default result_ttl
 
@@ -165,7 +167,7 @@ def test_rq_enqueued_jobs_are_run_and_read_back_by_rq(connection: redis.Redis) -
     assert rq.job.Job.fetch(job.id, connection=connection).return_value() == 42
     fetched = rq.job.Job.fetch(bad.id, connection=connection)
     assert fetched.get_status() == rq.job.JobStatus.FAILED
-    assert "ValueError: from rq" in (fetched.latest_result().exc_string or "")
+    assert "ValueError: from rq" in (cast(rq.results.Result, fetched.latest_result()).exc_string or "")
     assert bad.id in rq.registry.FailedJobRegistry("q", connection=connection)
 
 
@@ -199,14 +201,14 @@ def test_idle_worker_wakes_at_once_for_jobpool_jobs_and_within_a_second_for_rq_p
     for _ in range(2):
         enqueued = time.time()
         job = queue.enqueue(jobs.started_at_epoch)
-        wait_for(lambda job=job: job.get_status() == JobStatus.FINISHED)
+        wait_for(lambda job=job: job.get_status() == JobStatus.FINISHED)  # type: ignore[misc]  # mypy infers no lambda with a default (which binds the loop's value)
         latencies.append(job.return_value() - enqueued)
     assert max(latencies) < 0.5  # woken by the marker, well before the one-second wait ends
     plain = rq.Queue("q", connection=connection)
     enqueued = time.time()
     rq_job = plain.enqueue(jobs.started_at_epoch)
     wait_for(lambda: rq_job.get_status() == rq.job.JobStatus.FINISHED)
-    assert rq_job.return_value() - enqueued < 2.0  # found by the look after the bounded wait
+    assert cast(float, rq_job.return_value()) - enqueued < 2.0  # found by the look after the bounded wait
 
 
 @pytest.mark.parametrize("mode", [[], ["--simple"]], ids=["Worker", "SimpleWorker"])

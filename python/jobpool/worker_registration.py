@@ -94,7 +94,3 @@ def register_death(connection: Redis, name: str, queue_names: list[str]) -> None
         pipe.expire(key, 60)
         pipe.delete(keys.worker_executions(name))
         pipe.execute()
-
-
-def set_state(connection: Redis, name: str, state: str) -> None:
-    connection.hset(keys.worker(name), "state", state)

@@ -1,4 +1,4 @@
-"""Preloaded by a pool under test (``jobpool start --preload faulty_pool_worker``): its workers
+"""Preloaded by a pool under test (``jobpool start --preload support.faulty_pool_worker``): its workers
 SIGKILL themselves at random at the edges of every step of their work in batches.
 
 The hooks sit before and after: a take; the hold of a batch in the ledger; the start of a held

@@ -11,20 +11,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import psutil
 import redis
 
-import jobpool
+import jobpool as jobpool_package
 from conftest import wait_for
+from support.redis_replies import Members
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent  # tests/: the job modules, and this package
 # The processes a test starts import the jobpool the test imports (a work tree's, say), not
 # whichever one the interpreter would find by itself (an installed one).
-PYTHONPATH = os.pathsep.join([str(TESTS), str(Path(jobpool.__file__).parent.parent)])
+PYTHONPATH = os.pathsep.join([str(TESTS), str(Path(jobpool_package.__file__).parent.parent)])
 
 
 def jobpool(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """The ``jobpool`` command line, run to its end against ``url``."""
     return subprocess.run(
         [sys.executable, "-m", "jobpool", *args, "-u", url], capture_output=True, text=True, timeout=60
     )
@@ -100,5 +103,5 @@ class Pool:
 def lapse_executions(connection: redis.Redis, queue: str) -> None:
     """Makes every execution in ``queue``'s started registry look lapsed now, as 30 s without a
     heartbeat would (a killed or stalled pool's), so a test need not wait for its ttl."""
-    for member in connection.zrange(f"rq:wip:{queue}", 0, -1):
+    for member in cast(Members, connection.zrange(f"rq:wip:{queue}", 0, -1)):
         connection.zadd(f"rq:wip:{queue}", {member: 0})

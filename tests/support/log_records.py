@@ -23,7 +23,8 @@ def records(text: str) -> list[Record]:
     for line in text.splitlines():
         match = LINE.fullmatch(line)
         if match:
-            found.append(Record(*match.groups()))
+            logger, level, message = match.groups()
+            found.append(Record(logger, level, message))
         else:
             assert found, f"the log begins with a line that is no record: {line!r}"
             found[-1].rest.append(line)

@@ -1,6 +1,7 @@
 """A jobpool Worker in its own process, for tests that signal or kill it.
 
-Usage: python worker_process.py URL QUEUE[,QUEUE...] [--burst] [--max-jobs N] [--heartbeat-ttl S] [--simple]
+Usage: python tests/support/worker_process.py URL QUEUE[,QUEUE...]
+       [--burst] [--max-jobs N] [--heartbeat-ttl S] [--simple]
 (``--simple``: a SimpleWorker, which runs jobs in its own process; else a Worker, which forks).
 Prints "ready" once registered, so tests wait on output, not on time.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests/: the job modules
 
 from jobpool import SimpleWorker, Worker
 

@@ -1,6 +1,6 @@
 """A worker in its own process, RQ's or jobpool's, so a test can send it commands and compare.
 
-Usage: python parity_worker.py KIND URL QUEUE[,QUEUE...] NAME [--burst] [--with-scheduler]
+Usage: python tests/support/parity_worker.py KIND URL QUEUE[,QUEUE...] NAME [--burst] [--with-scheduler]
 KIND is ``rq`` (RQ's forking Worker), ``rq-simple`` (RQ's SimpleWorker), ``jobpool`` (a
 standalone jobpool.Worker, which forks too) or ``jobpool-simple`` (jobpool's SimpleWorker).
 Prints ``returned <what work() returned>`` as it ends.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests/: the job modules
 
 
 def main() -> None:

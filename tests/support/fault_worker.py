@@ -1,6 +1,6 @@
 """A jobpool Worker that SIGKILLs itself at random points of its take/finish cycle.
 
-Usage: python fault_worker.py URL QUEUES KILL_PROBABILITY SEED KILL_LOG
+Usage: python tests/support/fault_worker.py URL QUEUES KILL_PROBABILITY SEED KILL_LOG
 Each hook kills the process with KILL_PROBABILITY, after appending the hook's name to KILL_LOG.
 The hooks sit at the edges of the calls into the Rust core: before a take and after its reply,
 between a job and its record, after a record's reply (which may carry the next job), with a
@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests/: the job modules
 
 from jobpool import SimpleWorker
 from jobpool._native import TakenJob, Takes
