@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from redis import Redis
 
@@ -20,6 +20,16 @@ from .exceptions import DuplicateJobError, NoSuchJobError
 from .job import Job, JobStatus
 from .rate_limit import RateLimit
 from .redis_values import as_text, as_texts
+from .registry import (
+    BaseRegistry,
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ReadyJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 from .repeat import Repeat
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
@@ -30,15 +40,7 @@ from .webhook import Webhook
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .registry import (
-        CanceledJobRegistry,
-        DeferredJobRegistry,
-        FailedJobRegistry,
-        FinishedJobRegistry,
-        ReadyJobRegistry,
-        ScheduledJobRegistry,
-        StartedJobRegistry,
-    )
+RegistryT = TypeVar("RegistryT", bound=BaseRegistry)
 
 
 class EnqueueData(NamedTuple):
@@ -261,40 +263,36 @@ class Queue:
 
     # ---- registries ------------------------------------------------------------------------------
 
-    def _registry(self, class_name: str) -> Any:
-        from . import registry
-
-        return getattr(registry, class_name)(
-            self.name, connection=self.connection, serializer=self.serializer
-        )
+    def _registry(self, registry_class: type[RegistryT]) -> RegistryT:
+        return registry_class(self.name, connection=self.connection, serializer=self.serializer)
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
-        return self._registry("StartedJobRegistry")
+        return self._registry(StartedJobRegistry)
 
     @property
     def finished_job_registry(self) -> FinishedJobRegistry:
-        return self._registry("FinishedJobRegistry")
+        return self._registry(FinishedJobRegistry)
 
     @property
     def failed_job_registry(self) -> FailedJobRegistry:
-        return self._registry("FailedJobRegistry")
+        return self._registry(FailedJobRegistry)
 
     @property
     def deferred_job_registry(self) -> DeferredJobRegistry:
-        return self._registry("DeferredJobRegistry")
+        return self._registry(DeferredJobRegistry)
 
     @property
     def scheduled_job_registry(self) -> ScheduledJobRegistry:
-        return self._registry("ScheduledJobRegistry")
+        return self._registry(ScheduledJobRegistry)
 
     @property
     def canceled_job_registry(self) -> CanceledJobRegistry:
-        return self._registry("CanceledJobRegistry")
+        return self._registry(CanceledJobRegistry)
 
     @property
     def ready_job_registry(self) -> ReadyJobRegistry:
-        return self._registry("ReadyJobRegistry")
+        return self._registry(ReadyJobRegistry)
 
     # ---- creating jobs -----------------------------------------------------------------------------
 
@@ -484,7 +482,7 @@ class Queue:
         job runs at once, as in RQ."""
         self._save_and_place(job, None, unique=unique, inline=True)
         if job._status == JobStatus.QUEUED:
-            inline.run(self, job)
+            inline.run(self.connection, self.name, job)
         return job
 
     def enqueue_many(
@@ -695,7 +693,7 @@ class Queue:
 
     def acquire_maintenance_lock(self) -> bool:
         """Takes RQ's registry-cleaning lock for 899 s, as RQ's; False if it is held."""
-        return queue_maintenance.acquire_cleaning_lock(self)
+        return queue_maintenance.acquire_cleaning_lock(self.connection, self.name)
 
     def release_maintenance_lock(self) -> None:
         self.connection.delete(self.registry_cleaning_key)
@@ -708,25 +706,25 @@ class Queue:
 
     def compact(self) -> None:
         """Removes the ids of jobs whose hash is gone from the queue, keeping the others' order."""
-        queue_maintenance.compact(self)
+        queue_maintenance.compact(self.connection, self.key)
 
     def enqueue_dependents(
         self, job: Job, exclude_job_id: str | None = None, refresh_job_status: bool = True
     ) -> dict[str, list[str]]:
         """Enqueues the deferred dependents of ``job`` whose parents are all met now (see
         ``queue_maintenance.enqueue_dependents``); returns their ids by queue name."""
-        return queue_maintenance.enqueue_dependents(self, job, exclude_job_id, refresh_job_status)
+        return queue_maintenance.enqueue_dependents(self.connection, job, exclude_job_id, refresh_job_status)
 
     def run_job(self, job: Job) -> Job:
         """Calls ``job`` now, in this process, and records its success as RQ's synchronous run
         does; the job's exception is raised, with nothing recorded."""
-        inline.perform_and_record(self, job)
+        inline.perform_and_record(self.connection, self.name, job)
         return job
 
     def run_sync(self, job: Job) -> Job:
         """Runs ``job`` now, in this process, as an ``is_async=False`` queue runs what it is
         given (see ``jobpool.inline``): marked started, then finished or failed."""
-        return inline.run(self, job)
+        return inline.run(self.connection, self.name, job)
 
 
 def _in_rqs_order(jobs: list[Job]) -> list[Job]:
@@ -787,3 +785,6 @@ def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[
             raise TypeError("Extra positional arguments cannot be used with explicit args= and kwargs=")
         return options, kwargs.pop("args", None), kwargs.pop("kwargs", None)
     return options, tuple(args), kwargs
+
+
+BaseRegistry.queue_class = Queue
