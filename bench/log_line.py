@@ -2,7 +2,7 @@
 about 2 µs of a no-op job's 120 µs of worker CPU).
 
 ``BaseWorker._log_record`` for a job that succeeded, through the pool's own logging
-(``log_lines.configure``) to a line-buffered file, LINES lines in steps of 16 (``written_together``,
+(``log_setup.configure``) to a line-buffered file, LINES lines in steps of 16 (``written_together``,
 as a worker's step records a batch); the CPU time a line, the median of RUNS. ``--failed`` times a
 failed job's lines instead (a WARNING line and its traceback at ERROR).
 
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobpool import log_lines
+from jobpool import log_lines, log_setup
 from jobpool.job_runner import Outcome
 from jobpool.results import format_exception
 from jobpool.worker import BaseWorker
@@ -56,7 +56,7 @@ def failed_outcome() -> Outcome:
 def microseconds_a_line(path: Path, log_format: str, failed: bool, lines: int) -> float:
     root = logging.getLogger()
     root.handlers.clear()
-    log_lines.configure("INFO", log_format)
+    log_setup.configure("INFO", log_format)
     handler: Any = root.handlers[0]
     with path.open("w", buffering=1) as stream:
         handler.setStream(stream)
@@ -74,7 +74,7 @@ def microseconds_a_line(path: Path, log_format: str, failed: bool, lines: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--format", default="text", choices=log_lines.LOG_FORMATS)
+    parser.add_argument("--format", default="text", choices=log_setup.LOG_FORMATS)
     parser.add_argument("--failed", action="store_true", help="a failed job's lines")
     options = parser.parse_args()
     lines = LINES // 10 if options.failed else LINES

@@ -131,13 +131,32 @@ def redis_data(connection: redis.Redis) -> dict[str, Any]:
     }
 
 
-def _rounded_ttl(ttl: int) -> int:
+def _rounded_ttl(ttl: int) -> int | About:
     return ttl if ttl < 0 else _about(ttl)
 
 
-def _about(seconds: float) -> int:
-    """``seconds`` to the nearest 5: the two runs are a moment apart."""
-    return round(seconds / 5) * 5
+class About:
+    """A number of seconds read a moment after it was written: equal to another within
+    ``TOLERANCE`` (the two runs compared are a moment apart, and a loaded machine stretches it;
+    rounding both to a multiple of 5 would put two close values either side of a boundary)."""
+
+    TOLERANCE = 5.0
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __eq__(self, other: object) -> bool:
+        value = other.seconds if isinstance(other, About) else other
+        return isinstance(value, int | float) and abs(self.seconds - value) <= self.TOLERANCE
+
+    __hash__ = None  # type: ignore[assignment]  # equal within a tolerance: not hashable
+
+    def __repr__(self) -> str:
+        return f"About({self.seconds:.0f})"
+
+
+def _about(seconds: float) -> About:
+    return About(seconds)
 
 
 def both(connection: redis.Redis, scenario: Callable[[str], Any]) -> tuple[Any, Any]:

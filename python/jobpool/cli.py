@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from . import __version__, keys, log_lines, settings_module
+from . import __version__, keys, log_setup, settings_module
 from ._native import MAX_HELD
 from .command import publish_command
 from .exceptions import InvalidJobOperation, JobpoolError
@@ -65,7 +65,7 @@ def start(options: argparse.Namespace) -> int:
         require_prometheus_client()
     if options.dict_config:
         settings_module.configure_logging(options.dict_config)
-    log_lines.configure(options.log_level.upper(), options.log_format)
+    log_setup.configure(options.log_level.upper(), options.log_format)
     _put_on_sys_path(options.path)
     for module in options.preload:
         importlib.import_module(module)  # once, in the supervisor: workers share it copy-on-write
@@ -125,7 +125,7 @@ def exporter(options: argparse.Namespace) -> int:
     from .metrics_server import require_prometheus_client
 
     require_prometheus_client()
-    log_lines.configure(options.log_level)
+    log_setup.configure(options.log_level)
     url = redis_url(options.url)
     connect(url).close()
     return run_exporter(url, options.host, options.port)
@@ -137,7 +137,7 @@ def cron(options: argparse.Namespace) -> int:
     enqueued once."""
     from .cron import CronScheduler
 
-    log_lines.configure(options.log_level)
+    log_setup.configure(options.log_level)
     _put_on_sys_path(options.path)
     connection = connect(redis_url(options.url))
     scheduler = CronScheduler(connection, serializer=resolve_serializer(options.serializer))
@@ -320,7 +320,7 @@ def _parser(start_settings: dict[str, Any] | None = None) -> argparse.ArgumentPa
     sub.add_argument(
         "--log-format",
         default="text",
-        choices=log_lines.LOG_FORMATS,
+        choices=log_setup.LOG_FORMATS,
         help="text lines, or one JSON object a line (default: text)",
     )
     sub.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to another pool")

@@ -30,7 +30,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from . import cron_job_registry, cron_scheduler_registry, keys, log_lines
+from . import cron_job_registry, cron_scheduler_registry, keys, log_setup
 from .cron_claims import (
     LOCK_REFRESH_SECONDS,
     LastTick,
@@ -330,7 +330,7 @@ class CronScheduler:
         self.log = logging.getLogger(__name__)
         if not self.log.hasHandlers():
             level = logging_level if isinstance(logging_level, str) else logging.getLevelName(logging_level)
-            log_lines.configure(level.upper())
+            log_setup.configure(level.upper())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, type(self)) and self.name == other.name

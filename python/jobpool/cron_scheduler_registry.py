@@ -4,7 +4,7 @@ names scored by their last heartbeat, as ``rq.cron_scheduler_registry`` keeps it
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis import Redis
 
@@ -12,8 +12,16 @@ from . import keys
 from .exceptions import DuplicateSchedulerError, SchedulerNotFound
 from .redis_values import as_texts
 
-if TYPE_CHECKING:
-    from .cron import CronScheduler
+
+class RegisteredScheduler(Protocol):
+    """What the registry reads of a cron scheduler (``cron.CronScheduler``, which sits above it:
+    it registers itself here)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def connection(self) -> Redis: ...
+
 
 DEFAULT_CRON_SCHEDULER_TTL = 120
 """RQ's: how long a cron scheduler's hash lives past its heartbeat, and when it counts as gone."""
@@ -23,7 +31,7 @@ def get_registry_key() -> str:
     return keys.CRON_SCHEDULERS
 
 
-def register(cron_scheduler: CronScheduler, pipeline: Any = None) -> None:
+def register(cron_scheduler: RegisteredScheduler, pipeline: Any = None) -> None:
     """Adds the scheduler; DuplicateSchedulerError if its name is there already (checked only
     without a pipeline, whose reply comes later: as RQ's)."""
     connection = pipeline if pipeline is not None else cron_scheduler.connection
@@ -32,7 +40,7 @@ def register(cron_scheduler: CronScheduler, pipeline: Any = None) -> None:
         raise DuplicateSchedulerError(f"CronScheduler '{cron_scheduler.name}' is already registered")
 
 
-def unregister(cron_scheduler: CronScheduler, pipeline: Any = None) -> None:
+def unregister(cron_scheduler: RegisteredScheduler, pipeline: Any = None) -> None:
     """Removes the scheduler; SchedulerNotFound if it was not there (without a pipeline)."""
     connection = pipeline if pipeline is not None else cron_scheduler.connection
     removed = connection.zrem(keys.CRON_SCHEDULERS, cron_scheduler.name)

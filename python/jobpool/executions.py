@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 from redis import Redis
 
 from . import keys
+from .job import Job
 from .redis_values import as_fields, as_texts
 from .registry import BaseRegistry
 from .timeutils import epoch_seconds, from_epoch, utcnow
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
-
-    from .job import Job
 
 
 class Execution:
@@ -53,8 +52,6 @@ class Execution:
     @property
     def job(self) -> Job:
         if self._job is None:
-            from .job import Job
-
             self._job = Job.fetch(self.job_id, connection=self.connection)
         return self._job
 
@@ -147,3 +144,6 @@ class ExecutionRegistry(BaseRegistry):
         """Deletes the job's executions (hashes, started-registry members, worker entries) and
         this index, in ``pipeline`` (one script: see ``Job.delete``)."""
         job._remove_executions(pipeline, delete=True)
+
+
+Job.model_classes.update(execution=Execution, executions=ExecutionRegistry)

@@ -19,15 +19,17 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from redis import Redis
+
 from . import keys
-from .job import Job, JobStatus
-from .results import Result, format_exception
+from .job import Job
+from .job_status import JobStatus
+from .result_encoding import format_exception
+from .results import Result
 from .timeutils import epoch_seconds, utcformat, utcnow
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
-
-    from .queue import Queue
 
 WORKER_NAME = "sync"
 """The worker name RQ writes in the hash of a job it runs synchronously."""
@@ -35,10 +37,9 @@ DEFAULT_RESULT_TTL = 500
 DEFAULT_FAILURE_TTL = 31_536_000  # a year, as RQ's
 
 
-def run(queue: Queue, job: Job) -> Job:
+def run(connection: Redis, queue_name: str, job: Job) -> Job:
     """Runs ``job`` (saved, status queued, not on its queue) now, and records its outcome
     (RQ's ``Queue.run_sync``)."""
-    connection = queue.connection
     started = utcnow()
     connection.hset(
         job.key,
@@ -51,10 +52,10 @@ def run(queue: Queue, job: Job) -> Job:
     )
     job._status = JobStatus.STARTED
     try:
-        value = perform_and_record(queue, job)
+        value = perform_and_record(connection, queue_name, job)
     except Exception as error:  # as RQ's run_sync: the job's exception is recorded, not raised
         reason = format_exception(error)
-        _record_failure(queue, job, reason)
+        _record_failure(connection, queue_name, job, reason)
         callback = job.failure_callback
         if callback is not None:
             callback(job, connection, *sys.exc_info())
@@ -67,36 +68,36 @@ def run(queue: Queue, job: Job) -> Job:
     return job
 
 
-def perform_and_record(queue: Queue, job: Job) -> Any:
+def perform_and_record(connection: Redis, queue_name: str, job: Job) -> Any:
     """Calls the job and records its success (RQ's ``Queue.run_job``); its exception is raised
     and nothing is recorded. Returns what it returned."""
     value = job.perform()
-    _record_success(queue, job, value)
+    _record_success(connection, queue_name, job, value)
     return value
 
 
-def _record_success(queue: Queue, job: Job, value: Any) -> None:
+def _record_success(connection: Redis, queue_name: str, job: Job, value: Any) -> None:
     ttl = DEFAULT_RESULT_TTL if job.result_ttl is None else job.result_ttl
     ended = utcnow()
-    pipe = queue.connection.pipeline()
+    pipe = connection.pipeline()
     pipe.hset(job.key, mapping={"status": JobStatus.FINISHED.value, "ended_at": utcformat(ended)})
     Result.create(job, Result.Type.SUCCESSFUL, ttl, return_value=value, pipeline=pipe)
     if ttl != 0:
-        pipe.zadd(keys.registry("finished", queue.name), {job.id: _score(ended, ttl)})
+        pipe.zadd(keys.registry("finished", queue_name), {job.id: _score(ended, ttl)})
     _keep_for(pipe, job, ttl)
     pipe.execute()
     job._status = JobStatus.FINISHED
     job.ended_at = ended
 
 
-def _record_failure(queue: Queue, job: Job, reason: str) -> None:
+def _record_failure(connection: Redis, queue_name: str, job: Job, reason: str) -> None:
     ttl = DEFAULT_FAILURE_TTL if job.failure_ttl is None else job.failure_ttl
     ended = utcnow()
-    pipe = queue.connection.pipeline()
+    pipe = connection.pipeline()
     pipe.hset(job.key, mapping={"status": JobStatus.FAILED.value, "ended_at": utcformat(ended)})
     # As RQ's: the result is kept for ever when the job sets no failure_ttl.
     Result.create_failure(job, job.failure_ttl, reason, pipeline=pipe)
-    pipe.zadd(keys.registry("failed", queue.name), {job.id: _score(ended, ttl)})
+    pipe.zadd(keys.registry("failed", queue_name), {job.id: _score(ended, ttl)})
     _keep_for(pipe, job, ttl)
     pipe.execute()
     job._status = JobStatus.FAILED

@@ -33,7 +33,7 @@ from redis import Redis
 from ._native import DEFAULT_JOB_TIMEOUT
 from .callbacks import run_callback
 from .job import Job, JobStatus
-from .results import encode_return_value, encode_traceback, format_exception
+from .result_encoding import encode_return_value, encode_traceback, format_exception
 from .retry import RetryAgain, retry_again, returned_retry
 from .serializers import Serializer
 from .timeouts import BaseDeathPenalty, JobTimeoutException, death_penalty
@@ -196,9 +196,10 @@ def _run(
                 job=_with_webhooks(job),
                 func_name=_read_func_name(job),
             )
-        if job._success_callback_name:
+        on_success = job.get_callback("success")
+        if on_success is not None:
             job._status = JobStatus.FINISHED
-            run_callback(job.success_callback, job._success_callback_timeout, job, connection, value)
+            run_callback(on_success.func, on_success.timeout, job, connection, value)
         encoded = encode_return_value(job.serializer, value)
         return Outcome(
             True,
@@ -209,14 +210,14 @@ def _run(
             func_name=_read_func_name(job),
         )
     except JobStopped as stop:
-        if job is not None and job._stopped_callback_name and not isinstance(stop, JobKilled):
+        if job is not None and job.get_callback("stopped") and not isinstance(stop, JobKilled):
             _error_of_callback(job, connection, stop, stopped=True)
         outcome = stopped_outcome(stop, started_at, time.perf_counter() - clock)
         if job is not None and not outcome.stopped:  # killed: it fails, and its webhooks go
             outcome.job = _with_webhooks(job)
         return outcome
     except BaseException as error:  # as RQ's worker: SystemExit and KeyboardInterrupt too
-        if job is not None and job._failure_callback_name:
+        if job is not None and job.get_callback("failure"):
             job._status = JobStatus.FAILED
             error = _error_of_callback(job, connection, error) or error
         if settings.exception_handlers:
@@ -239,8 +240,9 @@ def stopped_job_callback(
     the worker then); one that raises, or a job that cannot be loaded, is logged."""
     try:
         job = load_job(job_id, fields, connection, serializer)
-        if job._stopped_callback_name:
-            run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
+        on_stopped = job.get_callback("stopped")
+        if on_stopped is not None:
+            run_callback(on_stopped.func, on_stopped.timeout, job, connection)
     except Exception:
         logger.exception("The stopped callback of job %s raised", job_id)
 
@@ -306,17 +308,14 @@ def _error_of_callback(
     """Runs the failure (or stopped) callback; what it raised, if it did (as RQ, that replaces
     the job's own error as the reason the job failed)."""
     try:
+        callback = job.get_callback("stopped" if stopped else "failure")
+        if callback is None:
+            return None
         if stopped:
-            run_callback(job.stopped_callback, job._stopped_callback_timeout, job, connection)
+            run_callback(callback.func, callback.timeout, job, connection)
         else:
             run_callback(
-                job.failure_callback,
-                job._failure_callback_timeout,
-                job,
-                connection,
-                type(error),
-                error,
-                error.__traceback__,
+                callback.func, callback.timeout, job, connection, type(error), error, error.__traceback__
             )
     except BaseException as callback_error:  # as RQ: whatever it raises replaces the reason
         return callback_error

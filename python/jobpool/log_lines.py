@@ -35,7 +35,6 @@ PIPE_BUF = 4096
 # of the exception it raised (None when it raised none).
 JOB_FIELDS = ("job_id", "queue", "func", "outcome", "duration_ms", "worker", "exc_type")
 JobFields = tuple[str, str, str | None, str | None, float, str, str | None]
-LOG_FORMATS = ("text", "json")
 
 
 class LineFormatter(logging.Formatter):
@@ -140,21 +139,6 @@ def _pieces(text: str) -> Iterator[str]:
         size += length
     if piece:
         yield "".join(piece)
-
-
-def configure(level: str, log_format: str = "text") -> None:
-    """The pool's logging: ``level`` and up, to stderr, in the pool's text format or as one JSON
-    object a line (``json_lines``)."""
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"log format {log_format!r}: use one of {', '.join(LOG_FORMATS)}")
-    handler = BatchingHandler()
-    if log_format == "json":
-        from .json_lines import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(LineFormatter())
-    logging.basicConfig(level=level, handlers=[handler])
 
 
 @contextmanager

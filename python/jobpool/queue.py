@@ -9,60 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis import Redis
 
-from . import inline, keys, queue_maintenance, rate_limit, scripts
+from . import inline, job_placement, keys, queue_maintenance, scripts
 from ._native import DEFAULT_JOB_TIMEOUT
 from .callbacks import Callback
 from .durations import parse_timeout
-from .exceptions import DuplicateJobError, NoSuchJobError
+from .enqueue_options import EnqueueData, EnqueueOptions
+from .exceptions import NoSuchJobError
 from .job import Job, JobStatus
 from .rate_limit import RateLimit
 from .redis_values import as_text, as_texts
+from .registry import (
+    BaseRegistry,
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ReadyJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 from .repeat import Repeat
 from .retry import Retry
 from .serializers import Serializer, resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
-from .timeutils import epoch_seconds, utcformat, utcnow
+from .timeutils import epoch_seconds
 from .webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .registry import (
-        CanceledJobRegistry,
-        DeferredJobRegistry,
-        FailedJobRegistry,
-        FinishedJobRegistry,
-        ReadyJobRegistry,
-        ScheduledJobRegistry,
-        StartedJobRegistry,
-    )
-
-
-class EnqueueData(NamedTuple):
-    """One job for ``enqueue_many``, as ``Queue.prepare_data`` builds it."""
-
-    func: Any
-    args: tuple[Any, ...] | list[Any] | None
-    kwargs: dict[str, Any] | None
-    timeout: int | str | None
-    result_ttl: int | str | None
-    ttl: int | str | None
-    failure_ttl: int | str | None
-    description: str | None
-    depends_on: Any
-    job_id: str | None
-    at_front: bool
-    meta: dict[str, Any] | None
-    retry: Retry | None
-    on_success: Callback | None
-    on_failure: Callback | None
-    on_stopped: Callback | None
-    repeat: Repeat | None = None
-    webhooks: Sequence[Webhook] | None = None
+RegistryT = TypeVar("RegistryT", bound=BaseRegistry)
 
 
 class Queue:
@@ -262,40 +242,36 @@ class Queue:
 
     # ---- registries ------------------------------------------------------------------------------
 
-    def _registry(self, class_name: str) -> Any:
-        from . import registry
-
-        return getattr(registry, class_name)(
-            self.name, connection=self.connection, serializer=self.serializer
-        )
+    def _registry(self, registry_class: type[RegistryT]) -> RegistryT:
+        return registry_class(self.name, connection=self.connection, serializer=self.serializer)
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
-        return self._registry("StartedJobRegistry")
+        return self._registry(StartedJobRegistry)
 
     @property
     def finished_job_registry(self) -> FinishedJobRegistry:
-        return self._registry("FinishedJobRegistry")
+        return self._registry(FinishedJobRegistry)
 
     @property
     def failed_job_registry(self) -> FailedJobRegistry:
-        return self._registry("FailedJobRegistry")
+        return self._registry(FailedJobRegistry)
 
     @property
     def deferred_job_registry(self) -> DeferredJobRegistry:
-        return self._registry("DeferredJobRegistry")
+        return self._registry(DeferredJobRegistry)
 
     @property
     def scheduled_job_registry(self) -> ScheduledJobRegistry:
-        return self._registry("ScheduledJobRegistry")
+        return self._registry(ScheduledJobRegistry)
 
     @property
     def canceled_job_registry(self) -> CanceledJobRegistry:
-        return self._registry("CanceledJobRegistry")
+        return self._registry(CanceledJobRegistry)
 
     @property
     def ready_job_registry(self) -> ReadyJobRegistry:
-        return self._registry("ReadyJobRegistry")
+        return self._registry(ReadyJobRegistry)
 
     # ---- creating jobs -----------------------------------------------------------------------------
 
@@ -324,6 +300,19 @@ class Queue:
         rate_limit: RateLimit | None = None,
     ) -> Job:
         """A job for this queue, with the queue's default timeout when none is given."""
+        options = EnqueueOptions.from_signature(locals())
+        return self._create_job(func, args, kwargs, options, status=status, group_id=group_id)
+
+    def _create_job(
+        self,
+        func: Any,
+        args: tuple[Any, ...] | list[Any] | None,
+        kwargs: dict[str, Any] | None,
+        options: EnqueueOptions,
+        status: JobStatus = JobStatus.QUEUED,
+        group_id: str | None = None,
+    ) -> Job:
+        repeat, rate_limit = options.repeat, options.rate_limit
         if repeat is not None and not isinstance(repeat, Repeat):
             raise TypeError(f"repeat must be a Repeat, not {type(repeat).__name__}")
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
@@ -333,23 +322,23 @@ class Queue:
             args=args,
             kwargs=kwargs,
             connection=self.connection,
-            result_ttl=result_ttl,
-            ttl=ttl,
+            result_ttl=options.result_ttl,
+            ttl=options.ttl,
             status=status,
-            description=description,
-            depends_on=depends_on,
-            timeout=parse_timeout(timeout) or self._default_timeout,
-            retry=retry,
-            id=job_id,
+            description=options.description,
+            depends_on=options.depends_on,
+            timeout=parse_timeout(options.timeout) or self._default_timeout,
+            retry=options.retry,
+            id=options.job_id,
             origin=self.name,
-            meta=meta,
-            failure_ttl=failure_ttl,
+            meta=options.meta,
+            failure_ttl=options.failure_ttl,
             serializer=self.serializer,
             group_id=group_id,
-            on_success=on_success,
-            on_failure=on_failure,
-            on_stopped=on_stopped,
-            webhooks=webhooks,
+            on_success=options.on_success,
+            on_failure=options.on_failure,
+            on_stopped=options.on_stopped,
+            webhooks=options.webhooks,
             for_worker=self._is_async,
         )
         if repeat is not None:
@@ -360,47 +349,9 @@ class Queue:
             job.rate_limit_concurrency = rate_limit.concurrency
         return job
 
-    @staticmethod
-    def prepare_data(
-        func: Any,
-        args: tuple[Any, ...] | list[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        timeout: int | str | None = None,
-        result_ttl: int | str | None = None,
-        ttl: int | str | None = None,
-        failure_ttl: int | str | None = None,
-        description: str | None = None,
-        depends_on: Any = None,
-        job_id: str | None = None,
-        at_front: bool = False,
-        meta: dict[str, Any] | None = None,
-        retry: Retry | None = None,
-        on_success: Callback | None = None,
-        on_failure: Callback | None = None,
-        on_stopped: Callback | None = None,
-        repeat: Repeat | None = None,
-        webhooks: Sequence[Webhook] | None = None,
-    ) -> EnqueueData:
-        return EnqueueData(
-            func,
-            args,
-            kwargs,
-            timeout,
-            result_ttl,
-            ttl,
-            failure_ttl,
-            description,
-            depends_on,
-            job_id,
-            at_front,
-            meta,
-            retry,
-            on_success,
-            on_failure,
-            on_stopped,
-            repeat,
-            webhooks,
-        )
+    prepare_data = staticmethod(EnqueueData)
+    """``prepare_data(func, args=None, kwargs=None, timeout=None, ...)``: one job for
+    ``enqueue_many``, RQ's ``EnqueueData``."""
 
     # ---- enqueueing ------------------------------------------------------------------------------
 
@@ -409,8 +360,8 @@ class Queue:
         failure_ttl, depends_on, job_id, at_front, meta, description, retry, on_success,
         on_failure, on_stopped, repeat, rate_limit, webhooks, pipeline, unique, args, kwargs) are taken out of
         ``kwargs``."""
-        options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
-        return self.enqueue_call(f, args=call_args, kwargs=call_kwargs, **options)
+        options, call_args, call_kwargs = EnqueueOptions.pop_from(args, kwargs)
+        return self._enqueue(f, call_args, call_kwargs, options)
 
     def enqueue_call(
         self,
@@ -436,35 +387,28 @@ class Queue:
         unique: bool = False,
         webhooks: Sequence[Webhook] | None = None,
     ) -> Job:
-        job = self.create_job(
-            func,
-            args=args,
-            kwargs=kwargs,
-            timeout=timeout,
-            result_ttl=result_ttl,
-            ttl=ttl,
-            failure_ttl=failure_ttl,
-            description=description,
-            depends_on=depends_on,
-            job_id=job_id,
-            meta=meta,
-            retry=retry,
-            repeat=repeat,
-            on_success=on_success,
-            on_failure=on_failure,
-            on_stopped=on_stopped,
-            webhooks=webhooks,
-            rate_limit=rate_limit,
+        options = EnqueueOptions.from_signature(locals())
+        return self._enqueue(func, args, kwargs, options)
+
+    def _enqueue(
+        self,
+        func: Any,
+        args: tuple[Any, ...] | list[Any] | None,
+        kwargs: dict[str, Any] | None,
+        options: EnqueueOptions,
+    ) -> Job:
+        job = self._create_job(func, args, kwargs, options)
+        return self.enqueue_job(
+            job, pipeline=options.pipeline, at_front=options.at_front, unique=options.unique
         )
-        return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
     def enqueue_job(
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False
     ) -> Job:
         """Saves ``job`` and puts it on this queue, or defers it until its parents finish; a job
         with a rate limit waits for a slot (status rate_limited) when its limit's are taken."""
-        self._check_rate_limit_namespace(job)
-        _check_unique(job, unique)
+        job_placement.check_key_prefixes(job, self.redis_queue_namespace_prefix)
+        job_placement.check_unique(job, unique)
         if unique and job.has_rate_limit:
             raise ValueError("unique=True is not supported with rate-limited jobs")
         if job.has_rate_limit and not self._is_async:
@@ -477,15 +421,17 @@ class Queue:
             job.timeout = self._default_timeout  # as RQ fills it in when it queues a job
         if not self._is_async:
             return self._enqueue_inline(job, unique)
-        return self._save_and_place(job, pipeline, at_front=at_front, unique=unique)
+        return job_placement.save_and_place(
+            self.connection, self.name, job, pipeline, at_front=at_front, unique=unique
+        )
 
     def _enqueue_inline(self, job: Job, unique: bool) -> Job:
         """Saves ``job`` without putting it on the queue and runs it now, unless a parent has not
         finished (then it is deferred, as on any queue). A caller's pipeline is not used: the
         job runs at once, as in RQ."""
-        self._save_and_place(job, None, unique=unique, inline=True)
+        job_placement.save_and_place(self.connection, self.name, job, None, unique=unique, inline=True)
         if job._status == JobStatus.QUEUED:
-            inline.run(self, job)
+            inline.run(self.connection, self.name, job)
         return job
 
     def enqueue_many(
@@ -512,26 +458,7 @@ class Queue:
         if len(explicit_ids) != len(set(explicit_ids)):
             raise ValueError("enqueue_many was given the same job_id more than once")
         jobs = [
-            self.create_job(
-                data.func,
-                args=data.args,
-                kwargs=data.kwargs,
-                timeout=data.timeout,
-                result_ttl=data.result_ttl,
-                ttl=data.ttl,
-                failure_ttl=data.failure_ttl,
-                description=data.description,
-                depends_on=data.depends_on,
-                job_id=data.job_id,
-                meta=data.meta,
-                retry=data.retry,
-                repeat=data.repeat,
-                on_success=data.on_success,
-                on_failure=data.on_failure,
-                on_stopped=data.on_stopped,
-                group_id=group_id,
-                webhooks=data.webhooks,
-            )
+            self._create_job(data.func, data.args, data.kwargs, EnqueueOptions.of(data), group_id=group_id)
             for data in datas
         ]
         # As RQ's: the jobs without dependencies first, so a job that depends on one of them
@@ -543,7 +470,9 @@ class Queue:
         if self._is_async:
             batch_ids = {job.id for job in jobs}
             for job, data in placed:
-                self._save_and_place(job, pipe, at_front=data.at_front, own_pipeline=own_pipeline)
+                job_placement.save_and_place(
+                    self.connection, self.name, job, pipe, at_front=data.at_front, own_pipeline=own_pipeline
+                )
                 if not own_pipeline and batch_ids.intersection(job.dependency_ids):
                     job._status = JobStatus.DEFERRED  # its parent will be saved ahead of it, unfinished
         else:  # each runs now, as RQ's; the group's sets are written after them
@@ -556,17 +485,15 @@ class Queue:
             if own_pipeline and self._is_async:
                 for (job, _), status in zip(placed, replies, strict=False):
                     job._status = JobStatus(status.decode())
-        return _in_rqs_order([job for job, _ in placed])
+        return job_placement.in_rqs_order([job for job, _ in placed])
 
     def enqueue_at(self, datetime: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Schedules ``f(*args, **kwargs)`` to be enqueued at ``datetime`` (naive = local time)."""
-        options, call_args, call_kwargs = _split_enqueue_kwargs(args, kwargs)
-        pipeline, at_front = options.pop("pipeline"), options.pop("at_front")
-        unique = options.pop("unique")
-        job = self.create_job(f, args=call_args, kwargs=call_kwargs, status=JobStatus.SCHEDULED, **options)
-        if at_front:
+        options, call_args, call_kwargs = EnqueueOptions.pop_from(args, kwargs)
+        job = self._create_job(f, call_args, call_kwargs, options, status=JobStatus.SCHEDULED)
+        if options.at_front:
             job.enqueue_at_front = True
-        return self.schedule_job(job, datetime, pipeline=pipeline, unique=unique)
+        return self.schedule_job(job, datetime, pipeline=options.pipeline, unique=options.unique)
 
     def enqueue_in(self, time_delta: timedelta, func: Any, *args: Any, **kwargs: Any) -> Job:
         return self.enqueue_at(datetime.now(timezone.utc) + time_delta, func, *args, **kwargs)
@@ -575,110 +502,15 @@ class Queue:
         self, job: Job, datetime: datetime, pipeline: Pipeline | None = None, unique: bool = False
     ) -> Job:
         """Saves ``job`` into this queue's scheduled registry, due at ``datetime``."""
-        self._check_rate_limit_namespace(job)
+        job_placement.check_key_prefixes(job, self.redis_queue_namespace_prefix)
         if job.dependency_ids:
             raise ValueError("A scheduled job cannot also have dependencies")
-        _check_unique(job, unique)
+        job_placement.check_unique(job, unique)
         if unique:
             pipeline = None
-        return self._save_and_place(job, pipeline, unique=unique, scheduled_at=epoch_seconds(datetime))
-
-    def _save_and_place(
-        self,
-        job: Job,
-        pipeline: Pipeline | None,
-        at_front: bool = False,
-        unique: bool = False,
-        scheduled_at: int | None = None,
-        inline: bool = False,
-        own_pipeline: bool = False,
-    ) -> Job:
-        """Runs the enqueue script for ``job`` (on ``pipeline`` if given); ``inline``: saved, but
-        not put on the queue (its producer runs it). ``own_pipeline``: the pipeline is the
-        caller's own (``enqueue_many``'s), which reads the statuses from its replies."""
-        job._check_numbers()
-        job.origin = self.name
-        now = utcnow()
-        fields = job.to_dict()
-        fields.pop("status", None)
-        fields.pop("enqueued_at", None)
-        parents = job.dependency_ids
-        script_keys = [
-            job.key,
-            job.dependencies_key,
-            keys.QUEUES,
-            self.key,
-            keys.registry("deferred", self.name),
-            keys.registry("scheduled", self.name),
-            keys.wakeup(self.name),
-            *(keys.job(parent) for parent in parents),
-            *(keys.job_dependents(parent) for parent in parents),
-        ]
-        waits = job.has_rate_limit and scheduled_at is None and not inline
-        if waits and at_front:
-            job.enqueue_at_front = True  # as RQ: kept on the job, for its promotion
-            fields["enqueue_at_front"] = 1
-        args: list[Any] = [
-            job.id,
-            self.key,
-            "inline"
-            if inline
-            else "rate_limited"
-            if waits
-            else "1"
-            if at_front or job.enqueue_at_front
-            else "0",
-            "1" if unique else "0",
-            "1" if job.allow_dependency_failures else "0",
-            job.ttl or "",
-            epoch_seconds(now),
-            utcformat(now),
-            "" if scheduled_at is None else scheduled_at,
-            len(parents),
-            *parents,
-        ]
-        for name, value in fields.items():
-            args.extend((name, value))
-        if pipeline is not None and pipeline.watching and not pipeline.explicit_transaction:
-            pipeline.multi()  # as RQ: a caller's WATCHing pipeline gets the enqueue inside its transaction
-        if waits:
-            return self._save_rate_limited(job, script_keys, args, now)
-        client = pipeline if pipeline is not None else self.connection
-        status = scripts.run("enqueue", client, keys=script_keys, args=args)
-        if pipeline is not None:
-            if not own_pipeline:
-                # The script runs at the caller's execute(): the status it will give, as RQ tells it now.
-                job._status = _expected_status(job, scheduled_at, self.connection)
-            return job
-        if status == b"duplicate":
-            raise DuplicateJobError(f"Job {job.id} already exists")
-        job._status = JobStatus(status.decode())
-        if job._status == JobStatus.QUEUED:
-            job.enqueued_at = now
-        return job
-
-    def _save_rate_limited(self, job: Job, script_keys: list[str], args: list[Any], now: datetime) -> Job:
-        """Saves a job with a rate limit, as rate_limited (or deferred), and makes it wait for a
-        slot of its limit, which it may get at once: one transaction, one round trip (RQ takes
-        two). The job's status says where it ended: queued (promoted), rate_limited or deferred."""
-        with self.connection.pipeline() as pipe:
-            scripts.run("enqueue", pipe, keys=script_keys, args=args)
-            rate_limit.acquire(pipe, job)
-            status, promoted = pipe.execute()
-        job._status = JobStatus(status.decode())
-        if job.id.encode() in promoted:
-            job._status = JobStatus.QUEUED
-            job.enqueued_at = now
-        return job
-
-    def _check_rate_limit_namespace(self, job: Job) -> None:
-        """As RQ: a job with a rate limit needs the default job and queue key prefixes, which
-        the rate-limit scripts build their keys from."""
-        if job.has_rate_limit and (
-            job.redis_job_namespace_prefix != Job.redis_job_namespace_prefix
-            or self.redis_queue_namespace_prefix != Queue.redis_queue_namespace_prefix
-        ):
-            raise ValueError("rate_limit is not supported with custom job or queue key prefixes")
+        return job_placement.save_and_place(
+            self.connection, self.name, job, pipeline, unique=unique, scheduled_at=epoch_seconds(datetime)
+        )
 
     # ---- RQ's maintenance and synchronous-run API ------------------------------------------------
 
@@ -696,7 +528,7 @@ class Queue:
 
     def acquire_maintenance_lock(self) -> bool:
         """Takes RQ's registry-cleaning lock for 899 s, as RQ's; False if it is held."""
-        return queue_maintenance.acquire_cleaning_lock(self)
+        return queue_maintenance.acquire_cleaning_lock(self.connection, self.name)
 
     def release_maintenance_lock(self) -> None:
         self.connection.delete(self.registry_cleaning_key)
@@ -709,82 +541,25 @@ class Queue:
 
     def compact(self) -> None:
         """Removes the ids of jobs whose hash is gone from the queue, keeping the others' order."""
-        queue_maintenance.compact(self)
+        queue_maintenance.compact(self.connection, self.key)
 
     def enqueue_dependents(
         self, job: Job, exclude_job_id: str | None = None, refresh_job_status: bool = True
     ) -> dict[str, list[str]]:
         """Enqueues the deferred dependents of ``job`` whose parents are all met now (see
         ``queue_maintenance.enqueue_dependents``); returns their ids by queue name."""
-        return queue_maintenance.enqueue_dependents(self, job, exclude_job_id, refresh_job_status)
+        return queue_maintenance.enqueue_dependents(self.connection, job, exclude_job_id, refresh_job_status)
 
     def run_job(self, job: Job) -> Job:
         """Calls ``job`` now, in this process, and records its success as RQ's synchronous run
         does; the job's exception is raised, with nothing recorded."""
-        inline.perform_and_record(self, job)
+        inline.perform_and_record(self.connection, self.name, job)
         return job
 
     def run_sync(self, job: Job) -> Job:
         """Runs ``job`` now, in this process, as an ``is_async=False`` queue runs what it is
         given (see ``jobpool.inline``): marked started, then finished or failed."""
-        return inline.run(self, job)
+        return inline.run(self.connection, self.name, job)
 
 
-def _in_rqs_order(jobs: list[Job]) -> list[Job]:
-    """``enqueue_many``'s jobs (those without dependencies first) in the order RQ's returns
-    them: those without dependencies, then those with that were deferred, then the rest."""
-    independent = [job for job in jobs if not job.dependency_ids]
-    dependent = [job for job in jobs if job.dependency_ids]
-    deferred = [job for job in dependent if job.get_status(refresh=False) == JobStatus.DEFERRED]
-    return independent + deferred + [job for job in dependent if job not in deferred]
-
-
-def _expected_status(job: Job, scheduled_at: int | None, connection: Redis) -> JobStatus:
-    """The status the enqueue script gives ``job`` by the parents' statuses now (see
-    lua/enqueue.lua: a parent is met when finished or gone, or failed if the job allows it)."""
-    if scheduled_at is not None:
-        return JobStatus.SCHEDULED
-    for parent in job.dependency_ids:
-        status = connection.hget(keys.job(parent), "status")
-        met = (
-            status is None or status == b"finished" or (status == b"failed" and job.allow_dependency_failures)
-        )
-        if not met:
-            return JobStatus.DEFERRED
-    return JobStatus.QUEUED
-
-
-def _check_unique(job: Job, unique: bool) -> None:
-    if unique and job._id is None:
-        raise ValueError("unique=True needs an explicit job_id")
-    if unique and job.dependency_ids:
-        raise ValueError("unique=True is not supported with job dependencies")
-
-
-def _split_enqueue_kwargs(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
-    """(enqueue options, call args, call kwargs) from what ``enqueue(f, *args, **kwargs)`` got."""
-    options = {
-        "timeout": kwargs.pop("job_timeout", None),
-        "description": kwargs.pop("description", None),
-        "result_ttl": kwargs.pop("result_ttl", None),
-        "ttl": kwargs.pop("ttl", None),
-        "failure_ttl": kwargs.pop("failure_ttl", None),
-        "depends_on": kwargs.pop("depends_on", None),
-        "job_id": kwargs.pop("job_id", None),
-        "at_front": kwargs.pop("at_front", False),
-        "meta": kwargs.pop("meta", None),
-        "retry": kwargs.pop("retry", None),
-        "on_success": kwargs.pop("on_success", None),
-        "on_failure": kwargs.pop("on_failure", None),
-        "on_stopped": kwargs.pop("on_stopped", None),
-        "repeat": kwargs.pop("repeat", None),
-        "rate_limit": kwargs.pop("rate_limit", None),
-        "pipeline": kwargs.pop("pipeline", None),
-        "unique": kwargs.pop("unique", False),
-        "webhooks": kwargs.pop("webhooks", None),
-    }
-    if "args" in kwargs or "kwargs" in kwargs:
-        if args:
-            raise TypeError("Extra positional arguments cannot be used with explicit args= and kwargs=")
-        return options, kwargs.pop("args", None), kwargs.pop("kwargs", None)
-    return options, tuple(args), kwargs
+BaseRegistry.queue_class = Queue

@@ -4,17 +4,14 @@ the same names call these)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from redis import Redis
 from redis.exceptions import ResponseError, WatchError
 
 from . import keys
-from .job import Job, JobStatus, release_dependents
+from .dependencies import release_dependents
+from .job import Job
+from .job_status import JobStatus
 from .redis_values import as_text, as_texts
-
-if TYPE_CHECKING:
-    from .queue import Queue
 
 CLEANING_LOCK_SECONDS = 899
 """How long RQ's registry-cleaning lock is held (15 minutes less a second, as RQ's)."""
@@ -23,8 +20,8 @@ FALLBACK_SERVER_VERSION = (5, 0, 9)
 """RQ's answer when the server refuses INFO (fakeredis)."""
 
 
-def acquire_cleaning_lock(queue: Queue) -> bool:
-    return bool(queue.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=CLEANING_LOCK_SECONDS))
+def acquire_cleaning_lock(connection: Redis, queue_name: str) -> bool:
+    return bool(connection.set(keys.registry_cleaning(queue_name), 1, nx=True, ex=CLEANING_LOCK_SECONDS))
 
 
 def redis_server_version(connection: Redis) -> tuple[int, int, int]:
@@ -38,16 +35,15 @@ def redis_server_version(connection: Redis) -> tuple[int, int, int]:
     return parts[0], parts[1], parts[2]
 
 
-def compact(queue: Queue) -> None:
+def compact(connection: Redis, queue_key: str) -> None:
     """Removes from the queue the ids whose job hash is gone. Unlike RQ's (which renames the
     list and pushes the live ids back, so that a worker finds it empty meanwhile and an enqueue
     meanwhile lands ahead of older jobs), only the dead ids are taken out, with LREM in a
     transaction that WATCHes their hashes: a job saved again under one of them meanwhile keeps
     its place, and the transaction is tried again."""
-    connection = queue.connection
     with connection.pipeline() as pipe:
         while True:
-            dead = _dead_job_ids(connection, as_texts(connection.lrange(queue.key, 0, -1)))
+            dead = _dead_job_ids(connection, as_texts(connection.lrange(queue_key, 0, -1)))
             if not dead:
                 return
             try:
@@ -55,7 +51,7 @@ def compact(queue: Queue) -> None:
                 dead = _dead_job_ids(connection, dead)  # any saved before the WATCH stay
                 pipe.multi()
                 for job_id in dead:
-                    pipe.lrem(queue.key, 0, job_id)
+                    pipe.lrem(queue_key, 0, job_id)
                 pipe.execute()
                 return
             except WatchError:
@@ -73,7 +69,7 @@ def _dead_job_ids(connection: Redis, job_ids: list[str]) -> list[str]:
 
 
 def enqueue_dependents(
-    queue: Queue, job: Job, exclude_job_id: str | None = None, refresh_job_status: bool = True
+    connection: Redis, job: Job, exclude_job_id: str | None = None, refresh_job_status: bool = True
 ) -> dict[str, list[str]]:
     """Enqueues the deferred dependents of ``job`` whose parents are all met, atomically (the
     script that enqueues dependents when a job finishes); returns their ids by queue name, as
@@ -88,7 +84,7 @@ def enqueue_dependents(
         met_parent: str | None = job.id
     elif status in (JobStatus.CANCELED, JobStatus.STOPPED):
         return {}
-    elif status == JobStatus.FAILED or queue.connection.hget(job.key, "status") == b"finished":
+    elif status == JobStatus.FAILED or connection.hget(job.key, "status") == b"finished":
         met_parent = exclude_job_id  # the script reads job's status in Redis
     elif exclude_job_id is None:
         met_parent = job.id
@@ -96,8 +92,8 @@ def enqueue_dependents(
         raise NotImplementedError(
             f"enqueue_dependents(exclude_job_id={exclude_job_id!r}) needs job {job.id} finished first"
         )
-    enqueued = as_texts(release_dependents(queue.connection, job.id, met_parent=met_parent))
-    with queue.connection.pipeline(transaction=False) as pipe:
+    enqueued = as_texts(release_dependents(connection, job.id, met_parent=met_parent))
+    with connection.pipeline(transaction=False) as pipe:
         for job_id in enqueued:
             pipe.hget(keys.job(job_id), "origin")
         origins = pipe.execute()

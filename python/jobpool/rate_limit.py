@@ -24,7 +24,7 @@ from .timeutils import epoch_seconds, utcformat, utcnow
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .job import Job
+    from .job_hash import JobFields
 
 
 class RateLimit:
@@ -46,7 +46,7 @@ def promotion_templates() -> list[str]:
     return [keys.job(mark), keys.queue(mark), keys.wakeup(mark), *keys.rate_limit_templates()]
 
 
-def acquire(client: Any, job: Job) -> Any:
+def acquire(client: Any, job: JobFields) -> Any:
     """Runs rate_limit_acquire.lua for ``job`` on ``client`` (the enqueue's pipeline)."""
     now = utcnow()
     return scripts.run(
@@ -90,7 +90,7 @@ class RateLimitRegistry:
         return [cls(name, connection) for name in sorted(as_texts(connection.smembers(cls.rl_keys_key)))]
 
     @classmethod
-    def from_job(cls, job: Job) -> RateLimitRegistry:
+    def from_job(cls, job: JobFields) -> RateLimitRegistry:
         if not job.rate_limit_key:
             raise ValueError(f"Job {job.id} has no rate limit")
         return cls(job.rate_limit_key, job.connection)

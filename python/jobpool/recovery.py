@@ -19,10 +19,11 @@ from redis import Redis
 from . import _native, keys
 from .callbacks import run_callback
 from .exceptions import AbandonedJobError
-from .job import Job, JobStatus
+from .job import Job
+from .job_status import JobStatus
 from .redis_target import connect_core
 from .redis_values import as_text
-from .results import encode_traceback
+from .result_encoding import encode_traceback
 from .serializers import Serializer
 from .timeutils import epoch_seconds, utcnow
 
@@ -84,16 +85,11 @@ def run_failure_callbacks(
             job = Job.fetch(job_id, connection=connection, serializer=serializer)
             if job.webhooks:
                 with_webhooks.append(job)
-            if job.failure_callback is not None:
+            on_failure = job.get_callback("failure")
+            if on_failure is not None:
                 error = AbandonedJobError()
                 run_callback(
-                    job.failure_callback,
-                    job._failure_callback_timeout,
-                    job,
-                    connection,
-                    AbandonedJobError,
-                    error,
-                    None,
+                    on_failure.func, on_failure.timeout, job, connection, AbandonedJobError, error, None
                 )
         except Exception:
             logger.exception("Abandoned job %s: its failure callback failed", job_id)

@@ -8,36 +8,38 @@ arrived, scheduled the time it is due, and the started registry holds executions
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from redis import Redis
 
-from . import keys, scripts
+from . import keys
 from .exceptions import InvalidJobOperation, NoSuchJobError
 from .job import Job
-from .rate_limit import promotion_templates
+from .recovery import recover_abandoned
 from .redis_values import as_text, as_texts
+from .registry_cleanup import clean_registries as clean_queue_registries
+from .requeue import requeue_from
 from .serializers import Serializer, resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
-from .timeutils import epoch_seconds, from_epoch, utcformat, utcnow
+from .timeutils import epoch_seconds, from_epoch
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .executions import Execution
-    from .queue import Queue
+
+class QueueLike(Protocol):
+    """What a registry takes from the queue it is made for (``Queue`` sits above registries)."""
+
+    name: str
+    connection: Redis
+    serializer: Serializer
 
 
-def requeue_args(job_id: str, at_front: bool, queue_key: str, now: datetime) -> list[Any]:
-    """The arguments of lua/requeue.lua, which moves a job out of a registry onto its queue."""
-    return [
-        job_id,
-        "1" if at_front else "0",
-        queue_key,
-        utcformat(now),
-        epoch_seconds(now),
-        *promotion_templates(),
-    ]
+class ExecutionMember(Protocol):
+    """An execution as the started registry holds it (``executions`` sits above registries)."""
+
+    @property
+    def composite_key(self) -> str: ...
 
 
 class BaseRegistry:
@@ -47,13 +49,17 @@ class BaseRegistry:
     """Kept for RQ's API; jobpool's registries time nothing."""
     key_template = keys.PREFIX.replace("{", "{{").replace("}", "}}") + ":registry:{0}"
     """``<prefix>:<kind>:{0}``, as RQ's (``key_template.format(queue_name)`` is the key)."""
+    queue_class: ClassVar[Any]
+    """What ``get_queue`` makes: ``jobpool.queue.Queue``, which sits above registries in the data
+    model's layers (its registry properties make them), so it enters itself here as it loads
+    (the package loads it with itself)."""
 
     def __init__(
         self,
         name: str = "default",
         connection: Redis | None = None,
         job_class: type[Job] | None = None,
-        queue: Queue | None = None,
+        queue: QueueLike | None = None,
         serializer: Serializer | str | None = None,
         death_penalty_class: type[BaseDeathPenalty] | None = None,
         **kwargs: Any,
@@ -115,10 +121,8 @@ class BaseRegistry:
     def parse_job_id(member: Any) -> str:
         return as_text(member)
 
-    def get_queue(self) -> Queue:
-        from .queue import Queue
-
-        return Queue(self.name, connection=self.connection, serializer=self.serializer)
+    def get_queue(self) -> Any:
+        return self.queue_class(self.name, connection=self.connection, serializer=self.serializer)
 
     def get_expiration_time(self, job: Job) -> datetime:
         score = self.connection.zscore(self.key, job.id)
@@ -158,14 +162,7 @@ class BaseRegistry:
             if isinstance(job_or_id, Job)
             else self.job_class.fetch(job_or_id, connection=self.connection, serializer=self.serializer)
         )
-        now = utcnow()
-        queue_key = keys.queue(job.origin)
-        moved = scripts.run(
-            "requeue",
-            self.connection,
-            keys=[self.key, job.key, queue_key, keys.QUEUES, keys.wakeup(job.origin)],
-            args=requeue_args(job.id, at_front, queue_key, now),
-        )
+        moved = requeue_from(self.connection, self.key, job.id, job.origin, at_front)
         if not moved:
             raise InvalidJobOperation(f"Job {job.id} is not in {self!r}, so it cannot be requeued")
         job.refresh()
@@ -244,8 +241,6 @@ class StartedJobRegistry(BaseRegistry):
     def cleanup(self, timestamp: float | None = None) -> None:
         """Fails or retries the jobs of executions whose heartbeat lapsed (AbandonedJobError), or
         lapses by ``timestamp`` (epoch seconds), as RQ's."""
-        from .recovery import recover_abandoned
-
         recover_abandoned(self.connection, [self.name], serializer=self.serializer, lapsed_by=timestamp)
 
     @staticmethod
@@ -270,14 +265,16 @@ class StartedJobRegistry(BaseRegistry):
     def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
         raise InvalidJobOperation("Running jobs cannot be requeued from the started registry")
 
-    def add_execution(self, execution: Execution, pipeline: Pipeline, ttl: int = 0, xx: bool = False) -> Any:
+    def add_execution(
+        self, execution: ExecutionMember, pipeline: Pipeline, ttl: int = 0, xx: bool = False
+    ) -> Any:
         """Adds ``execution`` scored now + ``ttl`` (-1: for ever), in ``pipeline``, as RQ's."""
         score: float | str = "+inf" if ttl == -1 else ttl if ttl < 0 else epoch_seconds() + ttl
         return pipeline.zadd(self.key, {execution.composite_key: score}, xx=xx)
 
     def remove_execution(
         self,
-        execution: Execution,
+        execution: ExecutionMember,
         job: Job | None = None,
         pipeline: Pipeline | None = None,
         delete_job: bool = False,
@@ -296,12 +293,13 @@ class StartedJobRegistry(BaseRegistry):
             connection.zrem(self.key, *(f"{job.id}:{execution_id}" for execution_id in execution_ids))
 
 
-def clean_registries(queue: Queue, exception_handlers: list[Any] | None = None) -> None:
+def clean_registries(queue: QueueLike, exception_handlers: list[Any] | None = None) -> None:
     """RQ's ``clean_registries``: the queue's expired finished and failed entries dropped, what
     RQ left in its ready registry settled, and its abandoned executions failed or retried (see
     ``registry_cleanup`` and ``recovery``). jobpool has no exception handlers: the argument is
     accepted, as RQ's, and unused."""
-    from .registry_cleanup import clean_registries as clean
-
-    clean(queue.connection, [queue.name])
+    clean_queue_registries(queue.connection, [queue.name])
     StartedJobRegistry(queue=queue).cleanup()
+
+
+Job.model_classes.update(started=StartedJobRegistry, failed=FailedJobRegistry, finished=FinishedJobRegistry)

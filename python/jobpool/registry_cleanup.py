@@ -34,12 +34,12 @@ from typing import Any
 
 from redis import Redis
 
-from . import keys, scripts
-from .job import JobStatus
+from . import keys
+from .job_status import JobStatus
 from .rate_limit import clean_rate_limits
 from .redis_values import as_text, as_texts
-from .registry import requeue_args
-from .timeutils import epoch_seconds, utcnow
+from .requeue import requeue_from
+from .timeutils import epoch_seconds
 
 logger = logging.getLogger("jobpool.registry_cleanup")
 
@@ -110,24 +110,11 @@ def _settle_ready_and_workers(
     ]
     if not (to_push or to_drop or gone):
         return
-    now = utcnow()
     with connection.pipeline(transaction=False) as pipe:
         for name, job_id, at_front in to_push:
             # The script pushes the job only if it takes it out of the registry, so a job that
             # the RQ process which left it there pushes meanwhile is not pushed twice.
-            queue_key = keys.queue(name)
-            scripts.run(
-                "requeue",
-                pipe,
-                keys=[
-                    keys.registry("ready", name),
-                    keys.job(job_id),
-                    queue_key,
-                    keys.QUEUES,
-                    keys.wakeup(name),
-                ],
-                args=requeue_args(job_id, at_front, queue_key, now),
-            )
+            requeue_from(pipe, keys.registry("ready", name), job_id, name, at_front)
         for name, job_id in to_drop:
             pipe.zrem(keys.registry("ready", name), job_id)
         for name, key in gone:

@@ -8,9 +8,8 @@ start and end as epoch floats. The stream entry id gives ``created_at``.
 
 from __future__ import annotations
 
-import traceback
 import zlib
-from base64 import b64decode, b64encode
+from base64 import b64decode
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -20,40 +19,31 @@ from redis import Redis
 from . import keys
 from .exceptions import DeserializationError
 from .redis_values import as_fields, as_text
+from .result_encoding import (
+    UNSERIALIZABLE_RETURN_VALUE,
+    encode_return_value,
+    encode_traceback,
+    format_exception,
+)
 from .serializers import Serializer, resolve_serializer
 from .timeutils import from_epoch, utcnow
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .job import Job
+    from .job_hash import JobFields
 
-UNSERIALIZABLE_RETURN_VALUE = "Unserializable return value"
+__all__ = [
+    "RESULTS_KEPT",
+    "UNSERIALIZABLE_RETURN_VALUE",
+    "Result",
+    "encode_return_value",
+    "encode_traceback",
+    "format_exception",
+]
+
 RESULTS_KEPT = 10
 """A results stream's length: each new result trims it to the newest ten (as RQ's)."""
-
-
-def encode_return_value(serializer: Serializer, value: Any) -> bytes | None:
-    """A return value as the results stream holds it (base64 of the serialized value); None is
-    not stored, and a value the serializer cannot encode is stored as RQ's placeholder text."""
-    if value is None:
-        return None
-    try:
-        serialized = serializer.dumps(value)
-    except Exception:
-        serialized = serializer.dumps(UNSERIALIZABLE_RETURN_VALUE)
-    return b64encode(serialized)
-
-
-def format_exception(error: BaseException) -> str:
-    """A traceback as RQ records it."""
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
-
-
-def encode_traceback(text: str) -> tuple[bytes, bytes]:
-    """(exc_info for the job hash, exc_string for the results stream), as RQ encodes them."""
-    compressed = zlib.compress(text.encode())
-    return compressed, b64encode(compressed)
 
 
 class Result:
@@ -113,7 +103,7 @@ class Result:
     @classmethod
     def create(
         cls,
-        job: Job,
+        job: JobFields,
         type: Result.Type,
         ttl: int | None,
         return_value: Any = None,
@@ -143,7 +133,7 @@ class Result:
     @classmethod
     def create_failure(
         cls,
-        job: Job,
+        job: JobFields,
         ttl: int | None,
         exc_string: str | None,
         worker_name: str = "",
@@ -167,7 +157,7 @@ class Result:
     @classmethod
     def create_retried(
         cls,
-        job: Job,
+        job: JobFields,
         ttl: int | None,
         return_value: Any,
         worker_name: str,
@@ -191,7 +181,7 @@ class Result:
     @classmethod
     def create_max_retries_exceeded(
         cls,
-        job: Job,
+        job: JobFields,
         ttl: int | None,
         return_value: Any,
         worker_name: str,
@@ -278,7 +268,7 @@ class Result:
             raise DeserializationError(f"Job {job_id}: result {result_id} cannot be decoded: {exc}") from exc
 
     @classmethod
-    def all(cls, job: Job, serializer: Serializer | str | None = None) -> list[Result]:
+    def all(cls, job: JobFields, serializer: Serializer | str | None = None) -> list[Result]:
         """Every stored result of the job, newest first."""
         entries: Any = job.connection.xrevrange(cls.get_key(job.id), "+", "-")
         return [
@@ -287,22 +277,22 @@ class Result:
         ]
 
     @classmethod
-    def count(cls, job: Job) -> int:
+    def count(cls, job: JobFields) -> int:
         return int(job.connection.xlen(cls.get_key(job.id)))
 
     @classmethod
-    def delete_all(cls, job: Job) -> None:
+    def delete_all(cls, job: JobFields) -> None:
         job.connection.delete(cls.get_key(job.id))
 
     @classmethod
-    def fetch(cls, job: Job, serializer: Serializer | str | None = None) -> Result | None:
+    def fetch(cls, job: JobFields, serializer: Serializer | str | None = None) -> Result | None:
         """RQ 3.0's ``Result.fetch``, which returns None whatever the job has (it takes no
         result id to look up): use ``fetch_latest`` or ``all``."""
         return None
 
     @classmethod
     def fetch_latest(
-        cls, job: Job, serializer: Serializer | str | None = None, timeout: int = 0
+        cls, job: JobFields, serializer: Serializer | str | None = None, timeout: int = 0
     ) -> Result | None:
         """The newest result; with a timeout (seconds), waits that long for a first one."""
         key = cls.get_key(job.id)

@@ -25,7 +25,7 @@ from typing import Any
 from ._native import MAX_HELD
 from .cron_config import module_name_of
 from .exceptions import InvalidSettings
-from .log_lines import LOG_FORMATS
+from .log_setup import LOG_FORMATS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # RQ's REDIS_HOST & co., used when REDIS_URL is not set (rq.cli.helpers.get_redis_from_config).

@@ -20,19 +20,32 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
 from .exceptions import InvalidWebhook
 
-if TYPE_CHECKING:
-    from .job import Job
-
 logger = logging.getLogger("jobpool.webhook")
 
 JOB_STATUSES = ("finished", "failed")
 METHODS = ("GET", "POST")
+
+
+class WebhookJob(Protocol):
+    """What a webhook reads of its job (a ``Job``, which sits above webhooks: its hash holds them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def func_name(self) -> str | None: ...
+    @property
+    def enqueued_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def webhooks(self) -> list[Webhook]: ...
 
 
 @dataclass
@@ -85,7 +98,7 @@ class Webhook:
             timeout=data.get("timeout", 10),
         )
 
-    def get_payload(self, job: Job, *, exc_string: str | None = None) -> dict[str, Any]:
+    def get_payload(self, job: WebhookJob, *, exc_string: str | None = None) -> dict[str, Any]:
         """The body of a POST: the job's id, function, status and times, and for ``failed``
         the traceback text (``exc_info``)."""
         payload: dict[str, Any] = {
@@ -99,7 +112,7 @@ class Webhook:
             payload["exc_info"] = exc_string
         return payload
 
-    def send(self, job: Job, *, exc_string: str | None = None) -> None:
+    def send(self, job: WebhookJob, *, exc_string: str | None = None) -> None:
         """Makes the request now; a failure is logged, never raised."""
         self.deliver(job.id, self.get_payload(job, exc_string=exc_string))
 
@@ -156,7 +169,7 @@ class WebhookSender:
         self._deliveries: queue.Queue[Delivery | None] | None = None
         self._thread: threading.Thread | None = None
 
-    def send(self, job: Job, status: str, exc_string: str | None = None) -> None:
+    def send(self, job: WebhookJob, status: str, exc_string: str | None = None) -> None:
         """Queues ``job``'s webhooks for ``status`` (their payloads are made now)."""
         for webhook in job.webhooks:
             if webhook.job_status == status:

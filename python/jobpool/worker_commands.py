@@ -23,12 +23,12 @@ import logging
 import signal
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from redis import Redis
+
+from ._native import TakenJob
 from .command_channels import CommandChannels
-
-if TYPE_CHECKING:
-    from .worker import BaseWorker
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -38,11 +38,24 @@ LISTEN_SECONDS = 1.0
 RETRY_SECONDS = 2.0
 
 
+class CommandedWorker(Protocol):
+    """What the listener reads and sets on its worker (``worker.BaseWorker``, which starts the
+    listener and so sits above it): the job it runs, and the stop request a command leaves it."""
+
+    @property
+    def connection(self) -> Redis: ...
+    @property
+    def name(self) -> str: ...
+
+    _current: TakenJob | None
+    _stop_request: tuple[str, bool] | None
+
+
 class CommandListener:
     """Subscribes ``worker`` to its channel now, then applies its commands from a daemon thread
     until ``close``."""
 
-    def __init__(self, worker: BaseWorker, main_thread: threading.Thread) -> None:
+    def __init__(self, worker: CommandedWorker, main_thread: threading.Thread) -> None:
         self.worker = worker
         self.main_thread_id = main_thread.ident
         self.channels = CommandChannels(worker.connection)
