@@ -33,6 +33,7 @@ use crate::keys::KeySchema;
 /// (name, source) of every script.
 pub const SCRIPTS: &[(&str, &str)] = &[
     script!("enqueue"),
+    script!("push"),
     script!("release_dependents"),
     script!("requeue"),
     script!("empty_queue"),

@@ -12,12 +12,12 @@ import pytest
 import redis
 
 import jobs
-from jobpool import Callback, Queue, Retry
+from jobpool import Callback, Queue, Retry, keys
 from jobpool.decorators import job as job_decorator
 from jobpool.exceptions import DuplicateJobError
 from jobpool.job import Job, JobStatus
 from jobpool.serializers import JSONSerializer
-from support.redis_replies import Fields
+from support.redis_replies import Fields, Members
 
 TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -207,3 +207,21 @@ def test_queue_listing_and_emptying(connection: redis.Redis) -> None:
     assert high.is_empty() and not any(Job.exists(j.id, connection) for j in gone)
     high.delete()
     assert [q.name for q in Queue.all(connection)] == ["low"] and Job.exists(kept.id, connection)
+
+
+def test_push_job_id_pushes_as_rq_and_wakes_a_worker_within_the_wake_up_bound(
+    connection: redis.Redis,
+) -> None:
+    """RQ's Queue.push_job_id, through the scripts' one push rule: the id at the tail (or the head),
+    and a wake-up marker while the queue's wake-up list is short (it stays bounded)."""
+    queue = Queue("q", connection=connection)
+    for n in range(100):
+        queue.push_job_id(f"tail-{n}")
+    queue.push_job_id("head", at_front=True)
+    with connection.pipeline() as pipe:
+        queue.push_job_id("piped", pipeline=pipe)
+        assert connection.llen(queue.key) == 101  # not before the pipeline runs
+        pipe.execute()
+    ids = [each.decode() for each in cast(Members, connection.lrange(queue.key, 0, -1))]
+    assert ids[0] == "head" and ids[1:3] == ["tail-0", "tail-1"] and ids[-1] == "piped"
+    assert connection.llen(keys.wakeup("q")) == 64

@@ -7,18 +7,11 @@ if it was imported before, so that its registrations run again)."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
 from .exceptions import JobpoolError
-
-
-def module_name_of(config_path: str) -> str:
-    """``app/cron_config.py`` -> ``app.cron_config``; a dotted path is returned as it is."""
-    if os.path.sep not in config_path and not config_path.endswith(".py"):
-        return config_path
-    return config_path.removesuffix(".py").lstrip(os.path.sep).replace(os.path.sep, ".")
+from .module_files import load_file, module_name_of
 
 
 def import_config(config_path: str) -> None:
@@ -45,16 +38,9 @@ def _import_file(path: str) -> None:
     if not os.path.isfile(path):
         raise IsADirectoryError(f"Configuration path points to a directory, not a file: '{path}'")
     module_name = f"rq_cron_config_{os.path.basename(path).replace('.', '_')}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"Could not create module spec for {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        load_file(path, module_name)
     except JobpoolError:  # a registration refused: its own error says which, and why
-        del sys.modules[module_name]
         raise
     except Exception as error:
-        del sys.modules[module_name]
         raise ImportError(f"Failed to load configuration file '{path}': {error}") from error

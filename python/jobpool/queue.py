@@ -212,13 +212,14 @@ class Queue:
         return int(connection.lrem(self.key, 1, job_id))
 
     def push_job_id(self, job_id: str, pipeline: Pipeline | None = None, at_front: bool = False) -> None:
-        """Pushes an id onto the queue (and wakes an idle jobpool worker)."""
-        pipe = pipeline if pipeline is not None else self.connection.pipeline()
-        (pipe.lpush if at_front else pipe.rpush)(self.key, job_id)
-        pipe.lpush(keys.wakeup(self.name), "1")
-        pipe.ltrim(keys.wakeup(self.name), 0, 63)
-        if pipeline is None:
-            pipe.execute()
+        """Pushes an id onto the queue and wakes an idle jobpool worker, as every push does (the
+        scripts' ``push_job``): one script call, in ``pipeline`` if given."""
+        scripts.run(
+            "push",
+            pipeline if pipeline is not None else self.connection,
+            keys=[self.key, keys.wakeup(self.name)],
+            args=[job_id, "1" if at_front else "0"],
+        )
 
     def empty(self) -> int:
         """Removes every job in the queue, deleting their hashes; returns how many."""

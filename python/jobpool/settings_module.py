@@ -16,16 +16,15 @@ import importlib
 import importlib.util
 import logging.config
 import os
-import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
 from ._native import MAX_HELD
-from .cron_config import module_name_of
 from .exceptions import InvalidSettings
 from .log_setup import LOG_FORMATS
+from .module_files import load_file, module_name_of
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # RQ's REDIS_HOST & co., used when REDIS_URL is not set (rq.cli.helpers.get_redis_from_config).
@@ -89,18 +88,7 @@ def _import(module_path: str) -> ModuleType:
 def _import_file(path: str) -> ModuleType:
     if not os.path.isfile(path):
         raise ImportError(f"no such file: {path}")
-    name = "jobpool_settings_" + os.path.basename(path).removesuffix(".py").replace(".", "_")
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"not a Python module: {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return load_file(path, "jobpool_settings_" + os.path.basename(path).removesuffix(".py").replace(".", "_"))
 
 
 def configure_logging(dict_config: Mapping[str, Any]) -> None:
