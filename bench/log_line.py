@@ -21,7 +21,7 @@ from typing import Any
 
 from jobpool import log_lines, log_setup
 from jobpool.job_runner import Outcome
-from jobpool.results import format_exception
+from jobpool.result_encoding import format_exception
 from jobpool.worker import BaseWorker
 
 LINES = 100_000

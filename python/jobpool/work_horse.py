@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from .job_runner import JobStopped, Outcome
-from .results import format_exception
+from .result_encoding import format_exception
 
 # How long past its job's timeout a horse may run before its worker kills it (as the pool's
 # supervisor gives a worker whose job overran).

@@ -36,7 +36,7 @@ from ..job_runner import JobStopped, stopped_outcome
 from ..recovery import lapsed_executions, recover_abandoned, with_callbacks_or_webhooks
 from ..redis_target import connect_core
 from ..registry_cleanup import clean_registries
-from ..results import encode_traceback
+from ..result_encoding import encode_traceback
 from ..timeutils import utcnow
 from ..work_horse import death_reason, die_with_parent
 from ..worker import DEFAULT_RESULT_TTL
