@@ -23,12 +23,9 @@ from conftest import run_rq_worker, wait_for
 from jobpool import Group, Queue
 from jobpool.job import Job
 from support.pool_process import Pool
+from support.side_by_side import library
 
 GROUP = "g1"
-
-
-def library(name: str) -> Any:
-    return rq if name == "rq" else jobpool
 
 
 def group_class(name: str) -> Any:

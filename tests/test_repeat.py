@@ -15,14 +15,14 @@ import pytest
 import redis
 import rq
 
-import jobpool
 import jobs
-from conftest import run_rq_worker, wait_for
+from conftest import wait_for
 from jobpool import Queue, Repeat, Retry
 from jobpool.job import Job, JobStatus
 from jobpool.results import Result
 from support.pool_process import Pool
 from support.redis_replies import Entries, Members, Scored
+from support.side_by_side import drain, library
 
 JOB = "repeated"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's
@@ -44,18 +44,6 @@ UNCOMPARED_FIELDS = {
 }
 # Keys of the runs' workers (and RQ's group-cleaning marker), not of the jobs.
 UNCOMPARED_KEYS = (b"rq:worker", b"rq:workers", b"rq:jobpool:", b"rq:execution", b"rq:clean_groups")
-
-
-def library(name: str) -> Any:
-    return rq if name == "rq" else jobpool
-
-
-def drain(name: str, connection: redis.Redis, queue: str = "q") -> None:
-    """Runs the queue empty with RQ's SimpleWorker, or jobpool's Worker (burst mode)."""
-    if name == "rq":
-        run_rq_worker(connection, queue)
-    else:
-        jobpool.Worker([queue], connection=connection).work(burst=True)
 
 
 def about(seconds: float) -> float:

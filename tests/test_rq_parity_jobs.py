@@ -24,7 +24,7 @@ from rq.worker import Worker as RQForkingWorker
 
 import jobpool
 import jobs
-from conftest import run_rq_worker, wait_for
+from conftest import wait_for
 from jobpool._native import Ending, Ledger
 from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
@@ -32,6 +32,7 @@ from jobpool.registry import StartedJobRegistry
 from jobpool.timeutils import epoch_seconds
 from support.pool_process import Pool, lapse_executions
 from support.redis_replies import Entries, Members, Scored
+from support.side_by_side import drain, library
 
 JOB = "the-job"
 # Hash fields that differ between two equivalent runs only because time passed or a worker's name
@@ -56,21 +57,8 @@ JOBPOOL_ONLY_FIELDS = {b"jobpool_records", b"jobpool_held"}
 REGISTRIES = ("wip", "finished", "failed", "scheduled", "deferred")
 
 
-def library(name: str) -> Any:
-    return rq if name == "rq" else jobpool
-
-
 def enqueue(name: str, connection: redis.Redis, func: Any, *args: Any, **options: Any) -> None:
     library(name).Queue("q", connection=connection).enqueue(func, *args, job_id=JOB, **options)
-
-
-def drain(name: str, connection: redis.Redis) -> None:
-    """Runs the queue empty with RQ's SimpleWorker, or jobpool's (burst mode): the same kind of
-    worker, so that the two runs' timestamps are as close as the comparison needs."""
-    if name == "rq":
-        run_rq_worker(connection, "q")
-    else:
-        jobpool.SimpleWorker(["q"], connection=connection).work(burst=True)
 
 
 def fetch(name: str, connection: redis.Redis) -> Any:

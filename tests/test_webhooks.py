@@ -30,6 +30,7 @@ from jobpool.job import Job, JobStatus
 from jobpool.redis_target import connect_core
 from jobpool.registry import StartedJobRegistry
 from support.pool_process import Pool, lapse_executions
+from support.side_by_side import library
 
 
 class Received:
@@ -87,10 +88,6 @@ def unreachable_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/nobody"
-
-
-def library(name: str) -> Any:
-    return rq if name == "rq" else jobpool
 
 
 def hooks(name: str, base: str) -> list[Any]:
