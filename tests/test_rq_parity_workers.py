@@ -388,5 +388,8 @@ def test_a_stop_for_another_job_is_ignored(
     rq.command.send_command(connection, "w", "stop-job", job_id="another")
     rq.command.send_command(connection, "w", "stop-execution", job_id=job.id, execution_id="another")
     wait_for(lambda: _rq_job(connection, job.id).get_status() == "finished")
+    # RQ's worker counts the job once its work horse has exited, after the horse wrote `finished`;
+    # it says idle again after that: a shutdown sent before would race its count.
+    wait_for(lambda: connection.hget("rq:worker:w", "state") == b"idle")
     rq.command.send_shutdown_command(connection, "w")
     assert worker.returned() == "returned True"
