@@ -365,7 +365,7 @@ def register(
     scheduler that loads the module. A wrong schedule is refused at once, at the line that is
     wrong; the rest (the function, its arguments, the TTLs) as the scheduler loads the module.
     RQ's scheduler logs a registration it refuses, and leaves the cron job out."""
-    job_data = {
+    job_data: dict[str, Any] = {
         "func": func,
         "queue_name": queue_name,
         "args": args,
@@ -380,21 +380,7 @@ def register(
         "webhooks": webhooks,
         "name": name,
     }
-    CronJob(
-        queue_name,
-        func=func,
-        args=args,
-        kwargs=kwargs,
-        interval=interval,
-        cron=cron,
-        job_timeout=job_timeout,
-        result_ttl=result_ttl,
-        ttl=ttl,
-        failure_ttl=failure_ttl,
-        meta=meta,
-        webhooks=webhooks,
-        name=name,
-    )
+    CronJob(**job_data)  # a wrong schedule is refused here
     _job_data_registry.append(job_data)
     return job_data
 
