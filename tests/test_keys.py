@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobpool import _native, keys
+from jobpool import _native, keys, scripts
 from jobpool.exceptions import InvalidKeyPrefix
 
 
@@ -38,6 +38,26 @@ def test_python_and_rust_render_the_same_keys(prefix: str) -> None:
         rust = _native.render_key(name, prefix, list(needed.items()))
         python = template.replace("{prefix}", "\0").format(**needed).replace("\0", prefix)
         assert rust == python, name
+
+
+def test_the_scripts_template_lists_and_id_mark_are_the_cores() -> None:
+    mark = scripts.ID_MARK
+    assert mark == _native.ID_MARK == "\0"
+    assert keys.dependents_templates() == [
+        keys.job(mark),
+        keys.job_dependencies(mark),
+        keys.queue(mark),
+        keys.registry("deferred", mark),
+        keys.wakeup(mark),
+    ]
+    assert keys.rate_limit_templates() == [
+        keys.rate_limit(mark),
+        keys.rate_limit_allowed(mark),
+        keys.rate_limit_waiting(mark),
+        keys.RATE_LIMIT_KEYS,
+    ]
+    assert _native.dependents_templates("{rq}")[3] == "{rq}:deferred:\0"
+    assert _native.rate_limit_templates("{rq}")[3] == "{rq}:rl-keys"
 
 
 def test_rq_layout() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 import pytest
 import redis
 import rq
@@ -11,6 +14,7 @@ from conftest import run_rq_worker
 from jobpool import Queue, keys
 from jobpool.exceptions import InvalidJobOperation
 from jobpool.job import Job, JobStatus
+from jobpool.redis_target import connect_core, process_core
 from jobpool.registry import (
     CanceledJobRegistry,
     DeferredJobRegistry,
@@ -20,6 +24,7 @@ from jobpool.registry import (
     StartedJobRegistry,
 )
 from jobpool.timeutils import epoch_seconds
+from support.pool_process import lapse_executions
 
 
 def test_finished_and_failed_registries_after_rq_worker(connection: redis.Redis) -> None:
@@ -124,3 +129,44 @@ def test_started_registry_reads_bare_job_ids_as_rq_does(connection: redis.Redis)
     assert registry.get_job_ids() == [live.id, "x"]
     assert lapsed.get_status() == JobStatus.FAILED and "AbandonedJobError" in (lapsed.exc_info or "")
     assert lapsed.id in queue.failed_job_registry and live.get_status() == JobStatus.STARTED
+
+
+def _connections_received(connection: redis.Redis) -> int:
+    return int(connection.info("stats")["total_connections_received"])
+
+
+def test_counting_the_started_registry_reuses_the_process_core(connection: redis.Redis) -> None:
+    """Each count with a lapsed execution fails its job through the core; the 50 counts share
+    the process's one connection (and its one load of the scripts) rather than each opening
+    its own."""
+    queue = Queue("q", connection=connection)
+    taker = connect_core(connection)
+    taker.connect()
+    registry = StartedJobRegistry("q", connection=connection)
+    before = _connections_received(connection)
+    for number in range(50):
+        job = queue.enqueue(jobs.add, number, 1)
+        taken = taker.take(["q"], "dead-worker", f"e{number}", 30)
+        assert taken is not None and taken.job_id == job.id
+        lapse_executions(connection, "q")
+        assert len(registry) == 0
+        assert job.get_status() == JobStatus.FAILED
+    assert _connections_received(connection) - before <= 1  # the process core's, at most
+
+
+def test_a_forked_child_gets_its_own_process_core(connection: redis.Redis, redis_url: str) -> None:
+    parent_core = process_core(connection)
+    assert process_core(redis_url) is parent_core  # one target, however it is given
+    assert process_core(urlsplit(redis_url)._replace(path="/1").geturl()) is not parent_core  # db 1
+    job = Queue("q", connection=connection).enqueue(jobs.add, 1, 2)
+    assert connect_core(connection).take(["q"], "dead-worker", "e1", 30) is not None
+    lapse_executions(connection, "q")
+    pid = os.fork()
+    if pid == 0:  # the child: its own core, which recovers the job
+        child = redis.Redis.from_url(redis_url)
+        fresh = process_core(child) is not parent_core
+        os._exit(0 if fresh and len(StartedJobRegistry("q", connection=child)) == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert job.get_status() == JobStatus.FAILED
+    assert process_core(connection) is parent_core

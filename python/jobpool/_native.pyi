@@ -2,6 +2,7 @@
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
+    "ID_MARK",
     "MAX_HELD",
     "Core",
     "Ending",
@@ -10,8 +11,10 @@ __all__ = [
     "TakenJob",
     "Takes",
     "__version__",
+    "dependents_templates",
     "key_templates",
     "lua_scripts",
+    "rate_limit_templates",
     "render_key",
 ]
 
@@ -23,6 +26,8 @@ MAX_HELD: int
 DEFAULT_JOB_TIMEOUT: int
 """The timeout of a job that stores none (RQ's 180 s): the one the take script, the worker's soft
 timeout and ``Queue.DEFAULT_TIMEOUT`` all use."""
+ID_MARK: str
+"""Where a template passed to a script takes a job id, queue or rate-limit name."""
 
 _Failure = Literal["failed", "stopped", "abandoned", "released", "retry", "max_retries_exceeded"]
 """Why an execution did not finish: it raised or timed out, was stopped on request, its worker
@@ -141,6 +146,14 @@ def key_templates() -> list[tuple[str, str]]:
 
 def render_key(name: str, prefix: str, values: list[tuple[str, str]]) -> str:
     """The key ``name`` under ``prefix``; raises KeyError for an unknown name or missing value."""
+
+def dependents_templates(prefix: str) -> list[str]:
+    """Under ``prefix``, the templates the scripts that release dependents take: job hash,
+    dependencies set, queue list, deferred registry, wake-up list (each with ``ID_MARK``)."""
+
+def rate_limit_templates(prefix: str) -> list[str]:
+    """Under ``prefix``, the rate-limit templates the scripts take: config hash, allowed set,
+    waiting set (each with ``ID_MARK``), then the set of rate limits."""
 
 def lua_scripts() -> list[tuple[str, str]]:
     """Every Lua script as (name, source)."""

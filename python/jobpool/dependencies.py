@@ -63,18 +63,6 @@ def parse_depends_on(depends_on: Any) -> tuple[list[str], bool | None, bool | No
     return parent_ids, allow_failure, enqueue_at_front
 
 
-def dependents_templates() -> list[str]:
-    """The key templates the scripts that release dependents take (see lua/lib/library.lua)."""
-    mark = scripts.ID_MARK
-    return [
-        keys.job(mark),
-        keys.job_dependencies(mark),
-        keys.queue(mark),
-        keys.registry("deferred", mark),
-        keys.wakeup(mark),
-    ]
-
-
 def release_dependents(
     client: Any, job_id: str, skip_parent: bool = False, met_parent: str | None = None
 ) -> Any:
@@ -87,7 +75,7 @@ def release_dependents(
         client,
         keys=[keys.job_dependents(job_id), keys.QUEUES],
         args=[
-            *dependents_templates(),
+            *keys.dependents_templates(),
             utcformat(utcnow()),
             "1" if counted_met else "0",
             counted_met or job_id,

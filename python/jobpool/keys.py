@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import re
 
-from ._native import key_templates
+from . import _native
 from .exceptions import InvalidKeyPrefix
 
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:{}-]+")
 
 # The table is the core's (``rust/keys.rs``, where each of jobpool's own keys says what it holds):
 # one table for both languages.
-TEMPLATES: dict[str, str] = dict(key_templates())
+TEMPLATES: dict[str, str] = dict(_native.key_templates())
 
 
 def validate_prefix(prefix: str) -> str:
@@ -178,10 +178,23 @@ def rate_limit_waiting(name: str) -> str:
     return render("rate_limit_waiting", rate_limit=name)
 
 
+# The template lists the scripts take (a template holds ``_native.ID_MARK`` where a script puts
+# a job id, queue or rate-limit name), rendered by the core under this prefix: their order is
+# the scripts' (rust/lua/lib/library.lua), which rust/keys.rs's ``KeySchema`` keeps.
+_DEPENDENTS_TEMPLATES = tuple(_native.dependents_templates(PREFIX))
+_RATE_LIMIT_TEMPLATES = tuple(_native.rate_limit_templates(PREFIX))
+
+
+def dependents_templates() -> list[str]:
+    """What the scripts that release dependents take: job hash, dependencies set, queue list,
+    deferred registry and wake-up list templates."""
+    return list(_DEPENDENTS_TEMPLATES)
+
+
 def rate_limit_templates() -> list[str]:
-    """The rate-limit templates the scripts take (see rust/lua/lib/library.lua)."""
-    mark = "\0"
-    return [rate_limit(mark), rate_limit_allowed(mark), rate_limit_waiting(mark), RATE_LIMIT_KEYS]
+    """What the scripts take of a rate limit: its config hash, allowed set and waiting set
+    templates, then the set of rate limits."""
+    return list(_RATE_LIMIT_TEMPLATES)
 
 
 # RQ's keys that only the Python API touches, so not in TEMPLATES (which rust/keys.rs mirrors).

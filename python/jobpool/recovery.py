@@ -21,7 +21,7 @@ from .callbacks import run_callback
 from .exceptions import AbandonedJobError
 from .job import Job
 from .job_status import JobStatus
-from .redis_target import connect_core
+from .redis_target import process_core
 from .redis_values import as_text
 from .result_encoding import encode_traceback
 from .serializers import Serializer
@@ -107,10 +107,11 @@ def recover_abandoned(
     """Fails or retries the lapsed executions of ``queue_names``, after running their jobs'
     ``on_failure`` callbacks, and then sends the failed ones' webhooks (neither unless
     ``run_callbacks``: the caller runs no job code); returns (queue, job id, execution id,
-    outcome) for each, the outcome being failed, retried, scheduled or cleared. ``core`` is a
-    Rust core already connected (a worker's), ``serializer`` the jobs' one. ``lapsed_by``
-    (epoch seconds) is RQ's ``StartedJobRegistry.cleanup(timestamp)``: executions whose heartbeat
-    lapses by then count as lapsed (a time ahead fails running jobs, as RQ's does)."""
+    outcome) for each, the outcome being failed, retried, scheduled or cleared. ``core`` is the
+    Rust core to record with (a worker's own; by default, the process's: ``process_core``),
+    ``serializer`` the jobs' one. ``lapsed_by`` (epoch seconds) is RQ's
+    ``StartedJobRegistry.cleanup(timestamp)``: executions whose heartbeat lapses by then count as
+    lapsed (a time ahead fails running jobs, as RQ's does)."""
     lapsed = lapsed_executions(connection, queue_names, lapsed_by)
     if not lapsed:
         return []
@@ -121,7 +122,7 @@ def recover_abandoned(
         )
     reason = abandoned_reason()
     exc_info, exc_string = encode_traceback(reason)
-    recovered = (core or connect_core(connection)).recover_abandoned(
+    recovered = (core or process_core(connection)).recover_abandoned(
         queue_names, exc_info, exc_string, lapsed_by
     )
     failed = {job_id for _, job_id, _, outcome in recovered if outcome == JobStatus.FAILED.value}

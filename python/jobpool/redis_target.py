@@ -3,6 +3,7 @@ from a redis-py client, and handed to ``_native.Core`` as plain fields."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,20 @@ def _tls_fields(options: dict[str, Any]) -> dict[str, Any]:
 def connect_core(source: redis.Redis | str) -> _native.Core:
     """A Rust core for ``source`` (it connects lazily, in whichever process first uses it)."""
     return _native.Core(keys.PREFIX, **target_of(source))
+
+
+_process_cores: dict[tuple[int, tuple[tuple[str, Any], ...]], _native.Core] = {}
+"""The cores ``process_core`` made, by (process id, target)."""
+
+
+def process_core(source: redis.Redis | str) -> _native.Core:
+    """This process's core for the Redis ``source`` points at, made at its first use: the API's
+    calls into the core (a registry's cleanup) share its connection and loaded scripts rather
+    than each opening its own. A forked child makes its own: its parent's cores stay in the
+    table, never used (their lock may have been held at the fork) nor dropped (dropping closes
+    what is the parent's connection)."""
+    key = (os.getpid(), tuple(sorted(target_of(source).items())))
+    core = _process_cores.get(key)
+    if core is None:
+        core = _process_cores.setdefault(key, connect_core(source))
+    return core

@@ -13,8 +13,9 @@ from redis.commands.core import Script
 
 from . import _native
 
-ID_MARK = "\0"
-"""Where a template passed to a script takes the job id or queue name (see the scripts)."""
+ID_MARK: str = _native.ID_MARK
+"""Where a template passed to a script takes the job id or queue name (see the scripts); the
+core's (rust/keys.rs)."""
 
 _SCRIPTS: dict[str, Script] = {
     name: Script(None, source.encode())  # type: ignore[arg-type]  # bytes need no client encoder

@@ -42,6 +42,20 @@ fn render_key(name: &str, prefix: &str, values: Vec<(String, String)>) -> PyResu
     keys::render(name, prefix, &pairs).map_err(|e| PyKeyError::new_err(e.to_string()))
 }
 
+/// The templates the scripts that release dependents take, under `prefix` (the library's
+/// `release_dependents`: job hash, dependencies set, queue list, deferred registry, wake-up list).
+#[pyfunction]
+fn dependents_templates(prefix: &str) -> [String; 5] {
+    KeySchema::new(prefix).dependents_templates()
+}
+
+/// The rate-limit templates the scripts take, under `prefix` (config hash, allowed set,
+/// rate_limited set, and the set of rate limits).
+#[pyfunction]
+fn rate_limit_templates(prefix: &str) -> [String; 4] {
+    KeySchema::new(prefix).rate_limit_templates()
+}
+
 /// Every Lua script, as (name, source) pairs.
 #[pyfunction]
 fn lua_scripts() -> Vec<(&'static str, &'static str)> {
@@ -376,6 +390,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_JOB_TIMEOUT", DEFAULT_JOB_TIMEOUT)?;
     m.add_function(wrap_pyfunction!(key_templates, m)?)?;
     m.add_function(wrap_pyfunction!(render_key, m)?)?;
+    m.add("ID_MARK", keys::ID_MARK)?;
+    m.add_function(wrap_pyfunction!(dependents_templates, m)?)?;
+    m.add_function(wrap_pyfunction!(rate_limit_templates, m)?)?;
     m.add_function(wrap_pyfunction!(lua_scripts, m)?)?;
     m.add_class::<Core>()?;
     m.add_class::<PyLedger>()?;
