@@ -11,10 +11,8 @@ scripts are named by MONITOR (``ScriptCommandWatch``), and sent = executed - run
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 
 import redis
 import rq
@@ -30,6 +28,7 @@ from bench.redis_counting import (
     counting_client,
     executed_commands,
     reset_server_stats,
+    sorted_counts,
 )
 from bench.reporting import EN_DASH, cost_table_rows, number, progress, table
 from bench.suite_types import Context, Target
@@ -78,23 +77,28 @@ LIBRARIES = (
 # ---- worker-side cost per job -------------------------------------------------------------------
 
 
+METHOD = "(drain of 2N jobs) - (drain of N jobs), each by a fresh worker; per job = / N"
+
+
 @dataclass(frozen=True)
-class DrainCost:
+class DrainCost(Cost):
     """What one in-process drain cost, all of it (start-up and shutdown included)."""
 
-    cost: Cost
     core_round_trips: int
-    """Of ``cost.round_trips``, those of jobpool's Rust core (the rest are redis-py's)."""
-    client_sent: Counter[str]
+    """Of ``round_trips``, those of jobpool's Rust core."""
+    redis_py_round_trips: int
+    """The rest: the worker's redis-py connection's."""
+    redis_py_sent: dict[str, int]
     """The commands the worker's redis-py connection sent, counted on the client side."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.cost.to_json(),
-            "core_round_trips": self.core_round_trips,
-            "redis_py_round_trips": self.cost.round_trips - self.core_round_trips,
-            "redis_py_sent": dict(sorted(self.client_sent.items())),
-        }
+    @classmethod
+    def measured(cls, cost: Cost, core_round_trips: int, redis_py_sent: Mapping[str, int]) -> DrainCost:
+        return cls(
+            **{field.name: getattr(cost, field.name) for field in fields(Cost)},
+            core_round_trips=core_round_trips,
+            redis_py_round_trips=cost.round_trips - core_round_trips,
+            redis_py_sent=sorted_counts(redis_py_sent),
+        )
 
 
 def measure_drain(
@@ -115,52 +119,52 @@ def measure_drain(
         client.close()
     finished_jobs(admin, job_ids)
     sent = counter_difference(executed, inside_scripts)
-    cost = Cost(jobs, counter.round_trips + core_round_trips, sent, executed)
-    return DrainCost(cost, core_round_trips, Counter(counter.commands))
+    cost = Cost.of(jobs, counter.round_trips + core_round_trips, sent, executed)
+    return DrainCost.measured(cost, core_round_trips, counter.commands)
+
+
+@dataclass(frozen=True)
+class FixedCost:
+    """What a drain costs whatever its size: start-up, registration, last take, shutdown (the drain
+    of N, less N times the cost per job)."""
+
+    round_trips: int
+    commands_sent: int
+    commands_executed: int
 
 
 @dataclass(frozen=True)
 class WorkerCost:
-    """Two drains by fresh workers, of N and 2N jobs."""
+    """Two drains by fresh workers, of N and 2N jobs, and what they tell: made by ``WorkerCost.of``."""
 
-    small: DrainCost
-    large: DrainCost
+    method: str
+    per_job: Cost
+    """The extra jobs' cost alone (its ``..._per_job`` figures divide by their number)."""
+    per_job_core_round_trips: float
+    per_job_redis_py_sent: dict[str, int]
+    """The extra jobs' commands as the worker's redis-py connection counted them (for RQ, all
+    of its commands: a check on ``per_job.sent``, which comes from the server)."""
+    fixed_per_drain: FixedCost
+    drain_n: DrainCost
+    drain_2n: DrainCost
 
-    @property
-    def per_job(self) -> Cost:
-        """The extra jobs' cost alone (``per_job(...)`` divides by their number)."""
-        return self.large.cost.minus(self.small.cost)
-
-    @property
-    def fixed(self) -> Cost:
-        """What a drain costs whatever its size: start-up, registration, last take, shutdown."""
-        return self.small.cost.minus(self.per_job)
-
-    @property
-    def per_job_client_sent(self) -> Counter[str]:
-        """The extra jobs' commands as the worker's redis-py connection counted them (for RQ, all
-        of its commands: a check on ``per_job.sent``, which comes from the server)."""
-        return counter_difference(self.large.client_sent, self.small.client_sent)
-
-    @property
-    def per_job_core_round_trips(self) -> float:
-        return (self.large.core_round_trips - self.small.core_round_trips) / self.per_job.jobs
-
-    def to_json(self) -> dict[str, Any]:
-        per_job = self.per_job
-        return {
-            "method": "(drain of 2N jobs) - (drain of N jobs), each by a fresh worker; per job = / N",
-            "per_job": per_job.to_json(),
-            "per_job_core_round_trips": self.per_job_core_round_trips,
-            "per_job_redis_py_sent": dict(sorted(self.per_job_client_sent.items())),
-            "fixed_per_drain": {
-                "round_trips": self.fixed.round_trips,
-                "commands_sent": self.fixed.sent_total,
-                "commands_executed": self.fixed.executed_total,
-            },
-            "drain_n": self.small.to_json(),
-            "drain_2n": self.large.to_json(),
-        }
+    @classmethod
+    def of(cls, small: DrainCost, large: DrainCost) -> WorkerCost:
+        per_job = large.minus(small)
+        fixed = FixedCost(
+            small.round_trips - per_job.round_trips,
+            small.commands_sent - per_job.commands_sent,
+            small.commands_executed - per_job.commands_executed,
+        )
+        return cls(
+            method=METHOD,
+            per_job=per_job,
+            per_job_core_round_trips=(large.core_round_trips - small.core_round_trips) / per_job.jobs,
+            per_job_redis_py_sent=sorted_counts(counter_difference(large.redis_py_sent, small.redis_py_sent)),
+            fixed_per_drain=fixed,
+            drain_n=small,
+            drain_2n=large,
+        )
 
 
 def measure_worker_cost(
@@ -168,29 +172,28 @@ def measure_worker_cost(
 ) -> WorkerCost:
     small = measure_drain(library, url, admin, watch, jobs)
     large = measure_drain(library, url, admin, watch, 2 * jobs)
-    return WorkerCost(small, large)
+    return WorkerCost.of(small, large)
 
 
 # ---- the report ---------------------------------------------------------------------------------
 
 
 def round_trip_target_met(cost: WorkerCost, limit: int) -> bool:
-    per_job = cost.per_job
-    return per_job.per_job(per_job.round_trips) <= limit
+    return cost.per_job.round_trips_per_job <= limit
 
 
 def per_job_summary(cost: WorkerCost) -> str:
     per_job = cost.per_job
     return (
-        f"{number(per_job.per_job(per_job.round_trips))} round trip(s), "
-        f"{number(per_job.per_job(per_job.sent_total))} command(s) sent and "
-        f"{number(per_job.per_job(per_job.executed_total))} executed per job"
+        f"{number(per_job.round_trips_per_job)} round trip(s), "
+        f"{number(per_job.commands_sent_per_job)} command(s) sent and "
+        f"{number(per_job.commands_executed_per_job)} executed per job"
     )
 
 
 def core_round_trips_line(cost: WorkerCost) -> str:
     """Whose round trips jobpool's are: its Rust core's, or also its redis-py connection's."""
-    total = cost.per_job.per_job(cost.per_job.round_trips)
+    total = cost.per_job.round_trips_per_job
     core = cost.per_job_core_round_trips
     if core == total:
         return "jobpool's round trips per job are all its Rust core's (none by its redis-py connection)."
@@ -200,8 +203,8 @@ def core_round_trips_line(cost: WorkerCost) -> str:
 
 def fixed_cost_line(costs: dict[str, WorkerCost]) -> str:
     parts = [
-        f"{library.label} {number(costs[library.name].fixed.round_trips)} round trips, "
-        f"{number(costs[library.name].fixed.sent_total)} commands sent"
+        f"{library.label} {number(costs[library.name].fixed_per_drain.round_trips)} round trips, "
+        f"{number(costs[library.name].fixed_per_drain.commands_sent)} commands sent"
         for library in LIBRARIES
     ]
     return (
@@ -213,16 +216,15 @@ def fixed_cost_line(costs: dict[str, WorkerCost]) -> str:
 @dataclass(frozen=True)
 class WorkerCostSection:
     name = "cost_per_job"
-    jobs: int
-    costs: dict[str, WorkerCost]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.jobs, "workers": {name: cost.to_json() for name, cost in self.costs.items()}}
+    n: int
+    """Jobs of the smaller drain."""
+    workers: dict[str, WorkerCost]
+    """By library."""
 
     def markdown(self) -> list[str]:
         labels = [library.label for library in LIBRARIES]
-        n = self.jobs
-        per_job = [self.costs[library.name].per_job for library in LIBRARIES]
+        n = self.n
+        per_job = [self.workers[library.name].per_job for library in LIBRARIES]
         return [
             "## Cost per job on the worker side",
             "",
@@ -231,19 +233,18 @@ class WorkerCostSection:
             "",
             *table(["", *labels], cost_table_rows(per_job, True)),
             "",
-            core_round_trips_line(self.costs["jobpool"]) + " " + fixed_cost_line(self.costs),
+            core_round_trips_line(self.workers["jobpool"]) + " " + fixed_cost_line(self.workers),
         ]
 
-    def targets(self) -> list[Target]:
-        ours, theirs = self.costs["jobpool"], self.costs["rq"]
-        return [
-            Target(
-                "at_most_2_round_trips_per_job",
+    def targets(self) -> dict[str, Target]:
+        ours, theirs = self.workers["jobpool"], self.workers["rq"]
+        return {
+            "at_most_2_round_trips_per_job": Target(
                 f"at most {MAX_ROUND_TRIPS_PER_JOB} Redis round trips per job on the worker side",
                 f"jobpool {per_job_summary(ours)}; RQ {per_job_summary(theirs)}",
                 round_trip_target_met(ours, MAX_ROUND_TRIPS_PER_JOB),
             )
-        ]
+        }
 
 
 def run(context: Context) -> WorkerCostSection:

@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bench import dramatiq_pool
 from bench.dramatiq_pool import DRAMATIQ, DramatiqKind
@@ -106,29 +105,35 @@ def steady_rate_of(first_start: float, ended: Sequence[float]) -> float:
 class DrainRun:
     """One pool process, in burst mode, draining a queue of ``jobs`` jobs; with the commands and
     script calls Redis executed meanwhile (``INFO commandstats``, commands run inside scripts
-    included, the benchmark's own polls left out; not counted for Dramatiq)."""
+    included, the benchmark's own polls left out; not counted for Dramatiq). Made by ``DrainRun.of``."""
 
     jobs: int
     wall_seconds: float
-    steady_rate: float
-    cpu: CpuSeconds
-    commands: int | None = None
-    script_calls: int | None = None
+    steady_jobs_per_second: float
+    wall_jobs_per_second: float
+    cpu_seconds: CpuSeconds
+    redis_commands: int | None
+    redis_script_calls: int | None
 
-    @property
-    def wall_rate(self) -> float:
-        return self.jobs / self.wall_seconds
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "jobs": self.jobs,
-            "wall_seconds": self.wall_seconds,
-            "steady_jobs_per_second": self.steady_rate,
-            "wall_jobs_per_second": self.wall_rate,
-            "cpu_seconds": self.cpu.to_json(),
-            "redis_commands": self.commands,
-            "redis_script_calls": self.script_calls,
-        }
+    @classmethod
+    def of(
+        cls,
+        jobs: int,
+        wall_seconds: float,
+        steady_jobs_per_second: float,
+        cpu_seconds: CpuSeconds,
+        redis_commands: int | None = None,
+        redis_script_calls: int | None = None,
+    ) -> DrainRun:
+        return cls(
+            jobs,
+            wall_seconds,
+            steady_jobs_per_second,
+            jobs / wall_seconds,
+            cpu_seconds,
+            redis_commands,
+            redis_script_calls,
+        )
 
 
 POLLS = ("zcard", "info")
@@ -158,7 +163,7 @@ def drain_once(
     rate = steady_rate(
         [job.started_at for job in done if job.started_at], [job.ended_at for job in done if job.ended_at]
     )
-    return DrainRun(jobs, wall_seconds, rate, cpu, commands, script_calls)
+    return DrainRun.of(jobs, wall_seconds, rate, cpu, commands, script_calls)
 
 
 def dramatiq_drain_once(context: Context, workload: str, size: int, jobs: int) -> DrainRun:
@@ -166,128 +171,160 @@ def dramatiq_drain_once(context: Context, workload: str, size: int, jobs: int) -
     rate counts from the pool's start (wall clock at its launch)."""
     launched = time.time()
     wall_seconds, cpu, ends = dramatiq_pool.drain_once(context, workload, size, jobs)
-    return DrainRun(jobs, wall_seconds, steady_rate_of(launched, ends), cpu)
+    return DrainRun.of(jobs, wall_seconds, steady_rate_of(launched, ends), cpu)
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The runs of one pool, workload and size."""
+    """The runs of one pool, workload and size; made by ``Cell.of``."""
 
+    steady_jobs_per_second: Spread
+    wall_jobs_per_second: Spread
+    cpu_microseconds_per_job: CpuSeconds
+    """Over all runs."""
+    redis_commands_per_job: float | None
+    """Over all runs (None: not counted)."""
+    redis_script_calls_per_job: float | None
     runs: tuple[DrainRun, ...]
 
-    @property
-    def steady(self) -> Spread:
-        return Spread(tuple(run.steady_rate for run in self.runs))
-
-    @property
-    def wall(self) -> Spread:
-        return Spread(tuple(run.wall_rate for run in self.runs))
-
-    @property
-    def cpu_per_job(self) -> CpuSeconds:
-        """CPU microseconds per job, over all runs."""
-        jobs = sum(run.jobs for run in self.runs) / 1e6
-        return CpuSeconds(
-            sum(run.cpu.pool_process for run in self.runs) / jobs,
-            sum(run.cpu.workers for run in self.runs) / jobs,
-            sum(run.cpu.redis_server for run in self.runs) / jobs,
-            sum(run.cpu.others for run in self.runs) / jobs,
+    @classmethod
+    def of(cls, runs: Sequence[DrainRun]) -> Cell:
+        jobs = sum(run.jobs for run in runs)
+        millions = jobs / 1e6
+        cpu_per_job = CpuSeconds.of(
+            sum(run.cpu_seconds.pool_process for run in runs) / millions,
+            sum(run.cpu_seconds.workers for run in runs) / millions,
+            sum(run.cpu_seconds.redis_server for run in runs) / millions,
+            sum(run.cpu_seconds.other_processes for run in runs) / millions,
+        )
+        commands = [run.redis_commands for run in runs]
+        script_calls = [run.redis_script_calls for run in runs]
+        return cls(
+            Spread.of(run.steady_jobs_per_second for run in runs),
+            Spread.of(run.wall_jobs_per_second for run in runs),
+            cpu_per_job,
+            per_job(commands, jobs),
+            per_job(script_calls, jobs),
+            tuple(runs),
         )
 
     def cpu_per_job_after(self, start_up: CpuSeconds) -> CpuSeconds:
         """CPU microseconds per job, over all runs, ``start_up`` (each run's) left out."""
         jobs, runs = sum(run.jobs for run in self.runs) / 1e6, len(self.runs)
-        return CpuSeconds(
-            (sum(run.cpu.pool_process for run in self.runs) - runs * start_up.pool_process) / jobs,
-            (sum(run.cpu.workers for run in self.runs) - runs * start_up.workers) / jobs,
-            (sum(run.cpu.redis_server for run in self.runs) - runs * start_up.redis_server) / jobs,
+        return CpuSeconds.of(
+            (sum(run.cpu_seconds.pool_process for run in self.runs) - runs * start_up.pool_process) / jobs,
+            (sum(run.cpu_seconds.workers for run in self.runs) - runs * start_up.workers) / jobs,
+            (sum(run.cpu_seconds.redis_server for run in self.runs) - runs * start_up.redis_server) / jobs,
         )
 
-    def per_job(self, count: str) -> float | None:
-        """Redis ``commands`` or ``script_calls`` per job, over all runs (None: not counted)."""
-        counted = [getattr(run, count) for run in self.runs]
-        if any(each is None for each in counted):
-            return None
-        return sum(counted) / sum(run.jobs for run in self.runs)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "steady_jobs_per_second": self.steady.to_json(),
-            "wall_jobs_per_second": self.wall.to_json(),
-            "cpu_microseconds_per_job": self.cpu_per_job.to_json(),
-            "redis_commands_per_job": self.per_job("commands"),
-            "redis_script_calls_per_job": self.per_job("script_calls"),
-            "runs": [run.to_json() for run in self.runs],
-        }
+def per_job(counts: Sequence[int | None], jobs: int) -> float | None:
+    """Redis commands (or script calls) per job over runs; None if a run did not count them."""
+    counted = [count for count in counts if count is not None]
+    return sum(counted) / jobs if len(counted) == len(counts) else None
+
+
+METHOD = (
+    "burst pools (Dramatiq: SIGTERM once its jobs have ended); rate from the jobs' "
+    "end times between the 10th and 90th percentile"
+)
 
 
 @dataclass(frozen=True)
 class Drain:
+    """Made by ``Drain.of``."""
+
     name = "drain"
-    profile: Profile
-    cells: dict[tuple[str, str, int], Cell]
-    """By (pool, workload, size)."""
-    start_ups: dict[str, tuple[CpuSeconds, ...]]
+    method: str
+    dramatiq: str
+    """How Dramatiq ran."""
+    pool_sizes: tuple[int, ...]
+    workloads: tuple[str, ...]
+    figures: dict[str, dict[str, dict[str, Cell]]]
+    """By workload, pool and size (``"2"``)."""
+    start_up_cpu_seconds: dict[str, tuple[CpuSeconds, ...]]
     """By pool (of BUDGET_POOLS, at BUDGET_SIZE): the CPU of a burst run on an empty queue, each run."""
+    ratio_jobpool_over: dict[str, dict[str, dict[str, float]]]
+    """By workload, other pool and size: jobpool's median steady rate over the other's."""
+
+    @classmethod
+    def of(
+        cls,
+        profile: Profile,
+        cells: dict[tuple[str, str, int], Cell],
+        start_ups: dict[str, tuple[CpuSeconds, ...]],
+    ) -> Drain:
+        """``cells`` by (pool, workload, size)."""
+        figures: dict[str, dict[str, dict[str, Cell]]] = {}
+        for (pool, workload, size), cell in cells.items():
+            figures.setdefault(workload, {}).setdefault(pool, {})[str(size)] = cell
+
+        def ratio(other: str, workload: str, size: int) -> float:
+            rates = figures[workload]
+            ours = rates[JOBPOOL.name][str(size)].steady_jobs_per_second.median
+            return ours / rates[other][str(size)].steady_jobs_per_second.median
+
+        ratios = {
+            workload: {
+                other.name: {
+                    str(size): ratio(other.name, workload, size)
+                    for size in profile.pool_sizes
+                    if (other.name, workload, size) in cells
+                }
+                for other in (RQ_SIMPLE, RQ_FORK, DRAMATIQ)
+            }
+            for workload in profile.workloads
+        }
+        return cls(
+            method=METHOD,
+            dramatiq=f"dramatiq {dramatiq_pool.VERSION} --processes N (8 threads each), sizes "
+            f"{list(profile.dramatiq_pool_sizes)}; end times written by the actors to a file per process",
+            pool_sizes=profile.pool_sizes,
+            workloads=profile.workloads,
+            figures=figures,
+            start_up_cpu_seconds=start_ups,
+            ratio_jobpool_over=ratios,
+        )
+
+    def cell(self, pool: str, workload: str, size: int) -> Cell:
+        return self.figures[workload][pool][str(size)]
+
+    def measured(self, pool: str, workload: str, size: int) -> bool:
+        """Dramatiq runs at the profile's Dramatiq sizes only."""
+        return str(size) in self.figures.get(workload, {}).get(pool, {})
+
+    @property
+    def runs(self) -> int:
+        """Runs of each pool, workload and size."""
+        return len(self.cell(JOBPOOL.name, self.workloads[0], self.pool_sizes[0]).runs)
+
+    @property
+    def dramatiq_pool_sizes(self) -> list[int]:
+        """The sizes at which Dramatiq ran."""
+        return [
+            size
+            for size in self.pool_sizes
+            if any(self.measured(DRAMATIQ.name, workload, size) for workload in self.workloads)
+        ]
 
     def start_up(self, pool: str) -> CpuSeconds:
         """The mean CPU of ``pool``'s start-up and exit, at BUDGET_SIZE."""
-        runs = self.start_ups[pool]
-        return CpuSeconds(
+        runs = self.start_up_cpu_seconds[pool]
+        return CpuSeconds.of(
             sum(run.pool_process for run in runs) / len(runs),
             sum(run.workers for run in runs) / len(runs),
             sum(run.redis_server for run in runs) / len(runs),
         )
 
     def rate(self, pool: str, workload: str, size: int) -> float:
-        return self.cells[pool, workload, size].steady.median
+        return self.cell(pool, workload, size).steady_jobs_per_second.median
 
     def ratio(self, other: str, workload: str, size: int) -> float:
-        return self.rate(JOBPOOL.name, workload, size) / self.rate(other, workload, size)
-
-    def measured(self, pool: str, workload: str, size: int) -> bool:
-        """Dramatiq runs at the profile's Dramatiq sizes only."""
-        return (pool, workload, size) in self.cells
-
-    def dramatiq_sizes(self, workload: str) -> list[int]:
-        return [size for size in self.profile.pool_sizes if self.measured(DRAMATIQ.name, workload, size)]
+        return self.ratio_jobpool_over[workload][other][str(size)]
 
     def ratio_to_fastest_rq(self, size: int) -> float:
         fastest = max(self.rate(kind.name, TARGET_WORKLOAD, size) for kind in (RQ_SIMPLE, RQ_FORK))
         return self.rate(JOBPOOL.name, TARGET_WORKLOAD, size) / fastest
-
-    def to_json(self) -> dict[str, Any]:
-        figures: dict[str, dict[str, dict[str, Any]]] = {}
-        for (pool, workload, size), cell in self.cells.items():
-            figures.setdefault(workload, {}).setdefault(pool, {})[str(size)] = cell.to_json()
-        return {
-            "method": "burst pools (Dramatiq: SIGTERM once its jobs have ended); rate from the jobs' "
-            "end times between the 10th and 90th percentile",
-            "dramatiq": f"dramatiq {dramatiq_pool.VERSION} --processes N (8 threads each), sizes "
-            f"{list(self.profile.dramatiq_pool_sizes)}; end times written by the actors to a file "
-            "per process",
-            "pool_sizes": list(self.profile.pool_sizes),
-            "workloads": list(self.profile.workloads),
-            "figures": figures,
-            "start_up_cpu_seconds": {
-                pool: [run.to_json() for run in runs] for pool, runs in self.start_ups.items()
-            },
-            "ratio_jobpool_over": {
-                workload: {
-                    other.name: {
-                        str(size): self.ratio(other.name, workload, size) for size in self.profile.pool_sizes
-                    }
-                    for other in (RQ_SIMPLE, RQ_FORK)
-                }
-                | {
-                    DRAMATIQ.name: {
-                        str(size): self.ratio(DRAMATIQ.name, workload, size)
-                        for size in self.dramatiq_sizes(workload)
-                    }
-                }
-                for workload in self.profile.workloads
-            },
-        }
 
     def markdown(self) -> list[str]:
         lines = [
@@ -295,17 +332,17 @@ class Drain:
             "",
             "K jobs enqueued, then the pool started in burst mode until it exits. Jobs per second from "
             "the jobs' own end times between the 10th and 90th percentile (median of "
-            f"{self.profile.runs} runs, min{EN_DASH}max); the rate over the pool process's "
+            f"{self.runs} runs, min{EN_DASH}max); the rate over the pool process's "
             "whole life, start-up included, is in the JSON.",
         ]
         header = ["pool size", *(kind.label for kind in POOLS), f"{DRAMATIQ.label}, N processes"]
         header += [f"jobpool / {other.label}" for other in (RQ_SIMPLE, RQ_FORK, DRAMATIQ)]
-        for workload in self.profile.workloads:
+        for workload in self.workloads:
             rows = [
                 [
                     str(size),
                     *(
-                        spread_cell(self.cells[kind.name, workload, size].steady)
+                        spread_cell(self.cell(kind.name, workload, size).steady_jobs_per_second)
                         if self.measured(kind.name, workload, size)
                         else EN_DASH
                         for kind in DRAIN_POOLS
@@ -317,20 +354,20 @@ class Drain:
                         for other in (RQ_SIMPLE, RQ_FORK, DRAMATIQ)
                     ),
                 ]
-                for size in self.profile.pool_sizes
+                for size in self.pool_sizes
             ]
             label = LABELS[workload]
             lines += ["", f"### {label[0].upper()}{label[1:]}, jobs/s", "", *table(header, rows)]
         lines += ["", "### CPU time per no-op job, µs (user + system, all runs)", ""]
         rows = []
-        for size in self.profile.pool_sizes:
+        for size in self.pool_sizes:
             for kind in (*DRAIN_POOLS, JOBPOOL_LOGGING):
                 if not self.measured(kind.name, TARGET_WORKLOAD, size):
                     continue
-                cell = self.cells[kind.name, TARGET_WORKLOAD, size]
-                cpu = cell.cpu_per_job
+                cell = self.cell(kind.name, TARGET_WORKLOAD, size)
+                cpu = cell.cpu_microseconds_per_job
                 figures = (cpu.pool_process, cpu.workers, cpu.redis_server, cpu.total)
-                counts = (cell.per_job("commands"), cell.per_job("script_calls"))
+                counts = (cell.redis_commands_per_job, cell.redis_script_calls_per_job)
                 rows.append(
                     [
                         f"{kind.label}, {size}",
@@ -357,7 +394,7 @@ class Drain:
             + "; ".join(
                 f"{pool}: {number(round(cpu.total * 1000))} ms of CPU"
                 f" ({number(round(cpu.pool_process * 1000))} in the pool process)"
-                for pool, cpu in ((pool, self.start_up(pool)) for pool in self.start_ups)
+                for pool, cpu in ((pool, self.start_up(pool)) for pool in self.start_up_cpu_seconds)
             )
             + f". `{JOBPOOL_LOGGING.label}` is jobpool at its default log level (a line a job), "
             "the rest log warnings only.",
@@ -366,7 +403,7 @@ class Drain:
             "",
             f"Dramatiq {dramatiq_pool.VERSION}: `dramatiq dramatiq_workload --processes N` (its default 8 "
             "threads a process) on a RedisBroker, at pool sizes "
-            f"{', '.join(map(str, self.profile.dramatiq_pool_sizes))}; it has no burst mode, so its K "
+            f"{', '.join(map(str, self.dramatiq_pool_sizes))}; it has no burst mode, so its K "
             "messages (enqueued one `broker.enqueue` each, as `actor.send()` does) are drained by a pool "
             "stopped with SIGTERM once every job has written its end time (one `os.write` to a file of "
             "its process, no Redis traffic); its wall rate includes that warm shutdown. Its pool process "
@@ -374,91 +411,80 @@ class Drain:
         ]
         return lines
 
-    def targets(self) -> list[Target]:
-        if TARGET_WORKLOAD not in self.profile.workloads:
-            return []
-        ratios = {size: self.ratio_to_fastest_rq(size) for size in self.profile.pool_sizes}
+    def targets(self) -> dict[str, Target]:
+        if TARGET_WORKLOAD not in self.workloads:
+            return {}
+        ratios = {size: self.ratio_to_fastest_rq(size) for size in self.pool_sizes}
         measured = ", ".join(f"{size}: {ratio:.1f}{TIMES}" for size, ratio in ratios.items())
-        targets = []
+        targets = self.budget_targets()
+        targets["drain_30x_fastest_rq_pool"] = Target(
+            f"no-op jobs drained at least {MIN_RATIO:.0f}{TIMES} as fast as RQ's fastest pool of "
+            "the same size",
+            f"by pool size: {measured}",
+            min(ratios.values()) >= MIN_RATIO,
+        )
         if self.measured(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE):
             ratio = self.ratio(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
             jobpool = self.rate(JOBPOOL.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
             dramatiq = self.rate(DRAMATIQ.name, TARGET_WORKLOAD, DRAMATIQ_TARGET_SIZE)
-            targets.append(
-                Target(
-                    "drain_3x_dramatiq",
-                    f"no-op drain at pool size {DRAMATIQ_TARGET_SIZE} at least "
-                    f"{MIN_RATIO_OVER_DRAMATIQ:.0f}{TIMES} Dramatiq with {DRAMATIQ_TARGET_SIZE} processes",
-                    f"{ratio:.1f}{TIMES} ({number(round(jobpool))} against {number(round(dramatiq))} jobs/s)",
-                    ratio >= MIN_RATIO_OVER_DRAMATIQ,
-                )
+            targets["drain_3x_dramatiq"] = Target(
+                f"no-op drain at pool size {DRAMATIQ_TARGET_SIZE} at least "
+                f"{MIN_RATIO_OVER_DRAMATIQ:.0f}{TIMES} Dramatiq with {DRAMATIQ_TARGET_SIZE} processes",
+                f"{ratio:.1f}{TIMES} ({number(round(jobpool))} against {number(round(dramatiq))} jobs/s)",
+                ratio >= MIN_RATIO_OVER_DRAMATIQ,
             )
-        return [
-            *self.budget_targets(),
-            Target(
-                "drain_30x_fastest_rq_pool",
-                f"no-op jobs drained at least {MIN_RATIO:.0f}{TIMES} as fast as RQ's fastest pool of "
-                "the same size",
-                f"by pool size: {measured}",
-                min(ratios.values()) >= MIN_RATIO,
-            ),
-            *targets,
-        ]
+        return targets
 
-    def budget_targets(self) -> list[Target]:
+    def budget_targets(self) -> dict[str, Target]:
         """The per-job budget, for jobpool at BUDGET_SIZE (``--prefetch 0`` beside it), start-up
         left out; and the price of a job's log line."""
         if not self.measured(JOBPOOL.name, TARGET_WORKLOAD, BUDGET_SIZE):
-            return []
+            return {}
         cells = {
-            kind.label: self.cells[kind.name, TARGET_WORKLOAD, BUDGET_SIZE]
+            kind.label: self.cell(kind.name, TARGET_WORKLOAD, BUDGET_SIZE)
             for kind in BUDGET_POOLS
             if self.measured(kind.name, TARGET_WORKLOAD, BUDGET_SIZE)
         }
         spent_per_job = {
-            kind.label: self.cells[kind.name, TARGET_WORKLOAD, BUDGET_SIZE].cpu_per_job_after(
+            kind.label: self.cell(kind.name, TARGET_WORKLOAD, BUDGET_SIZE).cpu_per_job_after(
                 self.start_up(kind.name)
             )
             for kind in BUDGET_POOLS
             if kind.label in cells
         }
-        targets = []
+        targets = {}
         for part, limit in BUDGET_MICROSECONDS.items():
             spent = {label: _cpu_part(cpu, part) for label, cpu in spent_per_job.items()}
-            with_start_up = _cpu_part(cells[JOBPOOL.label].cpu_per_job, part)
+            with_start_up = _cpu_part(cells[JOBPOOL.label].cpu_microseconds_per_job, part)
             measured = "; ".join(
                 f"{label}: {number(round(value))} µs"
                 + (f" ({number(round(with_start_up))} with its start-up)" if label == JOBPOOL.label else "")
                 + (_executed(cells[label]) if part == "redis-server" else "")
                 for label, value in spent.items()
             )
-            targets.append(
-                Target(
-                    f"{part.replace(' ', '_').replace('-', '_')}_cpu_per_job",
-                    f"{part} CPU per no-op job at most {limit:.0f} µs, pool of {BUDGET_SIZE} draining "
-                    "(start-up left out)",
-                    measured,
-                    spent[JOBPOOL.label] <= limit,
-                )
+            targets[f"{part.replace(' ', '_').replace('-', '_')}_cpu_per_job"] = Target(
+                f"{part} CPU per no-op job at most {limit:.0f} µs, pool of {BUDGET_SIZE} draining "
+                "(start-up left out)",
+                measured,
+                spent[JOBPOOL.label] <= limit,
             )
-        return [*targets, *self.log_line_targets()]
+        return {**targets, **self.log_line_targets()}
 
-    def log_line_targets(self) -> list[Target]:
+    def log_line_targets(self) -> dict[str, Target]:
         """A job's log line: what the workers spend more at INFO than at WARNING, against a
         no-op job's whole CPU (start-up left out of both)."""
         if not self.measured(JOBPOOL_LOGGING.name, TARGET_WORKLOAD, BUDGET_SIZE):
-            return []
+            return {}
         start_up = self.start_up(JOBPOOL.name)
-        quiet = self.cells[JOBPOOL.name, TARGET_WORKLOAD, BUDGET_SIZE].cpu_per_job_after(start_up)
-        logging = self.cells[JOBPOOL_LOGGING.name, TARGET_WORKLOAD, BUDGET_SIZE].cpu_per_job_after(start_up)
+        quiet = self.cell(JOBPOOL.name, TARGET_WORKLOAD, BUDGET_SIZE).cpu_per_job_after(start_up)
+        logging = self.cell(JOBPOOL_LOGGING.name, TARGET_WORKLOAD, BUDGET_SIZE).cpu_per_job_after(start_up)
         line = logging.workers - quiet.workers
         share = line / quiet.total
         rate_ratio = self.rate(JOBPOOL_LOGGING.name, TARGET_WORKLOAD, BUDGET_SIZE) / self.rate(
             JOBPOOL.name, TARGET_WORKLOAD, BUDGET_SIZE
         )
-        return [
-            Target(
-                "log_line_per_job",
+        return {
+            "log_line_per_job": Target(
                 f"a job's INFO log line costs under {MAX_LOG_LINE_SHARE:.0%} of a no-op job's CPU, pool "
                 f"of {BUDGET_SIZE} draining",
                 f"{line:.1f} µs a line: {share:.1%} of a no-op job's {number(round(quiet.total))} µs "
@@ -466,11 +492,11 @@ class Drain:
                 "the rate at WARNING",
                 share < MAX_LOG_LINE_SHARE,
             )
-        ]
+        }
 
 
 def _executed(cell: Cell) -> str:
-    commands, script_calls = cell.per_job("commands"), cell.per_job("script_calls")
+    commands, script_calls = cell.redis_commands_per_job, cell.redis_script_calls_per_job
     if commands is None or script_calls is None:
         return ""
     return f" ({commands:.1f} commands and {script_calls:.2f} script calls a job)"
@@ -513,12 +539,12 @@ def run(context: Context) -> Drain:
                     drain = drain_once(context, kind, workload, size, jobs)
                     progress(
                         f"drain {index + 1}/{profile.runs}: {kind.label} x{size}, {jobs:,} {workload}: "
-                        f"{drain.steady_rate:,.0f} jobs/s ({drain.wall_seconds:.1f} s wall)"
+                        f"{drain.steady_jobs_per_second:,.0f} jobs/s ({drain.wall_seconds:.1f} s wall)"
                     )
                     runs.setdefault((kind.name, workload, size), []).append(drain)
         if BUDGET_SIZE in profile.pool_sizes:
             for kind in BUDGET_POOLS:
                 start_ups.setdefault(kind.name, []).append(start_up_once(context, kind, BUDGET_SIZE))
     context.admin.flushdb()
-    cells = {key: Cell(tuple(each)) for key, each in runs.items()}
-    return Drain(profile, cells, {pool: tuple(each) for pool, each in start_ups.items()})
+    cells = {key: Cell.of(each) for key, each in runs.items()}
+    return Drain.of(profile, cells, {pool: tuple(each) for pool, each in start_ups.items()})

@@ -90,13 +90,6 @@ class CostReport:
     single: Cost
     many: Cost
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "warm_up": self.warm_up.to_json(),
-            "single": self.single.to_json(),
-            "many": self.many.to_json(),
-        }
-
 
 def measure_costs(library: Library, url: str, admin: redis.Redis, many_jobs: int) -> CostReport:
     counter = RoundTripCounter()
@@ -132,11 +125,8 @@ def enqueue_many_rate(library: Library, queue: ProducerQueue, jobs: int) -> floa
 
 @dataclass(frozen=True)
 class Throughput:
-    single: Spread
-    many: Spread
-
-    def to_json(self) -> dict[str, Any]:
-        return {"single_jobs_per_second": self.single.to_json(), "many_jobs_per_second": self.many.to_json()}
+    single_jobs_per_second: Spread
+    many_jobs_per_second: Spread
 
 
 def measure_throughput(
@@ -163,7 +153,7 @@ def measure_throughput(
             client.close()
     return {
         library.name: Throughput(
-            Spread(tuple(rates[library.name, "single"])), Spread(tuple(rates[library.name, "many"]))
+            Spread.of(rates[library.name, "single"]), Spread.of(rates[library.name, "many"])
         )
         for library in LIBRARIES
     }
@@ -192,8 +182,8 @@ def many_round_trips_summary(cost: Cost) -> str:
 
 def per_job_summary(cost: Cost) -> str:
     return (
-        f"{number(cost.per_job(cost.round_trips))} round trip(s) and "
-        f"{number(cost.per_job(cost.sent_total))} command(s) sent per enqueue"
+        f"{number(cost.round_trips_per_job)} round trip(s) and "
+        f"{number(cost.commands_sent_per_job)} command(s) sent per enqueue"
     )
 
 
@@ -209,57 +199,62 @@ def warm_up_reasons(costs: dict[str, CostReport]) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Enqueue:
+    """Made by ``Enqueue.of``."""
+
     name = "enqueue"
+    cost_batch: int
     single_jobs: int
     many_jobs: int
-    runs: int
-    costs: dict[str, CostReport]
+    cost: dict[str, CostReport]
     throughput: dict[str, Throughput]
+    ratio_jobpool_over_rq: dict[str, float]
+    """By kind of enqueue (``single``, ``many``): jobpool's median rate over RQ's."""
 
-    def ratio(self, kind: str) -> float:
-        rates = {name: getattr(figures, kind).median for name, figures in self.throughput.items()}
-        return float(rates["jobpool"] / rates["rq"])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cost_batch": COST_BATCH,
-            "single_jobs": self.single_jobs,
-            "many_jobs": self.many_jobs,
-            "cost": {name: report.to_json() for name, report in self.costs.items()},
-            "throughput": {name: figures.to_json() for name, figures in self.throughput.items()},
-            "ratio_jobpool_over_rq": {"single": self.ratio("single"), "many": self.ratio("many")},
+    @classmethod
+    def of(
+        cls, single_jobs: int, many_jobs: int, cost: dict[str, CostReport], throughput: dict[str, Throughput]
+    ) -> Enqueue:
+        ours, theirs = throughput["jobpool"], throughput["rq"]
+        ratios = {
+            "single": ours.single_jobs_per_second.median / theirs.single_jobs_per_second.median,
+            "many": ours.many_jobs_per_second.median / theirs.many_jobs_per_second.median,
         }
+        return cls(COST_BATCH, single_jobs, many_jobs, cost, throughput, ratios)
+
+    @property
+    def runs(self) -> int:
+        return len(self.throughput["jobpool"].single_jobs_per_second.runs)
 
     def cost_rows(self, pick: Callable[[CostReport], Cost], per_job: bool) -> list[list[str]]:
         """Rows of round trips and commands for one kind of batch, a column per library."""
-        return cost_table_rows([pick(self.costs[library.name]) for library in LIBRARIES], per_job)
+        return cost_table_rows([pick(self.cost[library.name]) for library in LIBRARIES], per_job)
 
     def throughput_rows(self) -> list[list[str]]:
         figures = [self.throughput[library.name] for library in LIBRARIES]
         return [
             [
                 f"`enqueue`, jobs/s ({number(self.single_jobs)} jobs, one client)",
-                *(spread_cell(each.single) for each in figures),
-                f"{self.ratio('single'):.2f}{TIMES}",
+                *(spread_cell(each.single_jobs_per_second) for each in figures),
+                f"{self.ratio_jobpool_over_rq['single']:.2f}{TIMES}",
             ],
             [
                 f"`enqueue_many`, jobs/s ({number(self.many_jobs)} jobs in one call)",
-                *(spread_cell(each.many) for each in figures),
-                f"{self.ratio('many'):.2f}{TIMES}",
+                *(spread_cell(each.many_jobs_per_second) for each in figures),
+                f"{self.ratio_jobpool_over_rq['many']:.2f}{TIMES}",
             ],
         ]
 
     def warm_up_line(self) -> str:
         parts = [
-            f"{library.label} {self.costs[library.name].warm_up.round_trips} round trips "
-            f"({breakdown(self.costs[library.name].warm_up.sent)})"
+            f"{library.label} {self.cost[library.name].warm_up.round_trips} round trips "
+            f"({breakdown(self.cost[library.name].warm_up.sent)})"
             for library in LIBRARIES
         ]
         return (
             "First `enqueue` on a fresh client (left out of the per-enqueue figures): "
             + "; ".join(parts)
             + "."
-            + "".join(warm_up_reasons(self.costs))
+            + "".join(warm_up_reasons(self.cost))
         )
 
     def markdown(self) -> list[str]:
@@ -284,26 +279,24 @@ class Enqueue:
             *table(["", *labels, "jobpool / RQ"], self.throughput_rows()),
         ]
 
-    def targets(self) -> list[Target]:
+    def targets(self) -> dict[str, Target]:
         single, many, rq_single = (
-            self.costs["jobpool"].single,
-            self.costs["jobpool"].many,
-            self.costs["rq"].single,
+            self.cost["jobpool"].single,
+            self.cost["jobpool"].many,
+            self.cost["rq"].single,
         )
-        return [
-            Target(
-                "enqueue_one_round_trip",
+        return {
+            "enqueue_one_round_trip": Target(
                 "one `enqueue` is one round trip",
                 f"jobpool {per_job_summary(single)}; RQ {per_job_summary(rq_single)}",
                 single_target_met(single),
             ),
-            Target(
-                "enqueue_many_one_pipeline",
+            "enqueue_many_one_pipeline": Target(
                 f"`enqueue_many` of {number(many.jobs)} jobs is one pipeline",
                 many_round_trips_summary(many),
                 many_target_met(many),
             ),
-        ]
+        }
 
 
 def run(context: Context) -> Enqueue:
@@ -314,4 +307,4 @@ def run(context: Context) -> Enqueue:
         progress(f"enqueue: counting round trips and commands: {library.label}")
         costs[library.name] = measure_costs(library, context.url, context.admin, many)
     throughput = measure_throughput(context.url, context.admin, single, many, profile.runs)
-    return Enqueue(single, many, profile.runs, costs, throughput)
+    return Enqueue.of(single, many, costs, throughput)

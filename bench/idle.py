@@ -12,14 +12,19 @@ executed, including inside Lua scripts. Executed comes from ``INFO commandstats`
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-from bench.pools import JOBPOOL, RQ_FORK, PoolKind, RunningPool
-from bench.redis_counting import ScriptCommandWatch, counter_difference, executed_commands, reset_server_stats
+from bench.pools import JOBPOOL, POOL_KINDS, RQ_FORK, PoolKind, RunningPool
+from bench.redis_counting import (
+    ScriptCommandWatch,
+    counter_difference,
+    executed_commands,
+    reset_server_stats,
+    sorted_counts,
+)
 from bench.reporting import EN_DASH, TIMES, Spread, decimal_cell, progress, table
 from bench.suite_types import Context, Target
 
@@ -57,30 +62,25 @@ def wait_until_connections_settle(admin: redis.Redis, size: int, quiet_seconds: 
 
 @dataclass(frozen=True)
 class IdleWindow:
-    """What an idle pool cost Redis over ``seconds``."""
+    """What an idle pool cost Redis over ``seconds``; made by ``IdleWindow.of``."""
 
     seconds: float
-    sent: Counter[str]
+    requests_per_second: float
+    executed_per_second: float
+    sent: dict[str, int]
     """Requests: the commands the pool's clients sent."""
-    executed: Counter[str]
+    executed: dict[str, int]
     """Commands Redis executed, including inside scripts."""
 
-    @property
-    def sent_per_second(self) -> float:
-        return sum(self.sent.values()) / self.seconds
-
-    @property
-    def executed_per_second(self) -> float:
-        return sum(self.executed.values()) / self.seconds
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "requests_per_second": self.sent_per_second,
-            "executed_per_second": self.executed_per_second,
-            "sent": dict(sorted(self.sent.items())),
-            "executed": dict(sorted(self.executed.items())),
-        }
+    @classmethod
+    def of(cls, seconds: float, sent: Mapping[str, int], executed: Mapping[str, int]) -> IdleWindow:
+        return cls(
+            seconds,
+            sum(sent.values()) / seconds,
+            sum(executed.values()) / seconds,
+            sorted_counts(sent),
+            sorted_counts(executed),
+        )
 
 
 class WindowCounter:
@@ -103,31 +103,33 @@ class WindowCounter:
         inside_scripts = self.watch.collect(self.admin)  # its ECHO marker is before the reset
         reset_server_stats(self.admin)
         self.started = time.monotonic()
-        return IdleWindow(seconds, counter_difference(executed, inside_scripts), executed)
+        return IdleWindow.of(seconds, counter_difference(executed, inside_scripts), executed)
 
 
 @dataclass(frozen=True)
 class IdlePool:
-    kind: PoolKind
-    size: int
+    """An idle pool's windows; made by ``IdlePool.of``."""
+
+    pool: str
+    """The pool kind's name."""
+    workers: int
+    requests_per_second: Spread
+    executed_per_second: Spread
     windows: tuple[IdleWindow, ...]
 
-    @property
-    def requests(self) -> Spread:
-        return Spread(tuple(window.sent_per_second for window in self.windows))
+    @classmethod
+    def of(cls, kind: PoolKind, workers: int, windows: tuple[IdleWindow, ...]) -> IdlePool:
+        return cls(
+            kind.name,
+            workers,
+            Spread.of(window.requests_per_second for window in windows),
+            Spread.of(window.executed_per_second for window in windows),
+            windows,
+        )
 
     @property
-    def executed(self) -> Spread:
-        return Spread(tuple(window.executed_per_second for window in self.windows))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pool": self.kind.name,
-            "workers": self.size,
-            "requests_per_second": self.requests.to_json(),
-            "executed_per_second": self.executed.to_json(),
-            "windows": [window.to_json() for window in self.windows],
-        }
+    def kind(self) -> PoolKind:
+        return POOL_KINDS[self.pool]
 
 
 def measure_pool(
@@ -155,18 +157,19 @@ def quiet_seconds(window_seconds: float) -> float:
 @dataclass(frozen=True)
 class Idle:
     name = "idle"
-    pools: tuple[IdlePool, ...]
     window_seconds: float
+    pools: tuple[IdlePool, ...]
 
-    def of(self, kind: PoolKind) -> list[IdlePool]:
-        return [pool for pool in self.pools if pool.kind is kind]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"window_seconds": self.window_seconds, "pools": [pool.to_json() for pool in self.pools]}
+    def pools_of(self, kind: PoolKind) -> list[IdlePool]:
+        return [pool for pool in self.pools if pool.pool == kind.name]
 
     def markdown(self) -> list[str]:
         rows = [
-            [f"{pool.kind.label}, {pool.size}", decimal_cell(pool.requests), decimal_cell(pool.executed)]
+            [
+                f"{pool.kind.label}, {pool.workers}",
+                decimal_cell(pool.requests_per_second),
+                decimal_cell(pool.executed_per_second),
+            ]
             for pool in self.pools
         ]
         return [
@@ -181,21 +184,20 @@ class Idle:
             *table(["pool, workers", "requests/s", "commands executed/s"], rows),
         ]
 
-    def targets(self) -> list[Target]:
-        ours = self.of(JOBPOOL)
+    def targets(self) -> dict[str, Target]:
+        ours = self.pools_of(JOBPOOL)
         if len(ours) < 2:
-            return []
-        rates = [pool.requests.median for pool in ours]
-        measured = ", ".join(f"{pool.size}: {pool.requests.median:.1f}/s" for pool in ours)
-        return [
-            Target(
-                "idle_load_independent_of_size",
+            return {}
+        rates = [pool.requests_per_second.median for pool in ours]
+        measured = ", ".join(f"{pool.workers}: {pool.requests_per_second.median:.1f}/s" for pool in ours)
+        return {
+            "idle_load_independent_of_size": Target(
                 f"an idle pool's Redis requests per second independent of its size (largest at most "
                 f"{SLACK_RATIO}{TIMES} the smallest + {SLACK_PER_SECOND:.0f}/s)",
                 f"requests by pool size: {measured}",
                 max(rates) <= min(rates) * SLACK_RATIO + SLACK_PER_SECOND,
             )
-        ]
+        }
 
 
 def run(context: Context) -> Idle:
@@ -204,11 +206,11 @@ def run(context: Context) -> Idle:
         for kind in IDLE_POOLS:
             for size in context.profile.idle_sizes:
                 windows = measure_pool(context, watch, kind, size)
-                pool = IdlePool(kind, size, windows)
+                pool = IdlePool.of(kind, size, windows)
                 progress(
-                    f"idle: {kind.label} x{size}: {pool.requests.median:.1f} requests/s, "
-                    f"{pool.executed.median:.1f} executed/s"
+                    f"idle: {kind.label} x{size}: {pool.requests_per_second.median:.1f} requests/s, "
+                    f"{pool.executed_per_second.median:.1f} executed/s"
                 )
                 pools.append(pool)
     context.admin.flushdb()
-    return Idle(tuple(pools), context.profile.idle_window_seconds)
+    return Idle(context.profile.idle_window_seconds, tuple(pools))

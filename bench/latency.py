@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-from bench.pools import FETCH_CHUNK, JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
+from bench.pools import FETCH_CHUNK, JOBPOOL, POOL_KINDS, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
 from bench.reporting import EN_DASH, Spread, decimal_cell, number, progress, table
 from bench.suite_types import Context, Profile, Target
 from bench.workload import noop
@@ -64,93 +64,131 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": percentile(values, 0.50),
-        "p90": percentile(values, 0.90),
-        "p99": percentile(values, 0.99),
-        "max": max(values),
-        "min": min(values),
-        "mean": statistics.fmean(values),
-    }
+@dataclass(frozen=True)
+class Summary:
+    """Percentiles and more of one run's latencies, in ms; made by ``Summary.of``."""
+
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    min: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        listed = list(values)
+        return cls(
+            percentile(listed, 0.50),
+            percentile(listed, 0.90),
+            percentile(listed, 0.99),
+            max(listed),
+            min(listed),
+            statistics.fmean(listed),
+        )
+
+
+STATISTICS = ("p50", "p99", "max")
+"""The statistics of a run whose spread over the runs is reported."""
 
 
 @dataclass(frozen=True)
 class LatencyRun:
-    """One run of steady load: the jobs' latencies in ms, in enqueue order."""
+    """One run of steady load; made by ``LatencyRun.of``."""
 
-    rate: float
-    pickup_ms: tuple[float, ...]
+    jobs: int
+    rate_per_second: float
+    pickup_ms: Summary
     """From ``enqueue`` returning in the client to the job's ``started_at``."""
-    queued_ms: tuple[float, ...]
+    enqueued_at_to_started_at_ms: Summary
     """From the job's ``enqueued_at`` to its ``started_at`` (both written in Redis's job hash)."""
-    client_behind_ms: float
+    negative_pickups: int
+    client_max_behind_schedule_ms: float
     """The most an enqueue was late against its schedule (the client kept pace if this is small)."""
 
-    def statistic(self, name: str, from_enqueued_at: bool = False) -> float:
-        return summary(list(self.queued_ms if from_enqueued_at else self.pickup_ms))[name]
+    @classmethod
+    def of(
+        cls, rate: float, pickup_ms: Sequence[float], queued_ms: Sequence[float], client_behind_ms: float
+    ) -> LatencyRun:
+        """From the jobs' latencies in ms (``queued_ms``: from their ``enqueued_at``), in enqueue order."""
+        return cls(
+            len(pickup_ms),
+            rate,
+            Summary.of(pickup_ms),
+            Summary.of(queued_ms),
+            sum(1 for value in pickup_ms if value < 0),
+            client_behind_ms,
+        )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "jobs": len(self.pickup_ms),
-            "rate_per_second": self.rate,
-            "pickup_ms": summary(list(self.pickup_ms)),
-            "enqueued_at_to_started_at_ms": summary(list(self.queued_ms)),
-            "negative_pickups": sum(1 for value in self.pickup_ms if value < 0),
-            "client_max_behind_schedule_ms": self.client_behind_ms,
-        }
+    def statistic(self, name: str, from_enqueued_at: bool = False) -> float:
+        summary = self.enqueued_at_to_started_at_ms if from_enqueued_at else self.pickup_ms
+        return float(getattr(summary, name))
+
+
+@dataclass(frozen=True)
+class Spreads:
+    """The spread over runs of p50, p99 and max (``STATISTICS``), in ms."""
+
+    p50: Spread
+    p99: Spread
+    max: Spread
+
+    @classmethod
+    def of(cls, runs: Sequence[LatencyRun], from_enqueued_at: bool) -> Spreads:
+        spreads = (Spread.of(run.statistic(name, from_enqueued_at) for run in runs) for name in STATISTICS)
+        return cls(*spreads)
 
 
 @dataclass(frozen=True)
 class PoolLatency:
-    kind: PoolKind
-    rate: float
-    seconds: float
+    """Made by ``PoolLatency.of``."""
+
+    pool: str
+    """The pool kind's name."""
+    workers: int
+    rate_per_second: float
+    seconds_per_run: float
     ready_seconds: float
+    pickup_ms: Spreads
+    enqueued_at_to_started_at_ms: Spreads
     runs: tuple[LatencyRun, ...]
 
-    def spread(self, name: str, from_enqueued_at: bool = False) -> Spread:
-        """``name`` (p50, p99, max) of each run's pickup latency, in ms."""
-        return Spread(tuple(run.statistic(name, from_enqueued_at) for run in self.runs))
+    @classmethod
+    def of(
+        cls, kind: PoolKind, rate: float, seconds: float, ready_seconds: float, runs: tuple[LatencyRun, ...]
+    ) -> PoolLatency:
+        return cls(
+            kind.name,
+            POOL_SIZE,
+            rate,
+            seconds,
+            ready_seconds,
+            Spreads.of(runs, from_enqueued_at=False),
+            Spreads.of(runs, from_enqueued_at=True),
+            runs,
+        )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pool": self.kind.name,
-            "workers": POOL_SIZE,
-            "rate_per_second": self.rate,
-            "seconds_per_run": self.seconds,
-            "ready_seconds": self.ready_seconds,
-            "pickup_ms": {name: self.spread(name).to_json() for name in ("p50", "p99", "max")},
-            "enqueued_at_to_started_at_ms": {
-                name: self.spread(name, from_enqueued_at=True).to_json() for name in ("p50", "p99", "max")
-            },
-            "runs": [run.to_json() for run in self.runs],
-        }
+    @property
+    def kind(self) -> PoolKind:
+        return POOL_KINDS[self.pool]
 
 
 @dataclass(frozen=True)
 class Latency:
     name = "latency"
-    pools: tuple[PoolLatency, ...]
+    workers: int
     runs: int
-    seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "workers": POOL_SIZE,
-            "runs": self.runs,
-            "seconds_per_run": self.seconds,
-            "pools": [pool.to_json() for pool in self.pools],
-        }
+    seconds_per_run: float
+    pools: tuple[PoolLatency, ...]
 
     def markdown(self) -> list[str]:
-        rates = ", ".join(f"{pool.kind.label} {number(pool.rate)}" for pool in self.pools)
+        rates = ", ".join(f"{pool.kind.label} {number(pool.rate_per_second)}" for pool in self.pools)
         rows = [
             [
                 pool.kind.label,
-                number(pool.rate),
-                *(decimal_cell(pool.spread(name), 2) for name in ("p50", "p99", "max")),
-                decimal_cell(pool.spread("p99", from_enqueued_at=True), 2),
+                number(pool.rate_per_second),
+                *(decimal_cell(getattr(pool.pickup_ms, name), 2) for name in STATISTICS),
+                decimal_cell(pool.enqueued_at_to_started_at_ms.p99, 2),
             ]
             for pool in self.pools
         ]
@@ -158,7 +196,8 @@ class Latency:
             "## Pickup latency",
             "",
             f"A pool of {POOL_SIZE} (not burst, warmed up) under a steady light load: one client enqueues "
-            f"no-op jobs at a fixed rate ({rates} jobs/s) for {number(self.seconds)} s, {self.runs} run(s); "
+            f"no-op jobs at a fixed rate ({rates} jobs/s) for {number(self.seconds_per_run)} s, "
+            f"{self.runs} run(s); "
             "a job's latency is from `enqueue` returning to the job's own `started_at`. Per run p50, "
             f"p99 and max, in ms: the median of the runs (min{EN_DASH}max). The last column counts from "
             "the job's `enqueued_at` instead (stamped by the client just before it sends the job), so "
@@ -169,10 +208,7 @@ class Latency:
         ]
 
     def negative_note(self) -> list[str]:
-        counts = [
-            (pool.kind.label, sum(1 for run in pool.runs for value in run.pickup_ms if value < 0))
-            for pool in self.pools
-        ]
+        counts = [(pool.kind.label, sum(run.negative_pickups for run in pool.runs)) for pool in self.pools]
         named = ", ".join(f"{label} {count:,} of {self.jobs_of(label):,}" for label, count in counts if count)
         if not named:
             return []
@@ -183,22 +219,21 @@ class Latency:
         ]
 
     def jobs_of(self, label: str) -> int:
-        return sum(len(run.pickup_ms) for pool in self.pools if pool.kind.label == label for run in pool.runs)
+        return sum(run.jobs for pool in self.pools if pool.kind.label == label for run in pool.runs)
 
-    def targets(self) -> list[Target]:
-        pool = next((pool for pool in self.pools if pool.kind is JOBPOOL), None)
+    def targets(self) -> dict[str, Target]:
+        pool = next((pool for pool in self.pools if pool.pool == JOBPOOL.name), None)
         if pool is None:
-            return []
-        p99 = pool.spread("p99").median
-        return [
-            Target(
-                name="pickup_p99_under_5_ms",
+            return {}
+        p99 = pool.pickup_ms.p99.median
+        return {
+            "pickup_p99_under_5_ms": Target(
                 goal=f"jobpool's p99 pickup latency (median of the runs) < {number(P99_TARGET_MS)} ms "
-                f"at {number(pool.rate)} jobs/s on a pool of {POOL_SIZE}",
+                f"at {number(pool.rate_per_second)} jobs/s on a pool of {POOL_SIZE}",
                 measured=f"{p99:.2f} ms",
                 met=p99 < P99_TARGET_MS,
             )
-        ]
+        }
 
 
 def enqueue_paced(
@@ -266,7 +301,7 @@ def measure_run(
         started = job.started_at.timestamp()
         pickup.append((started - returned_at) * 1000)
         queued.append((started - job.enqueued_at.timestamp()) * 1000)
-    return LatencyRun(rate, tuple(pickup), tuple(queued), behind * 1000)
+    return LatencyRun.of(rate, pickup, queued, behind * 1000)
 
 
 def rate_of(kind: PoolKind, profile: Profile) -> float:
@@ -289,19 +324,19 @@ def measure_pool(context: Context, kind: PoolKind) -> PoolLatency:
             runs = []
             for index in range(profile.runs):
                 run = measure_run(kind, client, admin, pool, rate, profile.latency_seconds)
-                figures = ", ".join(f"{name} {run.statistic(name):.2f}" for name in ("p50", "p99", "max"))
+                figures = ", ".join(f"{name} {run.statistic(name):.2f}" for name in STATISTICS)
                 progress(
-                    f"latency {index + 1}/{profile.runs}: {kind.label}: {len(run.pickup_ms)} jobs at "
+                    f"latency {index + 1}/{profile.runs}: {kind.label}: {run.jobs} jobs at "
                     f"{number(rate)}/s: {figures} ms"
                 )
                 runs.append(run)
     finally:
         client.close()
-    return PoolLatency(kind, rate, profile.latency_seconds, ready, tuple(runs))
+    return PoolLatency.of(kind, rate, profile.latency_seconds, ready, tuple(runs))
 
 
 def run(context: Context) -> Latency:
     kinds = (JOBPOOL, RQ_SIMPLE, *((RQ_FORK,) if context.profile.latency_of_fork_pool else ()))
     pools = tuple(measure_pool(context, kind) for kind in kinds)
     context.admin.flushdb()
-    return Latency(pools, context.profile.runs, context.profile.latency_seconds)
+    return Latency(POOL_SIZE, context.profile.runs, context.profile.latency_seconds, pools)

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import psutil
 import redis
 
-from bench.pools import DRAIN_DEADLINE_SECONDS, JOBPOOL, RQ_SIMPLE, PoolKind, RunningPool, finished_jobs
+from bench.pools import (
+    DRAIN_DEADLINE_SECONDS,
+    JOBPOOL,
+    POOL_KINDS,
+    RQ_SIMPLE,
+    PoolKind,
+    RunningPool,
+    finished_jobs,
+)
 from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
 from bench.suite_types import Context, Target
 from bench.workload import noop
@@ -64,7 +71,7 @@ def wait_for_finished(admin: redis.Redis, kind: PoolKind, pool: RunningPool, job
         time.sleep(0.05)
 
 
-def measure_once(context: Context, kind: PoolKind) -> list[ProcessMemory]:
+def measure_once(context: Context, kind: PoolKind) -> tuple[ProcessMemory, ...]:
     admin = context.admin
     admin.flushdb()
     jobs = context.profile.memory_jobs
@@ -74,42 +81,40 @@ def measure_once(context: Context, kind: PoolKind) -> list[ProcessMemory]:
         wait_for_finished(admin, kind, pool, jobs)
         snapshot = memory_snapshot(pool)
     finished_jobs(admin, job_ids)
-    return snapshot
+    return tuple(snapshot)
 
 
 @dataclass(frozen=True)
 class PoolMemory:
-    kind: PoolKind
-    runs: tuple[list[ProcessMemory], ...]
+    pool: str
+    """The pool kind's name."""
+    workers: int
+    runs: tuple[tuple[ProcessMemory, ...], ...]
+    """Each run's snapshot of the pool's processes."""
 
-    def spread(self, role: str, field: str) -> Spread:
-        """Per run, the median over that run's processes of the role; a run without one is left out."""
+    @property
+    def kind(self) -> PoolKind:
+        return POOL_KINDS[self.pool]
+
+    def spread(self, role: str, field: str) -> Spread | None:
+        """Per run, the median over that run's processes of the role; a run without one is left out
+        (None: no run had one)."""
         medians = []
         for snapshot in self.runs:
             values = sorted(getattr(each, field) for each in snapshot if each.role == role)
             if values:
                 medians.append(values[len(values) // 2] / MIB)
-        return Spread(tuple(medians))
+        return Spread.of(medians) if medians else None
 
     def whole_pool(self, field: str) -> Spread:
-        return Spread(tuple(sum(getattr(each, field) for each in snapshot) / MIB for snapshot in self.runs))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pool": self.kind.name,
-            "workers": POOL_SIZE,
-            "runs": [[asdict(each) for each in snapshot] for snapshot in self.runs],
-        }
+        return Spread.of(sum(getattr(each, field) for each in snapshot) / MIB for snapshot in self.runs)
 
 
 @dataclass(frozen=True)
 class Memory:
     name = "memory"
-    pools: tuple[PoolMemory, ...]
     jobs: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "pools": [pool.to_json() for pool in self.pools]}
+    pools: tuple[PoolMemory, ...]
 
     def markdown(self) -> list[str]:
         rows = []
@@ -143,12 +148,12 @@ class Memory:
             *table(["process", "RSS", "PSS", "USS"], rows),
         ]
 
-    def targets(self) -> list[Target]:
-        return []
+    def targets(self) -> dict[str, Target]:
+        return {}
 
 
 def run(context: Context) -> Memory:
-    snapshots: dict[str, list[list[ProcessMemory]]] = {kind.name: [] for kind in MEMORY_POOLS}
+    snapshots: dict[str, list[tuple[ProcessMemory, ...]]] = {kind.name: [] for kind in MEMORY_POOLS}
     for index in range(context.profile.runs):
         for kind in MEMORY_POOLS:
             snapshot = measure_once(context, kind)
@@ -156,5 +161,5 @@ def run(context: Context) -> Memory:
             progress(f"memory {index + 1}/{context.profile.runs}: {kind.label}: worker PSS {workers} MiB")
             snapshots[kind.name].append(snapshot)
     context.admin.flushdb()
-    pools = tuple(PoolMemory(kind, tuple(snapshots[kind.name])) for kind in MEMORY_POOLS)
-    return Memory(pools, context.profile.memory_jobs)
+    pools = tuple(PoolMemory(kind.name, POOL_SIZE, tuple(snapshots[kind.name])) for kind in MEMORY_POOLS)
+    return Memory(context.profile.memory_jobs, pools)

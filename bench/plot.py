@@ -25,7 +25,8 @@ STYLES = {
 
 
 def draw_drain(figures: dict[str, Any], caption: str, path: Path) -> Path:
-    """Draws the drain section's JSON (``Drain.to_json()``) to a PNG at ``path``."""
+    """Draws the drain section's JSON (``asdict(drain)``, or as read back from a results file) to a
+    PNG at ``path``."""
     workloads = figures["workloads"]
     sizes = figures["pool_sizes"]
     figure, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False)

@@ -130,6 +130,8 @@ RQ_SIMPLE = PoolKind(
 )
 RQ_FORK = PoolKind("rq-fork", "RQ default Worker", "rq", rq.Queue, rq_command(None), False)
 POOLS = (JOBPOOL, JOBPOOL_ONE_AT_A_TIME, RQ_SIMPLE, RQ_FORK)
+POOL_KINDS = {kind.name: kind for kind in (*POOLS, JOBPOOL_LOGGING)}
+"""Every pool kind, by its name (the figures name a pool so)."""
 
 
 def pool_environment(notify_path: Path | None = None) -> dict[str, str]:
@@ -261,29 +263,26 @@ def finished_jobs(admin: redis.Redis, job_ids: Sequence[str]) -> list[Job]:
 
 @dataclass(frozen=True)
 class CpuSeconds:
-    """CPU time (user + system) spent during a drain, by whom."""
+    """CPU time (user + system) spent during a drain, by whom; made by ``CpuSeconds.of``."""
 
     pool_process: float
     """The supervisor (jobpool), or the worker-pool process (RQ): its own time."""
     workers: float
     """The workers, with anything they started and waited for (RQ's work horses)."""
     redis_server: float
-    others: float = 0.0
+    total: float
+    """The three above."""
+    other_processes: float
     """Every other process on the machine (the benchmark's own process left out): what
     competed with the pool for the CPUs. Not part of ``total``."""
 
-    @property
-    def total(self) -> float:
-        return self.pool_process + self.workers + self.redis_server
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "pool_process": self.pool_process,
-            "workers": self.workers,
-            "redis_server": self.redis_server,
-            "total": self.total,
-            "other_processes": self.others,
-        }
+    @classmethod
+    def of(
+        cls, pool_process: float, workers: float, redis_server: float, other_processes: float = 0.0
+    ) -> CpuSeconds:
+        return cls(
+            pool_process, workers, redis_server, pool_process + workers + redis_server, other_processes
+        )
 
 
 def own_cpu_seconds(process: psutil.Process) -> float:
@@ -406,5 +405,5 @@ def run_pool_to_end(
         raise RuntimeError(f"{command[0]} exited with {process.returncode}:\n{log_tail(log_path)}")
     tree_seconds = usage.ru_utime + usage.ru_stime
     others = machine_seconds - tree_seconds - server_seconds - benchmark_seconds
-    cpu = CpuSeconds(watch.pool_cpu_seconds, tree_seconds - watch.pool_cpu_seconds, server_seconds, others)
+    cpu = CpuSeconds.of(watch.pool_cpu_seconds, tree_seconds - watch.pool_cpu_seconds, server_seconds, others)
     return wall_seconds, cpu

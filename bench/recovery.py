@@ -27,13 +27,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import psutil
 import redis
 
-from bench.pools import JOBPOOL, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
+from bench.pools import JOBPOOL, POOL_KINDS, RQ_FORK, RQ_SIMPLE, PoolKind, RunningPool
 from bench.reporting import EN_DASH, Spread, decimal_cell, progress, table
 from bench.suite_types import Context, Target
 from jobpool import keys
@@ -91,35 +90,40 @@ class Kill:
 
 @dataclass(frozen=True)
 class PoolRecovery:
-    kind: PoolKind
-    victim: Victim
+    """Made by ``PoolRecovery.of``."""
+
+    pool: str
+    """The pool kind's name."""
+    workers: int
+    killed: str
+    """What the kills hit (``Victim.label``)."""
     bound_seconds: float
+    recovered_seconds: Spread | None
+    """Recovery seconds over the kills, when every job was settled within the bound."""
     kills: tuple[Kill, ...]
+
+    @classmethod
+    def of(cls, kind: PoolKind, bound_seconds: float, kills: tuple[Kill, ...]) -> PoolRecovery:
+        recovered = [kill.recovered_seconds for kill in kills]
+        settled = [seconds for seconds in recovered if seconds is not None]
+        spread = Spread.of(settled) if settled and len(settled) == len(recovered) else None
+        return cls(kind.name, POOL_SIZE, VICTIMS[kind.name].label, bound_seconds, spread, kills)
+
+    @property
+    def kind(self) -> PoolKind:
+        return POOL_KINDS[self.pool]
+
+    @property
+    def victim(self) -> Victim:
+        return VICTIMS[self.pool]
 
     @property
     def all_recovered(self) -> bool:
         return all(kill.recovered_seconds is not None for kill in self.kills)
 
-    def spread(self) -> Spread | None:
-        """Recovery seconds over the kills, when every job was settled within the bound."""
-        if not self.all_recovered:
-            return None
-        return Spread(tuple(kill.recovered_seconds or 0.0 for kill in self.kills))
-
-    def to_json(self) -> dict[str, Any]:
-        spread = self.spread()
-        return {
-            "pool": self.kind.name,
-            "workers": POOL_SIZE,
-            "killed": self.victim.label,
-            "bound_seconds": self.bound_seconds,
-            "recovered_seconds": spread.to_json() if spread else None,
-            "kills": [asdict(kill) for kill in self.kills],
-        }
-
 
 def milliseconds_cell(seconds: list[float]) -> str:
-    return decimal_cell(Spread(tuple(seconds)), 1, 1000)
+    return decimal_cell(Spread.of(seconds) if seconds else None, 1, 1000)
 
 
 def recovered_cell(pool: PoolRecovery) -> str:
@@ -147,14 +151,9 @@ def replaced_cell(pool: PoolRecovery) -> str:
 @dataclass(frozen=True)
 class Recovery:
     name = "recovery"
+    workers: int
+    job: str
     pools: tuple[PoolRecovery, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "workers": POOL_SIZE,
-            "job": f"time.sleep({SLEEP_SECONDS})",
-            "pools": [p.to_json() for p in self.pools],
-        }
 
     def markdown(self) -> list[str]:
         rows = [
@@ -190,10 +189,10 @@ class Recovery:
             ),
         ]
 
-    def targets(self) -> list[Target]:
-        pool = next((pool for pool in self.pools if pool.kind is JOBPOOL), None)
+    def targets(self) -> dict[str, Target]:
+        pool = next((pool for pool in self.pools if pool.pool == JOBPOOL.name), None)
         if pool is None:
-            return []
+            return {}
         worst = max((kill.recovered_seconds or 0.0 for kill in pool.kills), default=0.0)
         met = pool.all_recovered and worst < SETTLED_TARGET_SECONDS
         measured = (
@@ -201,15 +200,14 @@ class Recovery:
             if pool.all_recovered
             else recovered_cell(pool)
         )
-        return [
-            Target(
-                name="dead_workers_job_settled_within_1_s",
+        return {
+            "dead_workers_job_settled_within_1_s": Target(
                 goal=f"every job of a SIGKILLed jobpool worker is failed or requeued within "
                 f"{SETTLED_TARGET_SECONDS:g} s of the kill",
                 measured=measured,
                 met=met,
             )
-        ]
+        }
 
 
 def registered_pids(admin: redis.Redis) -> set[int]:
@@ -382,10 +380,10 @@ def measure_pool(context: Context, kind: PoolKind) -> PoolRecovery:
         for orphan in orphans:
             with contextlib.suppress(psutil.NoSuchProcess):
                 orphan.kill()
-    return PoolRecovery(kind, victim, bound, tuple(done))
+    return PoolRecovery.of(kind, bound, tuple(done))
 
 
 def run(context: Context) -> Recovery:
     pools = tuple(measure_pool(context, kind) for kind in RECOVERY_POOLS)
     context.admin.flushdb()
-    return Recovery(pools)
+    return Recovery(POOL_SIZE, f"time.sleep({SLEEP_SECONDS})", pools)

@@ -15,7 +15,7 @@ import itertools
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -225,72 +225,71 @@ class ScriptCommandWatch:
                 return commands
 
 
+def sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` as a plain dict, by name (as the JSON lists commands)."""
+    return dict(sorted(counts.items()))
+
+
 @dataclass(frozen=True)
 class Cost:
-    """What a batch of ``jobs`` jobs cost a client: round trips, and commands by name."""
+    """What a batch of ``jobs`` jobs cost a client: round trips, and commands by name; made by
+    ``Cost.of``, which works out the totals, the per-job figures and the commands run inside scripts."""
 
     jobs: int
     round_trips: int
-    sent: Counter[str]
+    commands_sent: int
+    commands_executed: int
+    round_trips_per_job: float
+    commands_sent_per_job: float
+    commands_executed_per_job: float
+    sent: dict[str, int]
     """Commands the client sent."""
-    executed: Counter[str]
+    executed: dict[str, int]
     """Commands Redis executed, including those run inside scripts."""
+    inside_scripts: dict[str, int]
+    """Executed but not sent: run inside scripts."""
+    unaccounted: dict[str, int]
+    """Commands sent but not executed: should be empty (else another client or a rejected call)."""
 
-    @property
-    def sent_total(self) -> int:
-        return sum(self.sent.values())
-
-    @property
-    def executed_total(self) -> int:
-        return sum(self.executed.values())
-
-    @property
-    def inside_scripts(self) -> Counter[str]:
-        return self.executed - self.sent
-
-    @property
-    def unaccounted(self) -> Counter[str]:
-        """Commands sent but not executed: should be empty (else another client or a rejected call)."""
-        return self.sent - self.executed
+    @classmethod
+    def of(cls, jobs: int, round_trips: int, sent: Mapping[str, int], executed: Mapping[str, int]) -> Cost:
+        sent_counts, executed_counts = Counter(sent), Counter(executed)
+        commands_sent, commands_executed = sum(sent_counts.values()), sum(executed_counts.values())
+        return cls(
+            jobs=jobs,
+            round_trips=round_trips,
+            commands_sent=commands_sent,
+            commands_executed=commands_executed,
+            round_trips_per_job=round_trips / jobs,
+            commands_sent_per_job=commands_sent / jobs,
+            commands_executed_per_job=commands_executed / jobs,
+            sent=sorted_counts(sent_counts),
+            executed=sorted_counts(executed_counts),
+            inside_scripts=sorted_counts(executed_counts - sent_counts),
+            unaccounted=sorted_counts(sent_counts - executed_counts),
+        )
 
     @property
     def script_check_round_trips(self) -> int:
         """Round trips spent on SCRIPT EXISTS / SCRIPT LOAD (each is one, outside any pipeline)."""
-        return sum(self.sent[name] for name in SCRIPT_CHECKS)
-
-    def per_job(self, count: int) -> float:
-        return count / self.jobs
+        return sum(self.sent.get(name, 0) for name in SCRIPT_CHECKS)
 
     def minus(self, smaller: Cost) -> Cost:
         """What this batch cost beyond ``smaller``, the same work on fewer jobs: the cost of the
         extra jobs alone, with whatever both paid once (connecting, start-up) cancelled out."""
-        return Cost(
+        return Cost.of(
             self.jobs - smaller.jobs,
             self.round_trips - smaller.round_trips,
             counter_difference(self.sent, smaller.sent),
             counter_difference(self.executed, smaller.executed),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "jobs": self.jobs,
-            "round_trips": self.round_trips,
-            "commands_sent": self.sent_total,
-            "commands_executed": self.executed_total,
-            "round_trips_per_job": self.per_job(self.round_trips),
-            "commands_sent_per_job": self.per_job(self.sent_total),
-            "commands_executed_per_job": self.per_job(self.executed_total),
-            "sent": dict(sorted(self.sent.items())),
-            "executed": dict(sorted(self.executed.items())),
-            "inside_scripts": dict(sorted(self.inside_scripts.items())),
-            "unaccounted": dict(sorted(self.unaccounted.items())),
-        }
 
-
-def counter_difference(larger: Counter[str], smaller: Counter[str]) -> Counter[str]:
+def counter_difference(larger: Mapping[str, int], smaller: Mapping[str, int]) -> Counter[str]:
     """``larger - smaller`` by name, keeping negative differences (``Counter.__sub__`` drops them)."""
-    names = larger.keys() | smaller.keys()
-    return Counter({name: larger[name] - smaller[name] for name in names if larger[name] != smaller[name]})
+    differences = Counter(larger)
+    differences.subtract(smaller)
+    return Counter({name: count for name, count in differences.items() if count})
 
 
 def measure_cost(
@@ -299,4 +298,4 @@ def measure_cost(
     reset_server_stats(admin)
     counter.reset()
     action()
-    return Cost(jobs, counter.round_trips, Counter(counter.commands), executed_commands(admin))
+    return Cost.of(jobs, counter.round_trips, counter.commands, executed_commands(admin))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bench.redis_counting import Cost
 
@@ -21,21 +19,18 @@ def progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class Spread:
-    """Several runs' rates, in jobs per second."""
+    """Several runs' figures (rates in jobs per second, latencies, ...): their median and range."""
 
-    rates: tuple[float, ...]
+    median: float
+    min: float
+    max: float
+    runs: tuple[float, ...]
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "median": self.median,
-            "min": min(self.rates),
-            "max": max(self.rates),
-            "runs": list(self.rates),
-        }
+    @classmethod
+    def of(cls, runs: Iterable[float]) -> Spread:
+        """The spread of ``runs`` (at least one)."""
+        values = tuple(runs)
+        return cls(statistics.median(values), min(values), max(values), values)
 
 
 def number(value: float) -> str:
@@ -46,7 +41,7 @@ def display_name(command: str) -> str:
     return command.replace("|", " ").upper()
 
 
-def breakdown(counts: Counter[str], jobs: int = 1) -> str:
+def breakdown(counts: Mapping[str, int], jobs: int = 1) -> str:
     """``EVALSHA 1, HSET 2`` (counts / jobs), most frequent first; ``-`` when empty."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return ", ".join(f"{display_name(name)} {number(count / jobs)}" for name, count in ordered) or "-"
@@ -62,19 +57,17 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: in
 
 def spread_cell(spread: Spread) -> str:
     """``median (min-max)``, in whole jobs per second."""
-    median, low, high = (
-        number(round(rate)) for rate in (spread.median, min(spread.rates), max(spread.rates))
-    )
+    median, low, high = (number(round(rate)) for rate in (spread.median, spread.min, spread.max))
     return f"{median} ({low}{EN_DASH}{high})"
 
 
-def decimal_cell(spread: Spread, digits: int = 1, scale: float = 1.0) -> str:
+def decimal_cell(spread: Spread | None, digits: int = 1, scale: float = 1.0) -> str:
     """``median (min-max)`` of ``spread`` times ``scale``, to ``digits`` decimals; the one value of a
     single run; ``-`` for none."""
-    if not spread.rates:
+    if spread is None:
         return "-"
-    median, low, high = (value * scale for value in (spread.median, min(spread.rates), max(spread.rates)))
-    if len(spread.rates) == 1:
+    median, low, high = (value * scale for value in (spread.median, spread.min, spread.max))
+    if len(spread.runs) == 1:
         return f"{median:.{digits}f}"
     return f"{median:.{digits}f} ({low:.{digits}f}{EN_DASH}{high:.{digits}f})"
 
@@ -89,16 +82,22 @@ def cost_table_rows(picked: Sequence[Cost], per_job: bool) -> list[list[str]]:
     def row(label: str, value: Callable[[Cost], str]) -> list[str]:
         return [label, *(value(cost) for cost in picked)]
 
-    def scaled(count: int, cost: Cost) -> str:
-        return number(cost.per_job(count) if per_job else count)
-
     def jobs(cost: Cost) -> int:
         return cost.jobs if per_job else 1
 
+    def whole_or_per_job(whole: int, each: float) -> str:
+        return number(each if per_job else whole)
+
     return [
-        row("round trips", lambda cost: scaled(cost.round_trips, cost)),
-        row("commands the client sent", lambda cost: scaled(cost.sent_total, cost)),
-        row("commands Redis executed, incl. inside scripts", lambda cost: scaled(cost.executed_total, cost)),
+        row("round trips", lambda cost: whole_or_per_job(cost.round_trips, cost.round_trips_per_job)),
+        row(
+            "commands the client sent",
+            lambda cost: whole_or_per_job(cost.commands_sent, cost.commands_sent_per_job),
+        ),
+        row(
+            "commands Redis executed, incl. inside scripts",
+            lambda cost: whole_or_per_job(cost.commands_executed, cost.commands_executed_per_job),
+        ),
         row("sent, by command", lambda cost: breakdown(cost.sent, jobs(cost))),
         row("run inside scripts, by command", lambda cost: breakdown(cost.inside_scripts, jobs(cost))),
     ]

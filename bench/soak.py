@@ -30,14 +30,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
 from bench.machine_info import environment, extension_build, load_average, source_revision
 from bench.pools import JOBPOOL, VERSIONS, RunningPool
 from bench.reporting import progress, table, verdict
-from bench.suite_types import PROFILES, Context, Profile, Target, private_context
+from bench.suite_types import PROFILES, Context, Profile, Target, figures_document, private_context
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -57,9 +57,8 @@ KB = 1024
 FIELDS = ("rss", "uss", "anon")
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One reading of one process, ``seconds`` after the pool was ready."""
+class Sample(NamedTuple):
+    """One reading of one process, ``seconds`` after the pool was ready (a list in the JSON)."""
 
     seconds: float
     rss: int
@@ -86,99 +85,93 @@ def slope_per_hour(samples: Sequence[Sample], field: str) -> float:
 
 
 @dataclass(frozen=True)
+class Trend:
+    """One memory figure of a process over the measured samples."""
+
+    start_bytes: int
+    end_bytes: int
+    slope_bytes_per_hour: float
+
+
+@dataclass(frozen=True)
 class ProcessSoak:
+    """One process's samples and their trends; made by ``ProcessSoak.of``."""
+
     role: str
     """``supervisor`` or ``worker N``."""
     pid: int
+    rss: Trend
+    uss: Trend
+    anon: Trend
+    measured_from_seconds: float
+    measured_to_seconds: float
     samples: tuple[Sample, ...]
-    warmup_seconds: float
 
-    @property
-    def measured(self) -> tuple[Sample, ...]:
-        """The samples after the warm-up (all of them when the warm-up left fewer than two)."""
-        kept = tuple(sample for sample in self.samples if sample.seconds >= self.warmup_seconds)
-        return kept if len(kept) >= 2 else self.samples
+    @classmethod
+    def of(cls, role: str, pid: int, samples: tuple[Sample, ...], warmup_seconds: float) -> ProcessSoak:
+        """Measured over the samples after the warm-up (all of them when it left fewer than two)."""
+        kept = tuple(sample for sample in samples if sample.seconds >= warmup_seconds)
+        measured = kept if len(kept) >= 2 else samples
+        rss, uss, anon = (
+            Trend(getattr(measured[0], field), getattr(measured[-1], field), slope_per_hour(measured, field))
+            for field in FIELDS
+        )
+        return cls(role, pid, rss, uss, anon, measured[0].seconds, measured[-1].seconds, samples)
 
-    def slope(self, field: str) -> float:
-        return slope_per_hour(self.measured, field)
-
-    def to_json(self) -> dict[str, Any]:
-        measured = self.measured
-        return {
-            "role": self.role,
-            "pid": self.pid,
-            **{
-                field: {
-                    "start_bytes": getattr(measured[0], field),
-                    "end_bytes": getattr(measured[-1], field),
-                    "slope_bytes_per_hour": self.slope(field),
-                }
-                for field in FIELDS
-            },
-            "measured_from_seconds": measured[0].seconds,
-            "measured_to_seconds": measured[-1].seconds,
-            "samples": [[s.seconds, s.rss, s.uss, s.anon] for s in self.samples],
-        }
+    def trend(self, field: str) -> Trend:
+        return {"rss": self.rss, "uss": self.uss, "anon": self.anon}[field]
 
 
 @dataclass(frozen=True)
 class Soak:
     name = "soak"
     seconds: float
-    interval: float
+    interval_seconds: float
+    workers: int
     processes: tuple[ProcessSoak, ...]
 
     @property
     def supervisor(self) -> ProcessSoak:
         return next(each for each in self.processes if each.role == "supervisor")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "interval_seconds": self.interval,
-            "workers": POOL_SIZE,
-            "processes": [each.to_json() for each in self.processes],
-        }
-
     def markdown(self) -> list[str]:
         rows = []
         for each in self.processes:
-            measured = each.measured
             for field in FIELDS:
-                start, end = getattr(measured[0], field) / KB, getattr(measured[-1], field) / KB
+                trend = each.trend(field)
+                start, end = trend.start_bytes / KB, trend.end_bytes / KB
                 rows.append(
                     [
                         f"{each.role}: {field.upper() if field != 'anon' else 'anonymous'}",
                         f"{start:,.0f}",
                         f"{end:,.0f}",
                         f"{end - start:+,.0f}",
-                        f"{each.slope(field) / KB:+,.1f}",
+                        f"{trend.slope_bytes_per_hour / KB:+,.1f}",
                     ]
                 )
-        span = self.supervisor.measured
+        supervisor = self.supervisor
         return [
             "## Idle soak",
             "",
             f"A jobpool pool of {POOL_SIZE} with nothing to do, {self.seconds:,.0f} s; RSS, USS and the "
-            f"anonymous RSS (rss - shared) of each process every {self.interval:g} s. Start and end are "
-            f"the first and last samples after the warm-up ({span[0].seconds:,.0f} s to "
-            f"{span[-1].seconds:,.0f} s), KB; the slope is the least-squares line through those samples, "
-            "KB per hour.",
+            f"anonymous RSS (rss - shared) of each process every {self.interval_seconds:g} s. Start and end "
+            f"are the first and last samples after the warm-up ({supervisor.measured_from_seconds:,.0f} s "
+            f"to {supervisor.measured_to_seconds:,.0f} s), KB; the slope is the least-squares line through "
+            "those samples, KB per hour.",
             "",
             *table(["process", "start KB", "end KB", "change KB", "slope KB/h"], rows),
         ]
 
-    def targets(self) -> list[Target]:
+    def targets(self) -> dict[str, Target]:
         supervisor = self.supervisor
-        worst = max(supervisor.slope("rss"), supervisor.slope("anon"))
-        return [
-            Target(
-                "idle_supervisor_memory_flat",
+        worst = max(supervisor.rss.slope_bytes_per_hour, supervisor.anon.slope_bytes_per_hour)
+        return {
+            "idle_supervisor_memory_flat": Target(
                 f"an idle supervisor's RSS and anonymous memory grow < {FLAT_KB_PER_HOUR:.0f} KB an hour",
                 f"{worst / KB:+.1f} KB an hour",
                 worst < FLAT_KB_PER_HOUR * KB,
             )
-        ]
+        }
 
 
 def pool_processes(pool: RunningPool) -> list[tuple[str, psutil.Process]]:
@@ -219,8 +212,9 @@ def run(context: Context, seconds: float | None = None, interval: float = INTERV
     return Soak(
         seconds,
         interval,
+        POOL_SIZE,
         tuple(
-            ProcessSoak(role, process.pid, tuple(samples[process.pid]), warmup)
+            ProcessSoak.of(role, process.pid, tuple(samples[process.pid]), warmup)
             for role, process in processes
             if samples[process.pid]
         ),
@@ -252,7 +246,7 @@ def report(soak: Soak, env: dict[str, Any], started: datetime) -> str:
         "",
         *table(
             ["target", "measured", ""],
-            [[t.goal, t.measured, f"**{verdict(t.met)}**"] for t in soak.targets()],
+            [[t.goal, t.measured, f"**{verdict(t.met)}**"] for t in soak.targets().values()],
             text_columns=3,
         ),
         "",
@@ -279,8 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started_utc": started.isoformat(),
         "environment": env,
         "versions": VERSIONS,
-        "targets": {t.name: t.to_json() for t in soak.targets()},
-        "sections": {"soak": soak.to_json()},
+        **figures_document({"soak": soak}),
     }
     (options.out / f"{stem}.md").write_text(markdown)
     (options.out / f"{stem}.json").write_text(json.dumps(document, indent=2) + "\n")

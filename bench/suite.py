@@ -20,6 +20,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from bench.machine_info import (
 from bench.plot import draw_drain
 from bench.pools import VERSIONS
 from bench.reporting import progress, table, verdict
-from bench.suite_types import PROFILES, Context, Profile, Section, private_context
+from bench.suite_types import PROFILES, Context, Profile, Section, figures_document, private_context
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -111,7 +112,7 @@ def target_table(sections: dict[str, Section]) -> list[str]:
     rows = [
         [target.goal, target.measured, f"**{verdict(target.met)}**"]
         for section in sections.values()
-        for target in section.targets()
+        for target in section.targets().values()
     ]
     return ["## Targets", "", *table(["target", "measured", ""], rows, text_columns=3)] if rows else []
 
@@ -132,10 +133,7 @@ def figures_json(
         "profile_settings": vars(profile),
         "environment": env,
         "versions": VERSIONS,
-        "targets": {
-            target.name: target.to_json() for section in sections.values() for target in section.targets()
-        },
-        "sections": {name: section.to_json() for name, section in sections.items()},
+        **figures_document(sections),
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -167,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"jobpool vs RQ {VERSIONS['rq']} and Dramatiq {VERSIONS['dramatiq']}, drains, "
             f"{env['nproc']} CPUs, {started:%Y-%m-%d}"
         )
-        draw_drain(sections["drain"].to_json(), caption, plot)
+        draw_drain(asdict(sections["drain"]), caption, plot)
         progress(f"plot: {plot}")
     print(markdown)
     progress(f"figures: {options.out / stem}.json and .md ({env['total_seconds']:.0f} s in all)")

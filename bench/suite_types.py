@@ -3,16 +3,22 @@
 A section (``drain``, ``latency``, ...) is a module with ``run(context: Context) -> Section``. The
 suite (``python -m bench``: ``bench/suite.py``) starts one private redis-server, runs the sections one
 after another on it, and puts their figures into one JSON file and one markdown report.
+
+A section's figures are frozen dataclasses, down to the last record, whose fields are the JSON's keys
+in the JSON's order: ``figures_document`` writes them with ``dataclasses.asdict``, nothing else. A
+figure derived from others (a median, a rate per job, a ratio) is a field too, worked out when the
+record is made, by its ``of`` class method where it has one; what only the markdown needs is a
+method or property, never in the JSON.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import Field, asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import psutil
 import redis
@@ -151,26 +157,35 @@ def private_context(profile: Profile, log_prefix: str) -> Iterator[Context]:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal jobpool is measured against, and whether this run met it."""
+    """A goal jobpool is measured against, and whether this run met it (sections name each)."""
 
-    name: str
     goal: str
     measured: str
     met: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {"goal": self.goal, "measured": self.measured, "met": self.met}
-
 
 class Section(Protocol):
-    """A section's figures."""
+    """A section's figures: a dataclass (see the module's docstring)."""
 
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
     name: str
-
-    def to_json(self) -> dict[str, Any]: ...
 
     def markdown(self) -> list[str]:
         """Its part of the report: a ``##`` heading, the method in a sentence or two, tables."""
         ...
 
-    def targets(self) -> list[Target]: ...
+    def targets(self) -> dict[str, Target]:
+        """The targets it judges, by name."""
+        ...
+
+
+def figures_document(sections: Mapping[str, Section]) -> dict[str, Any]:
+    """The figures of a run's JSON: every target judged, by name, and every section's record."""
+    return {
+        "targets": {
+            name: asdict(target)
+            for section in sections.values()
+            for name, target in section.targets().items()
+        },
+        "sections": {name: asdict(section) for name, section in sections.items()},
+    }
