@@ -23,8 +23,8 @@ from jobpool import Queue, keys
 from jobpool._native import Ledger
 from jobpool.job import Job, JobStatus
 from jobpool.job_runner import Outcome
-from jobpool.pool.pool_worker import PoolWorker
 from jobpool.pool.children import Child
+from jobpool.pool.pool_worker import PoolWorker
 from jobpool.pool.supervisor import Supervisor
 from jobpool.redis_target import connect_core
 from jobpool.redis_values import as_text, as_texts

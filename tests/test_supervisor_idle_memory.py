@@ -23,8 +23,8 @@ import pytest
 import redis
 
 from jobpool import keys
-from jobpool.pool.scheduler import enqueue_due_jobs
 from jobpool.pool.children import Child
+from jobpool.pool.scheduler import enqueue_due_jobs
 from jobpool.pool.supervisor import Supervisor
 from jobpool.pool.wakeup_wait import IDLE_WAIT_SECONDS
 

@@ -14,6 +14,8 @@ else, so the wire format is said once:
 - ``ended <queue> <recorded> <microseconds>`` and ``redis-error``: with metrics on, or in a burst
   (``MeteredPoolWorker``): how a job's ending was recorded and how long it ran; a failed Redis call.
 
+(The reports are plain slotted dataclasses, not frozen ones: a worker makes three a job.)
+
 The supervisor keeps, per worker, a ``Reported``: whether it is ready, and its taken, running and
 ended executions (``Owned``). A job taken ahead is not here until it starts: it is held in the
 pool's shared ``Ledger`` (``rust/ledger.rs``), where the supervisor can take it back.
@@ -55,13 +57,13 @@ class Owned:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ready:
     def line(self) -> str:
         return "ready"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Own:
     job_id: str
     execution_id: str
@@ -71,7 +73,7 @@ class Own:
         return f"own {self.job_id} {self.execution_id} {self.queue}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Start:
     execution_id: str
     deadline: float  # see job_deadline
@@ -81,7 +83,7 @@ class Start:
         return f"start {self.execution_id} {self.deadline:.3f} {self.started_at:.6f}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Free:
     execution_id: str
 
@@ -89,7 +91,7 @@ class Free:
         return f"free {self.execution_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ended:
     queue: str
     recorded: str  # the core's outcome of its record: "finished", "failed", "stale"...
@@ -99,13 +101,13 @@ class Ended:
         return f"ended {self.queue} {self.recorded} {int(self.seconds * 1e6)}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RedisError:
     def line(self) -> str:
         return "redis-error"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Unreadable:
     """A line that is none of the above (logged, and otherwise ignored)."""
 
