@@ -12,10 +12,10 @@ import time
 import redis
 
 from jobpool.pool.children import Child
-from jobpool.pool.reports import Own, Owned, Reported, Start, read_report
+from jobpool.pool.reports import Own, Owned, Reported, Start, job_deadline, read_report
 from jobpool.pool.respawns import FIRST_RESPAWN_DELAY, MAX_RESPAWN_DELAY, Respawns
 from jobpool.pool.supervisor import Supervisor
-from jobpool.work_horse import death_reason
+from jobpool.work_horse import HARD_KILL_GRACE_SECONDS, death_reason
 
 
 def _status_killed(signum: int) -> int:
@@ -64,6 +64,17 @@ def test_reports_track_what_a_worker_owns_and_the_deadline_is_the_running_jobs()
 def test_reports_read_back_as_written() -> None:
     for report in (Own("j1", "e1", "q"), Start("e1", 1234.5, 1200.25)):
         assert read_report(report.line().encode()) == report
+
+
+def test_a_running_job_is_killed_only_past_its_deadline_and_the_grace() -> None:
+    """The worker's deadline (``job_deadline``) and the supervisor's hard kill (``overran``)."""
+    assert job_deadline(180, 1000.0) == 1180.0 and job_deadline(-1, 1000.0) == 0
+    running = Owned("j1", "e1", "q", "running", job_deadline(180, 1000.0), 1000.0)
+    assert not running.overran(1180.0 + HARD_KILL_GRACE_SECONDS)
+    assert running.overran(1180.5 + HARD_KILL_GRACE_SECONDS)
+    unlimited = Owned("j1", "e1", "q", "running", job_deadline(-1, 1000.0), 1000.0)
+    ended = Owned("j1", "e1", "q", "ended", 1180.0, 1000.0)
+    assert not unlimited.overran(1e12) and not ended.overran(1e12)
 
 
 def test_death_reasons_are_readable() -> None:
