@@ -15,7 +15,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue, keys
 from jobpool.job import JobStatus
-from jobpool.pool.supervisor import HEARTBEAT_SECONDS
+from jobpool.pool.heartbeat import HEARTBEAT_SECONDS
 from jobpool.timeutils import epoch_seconds
 from support.pool_process import Pool, jobpool
 from support.redis_replies import Members

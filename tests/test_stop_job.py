@@ -23,8 +23,9 @@ from jobpool import Queue, keys
 from jobpool._native import Ledger
 from jobpool.job import Job, JobStatus
 from jobpool.job_runner import Outcome
+from jobpool.pool.children import Child
 from jobpool.pool.pool_worker import PoolWorker
-from jobpool.pool.supervisor import Child, Supervisor
+from jobpool.pool.supervisor import Supervisor
 from jobpool.redis_target import connect_core
 from jobpool.redis_values import as_text, as_texts
 from support.freezing_proxy import FreezingProxy
@@ -62,7 +63,7 @@ def test_a_job_held_ahead_is_stopped_before_it_begins(
     connect_core(redis_url).take(["q"], child.name, EXECUTION, 30, marked_held=True)
     assert held.get_status() == JobStatus.STARTED and connection.hget(held.key, "jobpool_held")
 
-    supervisor._apply_command(child.name, {"command": "stop-job", "job_id": held.id})
+    supervisor.relay.apply(child.name, {"command": "stop-job", "job_id": held.id})
 
     assert held.get_status() == JobStatus.STOPPED and held.id in queue.failed_job_registry
     assert "before the job began" in (Job.fetch(held.id, connection).exc_info or "")
@@ -108,7 +109,7 @@ def _perform_asking_meanwhile(worker: PoolWorker, execution_id: str | None = Non
     assert taken is not None
 
     def ask() -> None:
-        worker.ledger.request_stop(0, execution_id or taken.execution_id)
+        worker.hooks.ledger.request_stop(0, execution_id or taken.execution_id)
         os.kill(os.getpid(), signal.SIGUSR2)
 
     timer = threading.Timer(0.3, ask)
@@ -139,7 +140,7 @@ def test_a_pool_worker_asked_to_stop_a_job_it_has_not_begun_never_runs_it(
     job = queue.enqueue(jobs.counted_sleep, 0)
     taken = pool_worker._take(None)
     assert taken is not None
-    pool_worker.ledger.request_stop(0, taken.execution_id)  # between its take and its start
+    pool_worker.hooks.ledger.request_stop(0, taken.execution_id)  # between its take and its start
     outcome = pool_worker._perform(taken)
     assert outcome.stopped and "before the job began" in outcome.reason
     assert connection.get(f"runs:{job.id}") is None

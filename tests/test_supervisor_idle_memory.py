@@ -23,8 +23,10 @@ import pytest
 import redis
 
 from jobpool import keys
+from jobpool.pool.children import Child
 from jobpool.pool.scheduler import enqueue_due_jobs
-from jobpool.pool.supervisor import Child, Supervisor
+from jobpool.pool.supervisor import Supervisor
+from jobpool.pool.wakeup_wait import IDLE_WAIT_SECONDS
 
 WARMUP_ROUNDS = 30
 ROUNDS = 300
@@ -44,28 +46,29 @@ def idle_supervisor(redis_url: str, connection: redis.Redis) -> Iterator[Supervi
         pipes += [report_read, report_write, nudge_read, nudge_write]
         name = f"idle-memory.{slot}.1"
         child = Child(slot, 40_000 + slot, name, report_read, nudge_write, time.monotonic())
-        child.ready = True
+        child.reported.ready = True
         pool.children[child.pid] = child
     yield pool
     for fd in pipes:
         os.close(fd)
-    pool.command_channels.drop()
+    pool.relay.channels.drop()
     pool.connection.close()
-    pool.waiter.close()
+    pool.wakeups.connection.close()
 
 
 def idle_round(pool: Supervisor, connection: redis.Redis) -> None:
     """One pass of what the idle loop does with Redis (a marker first, so that the wait on the
     wake-up lists returns at once rather than after its timeout)."""
     connection.rpush(keys.wakeup("q"), "1")
-    pool._wait_for_work()
-    pool._relay_commands()
-    pool._reclaim_slow_holds()
-    pool._put_back_reclaimed()
+    pool.held.due_in()
+    pool.wakeups.wait(IDLE_WAIT_SECONDS)
+    pool.relay.relay()
+    pool.held.reclaim_slow()
+    pool.held.put_back()
     enqueue_due_jobs(pool.connection, pool.queue_names, pool.name)
-    pool._maintain()
-    pool._heartbeat()
-    pool._status_line()
+    pool.maintenance.run()
+    pool.heartbeat.beat()
+    pool.status_line()
 
 
 def test_idle_rounds_leave_no_python_objects_behind(

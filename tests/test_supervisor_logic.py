@@ -1,5 +1,6 @@
-"""The supervisor's decisions that need no process to check: crash-loop back-off, and the
-reports protocol. (Everything else of the supervisor is tested end to end in test_pool.py.)"""
+"""The supervisor's decisions that need no process to check: crash-loop back-off, the reports
+protocol, and which runs a heartbeat stops. (Everything else of the supervisor is tested end to
+end in test_pool.py.)"""
 
 from __future__ import annotations
 
@@ -10,18 +11,11 @@ import time
 
 import redis
 
-from jobpool.pool.supervisor import (
-    FIRST_RESPAWN_DELAY,
-    MAX_RESPAWN_DELAY,
-    Child,
-    Owned,
-    Supervisor,
-)
-from jobpool.work_horse import death_reason
-
-
-def _supervisor() -> Supervisor:
-    return Supervisor("redis://127.0.0.1:1/0", ["q"], 1, name="logic")  # connects to nothing until used
+from jobpool.pool.children import Child
+from jobpool.pool.reports import Own, Owned, Reported, Start, job_deadline, read_report
+from jobpool.pool.respawns import FIRST_RESPAWN_DELAY, MAX_RESPAWN_DELAY, Respawns
+from jobpool.pool.supervisor import Supervisor
+from jobpool.work_horse import HARD_KILL_GRACE_SECONDS, death_reason
 
 
 def _status_killed(signum: int) -> int:
@@ -29,44 +23,58 @@ def _status_killed(signum: int) -> int:
 
 
 def test_a_worker_that_dies_young_waits_longer_each_time() -> None:
-    supervisor = _supervisor()
+    respawns = Respawns(burst=False, metrics=None)
     delays = []
     for _ in range(8):
         child = Child(0, 1234, "logic.0.1", -1, -1, started=time.monotonic())
-        supervisor._plan_respawn(child, _status_killed(signal.SIGSEGV))
-        delays.append(supervisor.respawn_delay[0])
+        respawns.plan(child, _status_killed(signal.SIGSEGV), stopping=False)
+        delays.append(respawns.delay[0])
     assert delays[:3] == [FIRST_RESPAWN_DELAY, FIRST_RESPAWN_DELAY * 2, FIRST_RESPAWN_DELAY * 4]
     assert delays[-1] == MAX_RESPAWN_DELAY
     old = Child(0, 1234, "logic.0.1", -1, -1, started=time.monotonic() - 3600)
-    supervisor._plan_respawn(old, _status_killed(signal.SIGSEGV))
-    assert supervisor.respawn_delay[0] == 0.0  # a worker that lived long is replaced at once
+    respawns.plan(old, _status_killed(signal.SIGSEGV), stopping=False)
+    assert respawns.delay[0] == 0.0  # a worker that lived long is replaced at once
 
 
 def test_clean_exits_in_burst_mode_end_the_slot_and_recycling_does_not() -> None:
-    supervisor = _supervisor()
-    supervisor.burst = True
+    respawns = Respawns(burst=True, metrics=None)
     recycled = Child(0, 1, "a", -1, -1, started=time.monotonic())
-    supervisor._plan_respawn(recycled, 3 << 8)  # exit status 3: replace me
-    assert 0 in supervisor.respawn_at and 0 not in supervisor.done_slots
+    respawns.plan(recycled, 3 << 8, stopping=False)  # exit status 3: replace me
+    assert 0 in respawns.at and 0 not in respawns.done_slots
     done = Child(0, 2, "b", -1, -1, started=time.monotonic())
-    supervisor._plan_respawn(done, 0)  # exit status 0 in burst mode: the queues are empty
-    assert 0 in supervisor.done_slots
+    respawns.plan(done, 0, stopping=False)  # exit status 0 in burst mode: the queues are empty
+    assert 0 in respawns.done_slots
 
 
 def test_reports_track_what_a_worker_owns_and_the_deadline_is_the_running_jobs() -> None:
-    supervisor = _supervisor()
-    child = Child(0, 1, "a", -1, -1, started=time.monotonic())
-    for line in ("ready", "own j1 e1 q", "start e1 1234.5 1200.0", "own j2 e2 q"):
-        supervisor._apply_report(child, line.split())
-    assert child.ready and child.owned["e1"] == Owned("j1", "e1", "q", "running", 1234.5, 1200.0)
-    taken = child.owned["e2"]
+    reported = Reported()
+    for line in reported.lines(b"ready\nown j1 e1 q\nstart e1 1234.5 1200.0\nown j2 e2 q\n"):
+        reported.apply(read_report(line))
+    assert reported.ready and reported.owned["e1"] == Owned("j1", "e1", "q", "running", 1234.5, 1200.0)
+    taken = reported.owned["e2"]
     assert (taken.job_id, taken.state, taken.recorded) == ("j2", "taken", False)
-    supervisor._apply_report(child, ["start", "e2", "99.0", "98.0"])  # e1 ended: its record is in flight
-    assert child.owned["e1"].state == "ended"
-    assert child.owned["e2"] == Owned("j2", "e2", "q", "running", 99.0, 98.0)
-    for line in ("free e1", "nonsense"):
-        supervisor._apply_report(child, line.split())
-    assert list(child.owned) == ["e2"]
+    reported.apply(Start("e2", 99.0, 98.0))  # e1 ended: its record is in flight
+    assert reported.owned["e1"].state == "ended"
+    assert reported.owned["e2"] == Owned("j2", "e2", "q", "running", 99.0, 98.0)
+    for line in reported.lines(b"free e1\nnonsense\n"):
+        reported.apply(read_report(line))
+    assert list(reported.owned) == ["e2"]
+
+
+def test_reports_read_back_as_written() -> None:
+    for report in (Own("j1", "e1", "q"), Start("e1", 1234.5, 1200.25)):
+        assert read_report(report.line().encode()) == report
+
+
+def test_a_running_job_is_killed_only_past_its_deadline_and_the_grace() -> None:
+    """The worker's deadline (``job_deadline``) and the supervisor's hard kill (``overran``)."""
+    assert job_deadline(180, 1000.0) == 1180.0 and job_deadline(-1, 1000.0) == 0
+    running = Owned("j1", "e1", "q", "running", job_deadline(180, 1000.0), 1000.0)
+    assert not running.overran(1180.0 + HARD_KILL_GRACE_SECONDS)
+    assert running.overran(1180.5 + HARD_KILL_GRACE_SECONDS)
+    unlimited = Owned("j1", "e1", "q", "running", job_deadline(-1, 1000.0), 1000.0)
+    ended = Owned("j1", "e1", "q", "ended", 1180.0, 1000.0)
+    assert not unlimited.overran(1e12) and not ended.overran(1e12)
 
 
 def test_death_reasons_are_readable() -> None:
@@ -91,13 +99,13 @@ def test_only_a_run_given_back_to_its_queue_elsewhere_is_stopped(
         child = Child(0, sleeper.pid, "logic.0.1", -1, -1, started=time.monotonic())
         supervisor.children[sleeper.pid] = child
         execution = os.urandom(16).hex()
-        child.owned[execution] = Owned("j1", execution, "q", "running", 0.0)
+        child.reported.owned[execution] = Owned("j1", execution, "q", "running", 0.0)
         for status, worker in (("finished", "logic.0.1"), ("failed", "logic.0.1"), ("canceled", "logic.0.1")):
             connection.hset("rq:job:j1", mapping={"status": status, "worker_name": worker})
-            supervisor._stop_runs_taken_elsewhere({f"j1:{execution}"})
+            supervisor.heartbeat.stop_runs_taken_elsewhere({f"j1:{execution}"})
             assert sleeper.poll() is None, status
         connection.hset("rq:job:j1", mapping={"status": "started", "worker_name": "other.0.1"})
-        supervisor._stop_runs_taken_elsewhere({f"j1:{execution}"})
+        supervisor.heartbeat.stop_runs_taken_elsewhere({f"j1:{execution}"})
         assert sleeper.wait(timeout=5) == -signal.SIGUSR2  # the stop-job signal, with the ledger's request
         assert supervisor.ledger.stop_requested(0, execution)
     finally:

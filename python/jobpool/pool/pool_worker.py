@@ -3,14 +3,9 @@
 An idle pool worker makes no Redis calls: it waits on its nudge pipe until the supervisor, which
 waits on the queues for the whole pool, tells it to look (``Worker._take``'s bounded wait).
 
-Each line written to the report pipe is one of
-``own <job_id> <execution_id> <queue>`` (taken, about to start),
-``start <execution_id> <deadline>`` (running until the epoch ``deadline``, 0 for no limit; the
-job that ran before it has ended, and its record is in flight), and
-``free <execution_id>`` (recorded, or put back); with metrics on, or in a burst
-(``MeteredPoolWorker``), also
-``ended <queue> <recorded> <microseconds>`` (how a job's ending was recorded, how long it ran) and
-``redis-error``. The supervisor heartbeats what a worker owns,
+Its hooks (``PoolHooks``) write to the report pipe each change of what it owns, in the lines of
+``reports`` (``own``, ``start``, ``free``; with metrics on, or in a burst, ``MeteredPoolWorker``
+also reports ``ended`` and ``redis-error``). The supervisor heartbeats what a worker owns,
 hard-kills it past the running job's deadline, and settles what it owned if it dies.
 
 A job taken ahead is not reported until the worker starts it: while it is held, it lives in the
@@ -40,6 +35,7 @@ from ..job_runner import JobStopped, Outcome, taken_timeout
 from ..work_horse import die_with_parent
 from ..worker import SimpleWorker, T, ending_of
 from ..worker_hooks import Performed, WorkerHooks
+from .reports import Ended, Free, Own, Ready, RedisError, Report, Start, job_deadline
 
 logger = logging.getLogger("jobpool.worker")
 
@@ -63,31 +59,34 @@ class PoolHooks(WorkerHooks):
         self.slot = slot
         self.title = title
         self.execution = ""  # the execution id of the job that runs (or last ran)
-        self._unsent_reports: list[str] = []
+        self._unsent_reports: list[Report] = []
         self._kept: set[str] = set()  # execution ids of the records kept in the ledger's log
 
-    def report(self, line: str) -> None:
-        """Queues a report line for the supervisor; ``send_reports`` writes them at once. A
-        worker of quick jobs so wakes its supervisor once a job (as the job starts), not once a
-        line."""
-        self._unsent_reports.append(line)
+    def report(self, report: Report) -> None:
+        """Queues a report for the supervisor; ``send_reports`` writes them at once. A worker of
+        quick jobs so wakes its supervisor once a job (as the job starts), not once a report."""
+        self._unsent_reports.append(report)
 
     def send_reports(self) -> None:
         """Writes the queued reports, before anything the supervisor must know of in time: a
         job starting (it may run long, or be stopped), the worker waiting idle or ending."""
         if self._unsent_reports:
-            lines, self._unsent_reports = self._unsent_reports, []
-            os.write(self.report_fd, ("\n".join(lines) + "\n").encode())
+            reports, self._unsent_reports = self._unsent_reports, []
+            os.write(self.report_fd, "".join(f"{report.line()}\n" for report in reports).encode())
 
     def ready(self) -> None:
         """Connects the core now, not when the first nudge comes (one worker at a time), then
         says so."""
         self.worker._retrying(self.worker.core.connect)
-        self.report("ready")
+        self.report(Ready())
         self.send_reports()
 
     def owned(self, taken: TakenJob) -> None:
-        self.report(f"own {taken.job_id} {taken.execution_id} {taken.queue}")
+        self.report(Own(taken.job_id, taken.execution_id, taken.queue))
+
+    def stop_requested(self) -> bool:
+        """Whether the supervisor asked to stop the execution that runs (or ran last)."""
+        return self.ledger.stop_requested(self.slot, self.execution)
 
     def check_stop(self, taken: TakenJob) -> None:
         if self.ledger.stop_requested(self.slot, taken.execution_id):
@@ -95,10 +94,8 @@ class PoolHooks(WorkerHooks):
 
     def starting(self, taken: TakenJob) -> None:
         self.execution = taken.execution_id
-        timeout = taken_timeout(taken.fields)
         now = time.time()
-        deadline = now + timeout if timeout > 0 else 0
-        self.report(f"start {taken.execution_id} {deadline:.3f} {now:.6f}")
+        self.report(Start(taken.execution_id, job_deadline(taken_timeout(taken.fields), now), now))
         self.send_reports()
         setproctitle(f"{self.title} busy {taken.job_id}")
 
@@ -119,7 +116,7 @@ class PoolHooks(WorkerHooks):
             self._kept.difference_update(kept)
 
     def freed(self, taken: TakenJob) -> None:
-        self.report(f"free {taken.execution_id}")
+        self.report(Free(taken.execution_id))
 
     def hold(self, execution_ids: list[str]) -> None:
         self.ledger.hold(self.slot, execution_ids)
@@ -137,6 +134,7 @@ class PoolHooks(WorkerHooks):
 class PoolWorker(SimpleWorker):
     recovers_at_start = False
     hears_commands = False  # its supervisor hears its commands, and signals it
+    hooks: PoolHooks  # its reports, and its slot of the pool's ledger
 
     def __init__(
         self,
@@ -151,13 +149,9 @@ class PoolWorker(SimpleWorker):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.pool_hooks = PoolHooks(self, report_fd, ledger, slot, title)
-        self.hooks = self.pool_hooks
-        self.ledger = ledger
-        self.slot = slot
+        self.hooks = PoolHooks(self, report_fd, ledger, slot, title)
         self.prefetch = prefetch
         self.nudge_fd = nudge_fd
-        self.title = title
         self.max_memory_bytes = max_memory_mb * 2**20 if max_memory_mb else None
         self.jobs_done = 0
         self.too_big = False
@@ -168,12 +162,12 @@ class PoolWorker(SimpleWorker):
         try:
             return super().work(*args, **kwargs)
         finally:
-            self.pool_hooks.send_reports()
+            self.hooks.send_reports()
 
     def _take(self, wait: float | None) -> TakenJob | None:
         """Takes a job; when idle (``wait``), only once the supervisor nudges, within ``wait``."""
         if wait is not None:
-            self.pool_hooks.send_reports()  # it is idle: the supervisor nudges it when a job comes
+            self.hooks.send_reports()  # it is idle: the supervisor nudges it when a job comes
             readable, _, _ = select.select([self.nudge_fd], [], [], wait)
             if not readable:
                 return None
@@ -189,7 +183,7 @@ class PoolWorker(SimpleWorker):
     def _perform(self, taken: TakenJob) -> Outcome:
         outcome = super()._perform(taken)
         self.jobs_done += 1
-        setproctitle(f"{self.title} idle")
+        setproctitle(f"{self.hooks.title} idle")
         self._recycle_if_too_big()
         return outcome
 
@@ -216,7 +210,7 @@ class PoolWorker(SimpleWorker):
         The supervisor also sends it when it takes back the jobs held behind a slow one: the
         records of the batch's jobs that ran before it are written now (``_write_during_job``)."""
         self._write_during_job()
-        if self._in_job and self.ledger.stop_requested(self.slot, self.pool_hooks.execution):
+        if self._in_job and self.hooks.stop_requested():
             raise JobStopped("stop-job command")
 
 
@@ -228,15 +222,15 @@ class MeteredPoolWorker(PoolWorker):
 
     def _recorded(self, recorded: list[Performed], step: StepResult) -> list[TakenJob]:
         for (taken, outcome), how in zip(recorded, step.outcomes, strict=True):
-            self.pool_hooks.report(f"ended {taken.queue} {how} {int(outcome.working_seconds * 1e6)}")
+            self.hooks.report(Ended(taken.queue, how, outcome.working_seconds))
         return super()._recorded(recorded, step)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except RedisUnavailable:
-            self.pool_hooks.report("redis-error")
-            self.pool_hooks.send_reports()
+            self.hooks.report(RedisError())
+            self.hooks.send_reports()
             return super()._retrying(call)  # every core call is safe to repeat
 
 
