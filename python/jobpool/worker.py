@@ -295,8 +295,9 @@ class BaseWorker(WorkerInfo):
     def _release(self, taken: TakenJob) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
         took it back: then this finds it gone, "stale")."""
-        released = Ending(taken.job_id, taken.execution_id, taken.queue, None, 0.0, "released")
-        outcome = self._retrying(lambda: self.core.fail(self.name, released))
+        outcome = self._retrying(
+            lambda: self.core.release(self.name, taken.job_id, taken.execution_id, taken.queue)
+        )
         self._freed(taken)
         if outcome == "released":
             logger.info("%s: released %s, which had not started", taken.queue, taken.job_id)

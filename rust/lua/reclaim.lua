@@ -20,9 +20,7 @@ for i = 1, n do
         end_execution(fill(ARGV[4], job_id), fill(ARGV[5], job_id), KEYS[2], job_id, execution_id)
         local job_key = fill(ARGV[3], job_id)
         if redis.call("EXISTS", job_key) == 1 then
-            redis.call("HDEL", job_key, "jobpool_held")
-            redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-            push_job(KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id, true)
+            put_back_held(job_key, KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id)
         end
         return {"released", job_id, ARGV[6 + i]}
     end

@@ -337,9 +337,7 @@ class Supervisor:
                 self._count_ended(ending.queue, recorded, ending.working_seconds)
         for owned in child.owned.values():
             if owned.state != "running":
-                self.core.fail(
-                    child.name, Ending(owned.job_id, owned.execution_id, owned.queue, None, 0.0, "released")
-                )
+                self.core.release(child.name, owned.job_id, owned.execution_id, owned.queue)
                 continue
             reason = death_reason(
                 status, child.killed_for is owned, "its worker was killed by the supervisor"
