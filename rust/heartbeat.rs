@@ -122,9 +122,9 @@ mod tests {
         enqueue(&mut con, "q", "a");
         let queues = vec!["q".to_string()];
         let request = TakeRequest {
-            queues: &queues,
-            worker: "w1",
-            execution_id: "e1",
+            queues: queues.clone(),
+            worker: "w1".into(),
+            execution_id: "e1".into(),
             heartbeat_ttl: 5,
             held: false,
             marked_held: false,

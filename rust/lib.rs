@@ -9,7 +9,7 @@ pub mod heartbeat;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
-pub mod reclaim;
+pub mod put_back;
 pub mod recovery;
 pub mod reply;
 pub mod scripts;

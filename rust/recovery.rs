@@ -155,9 +155,9 @@ mod tests {
         let queues = vec!["q".to_string()];
         for execution_id in ["e1", "e2", "e3"] {
             let request = TakeRequest {
-                queues: &queues,
-                worker: "w1",
-                execution_id,
+                queues: queues.clone(),
+                worker: "w1".into(),
+                execution_id: execution_id.into(),
                 heartbeat_ttl: 60,
                 held: false,
                 marked_held: false,

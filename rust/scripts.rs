@@ -38,6 +38,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     script!("requeue"),
     script!("empty_queue"),
     script!("take"),
+    script!("release"),
     script!("reclaim"),
     (
         "step",

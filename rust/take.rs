@@ -12,13 +12,14 @@ use crate::keys::{KeySchema, ID_MARK};
 use crate::reply;
 use crate::scripts::ScriptCall;
 
-/// Who is taking, from which queues (in priority order), under which execution id.
+/// One take: who is taking, from which queues (in priority order), under which execution id.
+/// A worker's take alone (`take`) or a part of its step (`step::Step::takes`).
 #[derive(Debug, Clone)]
-pub struct TakeRequest<'a> {
-    pub queues: &'a [String],
-    pub worker: &'a str,
+pub struct TakeRequest {
+    pub queues: Vec<String>,
+    pub worker: String,
     /// Chosen by the caller, once per take: retrying with it returns the same job.
-    pub execution_id: &'a str,
+    pub execution_id: String,
     /// Seconds an execution lives without a heartbeat; 0 derives it from the job's timeout.
     pub heartbeat_ttl: u64,
     /// A take ahead: a pool worker takes the job while another one runs, and holds it until
@@ -48,40 +49,40 @@ pub struct Taken {
 /// takes one, and becomes idle if not).
 pub fn take_call(
     keys: &KeySchema,
-    request: &TakeRequest<'_>,
+    request: &TakeRequest,
     now: &Now,
     repeat: bool,
     after_record: bool,
 ) -> ScriptCall {
     let mut script_keys = vec![
-        keys.worker_executions(request.worker),
-        keys.worker(request.worker),
+        keys.worker_executions(&request.worker),
+        keys.worker(&request.worker),
         keys.suspended(),
-        keys.reclaimed(request.execution_id),
+        keys.reclaimed(&request.execution_id),
     ];
     script_keys.extend(request.queues.iter().map(|q| keys.queue(q)));
     script_keys.extend(request.queues.iter().map(|q| keys.registry("started", q)));
-    let mut args: Vec<Vec<u8>> = vec![
-        request.execution_id.into(),
-        request.worker.into(),
-        now.timestamp.clone().into(),
-        now.epoch_text().into(),
-        request.heartbeat_ttl.to_string().into(),
-        keys.job(ID_MARK).into(),
-        keys.execution(ID_MARK, request.execution_id).into(),
-        keys.executions(ID_MARK).into(),
-        request.queues.len().to_string().into(),
-    ];
-    args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
-    args.push(if repeat { "1" } else { "0" }.into());
     let state_rule = match (request.held, after_record) {
         (true, _) => "2",
         (false, true) => "1",
         (false, false) => "0",
     };
-    args.push(state_rule.into());
-    args.push(DEFAULT_JOB_TIMEOUT.to_string().into());
-    args.push(if request.marked_held { "1" } else { "0" }.into());
+    let mut args: Vec<Vec<u8>> = vec![
+        request.execution_id.clone().into_bytes(),
+        request.worker.clone().into_bytes(),
+        now.timestamp.clone().into(),
+        now.epoch_text().into(),
+        request.heartbeat_ttl.to_string().into(),
+        keys.job(ID_MARK).into(),
+        keys.execution(ID_MARK, &request.execution_id).into(),
+        keys.executions(ID_MARK).into(),
+        if repeat { "1" } else { "0" }.into(),
+        state_rule.into(),
+        DEFAULT_JOB_TIMEOUT.to_string().into(),
+        if request.marked_held { "1" } else { "0" }.into(),
+        request.queues.len().to_string().into(),
+    ];
+    args.extend(request.queues.iter().map(|q| q.clone().into_bytes()));
     ScriptCall {
         name: "take",
         keys: script_keys,
@@ -120,11 +121,7 @@ pub fn parse_taken(value: &Value) -> Result<Option<Taken>> {
     }))
 }
 
-fn take_once(
-    redis: &mut Redis,
-    keys: &KeySchema,
-    request: &TakeRequest<'_>,
-) -> Result<Option<Taken>> {
+fn take_once(redis: &mut Redis, keys: &KeySchema, request: &TakeRequest) -> Result<Option<Taken>> {
     let mut attempts = 0;
     let reply = redis.run(|session| {
         attempts += 1;
@@ -139,7 +136,7 @@ fn take_once(
 pub fn take(
     redis: &mut Redis,
     keys: &KeySchema,
-    request: &TakeRequest<'_>,
+    request: &TakeRequest,
     wait: Option<Duration>,
 ) -> Result<Option<Taken>> {
     if let Some(taken) = take_once(redis, keys, request)? {
@@ -149,7 +146,7 @@ pub fn take(
         return Ok(None);
     };
     let mut block = redis::cmd("BLPOP");
-    for queue in request.queues {
+    for queue in &request.queues {
         block.arg(keys.wakeup(queue));
     }
     block.arg(wait.as_secs_f64());
@@ -164,11 +161,11 @@ mod tests {
     use redis::Commands;
     use std::time::Instant;
 
-    fn request<'a>(queues: &'a [String], execution_id: &'a str) -> TakeRequest<'a> {
+    fn request(queues: &[String], execution_id: &str) -> TakeRequest {
         TakeRequest {
-            queues,
-            worker: "w1",
-            execution_id,
+            queues: queues.to_vec(),
+            worker: "w1".into(),
+            execution_id: execution_id.into(),
             heartbeat_ttl: 30,
             held: false,
             marked_held: false,

@@ -14,9 +14,11 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 import psutil
+import pytest
 import redis
 import rq
 
@@ -24,6 +26,7 @@ import jobs
 from conftest import wait_for
 from jobpool import Queue
 from jobpool.job import Job, JobStatus
+from jobpool.recovery import recover_abandoned
 from jobpool.results import Result
 from support.pool_process import Pool, lapse_executions
 from support.redis_replies import Members
@@ -169,6 +172,48 @@ def test_a_held_job_of_a_sigkilled_worker_goes_back_to_its_queue_and_runs_once(
     wait_for(lambda: held.get_status() == JobStatus.FINISHED, deadline_seconds=5)
     assert int(connection.get(f"runs:{held.id}") or 0) == 1 and Result.count(held) == 1
     assert slow.get_status() == JobStatus.FAILED and "terminated unexpectedly" in (slow.exc_info or "")
+
+
+@pytest.mark.parametrize("point", ["before a release", "after a release"])
+def test_a_worker_killed_as_it_releases_its_held_job_loses_it_nowhere_and_it_runs_once(
+    connection: redis.Redis, pool: Callable[..., Pool], tmp_path: Path, point: str
+) -> None:
+    """SIGKILL of a stopping worker just before, or just after, it puts back the job it held
+    (its supervisor frozen, so the hold is the worker's to give up: it won it in the ledger).
+    Once the supervisor runs again it writes the record of the slow job the worker kept in the
+    ledger. Put back, the held job is run once by the worker that replaces the dead one; killed
+    before, the worker leaves it started and held, as a take whose worker vanished, and recovery
+    puts it back ("released") once its execution lapses; it then runs once."""
+    kill_log = tmp_path / "kills.log"
+    environ = {
+        "JOBPOOL_TEST_KILL_PROBABILITY": "1",
+        "JOBPOOL_TEST_KILL_LOG": str(kill_log),
+        "JOBPOOL_TEST_KILL_AT": point,
+    }
+    running = pool("-n", "1", "--preload", "support.faulty_pool_worker", "q", environ=environ)
+    running.wait_for_message("READY=1")
+    slow, held = _hold_behind_a_slow_job(connection, running, slow_seconds=3)
+    name = cast(bytes, connection.hget(held.key, "worker_name") or b"").decode()
+    worker = psutil.Process(int(connection.hget(f"rq:worker:{name}", "pid") or 0))
+    worker.send_signal(signal.SIGTERM)  # a warm shutdown: the slow job ends, the held one goes back
+    wait_for(lambda: worker.status() == psutil.STATUS_ZOMBIE)  # dead; its supervisor is frozen
+    assert kill_log.read_text().splitlines() == [point]
+    if point == "after a release":
+        assert connection.lrange("rq:queue:q", 0, -1) == [held.id.encode()]
+        assert held.get_status() == JobStatus.QUEUED and connection.hget(held.key, "jobpool_held") is None
+        assert f"released {held.id}, which had not started" in running.log.read_text()
+    running.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: slow.get_status() == JobStatus.FINISHED)
+    if point == "before a release":
+        assert connection.llen("rq:queue:q") == 0 and held.get_status() == JobStatus.STARTED
+        assert connection.hget(held.key, "jobpool_held") is not None
+        lapse_executions(connection, "q")
+        recovered = recover_abandoned(connection, ["q"])
+        assert [(job_id, outcome) for _, job_id, _, outcome in recovered] == [(held.id, "released")]
+    wait_for(lambda: held.get_status() == JobStatus.FINISHED)
+    assert int(connection.get(f"runs:{held.id}") or 0) == 1 and Result.count(held) == 1
+    assert int(connection.get(f"runs:{slow.id}") or 0) == 1 and Result.count(slow) == 1
+    assert connection.llen("rq:queue:q") == 0 and connection.zcard("rq:wip:q") == 0
 
 
 def test_a_long_job_of_a_pool_killed_outright_fails_as_abandoned_and_its_held_job_runs(

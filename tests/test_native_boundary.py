@@ -36,6 +36,21 @@ def test_a_step_takes_typed_jobs_and_records_typed_endings(redis_url: str, conne
     assert core.step("w1", [finished], None, 500).outcomes == ["stale"]  # type: ignore[union-attr]
 
 
+def test_a_held_job_is_released_not_failed(redis_url: str, connection: redis.Redis) -> None:
+    """A job taken ahead that never starts goes back through ``release``, not as an ending."""
+    queue = Queue("q", connection=connection)
+    held, behind = queue.enqueue(jobs.add, 1, 2), queue.enqueue(jobs.add, 3, 4)
+    core = connect_core(redis_url)
+    step = core.step("w1", [], Takes(["q"], "w1", ["e" * 32], 30, held=True), 500, running=True)
+    assert step is not None and [taken.job_id for taken in step.taken] == [held.id]
+    assert core.release("w1", held.id, "e" * 32, "q") == "released"
+    assert queue.job_ids == [held.id, behind.id] and held.get_status(refresh=True) == "queued"
+    assert core.release("w1", held.id, "e" * 32, "q") == "stale"  # once: a repeat changes nothing
+    assert queue.job_ids == [held.id, behind.id]
+    with pytest.raises(ValueError, match="failure must be"):
+        Ending(held.id, "e" * 32, "q", None, 0.0, "released")  # type: ignore[arg-type]
+
+
 def test_endings_come_back_whole_from_the_ledgers_log() -> None:
     ledger = Ledger(2)
     stopped = Ending("job", "e" * 32, "q", 12.5, 0.25, "stopped", None, b"info", b"string")

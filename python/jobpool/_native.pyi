@@ -29,18 +29,22 @@ timeout and ``Queue.DEFAULT_TIMEOUT`` all use."""
 ID_MARK: str
 """Where a template passed to a script takes a job id, queue or rate-limit name."""
 
-_Failure = Literal["failed", "stopped", "abandoned", "released", "retry", "max_retries_exceeded"]
-"""Why an execution did not finish: it raised or timed out, was stopped on request, its worker
-died (its heartbeat lapsed), or it was taken and held but never started; or it returned a
-``Retry``: "retry" (it runs again, as the ending's ``retry`` says) or "max_retries_exceeded"
-(its Retry's max was reached: it fails)."""
+_Failure = Literal["failed", "stopped", "abandoned", "retry", "max_retries_exceeded"]
+"""Why an execution did not finish: it raised or timed out, was stopped on request, or its worker
+died (its heartbeat lapsed); or it returned a ``Retry``: "retry" (it runs again, as the ending's
+``retry`` says) or "max_retries_exceeded" (its Retry's max was reached: it fails)."""
 
 _Recorded = Literal[
     "finished", "failed", "stopped", "retried", "scheduled", "released", "stale", "cleared", "deleted"
 ]
 """What recording an ending did: finished, failed or stopped as asked; "retried" or "scheduled"
-(a failure with retries left); "released" (back to its queue); "stale" (already recorded, or no
-longer this execution's); "cleared" / "deleted" (the job was canceled or deleted meanwhile)."""
+(a failure with retries left); "released" (an abandoned execution of a job still held, which never
+started: back to its queue); "stale" (already recorded, or no longer this execution's);
+"cleared" / "deleted" (the job was canceled or deleted meanwhile)."""
+
+_Released = Literal["released", "stale", "deleted"]
+"""What putting back a held job did: "released" (back at the front of its queue); "stale" (no
+longer started: put back or taken back already, or canceled); "deleted" (its hash is gone)."""
 
 @final
 class TakenJob:
@@ -202,9 +206,12 @@ class Core:
 
     def fail(self, worker: str | None, ending: Ending, running: bool = False) -> _Recorded:
         """Records a failed, stopped or abandoned ``ending`` (retried when it has retries left),
-        a returned Retry, or puts back a "released" held job that never started; ValueError
-        for a finished one (``step`` records those). ``running``: ``worker`` runs another job
-        meanwhile (its state stays busy)."""
+        or a returned Retry; ValueError for a finished one (``step`` records those).
+        ``running``: ``worker`` runs another job meanwhile (its state stays busy)."""
+
+    def release(self, worker: str, job_id: str, execution_id: str, queue: str) -> _Released:
+        """Puts back ``job_id``, which ``worker`` took ahead from ``queue`` under ``execution_id``
+        and never started (it is stopping, or died holding it), at the front of its queue."""
 
     def step(
         self,

@@ -295,8 +295,9 @@ class BaseWorker(WorkerInfo):
     def _release(self, taken: TakenJob) -> None:
         """Puts back a job this worker took but never started (it is stopping, or its supervisor
         took it back: then this finds it gone, "stale")."""
-        released = Ending(taken.job_id, taken.execution_id, taken.queue, None, 0.0, "released")
-        outcome = self._retrying(lambda: self.core.fail(self.name, released))
+        outcome = self._retrying(
+            lambda: self.core.release(self.name, taken.job_id, taken.execution_id, taken.queue)
+        )
         self._freed(taken)
         if outcome == "released":
             logger.info("%s: released %s, which had not started", taken.queue, taken.job_id)
@@ -467,7 +468,7 @@ class BaseWorker(WorkerInfo):
             ahead = 0 if held else self._batch_size(recent_seconds, jobs_done, max_jobs, may_take)
             # What ran before this job is recorded before it is reported started (or kept in the
             # ledger, in a batch): a worker that dies in between leaves those records written and
-            # this job not begun, and its supervisor settles both right (see Supervisor._settle).
+            # this job not begun, and its supervisor settles both right (see pool/settling.py).
             sent_ahead: list[Performed] = []
             if ahead:
                 takes = self._takes(held=True, count=ahead)

@@ -1,7 +1,8 @@
 -- Records a failed, stopped or abandoned execution, in one round trip, as RQ does; or one whose
--- job returned a Retry ("retry", "max_retries_exceeded": below); or puts
--- back a job its worker held but never started ("released", also what an abandoned execution
--- of a held job becomes: see take.lua). A held job may also be stopped (a stop-job command
+-- job returned a Retry ("retry", "max_retries_exceeded": below). An abandoned execution of a
+-- job still held (taken ahead by a worker that vanished before it started it: see take.lua) is
+-- put back at the front of its queue and returns "released", as lua/release.lua puts back a
+-- held job its worker gives up. A held job may also be stopped (a stop-job command
 -- relayed by the supervisor): it is no longer held, and ends stopped. A failed or
 -- abandoned job with retries left goes back to its queue, or to the scheduled registry when
 -- its retry interval is not zero, and writes no result; otherwise it ends in the failed
@@ -30,7 +31,8 @@
 -- KEYS[11] scheduled registry   KEYS[12] the queue's wake-up list
 -- KEYS[13] worker hash, KEYS[14] worker executions set: absent when the worker is unknown
 -- ARGV[1] job id   ARGV[2] execution id   ARGV[3] worker name   ARGV[4] now, hash timestamp
--- ARGV[5] now, epoch float   ARGV[6] "failed", "stopped", "abandoned" or "released"
+-- ARGV[5] now, epoch float   ARGV[6] "failed", "stopped", "abandoned", "retry" or
+--         "max_retries_exceeded"
 -- ARGV[7] exc_info for the job hash (zlib of the traceback)
 -- ARGV[8] exc_string for the results stream (base64 of the zlib)
 -- ARGV[9] the execution's start, epoch float   ARGV[10] seconds it worked
@@ -95,20 +97,12 @@ if not recorded or job[1] == "canceled" then
     return "stale" -- a job canceled as it ran stays canceled (see finish.lua)
 end
 if outcome == "abandoned" and job[6] == execution_id then
-    outcome = "released" -- taken ahead by a worker that vanished before it started the job
+    -- Taken ahead by a worker that vanished before it started the job: it never ran.
+    put_back_held(job_key, KEYS[10], KEYS[12], job_id)
+    return "released"
 end
 if outcome == "abandoned" and job[1] ~= "started" then
     return "cleared"
-end
-if outcome == "released" then
-    if not job_exists then
-        return "deleted"
-    end
-    -- It never ran: back to the front of its queue, as it was before the take.
-    redis.call("HDEL", job_key, "jobpool_held")
-    redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-    push_job(KEYS[10], KEYS[12], job_id, true)
-    return "released"
 end
 if count_it then
     count_it()

@@ -3,7 +3,9 @@
 -- it was before the take, and its execution is forgotten. The supervisor knows the execution id
 -- only, so the job is found by its started-registry member `<job_id>:<execution_id>`. When no
 -- queue has it, the take has not run yet (or took nothing): the reclaimed marker KEYS[1] makes
--- that take take nothing when it runs (take.lua).
+-- that take take nothing when it runs (take.lua). A holder that knows its job (the worker, or the
+-- supervisor settling a dead worker's holds) puts it back through release.lua; both put it back
+-- with the library's put_back_held.
 --
 -- KEYS[1] the reclaimed marker of the execution id   KEYS[2] the worker's executions set
 -- KEYS[2+i] queue i started registry, KEYS[2+n+i] queue i list, KEYS[2+2n+i] queue i wake-up list
@@ -20,9 +22,7 @@ for i = 1, n do
         end_execution(fill(ARGV[4], job_id), fill(ARGV[5], job_id), KEYS[2], job_id, execution_id)
         local job_key = fill(ARGV[3], job_id)
         if redis.call("EXISTS", job_key) == 1 then
-            redis.call("HDEL", job_key, "jobpool_held")
-            redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
-            push_job(KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id, true)
+            put_back_held(job_key, KEYS[2 + n + i], KEYS[2 + 2 * n + i], job_id)
         end
         return {"released", job_id, ARGV[6 + i]}
     end

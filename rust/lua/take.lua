@@ -17,7 +17,7 @@
 -- Recovery puts a held job back in its queue rather than failing it, and the supervisor may
 -- take it back before it starts (lua/reclaim.lua), leaving KEYS[4] behind when it came first.
 --
--- A retry (ARGV[10+n] = "1", after a lost reply) with the same execution id returns the job
+-- A retry (ARGV[9] = "1", after a lost reply) with the same execution id returns the job
 -- that execution took instead of taking another (found by its started-registry member).
 --
 -- KEYS[1] the worker's executions set   KEYS[2] the worker hash   KEYS[3] the suspension flag
@@ -29,30 +29,31 @@
 --         SimpleWorker does (timeout + 60; 420 when the job has no timeout) and write the
 --         execution's records here
 -- ARGV[6] job hash template   ARGV[7] execution hash template (this execution id filled in)
--- ARGV[8] executions index template   ARGV[9] n   ARGV[9+i] queue i name
--- ARGV[10+n] "1" when this call repeats one whose reply was lost
--- ARGV[11+n] what the take does to the worker's state: "0" a plain take (busy when it takes a
---            job), "1" a take that follows the worker's record of its last job (idle when it
---            takes none), "2" a take ahead, while a job runs (the state is left alone)
--- ARGV[12+n] the default job timeout (seconds)
--- ARGV[13+n] "1" to mark the job held even in a take that is not ahead: a worker that works in
---            batches writes a job's start with its record (lua/finish.lua, lua/fail.lua), so
---            until then the job must not look started to recovery (it has not run, as far as
---            Redis can tell: it goes back to its queue rather than failing)
+-- ARGV[8] executions index template
+-- ARGV[9] "1" when this call repeats one whose reply was lost
+-- ARGV[10] what the take does to the worker's state: "0" a plain take (busy when it takes a
+--          job), "1" a take that follows the worker's record of its last job (idle when it
+--          takes none), "2" a take ahead, while a job runs (the state is left alone)
+-- ARGV[11] the default job timeout (seconds)
+-- ARGV[12] "1" to mark the job held even in a take that is not ahead: a worker that works in
+--          batches writes a job's start with its record (lua/finish.lua, lua/fail.lua), so
+--          until then the job must not look started to recovery (it has not run, as far as
+--          Redis can tell: it goes back to its queue rather than failing)
+-- ARGV[13] n   ARGV[13+i] queue i name
 -- Returns nil when every queue is empty, else
 -- {queue name, job id, execution id, heartbeat ttl, {field, value, field, value, ...}}.
 
 local execution_id, worker, now, now_float = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local n = tonumber(ARGV[9])
+local n = tonumber(ARGV[13])
 local now_seconds = math.floor(now_float)
 
 local function reply(queue_name, job_id, ttl)
     return {queue_name, job_id, execution_id, tostring(ttl), redis.call("HGETALL", fill(ARGV[6], job_id))}
 end
 
-local state_rule = ARGV[11 + n]
+local state_rule = ARGV[10]
 local held = state_rule == "2"
-local marks_held = held or ARGV[13 + n] == "1"
+local marks_held = held or ARGV[12] == "1"
 local records_at_take = ARGV[5] == "0"
 
 local function heartbeat_ttl(timeout)
@@ -64,7 +65,7 @@ local function heartbeat_ttl(timeout)
     -- refuse must not stop the script after its LPOP.
     timeout = stored_seconds(timeout)
     if timeout == nil or timeout > 315360000 then
-        return tonumber(ARGV[12 + n]) + 60 -- none, or not usable: the default
+        return tonumber(ARGV[11]) + 60 -- none, or not usable: the default
     elseif timeout == -1 then
         return 420
     end
@@ -96,15 +97,15 @@ local function start(i, job_id, job_key, job)
     if state_rule == "0" and redis.call("EXISTS", KEYS[2]) == 1 then
         redis.call("HSET", KEYS[2], "state", "busy", "last_heartbeat", now)
     end
-    return reply(ARGV[9 + i], job_id, ttl)
+    return reply(ARGV[13 + i], job_id, ttl)
 end
 
-if ARGV[10 + n] == "1" then
+if ARGV[9] == "1" then
     for i = 1, n do
         local job_id = find_execution(KEYS[4 + n + i], execution_id)
         if job_id then
             local job = redis.call("HMGET", fill(ARGV[6], job_id), "timeout")
-            return reply(ARGV[9 + i], job_id, heartbeat_ttl(job[1]))
+            return reply(ARGV[13 + i], job_id, heartbeat_ttl(job[1]))
         end
     end
 end

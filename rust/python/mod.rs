@@ -18,7 +18,7 @@ use crate::heartbeat::{heartbeat, Beat, Registration, WorkerBeat};
 use crate::keys::KeySchema;
 use crate::ledger::MAX_HELD;
 use crate::lifecycle::Traceback;
-use crate::reclaim::{reclaim, Reclaimed};
+use crate::put_back::{reclaim, release, Held, Reclaimed};
 use crate::recovery::recover_abandoned;
 use crate::step::{Step, Stepper, Transition};
 use crate::take::{take, TakeRequest, DEFAULT_JOB_TIMEOUT};
@@ -200,9 +200,9 @@ impl Core {
         let wait = wait.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
         let taken = self.with_state(py, |state| {
             let request = TakeRequest {
-                queues: &queues,
-                worker: &worker,
-                execution_id: &execution_id,
+                queues,
+                worker,
+                execution_id,
                 heartbeat_ttl,
                 held: false,
                 marked_held,
@@ -213,9 +213,8 @@ impl Core {
     }
 
     /// Records a failed, stopped or abandoned execution (retried when it has retries left), or
-    /// puts back a held job that never started ("released"); returns the outcome. `running`:
-    /// `worker` runs another job meanwhile (its state stays busy). A finished job is recorded
-    /// by `step`.
+    /// a returned Retry; returns the outcome. `running`: `worker` runs another job meanwhile
+    /// (its state stays busy). A finished job is recorded by `step`.
     #[pyo3(signature = (worker, ending, running=false))]
     fn fail(
         &self,
@@ -264,7 +263,7 @@ impl Core {
                 .iter()
                 .map(|ending| ending.ended(Some(worker.clone()), mark_started, default_result_ttl))
                 .collect(),
-            takes: takes.map(|takes| takes.specs()).unwrap_or_default(),
+            takes: takes.map(|takes| takes.requests()).unwrap_or_default(),
             running,
         };
         if defer {
@@ -324,6 +323,29 @@ impl Core {
                 })
                 .collect();
             heartbeat(&mut state.redis, &state.keys, &beats, &workers)
+        })
+    }
+
+    /// Puts back `job_id`, which `worker` took ahead from `queue` under `execution_id` and never
+    /// started (it is stopping, or died holding it): "released" (back at the front of its
+    /// queue), "stale" (no longer started: put back or taken back already, or canceled) or
+    /// "deleted" (its job hash is gone).
+    fn release(
+        &self,
+        py: Python<'_>,
+        worker: String,
+        job_id: String,
+        execution_id: String,
+        queue: String,
+    ) -> PyResult<String> {
+        self.with_state(py, |state| {
+            let held = Held {
+                worker: &worker,
+                job_id: &job_id,
+                execution_id: &execution_id,
+                queue: &queue,
+            };
+            release(&mut state.redis, &state.keys, &held)
         })
     }
 

@@ -5,9 +5,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::lifecycle::{Again, Failure, RetryReturned};
-use crate::step::{Ended, Ending, TakeSpec, Transition};
-use crate::take::Taken;
+use crate::lifecycle::{Again, Ended, Ending, Failure, RetryReturned};
+use crate::step::Transition;
+use crate::take::{TakeRequest, Taken};
 
 /// A job a take took: its queue, ids, heartbeat ttl and job hash (field name to bytes).
 #[pyclass(module = "jobpool._native", name = "TakenJob", frozen, get_all)]
@@ -62,12 +62,11 @@ impl Kind {
             "failed" => Ok(Kind::Failure(Failure::Failed)),
             "stopped" => Ok(Kind::Failure(Failure::Stopped)),
             "abandoned" => Ok(Kind::Failure(Failure::Abandoned)),
-            "released" => Ok(Kind::Failure(Failure::Released)),
             "retry" => Ok(Kind::Retry),
             "max_retries_exceeded" => Ok(Kind::MaxRetriesExceeded),
             other => Err(PyValueError::new_err(format!(
-                "failure must be failed, stopped, abandoned, released, retry or \
-                 max_retries_exceeded, not {other:?}"
+                "failure must be failed, stopped, abandoned, retry or max_retries_exceeded, \
+                 not {other:?}"
             ))),
         }
     }
@@ -85,8 +84,8 @@ impl Kind {
 type RetryTuple = (u32, u64, bool);
 
 /// How an execution ended, to record: finished (`failure` None, with its `return_value`:
-/// base64 of the serialized value, None for None), or failed, stopped, abandoned or released
-/// (a held job that never started), with its traceback as RQ stores it; or a `Retry` the job
+/// base64 of the serialized value, None for None), or failed, stopped or abandoned, with its
+/// traceback as RQ stores it; or a `Retry` the job
 /// returned (in `return_value`): "retry", run again as `retry` says, or
 /// "max_retries_exceeded". A pool worker keeps the endings it has not recorded yet in its
 /// ledger (`encode`, `decode`).
@@ -178,9 +177,8 @@ impl PyEnding {
             Some(Kind::Failure(Failure::Failed)) => 1,
             Some(Kind::Failure(Failure::Stopped)) => 2,
             Some(Kind::Failure(Failure::Abandoned)) => 3,
-            Some(Kind::Failure(Failure::Released)) => 4,
-            Some(Kind::Retry) => 5,
-            Some(Kind::MaxRetriesExceeded) => 6,
+            Some(Kind::Retry) => 4,
+            Some(Kind::MaxRetriesExceeded) => 5,
         });
         let (retries, interval, at_front) = self.retry.unwrap_or_default();
         bytes.push(u8::from(self.retry.is_some()));
@@ -208,9 +206,8 @@ impl PyEnding {
             1 => Some(Kind::Failure(Failure::Failed)),
             2 => Some(Kind::Failure(Failure::Stopped)),
             3 => Some(Kind::Failure(Failure::Abandoned)),
-            4 => Some(Kind::Failure(Failure::Released)),
-            5 => Some(Kind::Retry),
-            6 => Some(Kind::MaxRetriesExceeded),
+            4 => Some(Kind::Retry),
+            5 => Some(Kind::MaxRetriesExceeded),
             _ => return None,
         };
         let has_retry = reader.byte()? == 1;
@@ -280,8 +277,8 @@ impl PyEnding {
         })
     }
 
-    /// None when the job finished, else "failed", "stopped", "abandoned", "released", "retry"
-    /// or "max_retries_exceeded".
+    /// None when the job finished, else "failed", "stopped", "abandoned", "retry" or
+    /// "max_retries_exceeded".
     #[getter]
     fn failure(&self) -> Option<&'static str> {
         self.failure.map(Kind::as_str)
@@ -368,17 +365,16 @@ pub struct PyTakes {
 }
 
 impl PyTakes {
-    pub fn specs(&self) -> Vec<TakeSpec> {
+    pub fn requests(&self) -> Vec<TakeRequest> {
         self.execution_ids
             .iter()
-            .map(|execution_id| TakeSpec {
+            .map(|execution_id| TakeRequest {
                 queues: self.queues.clone(),
                 worker: self.worker.clone(),
                 execution_id: execution_id.clone(),
                 heartbeat_ttl: self.heartbeat_ttl,
                 held: self.held,
                 marked_held: self.held || self.marked_held,
-                repeat: false,
             })
             .collect()
     }

@@ -86,9 +86,7 @@ class Settling:
                 self.tally.ended(ending.queue, recorded, ending.working_seconds)
         for owned in child.reported.owned.values():
             if owned.state != "running":
-                self.core.fail(
-                    child.name, Ending(owned.job_id, owned.execution_id, owned.queue, None, 0.0, "released")
-                )
+                self.core.release(child.name, owned.job_id, owned.execution_id, owned.queue)
                 continue
             reason = death_reason(
                 status, child.killed_for is owned, "its worker was killed by the supervisor"

@@ -164,6 +164,15 @@ local function release_dependents(dependents_key, queues_key, parent_id, skip_pa
     return enqueued
 end
 
+-- Puts back a job taken ahead that never started (lua/release.lua, lua/reclaim.lua, and
+-- lua/fail.lua for an abandoned one): no longer held, queued as it was before the take, at the
+-- front of its queue.
+local function put_back_held(job_key, queue_key, wakeup_key, job_id)
+    redis.call("HDEL", job_key, "jobpool_held")
+    redis.call("HSET", job_key, "status", "queued", "started_at", "", "worker_name", "")
+    push_job(queue_key, wakeup_key, job_id, true)
+end
+
 -- Writes RQ's records of a running execution: its hash, its entry in the job's executions
 -- index and in its worker's executions set (all three together, or none: see end_execution).
 local function write_execution_records(execution_key, index_key, worker_executions_key, job_id,
