@@ -106,7 +106,7 @@ pub fn heartbeat(
 mod tests {
     use super::*;
     use crate::take::{take, TakeRequest};
-    use crate::testing::{enqueue, RedisServer};
+    use crate::testing::{enqueue, take_request, RedisServer};
     use redis::Commands;
     use std::collections::HashMap;
 
@@ -122,12 +122,8 @@ mod tests {
         enqueue(&mut con, "q", "a");
         let queues = vec!["q".to_string()];
         let request = TakeRequest {
-            queues: queues.clone(),
-            worker: "w1".into(),
-            execution_id: "e1".into(),
             heartbeat_ttl: 5,
-            held: false,
-            marked_held: false,
+            ..take_request(&queues, "e1")
         };
         assert!(matches!(
             take(&mut redis, &keys, &request, None),

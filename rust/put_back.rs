@@ -108,7 +108,7 @@ mod tests {
     use super::*;
     use crate::step::{self, Step};
     use crate::take::TakeRequest;
-    use crate::testing::{first_taken, server_with_jobs};
+    use crate::testing::{first_taken, server_with_jobs, take_request};
     use redis::Commands;
 
     const WORKER: &str = "w1";
@@ -118,12 +118,8 @@ mod tests {
             running: true,
             records: Vec::new(),
             takes: vec![TakeRequest {
-                queues: vec!["q".into()],
-                worker: WORKER.into(),
-                execution_id: execution_id.into(),
-                heartbeat_ttl: 30,
                 held: true,
-                marked_held: false,
+                ..take_request(&["q".into()], execution_id)
             }],
         }
     }

@@ -139,7 +139,7 @@ fn split_member(member: &str) -> (&str, &str) {
 mod tests {
     use super::*;
     use crate::take::{take, TakeRequest};
-    use crate::testing::{enqueue, RedisServer};
+    use crate::testing::{enqueue, take_request, RedisServer};
     use redis::Commands;
 
     #[test]
@@ -155,12 +155,8 @@ mod tests {
         let queues = vec!["q".to_string()];
         for execution_id in ["e1", "e2", "e3"] {
             let request = TakeRequest {
-                queues: queues.clone(),
-                worker: "w1".into(),
-                execution_id: execution_id.into(),
                 heartbeat_ttl: 60,
-                held: false,
-                marked_held: false,
+                ..take_request(&queues, execution_id)
             };
             assert!(matches!(
                 take(&mut redis, &keys, &request, None),

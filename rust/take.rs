@@ -157,20 +157,9 @@ pub fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{enqueue, RedisServer};
+    use crate::testing::{enqueue, take_request as request, RedisServer};
     use redis::Commands;
     use std::time::Instant;
-
-    fn request(queues: &[String], execution_id: &str) -> TakeRequest {
-        TakeRequest {
-            queues: queues.to_vec(),
-            worker: "w1".into(),
-            execution_id: execution_id.into(),
-            heartbeat_ttl: 30,
-            held: false,
-            marked_held: false,
-        }
-    }
 
     #[test]
     fn a_stored_timeout_expire_would_refuse_takes_the_default_and_loses_nothing() {

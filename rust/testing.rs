@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::conn::{Address, Redis, Target};
 use crate::keys::KeySchema;
+use crate::take::TakeRequest;
 
 pub struct RedisServer {
     child: Child,
@@ -138,4 +139,16 @@ pub fn server_with_jobs(ids: &[&str]) -> (RedisServer, KeySchema, Redis, redis::
     }
     let redis = Redis::new(server.target());
     (server, KeySchema::new("rq"), redis, con)
+}
+
+/// A lone take by worker `w1` from `queues`, its execution living 30 s without a heartbeat.
+pub fn take_request(queues: &[String], execution_id: &str) -> TakeRequest {
+    TakeRequest {
+        queues: queues.to_vec(),
+        worker: "w1".into(),
+        execution_id: execution_id.into(),
+        heartbeat_ttl: 30,
+        held: false,
+        marked_held: false,
+    }
 }

@@ -3,7 +3,7 @@ use crate::conn::Redis;
 use crate::error::Result;
 use crate::step::{self, Step, Transition};
 use crate::take::{take, TakeRequest, Taken};
-use crate::testing::{enqueue, RedisServer};
+use crate::testing::{enqueue, take_request, RedisServer};
 use redis::Commands;
 
 mod stored_values;
@@ -207,14 +207,7 @@ const TRACEBACK: Traceback<'static> = Traceback {
 };
 
 fn start(redis: &mut Redis, keys: &KeySchema, queues: &[String], execution_id: &str) -> Taken {
-    let request = TakeRequest {
-        queues: queues.to_vec(),
-        worker: "w1".into(),
-        execution_id: execution_id.into(),
-        heartbeat_ttl: 30,
-        held: false,
-        marked_held: false,
-    };
+    let request = take_request(queues, execution_id);
     match take(redis, keys, &request, None) {
         Ok(Some(taken)) => taken,
         other => panic!("nothing taken: {other:?}"),
@@ -246,14 +239,7 @@ fn finish_records_once_and_hands_back_the_next_job() {
     enqueue(&mut con, "q", "b");
     let queues = vec!["q".to_string()];
     let taken = start(&mut redis, &keys, &queues, "e1");
-    let next = TakeRequest {
-        queues: queues.clone(),
-        worker: "w1".into(),
-        execution_id: "e2".into(),
-        heartbeat_ttl: 30,
-        held: false,
-        marked_held: false,
-    };
+    let next = take_request(&queues, "e2");
     let done = finish(
         &mut redis,
         &keys,

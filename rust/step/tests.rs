@@ -1,17 +1,10 @@
 use super::*;
 use crate::lifecycle::Ending;
-use crate::testing::{first_taken, server_with_jobs};
+use crate::testing::{self, first_taken, server_with_jobs};
 use redis::Commands;
 
 fn take_request(execution_id: &str) -> TakeRequest {
-    TakeRequest {
-        queues: vec!["q".into()],
-        worker: "w1".into(),
-        execution_id: execution_id.into(),
-        heartbeat_ttl: 30,
-        held: false,
-        marked_held: false,
-    }
+    testing::take_request(&["q".into()], execution_id)
 }
 
 /// A take ahead, held until it starts.
