@@ -62,6 +62,8 @@ def drain_once(tree: str, jobs: int) -> tuple[float, float]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        if int(connection.info("server")["process_id"]) != server.pid:  # the port was another's
+            raise RuntimeError(f"port {port} answers for another redis-server: run again")
         env = {**os.environ, "PYTHONPATH": f"{tree}/python{os.pathsep}{tree}/tests"}
         subprocess.run([sys.executable, "-c", ENQUEUE, str(port), str(jobs)], env=env, check=True)
         cpu, calls = _redis_cpu(connection), _redis_calls(connection)

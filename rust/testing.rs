@@ -63,12 +63,22 @@ impl RedisServer {
             }
             if let Ok(mut connection) = self.client().get_connection() {
                 if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
-                    return true;
+                    // Another server may hold the port (ours then exits, failing to bind): the
+                    // one that answers must be ours, or a test would write into a stranger's.
+                    return self.answering_pid(&mut connection) == Some(self.child.id());
                 }
             }
             sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// The process id of the server `connection` talks to (`INFO server`'s `process_id`).
+    fn answering_pid(&self, connection: &mut redis::Connection) -> Option<u32> {
+        let info: String = redis::cmd("INFO").arg("server").query(connection).ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     pub fn target(&self) -> Target {

@@ -226,7 +226,10 @@ class DurableRedis:
         command += ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        pid = self.process.pid
         wait_for(lambda: _answers(client), deadline_seconds=10)
+        # The server that answers must be this one (another could hold the port): never a stranger's.
+        assert int(client.info("server")["process_id"]) == pid, f"port {self.port} is another server's"
 
     def kill(self) -> None:
         if self.process is not None:

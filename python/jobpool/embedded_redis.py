@@ -108,8 +108,10 @@ class EmbeddedRedis:
                 if self.process is None or self.process.poll() is not None:
                     return False
                 try:
+                    # Another server may hold the port (ours then exits, failing to bind): the
+                    # one that answers must be ours, or this would hand out a stranger's server.
                     if client.ping():
-                        return True
+                        return int(client.info("server")["process_id"]) == self.process.pid
                 except redis.ConnectionError:
                     time.sleep(0.02)
             return False
