@@ -18,10 +18,6 @@ class Notifier:
         watchdog_usec = environ.get("WATCHDOG_USEC", "")
         self.watchdog_interval = int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() else None
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.address)
-
     def notify(self, *fields: str) -> None:
         if not self.address:
             return
