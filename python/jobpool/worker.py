@@ -293,8 +293,7 @@ class BaseWorker(WorkerInfo):
             self._webhooks.send(job, "failed", "" if outcome.retry_returned else outcome.reason)
 
     def _release(self, taken: TakenJob) -> None:
-        """Puts back a job this worker took but never started (it is stopping, or its supervisor
-        took it back: then this finds it gone, "stale")."""
+        """Puts back a job taken but never started, as the worker stops ("stale": taken back)."""
         outcome = self._retrying(
             lambda: self.core.release(self.name, taken.job_id, taken.execution_id, taken.queue)
         )
