@@ -28,6 +28,7 @@ from jobpool import Queue
 from jobpool.job import Job, JobStatus
 from jobpool.recovery import recover_abandoned
 from jobpool.results import Result
+from jobpool.work_horse import HARD_KILL_GRACE_SECONDS
 from support.pool_process import Pool, lapse_executions
 from support.redis_replies import Members
 
@@ -65,6 +66,47 @@ def test_a_job_behind_a_slow_one_is_run_by_the_idle_worker(
     wait_for(lambda: after.get_status() == JobStatus.FINISHED, deadline_seconds=3)
     assert slow.get_status() == JobStatus.STARTED  # run beside the slow job, not after it
     assert Job.fetch(after.id, connection).worker_name != Job.fetch(slow.id, connection).worker_name
+
+
+def test_a_mixed_day_on_two_workers_one_killed_as_it_holds_a_job(
+    connection: redis.Redis, pool: Callable[..., Pool]
+) -> None:
+    """Jobs as users mix them, on two workers: quick ones under a 1 s timeout, a long one under
+    its own 60 s that outlives their deadline and the hard kill's grace, then quick ones again.
+    The worker that is not running the long job is SIGKILLed as it owns a job it took, still
+    marked held in Redis. The long job finishes, not killed; no quick job is lost or run twice;
+    only the one the killed worker was running, if any, fails, saying why."""
+    running = pool("-n", "2", "q")
+    running.wait_for_message("READY=1")
+    queue = Queue("q", connection=connection)
+    before = [queue.enqueue(jobs.counted_sleep, 0, job_timeout=1) for _ in range(20)]
+    long = queue.enqueue(jobs.counted_sleep, 1 + HARD_KILL_GRACE_SECONDS + 2, job_timeout=60)
+    after = [queue.enqueue(jobs.counted_sleep, 0.05, job_timeout=1) for _ in range(60)]
+    wait_for(lambda: connection.get(f"runs:{long.id}") is not None)
+    long_worker = cast(bytes, connection.hget(long.key, "worker_name"))
+    holder: list[bytes] = []
+
+    def the_other_worker_holds_a_job() -> bool:
+        with connection.pipeline(transaction=False) as pipe:
+            for job in after:
+                pipe.hmget(job.key, "jobpool_held", "worker_name")
+            owners = [worker for held, worker in pipe.execute() if held and worker != long_worker]
+        holder[:] = owners[:1]
+        return bool(holder)
+
+    wait_for(the_other_worker_holds_a_job)
+    os.kill(int(connection.hget(b"rq:worker:" + holder[0], "pid") or 0), signal.SIGKILL)
+    ended = (JobStatus.FINISHED, JobStatus.FAILED)
+    wait_for(lambda: all(job.get_status() in ended for job in [*before, long, *after]), 60)
+    assert long.get_status() == JobStatus.FINISHED, long.exc_info
+    assert all(job.get_status() == JobStatus.FINISHED for job in before)
+    failed = [job for job in after if job.get_status() == JobStatus.FAILED]
+    assert len(failed) <= 1
+    assert all("terminated unexpectedly" in (job.exc_info or "") for job in failed)
+    runs = [int(connection.get(f"runs:{job.id}") or 0) for job in [*before, long, *after]]
+    assert runs == [1] * len(runs)
+    assert connection.llen("rq:queue:q") == 0 and connection.zcard("rq:wip:q") == 0
+    assert "killing" not in running.log.read_text()
 
 
 def test_a_held_job_goes_back_to_the_front_of_its_queue_while_the_job_before_it_is_slow(
