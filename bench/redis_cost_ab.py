@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 
 import redis
+
+from jobpool.embedded_redis import EmbeddedRedis
 
 ENQUEUE = """
 import sys, redis, jobs
@@ -28,12 +28,6 @@ queue = Queue("q", connection=redis.Redis(port=int(sys.argv[1])))
 for _ in range(0, int(sys.argv[2]), 1000):
     queue.enqueue_many([Queue.prepare_data(jobs.add, (1, 2)) for _ in range(1000)])
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _redis_cpu(connection: redis.Redis) -> float:
@@ -47,35 +41,17 @@ def _redis_calls(connection: redis.Redis) -> int:
 
 def drain_once(tree: str, jobs: int) -> tuple[float, float]:
     """(Redis CPU µs, Redis commands) per job of one drain by ``tree``'s pool."""
-    port = _free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-    )
-    try:
-        connection = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                connection.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        if int(connection.info("server")["process_id"]) != server.pid:  # the port was another's
-            raise RuntimeError(f"port {port} answers for another redis-server: run again")
+    with EmbeddedRedis() as server:
+        connection = redis.Redis.from_url(server.url)
         env = {**os.environ, "PYTHONPATH": f"{tree}/python{os.pathsep}{tree}/tests"}
-        subprocess.run([sys.executable, "-c", ENQUEUE, str(port), str(jobs)], env=env, check=True)
+        subprocess.run([sys.executable, "-c", ENQUEUE, str(server.port), str(jobs)], env=env, check=True)
         cpu, calls = _redis_cpu(connection), _redis_calls(connection)
         pool = [sys.executable, "-m", "jobpool", "start", "--burst", "-n", "2", "--log-level", "WARNING"]
-        pool += ["--path", f"{tree}/tests", "-u", f"redis://127.0.0.1:{port}", "q"]
+        pool += ["--path", f"{tree}/tests", "-u", server.url, "q"]
         subprocess.run(pool, env=env, check=True)
         if connection.llen("rq:queue:q"):
             raise RuntimeError(f"{tree}: the pool left jobs in the queue")
         return (_redis_cpu(connection) - cpu) / jobs * 1e6, (_redis_calls(connection) - calls) / jobs
-    finally:
-        server.kill()
-        server.wait()
 
 
 def main() -> None:
