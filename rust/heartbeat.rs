@@ -106,16 +106,13 @@ pub fn heartbeat(
 mod tests {
     use super::*;
     use crate::take::{take, TakeRequest};
-    use crate::testing::{enqueue, take_request, RedisServer};
+    use crate::testing::{enqueue, server_with_jobs, take_request};
     use redis::Commands;
     use std::collections::HashMap;
 
     #[test]
     fn refreshes_live_executions_and_reports_the_rest() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         let _: () = con
             .hset_multiple("rq:worker:w1", &[("state", "busy")])
             .unwrap_or(());
@@ -182,10 +179,7 @@ mod tests {
 
     #[test]
     fn registers_again_a_worker_whose_registration_is_gone() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         // "alive" is registered but was dropped from the worker sets; "dead" registered its
         // death; "lost" has nothing left (Redis restarted without persistence, say).
         let setup: redis::RedisResult<()> = redis::pipe()

@@ -139,15 +139,12 @@ fn split_member(member: &str) -> (&str, &str) {
 mod tests {
     use super::*;
     use crate::take::{take, TakeRequest};
-    use crate::testing::{enqueue, take_request, RedisServer};
+    use crate::testing::{enqueue, server_with_jobs, take_request};
     use redis::Commands;
 
     #[test]
     fn lapsed_executions_are_failed_or_retried_and_live_ones_kept() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         for id in ["dead", "retry", "alive"] {
             enqueue(&mut con, "q", id);
         }
@@ -199,10 +196,7 @@ mod tests {
 
     #[test]
     fn bare_job_ids_of_rq_before_2_are_recovered_with_the_rest() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         for id in ["bare", "done", "modern"] {
             enqueue(&mut con, "q", id);
         }

@@ -157,16 +157,13 @@ pub fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{enqueue, take_request as request, RedisServer};
+    use crate::testing::{enqueue, server_with_jobs, take_request as request, RedisServer};
     use redis::Commands;
     use std::time::Instant;
 
     #[test]
     fn a_stored_timeout_expire_would_refuse_takes_the_default_and_loses_nothing() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         let queues = vec!["q".to_string()];
         for (id, timeout) in [("huge", "1e16"), ("half", "1.5"), ("word", "soon")] {
             enqueue(&mut con, "q", id);
@@ -190,10 +187,7 @@ mod tests {
 
     #[test]
     fn takes_by_priority_and_marks_started() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         enqueue(&mut con, "low", "a");
         enqueue(&mut con, "high", "b");
         let queues = vec!["high".to_string(), "low".to_string()];
@@ -245,10 +239,7 @@ mod tests {
 
     #[test]
     fn ids_without_a_job_hash_are_dropped() {
-        let server = RedisServer::start();
-        let keys = KeySchema::new("rq");
-        let mut redis = Redis::new(server.target());
-        let mut con = server.connection();
+        let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
         let _: () = con.rpush("rq:queue:q", "ghost").unwrap_or(());
         enqueue(&mut con, "q", "real");
         let queues = vec!["q".to_string()];

@@ -3,7 +3,7 @@ use crate::conn::Redis;
 use crate::error::Result;
 use crate::step::{self, Step, Transition};
 use crate::take::{take, TakeRequest, Taken};
-use crate::testing::{enqueue, take_request, RedisServer};
+use crate::testing::{enqueue, server_with_jobs, take_request};
 use redis::Commands;
 
 mod stored_values;
@@ -117,10 +117,7 @@ fn job_field(con: &mut redis::Connection, job_id: &str, field: &str) -> Option<S
 
 #[test]
 fn a_returned_retry_runs_again_then_fails_past_its_max_whatever_retries_left() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     enqueue(&mut con, "q", "a");
     enqueue(&mut con, "q", "b");
     set_job_fields(&mut con, "a", &[("retries_left", "3")]);
@@ -228,10 +225,7 @@ fn execution(taken: &Taken) -> Execution<'_> {
 
 #[test]
 fn finish_records_once_and_hands_back_the_next_job() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let _: () = con
         .hset_multiple("rq:worker:w1", &[("state", "idle")])
         .unwrap_or(());
@@ -286,10 +280,7 @@ fn finish_records_once_and_hands_back_the_next_job() {
 
 #[test]
 fn fail_retries_then_records_the_failure() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     enqueue(&mut con, "q", "a");
     let _: () = con
         .hset_multiple(
@@ -314,10 +305,7 @@ fn fail_retries_then_records_the_failure() {
 
 #[test]
 fn stopped_jobs_are_never_retried_and_intervals_schedule() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     enqueue(&mut con, "q", "stopme");
     enqueue(&mut con, "q", "later");
     for id in ["stopme", "later"] {
@@ -368,10 +356,7 @@ fn set_job_fields(con: &mut redis::Connection, job_id: &str, fields: &[(&str, &s
 
 #[test]
 fn an_ending_frees_a_rate_limit_slot_and_promotes_unless_the_job_is_back_on_its_queue() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     let limited = [("rate_limit_key", "k"), ("rate_limit_concurrency", "1")];
     let _: redis::RedisResult<()> = con.hset("rq:rl:k", "concurrency", "1");
@@ -427,10 +412,7 @@ fn an_ending_frees_a_rate_limit_slot_and_promotes_unless_the_job_is_back_on_its_
 
 #[test]
 fn a_job_deleted_while_it_ran_is_not_brought_back() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     for (n, failure) in [None, Some(Failure::Failed)].into_iter().enumerate() {
         let job_id = format!("d{n}");
@@ -452,10 +434,7 @@ fn a_job_deleted_while_it_ran_is_not_brought_back() {
 
 #[test]
 fn the_record_of_an_execution_taken_out_of_the_registry_only_forgets_it() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     enqueue(&mut con, "q", "a");
     let taken = start(&mut redis, &keys, &queues, "e1");

@@ -5,10 +5,7 @@ use super::*;
 
 #[test]
 fn unusable_retry_intervals_retry_at_once_and_lose_nothing() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     let corrupt = [
         "not json",
@@ -49,10 +46,7 @@ fn unusable_retry_intervals_retry_at_once_and_lose_nothing() {
 
 #[test]
 fn a_repeat_goes_round_once_per_success_whatever_its_stored_intervals() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     // (repeat_intervals, where the job goes, its intervals after)
     let cases = [
@@ -102,10 +96,7 @@ fn a_repeat_goes_round_once_per_success_whatever_its_stored_intervals() {
 
 #[test]
 fn unusable_stored_ttls_fall_back_to_the_defaults() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let queues = vec!["q".to_string()];
     for (n, ttl) in ["10000000000000000", "1e16", "1.5", "-7"]
         .iter()
@@ -135,10 +126,7 @@ fn unusable_stored_ttls_fall_back_to_the_defaults() {
 
 #[test]
 fn corrupt_worker_counters_start_again() {
-    let server = RedisServer::start();
-    let keys = KeySchema::new("rq");
-    let mut redis = Redis::new(server.target());
-    let mut con = server.connection();
+    let (_server, keys, mut redis, mut con) = server_with_jobs(&[]);
     let set: redis::RedisResult<()> = con.hset_multiple(
         "rq:worker:w1",
         &[
